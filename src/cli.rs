@@ -1,0 +1,285 @@
+//! Command-line interface: every flag, its environment variable, its validation and its help text.
+//!
+//! Parsing is the only thing this module does; values are checked here (durations, names, signals)
+//! so that the rest of the program only sees valid settings, and every mistake becomes one clap error
+//! line with exit code 2.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use nix::sys::signal::Signal;
+
+/// etcd's own upper bound on a lease TTL (`MaxLeaseTTL` in the server).
+const MAX_TTL_SECS: u64 = 9_000_000_000;
+/// etcd raises shorter TTLs to its minimum (1.5 × election timeout, 2 s by default), so asking for
+/// less would be silently ignored; we refuse it instead.
+const MIN_TTL_SECS: u64 = 2;
+
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  N        the command's own exit code
+  128+N    the command was killed by signal N
+  1        internal error
+  2        usage error
+  69       etcd unavailable, or refused us, before the lock was acquired
+  70       the lock was lost while the command ran; it was stopped first
+  126      the command is not executable
+  127      the command was not found";
+
+const ROOT_AFTER_HELP: &str = "\
+Examples:
+  etcdlock run /jobs/backup -- ./backup.sh      # at most one backup cluster-wide
+  etcdlock --endpoints http://etcd-1:2379,http://etcd-2:2379 run deploy -- make deploy
+
+Environment:
+  ETCDLOCK_ENDPOINTS, ETCDLOCK_DIAL_TIMEOUT, each falling back to the ETCDCTL_ variable of the same
+  name, then to the default. A flag beats both.";
+
+const RUN_AFTER_HELP: &str = "\
+Examples:
+  # crontab: at most one backup across all hosts
+  */5 * * * * etcdlock run /cron/backup -- /usr/local/bin/backup.sh
+
+  # CI: serialise deploys, give the deploy 60 s of lease
+  etcdlock run --ttl 60s /ci/deploy-prod -- ./deploy.sh production
+
+  # pass the fencing token to the resource you protect
+  etcdlock run /jobs/migrate -- sh -c 'migrate --fencing-token \"$ETCDLOCK_FENCING_TOKEN\"'
+
+The command gets these environment variables:
+  ETCDLOCK_NAME, ETCDLOCK_KEY, ETCDLOCK_LEASE_ID (hex), ETCDLOCK_FENCING_TOKEN (create revision of
+  the lock key, strictly increasing from holder to holder), ETCDLOCK_CLUSTER_ID (hex), and for
+  etcdctl compatibility ETCD_LOCK_KEY and ETCD_LOCK_REV.
+
+Safety: the lease deadline is the send time of the last acknowledged keep-alive plus the granted TTL.
+If it cannot be renewed, the command's process group gets --kill-signal at
+deadline - kill-after - 0.5s and SIGKILL at deadline - 0.5s, so it is dead before anyone else can
+take the lock. A paused or partitioned etcdlock cannot promise more: pass ETCDLOCK_FENCING_TOKEN to
+the resource you protect and let it reject older tokens.
+";
+
+/// Run a command while holding a distributed lock in etcd.
+///
+/// The lock is compatible with `etcdctl lock`: keys NAME/<lease id in hex>, the oldest key holds the
+/// lock, waiters queue in FIFO order. The lease is renewed while the command runs; if it cannot be,
+/// the command is stopped before the lease can expire on the server.
+#[derive(Debug, Parser)]
+#[command(name = "etcdlock", version, propagate_version = true, after_help = ROOT_AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options valid before or after the subcommand.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS]
+    /// [default: http://127.0.0.1:2379]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL[,URL...]",
+        value_delimiter = ','
+    )]
+    pub endpoints: Vec<String>,
+
+    /// How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT,
+    /// ETCDCTL_DIAL_TIMEOUT] [default: 5s]
+    #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration)]
+    pub dial_timeout: Option<Duration>,
+
+    /// More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run COMMAND while holding the lock NAME
+    #[command(after_help = RUN_AFTER_HELP, after_long_help = format!("{RUN_AFTER_HELP}\n{EXIT_CODES_HELP}"))]
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_ttl)]
+    pub ttl: Duration,
+
+    /// Grace between --kill-signal and SIGKILL when the lease is lost or etcdlock gets SIGTERM
+    /// [default: 2s, or TTL/4 if that is shorter]; must be less than TTL/2
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub kill_after: Option<Duration>,
+
+    /// Signal sent to the command's process group when the lease is about to be lost
+    #[arg(long, value_name = "SIG", default_value = "TERM", value_parser = parse_signal)]
+    pub kill_signal: Signal,
+
+    /// Lock name; the lock's keys are NAME/<lease id in hex>
+    #[arg(value_parser = parse_name)]
+    pub name: String,
+
+    /// The command and its arguments, run directly (no shell)
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_parser = clap::value_parser!(OsString)
+    )]
+    pub command: Vec<OsString>,
+}
+
+impl RunArgs {
+    /// The grace period actually used: the user's value, else 2 s capped at a quarter of the TTL so
+    /// that the default is valid for every TTL.
+    pub fn kill_after_for(&self, ttl: Duration) -> Duration {
+        self.kill_after
+            .unwrap_or_else(|| Duration::from_secs(2).min(ttl / 4))
+    }
+}
+
+/// Parse a humantime duration ("10s", "1m30s").
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s.starts_with('-') {
+        return Err("a duration cannot be negative".into());
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 10s, 1m30s, 500ms)"))
+}
+
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.subsec_nanos() != 0 {
+        return Err("the TTL must be whole seconds (etcd leases have 1 s resolution)".into());
+    }
+    if d.as_secs() < MIN_TTL_SECS {
+        return Err(format!(
+            "the TTL must be at least {MIN_TTL_SECS}s (etcd's minimum lease TTL)"
+        ));
+    }
+    if d.as_secs() > MAX_TTL_SECS {
+        return Err(format!(
+            "the TTL must be at most {MAX_TTL_SECS}s (etcd's maximum lease TTL)"
+        ));
+    }
+    Ok(d)
+}
+
+fn parse_name(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("the lock name must not be empty".into());
+    }
+    if s.chars().any(char::is_control) {
+        return Err("the lock name must not contain control characters (newline, NUL, ...)".into());
+    }
+    Ok(s.to_owned())
+}
+
+/// Parse a signal by name ("TERM", "SIGTERM", "term") or number ("15").
+pub fn parse_signal(s: &str) -> Result<Signal, String> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| format!("{n} is not a signal number"));
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| format!("unknown signal {s:?} (expected e.g. TERM, INT, HUP, KILL or 15)"))
+}
+
+/// Parse the process arguments.
+pub fn parse() -> Cli {
+    Cli::parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ttl_validation() {
+        assert_eq!(parse_ttl("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_ttl("1m30s"), Ok(Duration::from_secs(90)));
+        for bad in [
+            "abc",
+            "0s",
+            "-5s",
+            "1ns",
+            "1s",
+            "2500ms",
+            "1000000000000000s",
+            "",
+        ] {
+            assert!(parse_ttl(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(parse_name("/jobs/backup").is_ok());
+        assert!(parse_name("").is_err());
+        assert!(parse_name("a\nb").is_err());
+        assert!(parse_name("a\0b").is_err());
+    }
+
+    #[test]
+    fn signals_by_name_or_number() {
+        assert_eq!(parse_signal("TERM"), Ok(Signal::SIGTERM));
+        assert_eq!(parse_signal("sigint"), Ok(Signal::SIGINT));
+        assert_eq!(parse_signal("9"), Ok(Signal::SIGKILL));
+        assert!(parse_signal("NOPE").is_err());
+    }
+
+    #[test]
+    fn default_kill_after_fits_every_ttl() {
+        let cli = Cli::try_parse_from(["etcdlock", "run", "x", "--", "true"]).unwrap();
+        let Command::Run(run) = cli.command;
+        assert_eq!(
+            run.kill_after_for(Duration::from_secs(10)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            run.kill_after_for(Duration::from_secs(2)),
+            Duration::from_millis(500)
+        );
+    }
+
+    #[test]
+    fn global_flags_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "etcdlock",
+            "run",
+            "--endpoints",
+            "http://a:1,http://b:2",
+            "x",
+            "--",
+            "ls",
+            "-l",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.endpoints, vec!["http://a:1", "http://b:2"]);
+        let Command::Run(run) = cli.command;
+        assert_eq!(
+            run.command,
+            vec![OsString::from("ls"), OsString::from("-l")]
+        );
+    }
+}

@@ -1,0 +1,383 @@
+//! The connection to the etcd cluster: endpoint list, start-up dial with retries, per-request
+//! timeouts and fail-over to the next endpoint when one stops answering.
+//!
+//! etcd-client balances over all endpoints, but its balancer keeps sending to a member that accepts
+//! TCP and then hangs (a partition, a frozen process). We therefore talk to one endpoint at a time and
+//! move to the next one ourselves whenever a request fails in a way another member could fix.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use etcd_client::{Client, ConnectOptions};
+use tracing::{debug, info};
+
+use crate::cli::GlobalArgs;
+use crate::exit::{self, fail};
+
+const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:2379";
+const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where and how to reach etcd, resolved from flags, environment and defaults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub endpoints: Vec<String>,
+    pub dial_timeout: Duration,
+}
+
+/// `ETCDLOCK_<NAME>`, else `ETCDCTL_<NAME>`: etcdlock users often already have etcdctl configured.
+fn env_setting(name: &str) -> Option<(String, String)> {
+    ["ETCDLOCK_", "ETCDCTL_"].iter().find_map(|prefix| {
+        let var = format!("{prefix}{name}");
+        std::env::var(&var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| (var, v))
+    })
+}
+
+impl Config {
+    /// Flag, then environment, then default; every value is validated (exit 2 on nonsense).
+    pub fn resolve(args: &GlobalArgs) -> Result<Config> {
+        let endpoints = if args.endpoints.is_empty() {
+            match env_setting("ENDPOINTS") {
+                Some((_, v)) => v.split(',').map(|s| s.trim().to_owned()).collect(),
+                None => vec![DEFAULT_ENDPOINT.to_owned()],
+            }
+        } else {
+            args.endpoints.clone()
+        };
+        for e in &endpoints {
+            check_endpoint(e)?;
+        }
+        let dial_timeout = match (args.dial_timeout, env_setting("DIAL_TIMEOUT")) {
+            (Some(d), _) => d,
+            (None, Some((var, v))) => crate::cli::parse_duration(&v)
+                .map_err(|e| fail(exit::USAGE, format!("invalid {var}={v:?}: {e}")))?,
+            (None, None) => DEFAULT_DIAL_TIMEOUT,
+        };
+        if dial_timeout.is_zero() {
+            return Err(fail(exit::USAGE, "--dial-timeout must be greater than 0"));
+        }
+        Ok(Config {
+            endpoints,
+            dial_timeout,
+        })
+    }
+}
+
+/// Accept `http://host:port`, `https://host:port` or `host:port`, as etcdctl does.
+fn check_endpoint(e: &str) -> Result<()> {
+    let bad = |why: &str| {
+        fail(
+            exit::USAGE,
+            format!("invalid endpoint {e:?}: {why} (expected e.g. http://127.0.0.1:2379)"),
+        )
+    };
+    let rest = if let Some(r) = e.strip_prefix("http://") {
+        r
+    } else if e.starts_with("https://") {
+        return Err(bad(
+            "https endpoints need TLS support, which this build lacks",
+        ));
+    } else if e.contains("://") {
+        return Err(bad("the scheme must be http"));
+    } else {
+        e
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+    if host.is_empty() || host.contains('/') || host.chars().any(char::is_whitespace) {
+        return Err(bad("no valid host"));
+    }
+    port.parse::<u16>()
+        .map_err(|_| bad("the port is not a number from 0 to 65535"))?;
+    Ok(())
+}
+
+/// Whether a failed request might succeed on another member or a little later.
+pub fn is_transient(err: &etcd_client::Error) -> bool {
+    use etcd_client::Error as E;
+    use tonic::Code;
+    match err {
+        E::TransportError(_) | E::IoError(_) | E::WatchError(_) | E::LeaseKeepAliveError(_) => true,
+        E::GRpcStatus(s) => matches!(
+            s.code(),
+            Code::Unavailable
+                | Code::DeadlineExceeded
+                | Code::Cancelled
+                | Code::Unknown
+                | Code::Internal
+                | Code::Aborted
+        ),
+        _ => false,
+    }
+}
+
+/// A short human description of an etcd error (tonic's Display is several lines of debug output).
+pub fn describe(err: &etcd_client::Error) -> String {
+    match err {
+        etcd_client::Error::GRpcStatus(s) => format!("{} ({:?})", s.message(), s.code()),
+        etcd_client::Error::TransportError(t) => {
+            let mut msg = t.to_string();
+            let mut src = std::error::Error::source(t);
+            while let Some(s) = src {
+                msg = format!("{msg}: {s}");
+                src = s.source();
+            }
+            msg
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A request that failed or did not answer in time.
+#[derive(Debug)]
+pub enum CallError {
+    Etcd(etcd_client::Error),
+    Timeout(Duration),
+}
+
+impl CallError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            CallError::Etcd(e) => is_transient(e),
+            CallError::Timeout(_) => true,
+        }
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Etcd(e) => f.write_str(&describe(e)),
+            CallError::Timeout(d) => {
+                write!(f, "no answer within {}", humantime::format_duration(*d))
+            }
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+struct Current {
+    client: Client,
+    index: usize,
+    generation: u64,
+}
+
+/// A cheap-to-clone handle on the cluster; all clones share the current endpoint.
+#[derive(Clone)]
+pub struct Etcd {
+    config: Arc<Config>,
+    current: Arc<Mutex<Current>>,
+    /// Bumped on every endpoint switch, so long-lived watches know to re-establish themselves.
+    switched: Arc<tokio::sync::watch::Sender<u64>>,
+    pub cluster_id: u64,
+}
+
+fn options(connect_timeout: Duration) -> ConnectOptions {
+    ConnectOptions::new()
+        .with_connect_timeout(connect_timeout)
+        // A member cut off from the leader answers "no leader" at once instead of hanging.
+        .with_require_leader(true)
+        .with_keep_alive_while_idle(false)
+}
+
+async fn open(endpoint: &str, timeout: Duration) -> Result<Client, CallError> {
+    match tokio::time::timeout(timeout, Client::connect([endpoint], Some(options(timeout)))).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(CallError::Etcd(e)),
+        Err(_) => Err(CallError::Timeout(timeout)),
+    }
+}
+
+impl Etcd {
+    /// Find a member that answers and has a leader, trying every endpoint with backoff until the
+    /// dial timeout runs out (exit 69 then): an etcd restart or election should not fail a cron job.
+    pub async fn connect(config: Config) -> Result<Etcd> {
+        let started = Instant::now();
+        let deadline = started + config.dial_timeout;
+        let mut backoff = Duration::from_millis(50);
+        let mut last_error = String::new();
+        let n = config.endpoints.len();
+        let mut attempt = 0usize;
+        loop {
+            let index = attempt % n;
+            let endpoint = &config.endpoints[index];
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(fail(
+                    exit::UNAVAILABLE,
+                    format!(
+                        "cannot reach etcd at {} within {} ({last_error}); check --endpoints and that etcd is running",
+                        config.endpoints.join(","),
+                        humantime::format_duration(config.dial_timeout)
+                    ),
+                ));
+            }
+            match probe(endpoint, left).await {
+                Ok((client, cluster_id)) => {
+                    info!(endpoint, "connected to etcd");
+                    return Ok(Etcd {
+                        cluster_id,
+                        current: Arc::new(Mutex::new(Current {
+                            client,
+                            index,
+                            generation: 0,
+                        })),
+                        config: Arc::new(config),
+                        switched: Arc::new(tokio::sync::watch::Sender::new(0)),
+                    });
+                }
+                Err(e) => {
+                    debug!(endpoint, error = %e, "endpoint not usable");
+                    last_error = format!("{endpoint}: {e}");
+                }
+            }
+            attempt += 1;
+            if attempt % n == 0 {
+                let left = deadline.saturating_duration_since(Instant::now());
+                tokio::time::sleep(jitter(backoff).min(left)).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// How long one unary request may take before we try another member.
+    pub fn request_timeout(&self) -> Duration {
+        self.config
+            .dial_timeout
+            .clamp(Duration::from_secs(1), Duration::from_secs(5))
+    }
+
+    /// The client for the current endpoint and its generation (for [`Etcd::failover`]).
+    pub fn client(&self) -> (Client, u64) {
+        let cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        (cur.client.clone(), cur.generation)
+    }
+
+    /// Move to the next endpoint, unless someone already did since `generation` was read.
+    pub async fn failover(&self, generation: u64) {
+        let next = {
+            let cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+            if cur.generation != generation || self.config.endpoints.len() == 1 {
+                // With one endpoint a fresh channel still helps: the old one may be stuck on a
+                // dead TCP connection.
+                if cur.generation != generation {
+                    return;
+                }
+            }
+            (cur.index + 1) % self.config.endpoints.len()
+        };
+        let endpoint = self.config.endpoints[next].clone();
+        let timeout = self.request_timeout();
+        match open(&endpoint, timeout).await {
+            Ok(client) => {
+                let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+                if cur.generation == generation {
+                    info!(endpoint, "switched etcd endpoint");
+                    *cur = Current {
+                        client,
+                        index: next,
+                        generation: generation + 1,
+                    };
+                    self.switched.send_replace(generation + 1);
+                }
+            }
+            Err(e) => debug!(endpoint, error = %e, "cannot open endpoint"),
+        }
+    }
+
+    /// Notified whenever the current endpoint changes.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.switched.subscribe()
+    }
+
+    /// Run one request against the current endpoint with the request timeout; a transient failure
+    /// moves us to the next endpoint before the error is returned, so a retry goes elsewhere.
+    pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, CallError>
+    where
+        F: FnOnce(Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let (client, generation) = self.client();
+        let timeout = self.request_timeout();
+        let result = match tokio::time::timeout(timeout, f(client)).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) => CallError::Etcd(e),
+            Err(_) => CallError::Timeout(timeout),
+        };
+        if result.is_transient() {
+            self.failover(generation).await;
+        }
+        Err(result)
+    }
+}
+
+/// Connect to one endpoint and check that it is part of a cluster with a leader.
+async fn probe(endpoint: &str, timeout: Duration) -> Result<(Client, u64), CallError> {
+    let started = Instant::now();
+    let mut client = open(endpoint, timeout).await?;
+    let left = timeout.saturating_sub(started.elapsed());
+    let status = tokio::time::timeout(left, client.status())
+        .await
+        .map_err(|_| CallError::Timeout(timeout))?
+        .map_err(CallError::Etcd)?;
+    if status.leader() == 0 {
+        return Err(CallError::Etcd(etcd_client::Error::InvalidArgs(
+            "member has no leader".into(),
+        )));
+    }
+    let cluster_id = status.header().map_or(0, |h| h.cluster_id());
+    Ok((client, cluster_id))
+}
+
+/// Up to ±25 % random jitter so that many cron jobs retrying together spread out.
+pub fn jitter(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.subsec_nanos());
+    let r = (nanos ^ std::process::id().wrapping_mul(2_654_435_761)) % 1000;
+    d.mul_f64(0.75 + f64::from(r) / 2000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_validated() {
+        for ok in [
+            "http://127.0.0.1:2379",
+            "127.0.0.1:2379",
+            "http://etcd-1:2379/",
+            "localhost:1",
+        ] {
+            assert!(check_endpoint(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "http://",
+            "http://host",
+            "ftp://a:1",
+            "http://a:99999",
+            "a b:1",
+            "http://:1",
+        ] {
+            let err = check_endpoint(bad).unwrap_err();
+            assert_eq!(exit::code_of(&err), exit::USAGE, "{bad}");
+        }
+    }
+
+    #[test]
+    fn jitter_stays_within_a_quarter() {
+        let d = Duration::from_millis(1000);
+        let j = jitter(d);
+        assert!(j >= Duration::from_millis(750) && j <= Duration::from_millis(1250));
+    }
+}

@@ -1,0 +1,328 @@
+//! The safety guard: owns the lease deadline and stops the child before the lease can expire.
+//!
+//! This is the one promise etcdlock makes that `etcdctl lock` does not. The deadline is the *send*
+//! time of the last acknowledged keep-alive plus the TTL the server granted: the server restarted its
+//! countdown no earlier than that send, so the lease cannot expire before it. The clock is
+//! CLOCK_BOOTTIME, which keeps counting through system suspend (CLOCK_MONOTONIC does not).
+//!
+//! Enforcement runs on a dedicated OS thread, not in the async runtime: nothing that happens to the
+//! runtime (a stuck future, a slow DNS lookup, a flood of child output) can delay the kill. When the
+//! process was frozen (SIGSTOP) past the deadline, the thread wakes on SIGCONT, sees the deadline in
+//! the past and kills at once; an acknowledgement that arrives later can never revive the lock,
+//! because loss is a latch.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::time::TimeSpec;
+use nix::time::{clock_gettime, clock_nanosleep, ClockId, ClockNanosleepFlags};
+use nix::unistd::Pid;
+use tokio::sync::Notify;
+use tracing::{debug, warn};
+
+/// SIGKILL lands this long before the deadline, to absorb scheduling and signal-delivery delays.
+pub const MARGIN: Duration = Duration::from_millis(500);
+
+/// A point on CLOCK_BOOTTIME.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BootTime(Duration);
+
+impl BootTime {
+    pub fn now() -> BootTime {
+        let ts =
+            clock_gettime(ClockId::CLOCK_BOOTTIME).expect("CLOCK_BOOTTIME is available on Linux");
+        BootTime(Duration::from(ts))
+    }
+
+    pub fn saturating_sub(self, d: Duration) -> BootTime {
+        BootTime(self.0.saturating_sub(d))
+    }
+
+    pub fn until(self, later: BootTime) -> Duration {
+        later.0.saturating_sub(self.0)
+    }
+}
+
+impl std::ops::Add<Duration> for BootTime {
+    type Output = BootTime;
+    fn add(self, d: Duration) -> BootTime {
+        BootTime(self.0 + d)
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    deadline: BootTime,
+    lost: Option<String>,
+    /// The child's process group while it may be signalled (set after spawn, cleared once reaped,
+    /// so a recycled process-group id is never hit).
+    pgid: Option<Pid>,
+    term_sent: bool,
+    kill_sent: bool,
+    stopped: bool,
+}
+
+/// Shared between the keep-alive task (extends), the key watcher (loses), the supervisor (arms and
+/// disarms) and the enforcement thread.
+pub struct Guard {
+    state: Mutex<State>,
+    wake: Condvar,
+    lost_notify: Notify,
+    kill_after: Duration,
+    kill_signal: Signal,
+}
+
+impl Guard {
+    /// Start guarding a lease whose first deadline is `deadline`.
+    pub fn start(deadline: BootTime, kill_after: Duration, kill_signal: Signal) -> Arc<Guard> {
+        let guard = Arc::new(Guard {
+            state: Mutex::new(State {
+                deadline,
+                lost: None,
+                pgid: None,
+                term_sent: false,
+                kill_sent: false,
+                stopped: false,
+            }),
+            wake: Condvar::new(),
+            lost_notify: Notify::new(),
+            kill_after,
+            kill_signal,
+        });
+        let g = guard.clone();
+        std::thread::Builder::new()
+            .name("etcdlock-guard".into())
+            .spawn(move || g.enforce_loop())
+            .expect("spawning the guard thread");
+        guard
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// When the kill signal goes out for a given deadline.
+    fn term_at(&self, deadline: BootTime) -> BootTime {
+        deadline.saturating_sub(self.kill_after + MARGIN)
+    }
+
+    /// A keep-alive sent at `sent` was acknowledged with `ttl`. Returns false if the lease already
+    /// counts as lost: then nothing is extended, ever again.
+    pub fn extend(&self, sent: BootTime, ttl: Duration) -> bool {
+        let mut st = self.lock();
+        let now = BootTime::now();
+        self.enforce(&mut st, now);
+        if st.lost.is_some() {
+            return false;
+        }
+        let deadline = sent + ttl;
+        if deadline > st.deadline {
+            st.deadline = deadline;
+        }
+        true
+    }
+
+    /// The lease is gone (revoked, expired, our key deleted): stop the child now, SIGKILL after the
+    /// grace period. Never moves the deadline later.
+    pub fn lose(&self, reason: impl Into<String>) {
+        let mut st = self.lock();
+        if st.lost.is_none() {
+            st.lost = Some(reason.into());
+            self.lost_notify.notify_waiters();
+        }
+        let now = BootTime::now();
+        let deadline = now + self.kill_after + MARGIN;
+        if deadline < st.deadline {
+            st.deadline = deadline;
+        }
+        self.enforce(&mut st, now);
+        self.wake.notify_all();
+    }
+
+    /// Why the lease was lost, if it was.
+    pub fn lost(&self) -> Option<String> {
+        let mut st = self.lock();
+        self.enforce(&mut st, BootTime::now());
+        st.lost.clone()
+    }
+
+    /// Resolves once the lease counts as lost.
+    pub async fn wait_lost(&self) -> String {
+        loop {
+            let notified = self.lost_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(reason) = self.lost() {
+                return reason;
+            }
+            notified.await;
+        }
+    }
+
+    /// The child runs in process group `pgid`: from now on it is signalled when the lease is lost.
+    pub fn arm(&self, pgid: Pid) {
+        let mut st = self.lock();
+        st.pgid = Some(pgid);
+        self.enforce(&mut st, BootTime::now());
+        self.wake.notify_all();
+    }
+
+    /// The child has been reaped: never signal its (possibly recycled) group again.
+    pub fn disarm(&self) {
+        self.lock().pgid = None;
+    }
+
+    /// Stop the enforcement thread (we are releasing the lease).
+    pub fn stop(&self) {
+        let mut st = self.lock();
+        st.stopped = true;
+        st.pgid = None;
+        self.wake.notify_all();
+    }
+
+    /// Time left before the child would get the kill signal (zero if lost).
+    #[cfg(test)]
+    pub fn time_left(&self) -> Duration {
+        let st = self.lock();
+        BootTime::now().until(self.term_at(st.deadline))
+    }
+
+    /// Apply the rules for `now`: mark the lease lost once the kill point passed, and signal the
+    /// child's group. Called with the state locked, from every entry point and the thread.
+    fn enforce(&self, st: &mut State, now: BootTime) {
+        let term_at = self.term_at(st.deadline);
+        let kill_at = st.deadline.saturating_sub(MARGIN);
+        if now >= term_at && st.lost.is_none() {
+            st.lost = Some(format!(
+                "no keep-alive was acknowledged in time; the lease would expire in {}",
+                humantime::format_duration(round_ms(now.until(st.deadline)))
+            ));
+            self.lost_notify.notify_waiters();
+        }
+        let Some(pgid) = st.pgid else { return };
+        if now >= kill_at && !st.kill_sent {
+            st.kill_sent = true;
+            warn!(
+                pgid = pgid.as_raw(),
+                "sending SIGKILL to the command's process group"
+            );
+            let _ = killpg(pgid, Signal::SIGKILL);
+        } else if now >= term_at && !st.term_sent && !st.kill_sent {
+            st.term_sent = true;
+            debug!(pgid = pgid.as_raw(), signal = %self.kill_signal, "stopping the command");
+            let _ = killpg(pgid, self.kill_signal);
+        }
+    }
+
+    fn enforce_loop(&self) {
+        let mut st = self.lock();
+        loop {
+            if st.stopped {
+                return;
+            }
+            let now = BootTime::now();
+            self.enforce(&mut st, now);
+            let next = if !st.term_sent && st.lost.is_none() {
+                self.term_at(st.deadline)
+            } else if !st.kill_sent {
+                st.deadline.saturating_sub(MARGIN)
+            } else {
+                now + Duration::from_secs(3600)
+            };
+            if st.pgid.is_none() && st.lost.is_some() {
+                // Nothing to kill yet; wait until a child is armed or we stop.
+                st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            drop(st);
+            // An absolute sleep on CLOCK_BOOTTIME wakes at the right moment even across suspend or
+            // SIGSTOP; the condvar below only catches arm/lose/stop sooner.
+            let wake_at = next.min(now + Duration::from_millis(250));
+            sleep_until(wake_at);
+            st = self.lock();
+        }
+    }
+}
+
+fn sleep_until(t: BootTime) {
+    let ts = TimeSpec::from(t.0);
+    // EINTR just means we check again early.
+    let _ = clock_nanosleep(
+        ClockId::CLOCK_BOOTTIME,
+        ClockNanosleepFlags::TIMER_ABSTIME,
+        &ts,
+    );
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_moves_the_deadline_forward_only() {
+        let now = BootTime::now();
+        let g = Guard::start(
+            now + Duration::from_secs(10),
+            Duration::from_secs(2),
+            Signal::SIGTERM,
+        );
+        assert!(g.extend(now, Duration::from_secs(20)));
+        assert!(g.time_left() > Duration::from_secs(15));
+        assert!(g.extend(now, Duration::from_secs(5)));
+        assert!(g.time_left() > Duration::from_secs(15));
+        g.stop();
+    }
+
+    #[test]
+    fn loss_is_a_latch() {
+        let now = BootTime::now();
+        let g = Guard::start(
+            now + Duration::from_secs(10),
+            Duration::from_secs(2),
+            Signal::SIGTERM,
+        );
+        g.lose("revoked");
+        assert_eq!(g.lost().as_deref(), Some("revoked"));
+        assert!(!g.extend(BootTime::now(), Duration::from_secs(10)));
+        assert_eq!(g.time_left(), Duration::ZERO);
+        g.stop();
+    }
+
+    #[test]
+    fn an_overdue_deadline_is_lost_even_if_an_ack_arrives() {
+        // Deadline already inside the kill window: the lease must count as lost and a late
+        // acknowledgement (e.g. after SIGCONT) must not resurrect it.
+        let now = BootTime::now();
+        let g = Guard::start(
+            now + Duration::from_millis(100),
+            Duration::from_secs(1),
+            Signal::SIGTERM,
+        );
+        assert!(!g.extend(now, Duration::from_secs(60)));
+        assert!(g.lost().is_some());
+        g.stop();
+    }
+
+    #[test]
+    fn the_thread_declares_loss_when_time_runs_out() {
+        let now = BootTime::now();
+        let g = Guard::start(
+            now + MARGIN + Duration::from_millis(300),
+            Duration::from_millis(100),
+            Signal::SIGTERM,
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let reason = rt
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), g.wait_lost()).await });
+        assert!(reason.unwrap().contains("no keep-alive"));
+        g.stop();
+    }
+}

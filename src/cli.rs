@@ -88,7 +88,7 @@ pub struct GlobalArgs {
 
     /// How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT,
     /// ETCDCTL_DIAL_TIMEOUT] [default: 5s]
-    #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
     pub dial_timeout: Option<Duration>,
 
     /// More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)
@@ -110,12 +110,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)
-    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_ttl)]
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_ttl, allow_hyphen_values = true)]
     pub ttl: Duration,
 
     /// Grace between --kill-signal and SIGKILL when the lease is lost or etcdlock gets SIGTERM
     /// [default: 2s, or TTL/4 if that is shorter]; must be less than TTL/2
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
     pub kill_after: Option<Duration>,
 
     /// Signal sent to the command's process group when the lease is about to be lost
@@ -199,9 +199,31 @@ pub fn parse_signal(s: &str) -> Result<Signal, String> {
         .map_err(|_| format!("unknown signal {s:?} (expected e.g. TERM, INT, HUP, KILL or 15)"))
 }
 
-/// Parse the process arguments.
+/// Parse the process arguments. A usage error is one line on stderr and exit code 2: in a cron
+/// mail or CI log a full usage screen would bury the actual mistake.
 pub fn parse() -> Cli {
-    Cli::parse()
+    use clap::error::ErrorKind;
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        Err(e) => {
+            let rendered = e.render().to_string();
+            // The message is everything before the usage/tip paragraph, folded onto one line.
+            let message = rendered
+                .split("\n\n")
+                .next()
+                .unwrap_or("invalid arguments")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            eprintln!("etcdlock: error: {message} (see etcdlock --help)");
+            std::process::exit(i32::from(crate::exit::USAGE));
+        }
+    }
 }
 
 #[cfg(test)]

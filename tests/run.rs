@@ -77,13 +77,22 @@ fn exit_codes_of_the_child_are_passed_through() {
     };
     assert_eq!(code(&["run", "/x", "--", "true"]), Some(0));
     assert_eq!(code(&["run", "/x", "--", "sh", "-c", "exit 7"]), Some(7));
-    assert_eq!(code(&["run", "/x", "--", "sh", "-c", "kill -USR1 $$"]), Some(128 + 10));
-    assert_eq!(code(&["run", "/x", "--", "sh", "-c", "kill -9 $$"]), Some(137));
+    assert_eq!(
+        code(&["run", "/x", "--", "sh", "-c", "kill -USR1 $$"]),
+        Some(128 + 10)
+    );
+    assert_eq!(
+        code(&["run", "/x", "--", "sh", "-c", "kill -9 $$"]),
+        Some(137)
+    );
     assert_eq!(code(&["run", "/x", "--", "no-such-command-xyz"]), Some(127));
     let dir = tempfile::tempdir().unwrap();
     let not_executable = dir.path().join("script.sh");
     fs::write(&not_executable, "#!/bin/sh\n").unwrap();
-    assert_eq!(code(&["run", "/x", "--", not_executable.to_str().unwrap()]), Some(126));
+    assert_eq!(
+        code(&["run", "/x", "--", not_executable.to_str().unwrap()]),
+        Some(126)
+    );
     assert_clean_now(&cluster);
 }
 
@@ -100,7 +109,12 @@ fn unreachable_etcd_exits_69_within_the_dial_timeout() {
         SOON,
     );
     let elapsed = started.elapsed();
-    assert_eq!(out.status.code(), Some(69), "{}", describe_output("etcdlock", &out));
+    assert_eq!(
+        out.status.code(),
+        Some(69),
+        "{}",
+        describe_output("etcdlock", &out)
+    );
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr}");
@@ -122,13 +136,19 @@ fn environment_and_increasing_fencing_tokens() {
             .env("ETCD_LOCK_KEY", "stale")
             .env("ETCDLOCK_FENCING_TOKEN", "999999");
         let out = run_with_timeout(cmd, SOON);
-        assert!(out.status.success(), "{}", describe_output("etcdlock", &out));
+        assert!(
+            out.status.success(),
+            "{}",
+            describe_output("etcdlock", &out)
+        );
         let env: std::collections::HashMap<String, String> = read(&env_file)
             .lines()
             .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
             .collect();
         let lease = &env["ETCDLOCK_LEASE_ID"];
-        assert!(lease.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(lease
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_eq!(env["ETCDLOCK_NAME"], "/jobs/env");
         assert_eq!(env["ETCDLOCK_KEY"], format!("/jobs/env/{lease}"));
         assert_eq!(env["ETCD_LOCK_KEY"], env["ETCDLOCK_KEY"]);
@@ -136,7 +156,10 @@ fn environment_and_increasing_fencing_tokens() {
         assert!(u64::from_str_radix(&env["ETCDLOCK_CLUSTER_ID"], 16).unwrap() != 0);
         tokens.push(env["ETCDLOCK_FENCING_TOKEN"].parse::<i64>().unwrap());
     }
-    assert!(tokens.windows(2).all(|w| w[0] < w[1]), "tokens must increase: {tokens:?}");
+    assert!(
+        tokens.windows(2).all(|w| w[0] < w[1]),
+        "tokens must increase: {tokens:?}"
+    );
     assert_clean_now(&cluster);
 }
 
@@ -151,7 +174,11 @@ fn holder_metadata_is_json_in_the_key() {
         &ep,
         &[],
         "/meta",
-        &format!("touch {}; while [ ! -e {} ]; do sleep 0.05; done", ready.display(), done.display()),
+        &format!(
+            "touch {}; while [ ! -e {} ]; do sleep 0.05; done",
+            ready.display(),
+            done.display()
+        ),
     );
     wait_file(&ready, "holder to start");
     let keys = cluster.keys("/meta/");
@@ -240,7 +267,9 @@ fn waiters_are_served_in_fifo_order_and_handoff_is_immediate() {
             ),
         ));
         // Queue strictly one after another.
-        wait_until("waiter to queue", SOON, || cluster.keys("/fifo/").len() == i + 2);
+        wait_until("waiter to queue", SOON, || {
+            cluster.keys("/fifo/").len() == i + 2
+        });
     }
     fs::write(&release, "").unwrap();
     assert!(wait_exit(&mut holder, SOON).success());
@@ -261,32 +290,58 @@ fn interoperates_with_etcdctl_lock_both_ways() {
     let cluster = Cluster::single();
     let ep = cluster.endpoints();
     let dir = tempfile::tempdir().unwrap();
-    let (ctl_in, ctl_go, ours_ran) = (dir.path().join("ctl_in"), dir.path().join("ctl_go"), dir.path().join("ours"));
+    let (ctl_in, ctl_go, ours_ran) = (
+        dir.path().join("ctl_in"),
+        dir.path().join("ctl_go"),
+        dir.path().join("ours"),
+    );
 
     // etcdctl holds; etcdlock must queue behind it.
     let mut ctl = Command::new(etcdctl_bin())
         .env("ETCDCTL_API", "3")
         .args(["--endpoints", &ep, "lock", "/interop", "--", "sh", "-c"])
-        .arg(format!("touch {}; while [ ! -e {} ]; do sleep 0.02; done", ctl_in.display(), ctl_go.display()))
+        .arg(format!(
+            "touch {}; while [ ! -e {} ]; do sleep 0.02; done",
+            ctl_in.display(),
+            ctl_go.display()
+        ))
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
     wait_file(&ctl_in, "etcdctl's child");
-    let mut ours = spawn_run(&ep, &[], "/interop", &format!("touch {}", ours_ran.display()));
-    wait_until("etcdlock to queue", SOON, || cluster.keys("/interop/").len() == 2);
-    assert!(!ours_ran.exists(), "etcdlock ran while etcdctl held the lock");
+    let mut ours = spawn_run(
+        &ep,
+        &[],
+        "/interop",
+        &format!("touch {}", ours_ran.display()),
+    );
+    wait_until("etcdlock to queue", SOON, || {
+        cluster.keys("/interop/").len() == 2
+    });
+    assert!(
+        !ours_ran.exists(),
+        "etcdlock ran while etcdctl held the lock"
+    );
     fs::write(&ctl_go, "").unwrap();
     assert!(wait_exit(&mut ctl, SOON).success());
     assert!(wait_exit(&mut ours, SOON).success());
     assert!(ours_ran.exists());
 
     // etcdlock holds; etcdctl must queue behind it.
-    let (our_in, our_go, ctl_ran) = (dir.path().join("our_in"), dir.path().join("our_go"), dir.path().join("ctl_ran"));
+    let (our_in, our_go, ctl_ran) = (
+        dir.path().join("our_in"),
+        dir.path().join("our_go"),
+        dir.path().join("ctl_ran"),
+    );
     let mut ours = spawn_run(
         &ep,
         &[],
         "/interop",
-        &format!("touch {}; while [ ! -e {} ]; do sleep 0.02; done", our_in.display(), our_go.display()),
+        &format!(
+            "touch {}; while [ ! -e {} ]; do sleep 0.02; done",
+            our_in.display(),
+            our_go.display()
+        ),
     );
     wait_file(&our_in, "etcdlock's child");
     let mut ctl = Command::new(etcdctl_bin())
@@ -296,8 +351,13 @@ fn interoperates_with_etcdctl_lock_both_ways() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("etcdctl to queue", SOON, || cluster.keys("/interop/").len() == 2);
-    assert!(!ctl_ran.exists(), "etcdctl ran while etcdlock held the lock");
+    wait_until("etcdctl to queue", SOON, || {
+        cluster.keys("/interop/").len() == 2
+    });
+    assert!(
+        !ctl_ran.exists(),
+        "etcdctl ran while etcdlock held the lock"
+    );
     fs::write(&our_go, "").unwrap();
     assert!(wait_exit(&mut ours, SOON).success());
     assert!(wait_exit(&mut ctl, SOON).success());
@@ -305,7 +365,11 @@ fn interoperates_with_etcdctl_lock_both_ways() {
     // etcdctl lock does not revoke its session lease when it exits: its two leases linger until
     // their TTL runs out. Ours were revoked, and no key is left.
     assert!(cluster.keys("").is_empty());
-    assert_eq!(cluster.leases().len(), 2, "only etcdctl's own two session leases may remain");
+    assert_eq!(
+        cluster.leases().len(),
+        2,
+        "only etcdctl's own two session leases may remain"
+    );
 }
 
 #[test]
@@ -332,12 +396,18 @@ fn every_forwarded_signal_reaches_the_child() {
         (Signal::SIGUSR2, "USR2"),
     ] {
         kill(pid, sig).unwrap();
-        wait_until(&format!("child to get {name}"), SOON, || read(&log).lines().any(|l| l == name));
+        wait_until(&format!("child to get {name}"), SOON, || {
+            read(&log).lines().any(|l| l == name)
+        });
     }
     kill(pid, Signal::SIGTERM).unwrap();
     let status = wait_exit(&mut run, SOON);
     assert!(read(&log).contains("TERM"));
-    assert_eq!(status.code(), Some(3), "exit code of the child after SIGTERM");
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "exit code of the child after SIGTERM"
+    );
     assert_clean_now(&cluster);
 }
 
@@ -352,16 +422,34 @@ fn a_signal_while_waiting_leaves_the_queue() {
         &ep,
         &[],
         "/cancel",
-        &format!("touch {}; while [ ! -e {} ]; do sleep 0.02; done", ready.display(), go.display()),
+        &format!(
+            "touch {}; while [ ! -e {} ]; do sleep 0.02; done",
+            ready.display(),
+            go.display()
+        ),
     );
     wait_file(&ready, "holder");
-    for (sig, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143), (Signal::SIGHUP, 129)] {
+    for (sig, code) in [
+        (Signal::SIGINT, 130),
+        (Signal::SIGTERM, 143),
+        (Signal::SIGHUP, 129),
+    ] {
         let mut waiter = spawn_run(&ep, &[], "/cancel", "echo must-not-run; exit 99");
-        wait_until("waiter to queue", SOON, || cluster.keys("/cancel/").len() == 2);
+        wait_until("waiter to queue", SOON, || {
+            cluster.keys("/cancel/").len() == 2
+        });
         kill(Pid::from_raw(waiter.id() as i32), sig).unwrap();
         assert_eq!(wait_exit(&mut waiter, SOON).code(), Some(code));
-        assert_eq!(cluster.keys("/cancel/").len(), 1, "the waiter's key must be gone");
-        assert_eq!(cluster.leases().len(), 1, "the waiter's lease must be revoked");
+        assert_eq!(
+            cluster.keys("/cancel/").len(),
+            1,
+            "the waiter's key must be gone"
+        );
+        assert_eq!(
+            cluster.leases().len(),
+            1,
+            "the waiter's lease must be revoked"
+        );
     }
     fs::write(&go, "").unwrap();
     assert!(wait_exit(&mut holder, SOON).success());
@@ -374,7 +462,12 @@ fn sigkill_of_etcdlock_kills_the_child_and_the_lock_frees_after_the_ttl() {
     let ep = cluster.endpoints();
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("pid");
-    let mut run = spawn_run(&ep, &["--ttl", "3s"], "/crash", &format!("echo $$ > {}; exec sleep 600", pidfile.display()));
+    let mut run = spawn_run(
+        &ep,
+        &["--ttl", "3s"],
+        "/crash",
+        &format!("echo $$ > {}; exec sleep 600", pidfile.display()),
+    );
     let child = read_pid_file(&pidfile, SOON);
     kill(Pid::from_raw(run.id() as i32), Signal::SIGKILL).unwrap();
     let _ = run.wait();
@@ -386,8 +479,14 @@ fn sigkill_of_etcdlock_kills_the_child_and_the_lock_frees_after_the_ttl() {
     assert!(wait_exit(&mut waiter, SOON).success());
     let waited = killed_at.elapsed();
     assert!(ran.exists());
-    assert!(waited >= Duration::from_secs(1), "the lock freed before the lease could expire ({waited:?})");
-    assert!(waited < Duration::from_secs(3 + 5), "takeover took {waited:?}");
+    assert!(
+        waited >= Duration::from_secs(1),
+        "the lock freed before the lease could expire ({waited:?})"
+    );
+    assert!(
+        waited < Duration::from_secs(3 + 5),
+        "takeover took {waited:?}"
+    );
     assert_clean_now(&cluster);
 }
 
@@ -429,7 +528,10 @@ fn external_revoke_or_delete_kills_the_child_with_70() {
 fn frozen_etcd_kills_the_child_before_the_lease_can_expire() {
     let cluster = Cluster::single();
     let ep = cluster.endpoints();
-    for child_script in ["exec sleep 600", "trap '' TERM; while :; do sleep 0.05; done"] {
+    for child_script in [
+        "exec sleep 600",
+        "trap '' TERM; while :; do sleep 0.05; done",
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("pid");
         let ttl = Duration::from_secs(4);
@@ -446,7 +548,10 @@ fn frozen_etcd_kills_the_child_before_the_lease_can_expire() {
         let dead_after = frozen_at.elapsed();
         cluster.cont(0);
         assert!(died, "child still alive {dead_after:?} after etcd froze");
-        assert!(dead_after < ttl, "child died {dead_after:?} after the freeze, TTL is {ttl:?}");
+        assert!(
+            dead_after < ttl,
+            "child died {dead_after:?} after the freeze, TTL is {ttl:?}"
+        );
         assert_eq!(wait_exit(&mut run, SOON).code(), Some(70));
         // The lease may or may not have expired on the server; etcdlock revoked it on exit if it
         // could, otherwise it expires within the TTL.
@@ -463,7 +568,11 @@ fn leader_kill_on_three_members_causes_no_kill() {
     // Put the leader first so it is the member we are connected to.
     let mut order: Vec<usize> = vec![leader];
     order.extend((0..3).filter(|&i| i != leader));
-    let ep = order.iter().map(|&i| cluster.endpoint(i)).collect::<Vec<_>>().join(",");
+    let ep = order
+        .iter()
+        .map(|&i| cluster.endpoint(i))
+        .collect::<Vec<_>>()
+        .join(",");
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready");
     let go = dir.path().join("go");
@@ -471,15 +580,76 @@ fn leader_kill_on_three_members_causes_no_kill() {
         &ep,
         &["--ttl", "3s"],
         "/leader",
-        &format!("touch {}; while [ ! -e {} ]; do sleep 0.05; done; exit 0", ready.display(), go.display()),
+        &format!(
+            "touch {}; while [ ! -e {} ]; do sleep 0.05; done; exit 0",
+            ready.display(),
+            go.display()
+        ),
     );
     wait_file(&ready, "holder");
     cluster.kill(leader);
     cluster.wait_healthy();
     // Hold through several TTLs on the new leader.
     std::thread::sleep(Duration::from_secs(7));
-    assert!(run.try_wait().unwrap().is_none(), "etcdlock exited after the leader was killed");
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "etcdlock exited after the leader was killed"
+    );
     fs::write(&go, "").unwrap();
     assert_eq!(wait_exit(&mut run, SOON).code(), Some(0));
+    assert_clean_now(&cluster);
+}
+
+/// etcdlock itself frozen past its deadline (SIGSTOP): the child keeps running meanwhile (nothing
+/// can stop that; the fencing token is the defence), but on SIGCONT etcdlock must check its deadline
+/// first, stop the child and never carry on as holder, even though the lease was never revoked.
+#[test]
+fn etcdlock_frozen_past_its_deadline_never_resumes_as_holder() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let mut run = spawn_run(
+        &ep,
+        &["--ttl", "3s"],
+        "/paused",
+        &format!("echo $$ > {}; exec sleep 600", pidfile.display()),
+    );
+    let child = read_pid_file(&pidfile, SOON);
+    let pid = Pid::from_raw(run.id() as i32);
+    kill(pid, Signal::SIGSTOP).unwrap();
+    // Past the TTL: the lease has expired on the server.
+    wait_until("lease to expire on the server", SOON, || {
+        cluster.leases().is_empty()
+    });
+    kill(pid, Signal::SIGCONT).unwrap();
+    let resumed = Instant::now();
+    assert_eq!(wait_exit(&mut run, SOON).code(), Some(70));
+    assert!(!pid_alive(child));
+    assert!(
+        resumed.elapsed() < Duration::from_secs(5),
+        "took {:?} to stop after SIGCONT",
+        resumed.elapsed()
+    );
+    assert_clean_now(&cluster);
+}
+
+/// A child that floods its output and keeps a core busy for several TTLs must not cost the lock.
+#[test]
+fn a_chatty_child_does_not_starve_the_keep_alive() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    // Floods its output (inherited, so etcdlock never touches it) and burns CPU for several TTLs.
+    let mut run = etcdlock(&ep)
+        .args(["run", "--ttl", "2s", "/chatty", "--", "sh", "-c"])
+        .arg("end=$(($(date +%s) + 7)); while [ $(date +%s) -lt $end ]; do echo spam spam spam spam; done")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        wait_exit(&mut run, Duration::from_secs(60)).code(),
+        Some(0),
+        "lease lost under load"
+    );
     assert_clean_now(&cluster);
 }

@@ -71,7 +71,7 @@ fn is_executable(p: &Path) -> bool {
 }
 
 fn find_binary(env_var: &str, name: &str, package: &str) -> PathBuf {
-    if let Some(v) = std::env::var_os(env_var) {
+    if let Some(v) = std::env::var_os(env_var).filter(|v| !v.is_empty()) {
         let p = PathBuf::from(&v);
         if is_executable(&p) {
             return p;
@@ -615,8 +615,19 @@ impl Etcd {
         self.dir.path().join("etcd.log")
     }
 
+    /// Last `lines` lines of this member's log, leaving out the
+    /// `/health error` warnings that etcd 3.4 writes for every failed health
+    /// poll (they would otherwise fill the whole tail while we wait).
     pub fn log_tail(&self, lines: usize) -> String {
-        tail_file(&self.log_path(), lines)
+        let Ok(bytes) = fs::read(self.log_path()) else {
+            return String::new();
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.contains("/health error"))
+            .collect();
+        kept[kept.len().saturating_sub(lines)..].join("\n")
     }
 
     fn log_contains(&self, needle: &str) -> bool {
@@ -1092,7 +1103,8 @@ impl Cluster {
         self.members[i].pid()
     }
 
-    /// Last 40 lines of member `i`'s log (all of its runs, with markers).
+    /// Last 40 lines of member `i`'s log (all of its runs, each preceded by
+    /// a `=== harness: starting ... ===` marker; health-poll noise removed).
     pub fn log_tail(&self, i: usize) -> String {
         self.members[i].log_tail(40)
     }
@@ -1180,6 +1192,7 @@ pub struct Proxy {
     mode: tokio::sync::watch::Sender<Mode>,
     reset: tokio::sync::watch::Sender<u64>,
     counts: GenCounts,
+    accepted: Arc<AtomicU64>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -1194,9 +1207,11 @@ impl Proxy {
         let (reset_tx, reset_rx) = tokio::sync::watch::channel(0u64);
         let (shut_tx, shut_rx) = tokio::sync::oneshot::channel::<()>();
         let counts: GenCounts = Arc::default();
+        let accepted: Arc<AtomicU64> = Arc::default();
         let thread = {
             let target = target.to_owned();
             let counts = counts.clone();
+            let accepted = accepted.clone();
             thread::Builder::new()
                 .name(format!("test-proxy-{port}"))
                 .spawn(move || {
@@ -1209,7 +1224,7 @@ impl Proxy {
                             tokio::net::TcpListener::from_std(listener).expect("tokio listener");
                         tokio::select! {
                             _ = shut_rx => {}
-                            _ = accept_loop(listener, target, mode_rx, reset_rx, counts) => {}
+                            _ = accept_loop(listener, target, mode_rx, reset_rx, counts, accepted) => {}
                         }
                     });
                     // Dropping the runtime drops every connection task, which
@@ -1224,6 +1239,7 @@ impl Proxy {
             mode: mode_tx,
             reset: reset_tx,
             counts,
+            accepted,
             shutdown: Some(shut_tx),
             thread: Some(thread),
         }
@@ -1292,6 +1308,11 @@ impl Proxy {
         );
     }
 
+    /// Total number of client connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
     /// Number of currently open client connections.
     pub fn active_connections(&self) -> usize {
         self.counts
@@ -1317,6 +1338,7 @@ async fn accept_loop(
     mode: tokio::sync::watch::Receiver<Mode>,
     reset: tokio::sync::watch::Receiver<u64>,
     counts: GenCounts,
+    accepted: Arc<AtomicU64>,
 ) {
     loop {
         let sock = match listener.accept().await {
@@ -1338,6 +1360,7 @@ async fn accept_loop(
             counts: counts.clone(),
             generation,
         };
+        accepted.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(handle_conn(
             sock,
             target.clone(),

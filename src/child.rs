@@ -198,17 +198,34 @@ where
     .await
 }
 
+/// How to stop a child that must stop.
+pub struct Supervision {
+    pub kill_signal: Signal,
+    pub kill_after: Duration,
+    pub max_runtime: Option<Duration>,
+}
+
+/// How the child ended.
+pub struct Ended {
+    pub status: ExitStatus,
+    /// We stopped it because --max-runtime was reached.
+    pub timed_out: bool,
+}
+
 /// Run the child to its end: forward signals to its group, escalate a forwarded SIGTERM to
-/// SIGKILL after `kill_after`, report a lost lock as soon as the guard declares it. The guard's
-/// own thread does the lease-loss killing; this loop only reaps.
+/// SIGKILL after the grace period, enforce --max-runtime, report a lost lock as soon as the guard
+/// declares it. The guard's own thread does the lease-loss killing; this loop only reaps.
 pub async fn supervise(
     mut child: Child,
     signals: &mut Signals,
     guard: &Guard,
-    kill_after: Duration,
+    how: &Supervision,
     on_lost: impl Fn(&str),
-) -> Result<ExitStatus> {
-    let mut escalate_at: Option<Instant> = None;
+) -> Result<Ended> {
+    let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+    let mut escalate_at = far;
+    let mut stop_at = how.max_runtime.map_or(far, |d| Instant::now() + d);
+    let mut timed_out = false;
     let mut lost_reported = false;
     let status = loop {
         tokio::select! {
@@ -219,14 +236,21 @@ pub async fn supervise(
             sig = signals.recv() => {
                 debug!(signal = %sig, "forwarding signal");
                 let _ = killpg(child.pgid, sig);
-                if sig == Signal::SIGTERM && escalate_at.is_none() {
-                    escalate_at = Some(Instant::now() + kill_after);
+                if sig == Signal::SIGTERM && escalate_at == far {
+                    escalate_at = Instant::now() + how.kill_after;
                 }
             }
-            _ = tokio::time::sleep_until(escalate_at.unwrap_or_else(Instant::now)), if escalate_at.is_some() => {
-                debug!("the command outlived the SIGTERM grace period; sending SIGKILL");
+            _ = tokio::time::sleep_until(stop_at) => {
+                debug!("--max-runtime reached; stopping the command");
+                timed_out = true;
+                let _ = killpg(child.pgid, how.kill_signal);
+                stop_at = far;
+                escalate_at = escalate_at.min(Instant::now() + how.kill_after);
+            }
+            _ = tokio::time::sleep_until(escalate_at) => {
+                debug!("the command outlived its grace period; sending SIGKILL");
                 let _ = killpg(child.pgid, Signal::SIGKILL);
-                escalate_at = None;
+                escalate_at = far;
             }
             reason = guard.wait_lost(), if !lost_reported => {
                 lost_reported = true;
@@ -237,7 +261,7 @@ pub async fn supervise(
     if let Some(fd) = child.tty {
         let _ = nix::unistd::tcsetpgrp(fd, nix::unistd::getpgrp());
     }
-    Ok(status)
+    Ok(Ended { status, timed_out })
 }
 
 /// The exit code that reports `status` the way a shell would.

@@ -5,6 +5,7 @@
 //! line with exit code 2.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -24,6 +25,8 @@ Exit codes:
   2        usage error
   69       etcd unavailable, or refused us, before the lock was acquired
   70       the lock was lost while the command ran; it was stopped first
+  75       the lock was held and --no-wait or --timeout gave up (see -E)
+  124      --max-runtime was reached and the command was stopped
   126      the command is not executable
   127      the command was not found";
 
@@ -32,17 +35,28 @@ Examples:
   etcdlock run /jobs/backup -- ./backup.sh      # at most one backup cluster-wide
   etcdlock --endpoints http://etcd-1:2379,http://etcd-2:2379 run deploy -- make deploy
 
-Environment:
-  ETCDLOCK_ENDPOINTS, ETCDLOCK_DIAL_TIMEOUT, each falling back to the ETCDCTL_ variable of the same
-  name, then to the default. A flag beats both.";
+Environment (a flag beats both; the ETCDCTL_ names let an existing etcdctl setup just work):
+  ETCDLOCK_ENDPOINTS     ETCDCTL_ENDPOINTS      --endpoints
+  ETCDLOCK_DIAL_TIMEOUT  ETCDCTL_DIAL_TIMEOUT   --dial-timeout
+  ETCDLOCK_CACERT        ETCDCTL_CACERT         --cacert
+  ETCDLOCK_CERT          ETCDCTL_CERT           --cert
+  ETCDLOCK_KEY           ETCDCTL_KEY            --key
+  ETCDLOCK_USER          ETCDCTL_USER           --user
+  ETCDLOCK_PASSWORD      ETCDCTL_PASSWORD       the password (or --password-file)";
 
 const RUN_AFTER_HELP: &str = "\
 Examples:
-  # crontab: at most one backup across all hosts
-  */5 * * * * etcdlock run /cron/backup -- /usr/local/bin/backup.sh
+  # crontab: at most one backup across all hosts; skip quietly if the last one still runs
+  */5 * * * * etcdlock -q run -n -E 0 /cron/backup -- /usr/local/bin/backup.sh
 
-  # CI: serialise deploys, give the deploy 60 s of lease
-  etcdlock run --ttl 60s /ci/deploy-prod -- ./deploy.sh production
+  # CI: serialise deploys, wait at most 20 minutes, record the job in the lock
+  etcdlock run -w 20m --ttl 30s --meta job=$CI_JOB_URL /ci/deploy-prod -- ./deploy.sh production
+
+  # at most 3 concurrent database migrations, through a shell
+  etcdlock run --limit 3 /db/migrations -c 'cd /srv/app && ./migrate up'
+
+  # systemd service (ExecStart): the unit's stop signal reaches the command
+  ExecStart=/usr/local/bin/etcdlock run --max-runtime 1h /timers/reindex -- /usr/local/bin/reindex
 
   # pass the fencing token to the resource you protect
   etcdlock run /jobs/migrate -- sh -c 'migrate --fencing-token \"$ETCDLOCK_FENCING_TOKEN\"'
@@ -73,7 +87,8 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options valid before or after the subcommand.
+/// Options valid before or after the subcommand. Each is also read from `ETCDLOCK_<NAME>`, then
+/// `ETCDCTL_<NAME>` (so an existing etcdctl setup just works), then the default; a flag beats both.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS]
@@ -91,11 +106,33 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
     pub dial_timeout: Option<Duration>,
 
+    /// CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the
+    /// system's roots]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]
+    #[arg(long, global = true, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// Client certificate's private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]
+    #[arg(long, global = true, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+
+    /// etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]
+    #[arg(long, global = true, value_name = "NAME[:PASSWORD]")]
+    pub user: Option<String>,
+
+    /// Read the password from FILE (first line) so it never shows in the process list [password
+    /// also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
     /// More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Only errors on stderr
+    /// Only errors on stderr (no waiting progress)
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 }
@@ -109,16 +146,60 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// If the lock is held, give up at once (exit 75, or --conflict-exit-code)
+    #[arg(short = 'n', long, conflicts_with = "timeout")]
+    pub no_wait: bool,
+
+    /// Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)
+    #[arg(short = 'w', long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub timeout: Option<Duration>,
+
+    /// Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if
+    /// already running"
+    #[arg(short = 'E', long, value_name = "N", default_value_t = crate::exit::CONFLICT, value_parser = clap::value_parser!(u8))]
+    pub conflict_exit_code: u8,
+
+    /// Run STRING with /bin/sh -c instead of COMMAND
+    #[arg(
+        short = 'c',
+        long = "shell",
+        value_name = "STRING",
+        conflicts_with = "command"
+    )]
+    pub shell: Option<String>,
+
+    /// Semaphore: up to N holders at once (the N oldest keys hold); every holder must use the same N
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+
+    /// Extra holder metadata shown by `status`, e.g. --meta job=$CI_JOB_URL (repeatable)
+    #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
+    pub meta: Vec<(String, String)>,
+
+    /// Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub max_runtime: Option<Duration>,
+
+    /// Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron
+    /// jobs on hosts with skewed clocks from running twice in one period)
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub min_hold: Option<Duration>,
+
+    /// While waiting and stderr is not a terminal, print a progress line this often
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub progress_interval: Duration,
+
     /// Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_ttl, allow_hyphen_values = true)]
     pub ttl: Duration,
 
-    /// Grace between --kill-signal and SIGKILL when the lease is lost or etcdlock gets SIGTERM
-    /// [default: 2s, or TTL/4 if that is shorter]; must be less than TTL/2
+    /// Grace between --kill-signal and SIGKILL when the lease is lost, --max-runtime is reached or
+    /// etcdlock gets SIGTERM [default: 2s, or TTL/4 if that is shorter]; must be less than TTL/2
     #[arg(long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
     pub kill_after: Option<Duration>,
 
-    /// Signal sent to the command's process group when the lease is about to be lost
+    /// Signal sent to the command's process group when the lease is about to be lost or
+    /// --max-runtime is reached
     #[arg(long, value_name = "SIG", default_value = "TERM", value_parser = parse_signal)]
     pub kill_signal: Signal,
 
@@ -129,7 +210,7 @@ pub struct RunArgs {
     /// The command and its arguments, run directly (no shell)
     #[arg(
         value_name = "COMMAND",
-        required = true,
+        required_unless_present = "shell",
         num_args = 1..,
         trailing_var_arg = true,
         allow_hyphen_values = true,
@@ -139,6 +220,14 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// The argv to execute: COMMAND, or `/bin/sh -c STRING`.
+    pub fn argv(&self) -> Vec<OsString> {
+        match &self.shell {
+            Some(script) => vec!["/bin/sh".into(), "-c".into(), script.into()],
+            None => self.command.clone(),
+        }
+    }
+
     /// The grace period actually used: the user's value, else 2 s capped at a quarter of the TTL so
     /// that the default is valid for every TTL.
     pub fn kill_after_for(&self, ttl: Duration) -> Duration {
@@ -172,6 +261,13 @@ fn parse_ttl(s: &str) -> Result<Duration, String> {
         ));
     }
     Ok(d)
+}
+
+fn parse_meta(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err("expected KEY=VALUE".into()),
+    }
 }
 
 fn parse_name(s: &str) -> Result<String, String> {

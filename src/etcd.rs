@@ -14,6 +14,8 @@ use tracing::{debug, info};
 
 use crate::cli::GlobalArgs;
 use crate::exit::{self, fail};
+use etcd_client::{Certificate, Identity, TlsOptions};
+use std::path::PathBuf;
 
 const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:2379";
 const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -23,6 +25,8 @@ const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Config {
     pub endpoints: Vec<String>,
     pub dial_timeout: Duration,
+    tls: Option<TlsOptions>,
+    user: Option<(String, String)>,
 }
 
 /// `ETCDLOCK_<NAME>`, else `ETCDCTL_<NAME>`: etcdlock users often already have etcdctl configured.
@@ -33,6 +37,23 @@ fn env_setting(name: &str) -> Option<(String, String)> {
             .ok()
             .filter(|v| !v.is_empty())
             .map(|v| (var, v))
+    })
+}
+
+/// A path from the flag, else from the environment, with where it came from for messages.
+fn path_setting(flag: &Option<PathBuf>, flag_name: &str, env: &str) -> Option<(PathBuf, String)> {
+    match flag {
+        Some(p) => Some((p.clone(), flag_name.to_owned())),
+        None => env_setting(env).map(|(var, v)| (PathBuf::from(v), var)),
+    }
+}
+
+fn read_file((path, origin): &(PathBuf, String)) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        fail(
+            exit::USAGE,
+            format!("cannot read {origin} file {}: {e}", path.display()),
+        )
     })
 }
 
@@ -47,9 +68,6 @@ impl Config {
         } else {
             args.endpoints.clone()
         };
-        for e in &endpoints {
-            check_endpoint(e)?;
-        }
         let dial_timeout = match (args.dial_timeout, env_setting("DIAL_TIMEOUT")) {
             (Some(d), _) => d,
             (None, Some((var, v))) => crate::cli::parse_duration(&v)
@@ -59,15 +77,83 @@ impl Config {
         if dial_timeout.is_zero() {
             return Err(fail(exit::USAGE, "--dial-timeout must be greater than 0"));
         }
+        let tls = Self::tls(args)?;
+        for e in &endpoints {
+            check_endpoint(e, tls.is_some())?;
+        }
         Ok(Config {
             endpoints,
             dial_timeout,
+            tls,
+            user: Self::user(args)?,
         })
+    }
+
+    fn tls(args: &GlobalArgs) -> Result<Option<TlsOptions>> {
+        let cacert = path_setting(&args.cacert, "--cacert", "CACERT");
+        let cert = path_setting(&args.cert, "--cert", "CERT");
+        let key = path_setting(&args.key, "--key", "KEY");
+        if cacert.is_none() && cert.is_none() && key.is_none() {
+            return Ok(None);
+        }
+        let mut tls = TlsOptions::new();
+        tls = match &cacert {
+            Some(ca) => tls.ca_certificate(Certificate::from_pem(read_file(ca)?)),
+            None => tls.with_native_roots(),
+        };
+        match (&cert, &key) {
+            (Some(c), Some(k)) => {
+                tls = tls.identity(Identity::from_pem(read_file(c)?, read_file(k)?));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(fail(
+                    exit::USAGE,
+                    "a client certificate needs both --cert and --key",
+                ))
+            }
+        }
+        Ok(Some(tls))
+    }
+
+    fn user(args: &GlobalArgs) -> Result<Option<(String, String)>> {
+        let Some(user) = args
+            .user
+            .clone()
+            .or_else(|| env_setting("USER").map(|(_, v)| v))
+        else {
+            return Ok(None);
+        };
+        let (name, inline) = match user.split_once(':') {
+            Some((n, p)) => (n.to_owned(), Some(p.to_owned())),
+            None => (user, None),
+        };
+        if name.is_empty() {
+            return Err(fail(exit::USAGE, "--user needs a user name"));
+        }
+        let password = match (&args.password_file, inline) {
+            (Some(path), _) => {
+                let text = read_file(&(path.clone(), "--password-file".to_owned()))?;
+                String::from_utf8_lossy(&text)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            }
+            (None, Some(p)) => p,
+            (None, None) => env_setting("PASSWORD").map(|(_, v)| v).ok_or_else(|| {
+                fail(
+                    exit::USAGE,
+                    format!("no password for etcd user {name}: use --user {name}:PASSWORD, --password-file or ETCDLOCK_PASSWORD"),
+                )
+            })?,
+        };
+        Ok(Some((name, password)))
     }
 }
 
 /// Accept `http://host:port`, `https://host:port` or `host:port`, as etcdctl does.
-fn check_endpoint(e: &str) -> Result<()> {
+fn check_endpoint(e: &str, tls: bool) -> Result<()> {
     let bad = |why: &str| {
         fail(
             exit::USAGE,
@@ -75,13 +161,14 @@ fn check_endpoint(e: &str) -> Result<()> {
         )
     };
     let rest = if let Some(r) = e.strip_prefix("http://") {
+        if tls {
+            return Err(bad("--cacert/--cert/--key need https endpoints"));
+        }
         r
-    } else if e.starts_with("https://") {
-        return Err(bad(
-            "https endpoints need TLS support, which this build lacks",
-        ));
+    } else if let Some(r) = e.strip_prefix("https://") {
+        r
     } else if e.contains("://") {
-        return Err(bad("the scheme must be http"));
+        return Err(bad("the scheme must be http or https"));
     } else {
         e
     };
@@ -93,6 +180,17 @@ fn check_endpoint(e: &str) -> Result<()> {
     port.parse::<u16>()
         .map_err(|_| bad("the port is not a number from 0 to 65535"))?;
     Ok(())
+}
+
+/// Errors no retry can fix: bad credentials, TLS trust failures, missing permissions.
+fn is_fatal(err: &CallError) -> bool {
+    if !err.is_transient() {
+        return true;
+    }
+    let text = err.to_string().to_ascii_lowercase();
+    ["certificate", "tls", "handshake", "authentication"]
+        .iter()
+        .any(|w| text.contains(w))
 }
 
 /// Whether a failed request might succeed on another member or a little later.
@@ -176,16 +274,27 @@ pub struct Etcd {
     pub cluster_id: u64,
 }
 
-fn options(connect_timeout: Duration) -> ConnectOptions {
-    ConnectOptions::new()
+fn options(config: &Config, connect_timeout: Duration) -> ConnectOptions {
+    let mut opts = ConnectOptions::new()
         .with_connect_timeout(connect_timeout)
         // A member cut off from the leader answers "no leader" at once instead of hanging.
         .with_require_leader(true)
-        .with_keep_alive_while_idle(false)
+        .with_keep_alive_while_idle(false);
+    if let Some(tls) = &config.tls {
+        opts = opts.with_tls(tls.clone());
+    }
+    if let Some((user, password)) = &config.user {
+        // Simple tokens expire (--auth-token-ttl); long holds must keep working.
+        opts = opts
+            .with_user(user.clone(), password.clone())
+            .with_auto_token_refresh(true);
+    }
+    opts
 }
 
-async fn open(endpoint: &str, timeout: Duration) -> Result<Client, CallError> {
-    match tokio::time::timeout(timeout, Client::connect([endpoint], Some(options(timeout)))).await {
+async fn open(config: &Config, endpoint: &str, timeout: Duration) -> Result<Client, CallError> {
+    let connect = Client::connect([endpoint], Some(options(config, timeout)));
+    match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(CallError::Etcd(e)),
         Err(_) => Err(CallError::Timeout(timeout)),
@@ -216,7 +325,7 @@ impl Etcd {
                     ),
                 ));
             }
-            match probe(endpoint, left).await {
+            match probe(&config, endpoint, left).await {
                 Ok((client, cluster_id)) => {
                     info!(endpoint, "connected to etcd");
                     return Ok(Etcd {
@@ -229,6 +338,12 @@ impl Etcd {
                         config: Arc::new(config),
                         switched: Arc::new(tokio::sync::watch::Sender::new(0)),
                     });
+                }
+                Err(e) if is_fatal(&e) => {
+                    return Err(fail(
+                        exit::UNAVAILABLE,
+                        format!("etcd at {endpoint} refused us: {e}"),
+                    ));
                 }
                 Err(e) => {
                     debug!(endpoint, error = %e, "endpoint not usable");
@@ -276,7 +391,7 @@ impl Etcd {
         };
         let endpoint = self.config.endpoints[next].clone();
         let timeout = self.request_timeout();
-        match open(&endpoint, timeout).await {
+        match open(&self.config, &endpoint, timeout).await {
             Ok(client) => {
                 let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
                 if cur.generation == generation {
@@ -320,9 +435,13 @@ impl Etcd {
 }
 
 /// Connect to one endpoint and check that it is part of a cluster with a leader.
-async fn probe(endpoint: &str, timeout: Duration) -> Result<(Client, u64), CallError> {
+async fn probe(
+    config: &Config,
+    endpoint: &str,
+    timeout: Duration,
+) -> Result<(Client, u64), CallError> {
     let started = Instant::now();
-    let mut client = open(endpoint, timeout).await?;
+    let mut client = open(config, endpoint, timeout).await?;
     let left = timeout.saturating_sub(started.elapsed());
     let status = tokio::time::timeout(left, client.status())
         .await
@@ -358,7 +477,7 @@ mod tests {
             "http://etcd-1:2379/",
             "localhost:1",
         ] {
-            assert!(check_endpoint(ok).is_ok(), "{ok}");
+            assert!(check_endpoint(ok, false).is_ok(), "{ok}");
         }
         for bad in [
             "",
@@ -369,7 +488,7 @@ mod tests {
             "a b:1",
             "http://:1",
         ] {
-            let err = check_endpoint(bad).unwrap_err();
+            let err = check_endpoint(bad, false).unwrap_err();
             assert_eq!(exit::code_of(&err), exit::USAGE, "{bad}");
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! The numbers follow the conventions callers already know: the child's own code is passed through,
 //! 128+N for a child killed by signal N (as shells report it), sysexits(3) for etcdlock's own outcomes
-//! (69 unavailable, 70 lock lost, 75 conflict) and 126/127 as shells use them for exec failures.
+//! (69 unavailable, 70 lock lost, 75 conflict), 124 as timeout(1) uses it, and 126/127 as shells
+//! use them for exec failures.
 
 use std::fmt;
 
@@ -14,6 +15,10 @@ pub const USAGE: u8 = 2;
 pub const UNAVAILABLE: u8 = 69;
 /// The lease was lost while the child ran; the child was stopped before the lease could expire.
 pub const LOCK_LOST: u8 = 70;
+/// The lock was held and `--no-wait` or `--timeout` gave up (replaced by `--conflict-exit-code`).
+pub const CONFLICT: u8 = 75;
+/// `--max-runtime` was reached and the command was stopped (as timeout(1) reports it).
+pub const TIMED_OUT: u8 = 124;
 /// The command exists but could not be executed (permission denied, not a regular executable).
 pub const NOT_EXECUTABLE: u8 = 126;
 /// The command was not found.

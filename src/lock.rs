@@ -1,18 +1,20 @@
-//! The lock algorithm, compatible with `etcdctl lock` and Go's `concurrency.Mutex`.
+//! The lock algorithm, compatible with `etcdctl lock` and Go's `concurrency.Mutex`, extended to a
+//! counting semaphore (`--limit N`).
 //!
-//! Each contender puts `NAME/<lease id in hex>` attached to its lease. The key with the lowest create
-//! revision holds the lock; every other contender watches only the deletion of its immediate
-//! predecessor (the newest key created before its own), so a release wakes exactly one waiter (FIFO,
-//! no thundering herd). After waiting we re-read our own key: if it is gone our lease expired while we
-//! waited (etcd bug #11456 was a Mutex that skipped this check).
+//! Each contender puts `NAME/<lease id in hex>` attached to its lease. The N keys with the lowest
+//! create revisions hold the lock (N = 1 for a mutex). A mutex waiter watches only the deletion of its
+//! immediate predecessor (the newest key created before its own), so a release wakes exactly one
+//! waiter (FIFO, no thundering herd). A semaphore waiter watches deletions under the prefix and
+//! recounts, since any of the holders ahead may leave first. After waiting we re-read our own key: if
+//! it is gone our lease expired while we waited (etcd bug #11456 was a Mutex that skipped this check).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use etcd_client::{
-    Compare, CompareOp, EventType, GetOptions, PutOptions, SortOrder, SortTarget, Txn, TxnOp,
-    TxnOpResponse, WatchOptions,
+    Compare, CompareOp, EventType, GetOptions, KeyValue, PutOptions, SortOrder, SortTarget, Txn,
+    TxnOp, TxnOpResponse, WatchFilterType, WatchOptions,
 };
 use tokio::time::sleep;
 use tracing::{debug, trace};
@@ -21,6 +23,7 @@ use crate::etcd::{CallError, Etcd};
 use crate::exit::{self, fail};
 use crate::guard::Guard;
 use crate::lease::Lease;
+use crate::meta::Holder;
 
 /// What the holder learns when it gets the lock.
 #[derive(Debug, Clone)]
@@ -33,13 +36,29 @@ pub struct Acquired {
     pub revision: i64,
 }
 
+/// Our place in the queue.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub name: String,
+    pub key: String,
+    prefix: String,
+    pub my_rev: i64,
+    limit: u32,
+    lease_id: i64,
+}
+
+/// The prefix under which a lock's keys live.
+pub fn prefix_of(name: &str) -> String {
+    format!("{name}/")
+}
+
 pub fn key_for(name: &str, lease_id: i64) -> String {
-    format!("{name}/{lease_id:x}")
+    format!("{}{lease_id:x}", prefix_of(name))
 }
 
 /// Retry `op` while it fails transiently (the caller bounds the whole wait by the lease's life);
-/// permanent errors (permission denied, lease not found) end the attempt.
-async fn retrying<T, F, Fut>(what: &str, mut op: F) -> Result<T>
+/// permanent errors (permission denied, lease not found) end the attempt with exit code 69.
+pub async fn retrying<T, F, Fut>(what: &str, mut op: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, CallError>>,
@@ -58,43 +77,51 @@ where
     }
 }
 
-/// Join the queue for `name` and wait until we hold the lock.
-///
-/// Never returns while we are queued but not holding: cancel by dropping the future, then revoke
-/// the lease to leave the queue.
-pub async fn acquire(etcd: &Etcd, name: &str, lease: &Lease, value: Vec<u8>) -> Result<Acquired> {
-    let prefix = format!("{name}/");
+fn oldest(limit: u32) -> GetOptions {
+    GetOptions::new()
+        .with_prefix()
+        .with_sort(SortTarget::Create, SortOrder::Ascend)
+        .with_limit(i64::from(limit))
+}
+
+/// The store revision a response was served at.
+fn rev(header: Option<&etcd_client::ResponseHeader>) -> i64 {
+    header.map_or(0, |h| h.revision())
+}
+
+/// Join the queue for `name` (idempotently: a retry after a lost answer finds our key instead of
+/// creating a second one). Returns our place and, if we already hold the lock, the acquisition.
+pub async fn enqueue(
+    etcd: &Etcd,
+    name: &str,
+    lease: &Lease,
+    holder: &Holder,
+) -> Result<(Queued, Option<Acquired>)> {
+    let prefix = prefix_of(name);
     let key = key_for(name, lease.id);
-    let oldest = || {
-        GetOptions::new()
-            .with_prefix()
-            .with_sort(SortTarget::Create, SortOrder::Ascend)
-            .with_limit(1)
-    };
-    // Idempotent: a retry after a lost answer finds our key instead of creating a second one.
     let txn = Txn::new()
         .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
         .and_then([
             TxnOp::put(
                 key.clone(),
-                value,
+                holder.to_json(),
                 Some(PutOptions::new().with_lease(lease.id)),
             ),
-            TxnOp::get(prefix.clone(), Some(oldest())),
+            TxnOp::get(prefix.clone(), Some(oldest(holder.limit))),
         ])
         .or_else([
             TxnOp::get(key.clone(), None),
-            TxnOp::get(prefix.clone(), Some(oldest())),
+            TxnOp::get(prefix.clone(), Some(oldest(holder.limit))),
         ]);
     let resp = retrying("cannot queue for the lock", || {
         let txn = txn.clone();
         etcd.call(|mut c| async move { c.txn(txn).await })
     })
     .await?;
-    let header_rev = resp.header().map_or(0, |h| h.revision());
+    let revision = rev(resp.header());
     let ops = resp.op_responses();
     let my_rev = if resp.succeeded() {
-        header_rev
+        revision
     } else {
         match ops.first() {
             Some(TxnOpResponse::Get(g)) if !g.kvs().is_empty() => g.kvs()[0].create_revision(),
@@ -106,70 +133,190 @@ pub async fn acquire(etcd: &Etcd, name: &str, lease: &Lease, value: Vec<u8>) -> 
             }
         }
     };
-    let owner_rev = match ops.get(1) {
-        Some(TxnOpResponse::Get(g)) => g.kvs().first().map_or(0, |kv| kv.create_revision()),
-        _ => 0,
+    let holders = match ops.get(1) {
+        Some(TxnOpResponse::Get(g)) => g.kvs().to_vec(),
+        _ => Vec::new(),
     };
-    debug!(key, my_rev, owner_rev, "queued");
-    if owner_rev == my_rev {
-        return Ok(Acquired {
+    check_limits(name, holder.limit, &holders)?;
+    let queued = Queued {
+        name: name.to_owned(),
+        key: key.clone(),
+        prefix,
+        my_rev,
+        limit: holder.limit,
+        lease_id: lease.id,
+    };
+    debug!(key, my_rev, "queued");
+    let holding = holders.iter().any(|kv| kv.create_revision() == my_rev);
+    Ok((
+        queued,
+        holding.then_some(Acquired {
             key,
             fencing_token: my_rev,
-            revision: header_rev,
-        });
-    }
-
-    wait_for_predecessors(etcd, &prefix, my_rev).await?;
-
-    // Our key must still be there: if our lease expired while we waited, we do not hold anything.
-    let resp = retrying("cannot confirm the lock", || {
-        let key = key.clone();
-        etcd.call(|mut c| async move { c.get(key, None).await })
-    })
-    .await?;
-    match resp.kvs().first() {
-        Some(kv) if kv.create_revision() == my_rev => Ok(Acquired {
-            key,
-            fencing_token: my_rev,
-            revision: resp.header().map_or(0, |h| h.revision()),
+            revision,
         }),
-        _ => Err(fail(
-            exit::UNAVAILABLE,
-            "our lease expired while waiting for the lock; try again",
-        )),
-    }
+    ))
 }
 
-/// Wait until no key under `prefix` was created before `my_rev`.
-async fn wait_for_predecessors(etcd: &Etcd, prefix: &str, my_rev: i64) -> Result<()> {
-    loop {
-        let opts = GetOptions::new()
+/// All holders of one lock must agree on its limit, or the semaphore means nothing.
+fn check_limits(name: &str, limit: u32, holders: &[KeyValue]) -> Result<()> {
+    for kv in holders {
+        if let Some(other) = Holder::parse(kv.value()) {
+            if other.limit != limit {
+                return Err(fail(
+                    exit::USAGE,
+                    format!(
+                        "{name} is held with --limit {} by {} pid {}; this run asked for --limit {limit}; use the same limit everywhere",
+                        other.limit, other.host, other.pid
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Queued {
+    /// Wait until we hold the lock. Cancel by dropping the future, then revoke the lease.
+    pub async fn wait(&self, etcd: &Etcd, holder: &Holder) -> Result<Acquired> {
+        if self.limit == 1 {
+            self.wait_for_predecessor(etcd).await?;
+        } else {
+            self.wait_for_a_slot(etcd).await?;
+        }
+        self.confirm(etcd, holder).await
+    }
+
+    fn older_keys(&self) -> GetOptions {
+        GetOptions::new()
             .with_prefix()
-            .with_sort(SortTarget::Create, SortOrder::Descend)
-            .with_max_create_revision(my_rev - 1)
-            .with_limit(1);
-        let resp = retrying("cannot read the lock queue", || {
-            let (prefix, opts) = (prefix.to_owned(), opts.clone());
-            etcd.call(|mut c| async move { c.get(prefix, Some(opts)).await })
+            .with_max_create_revision(self.my_rev - 1)
+    }
+
+    /// Mutex: wait until no key under the prefix was created before ours, watching only the
+    /// newest older key each time.
+    async fn wait_for_predecessor(&self, etcd: &Etcd) -> Result<()> {
+        loop {
+            let opts = self
+                .older_keys()
+                .with_sort(SortTarget::Create, SortOrder::Descend)
+                .with_limit(1)
+                .with_keys_only();
+            let resp = retrying("cannot read the lock queue", || {
+                let (prefix, opts) = (self.prefix.clone(), opts.clone());
+                etcd.call(|mut c| async move { c.get(prefix, Some(opts)).await })
+            })
+            .await?;
+            let Some(pred) = resp.kvs().first() else {
+                return Ok(());
+            };
+            let watch = WatchOptions::new().with_start_revision(rev(resp.header()) + 1);
+            debug!(predecessor = %String::from_utf8_lossy(pred.key()), "waiting for predecessor");
+            // Any outcome but a confirmed deletion sends us round again: re-reading the queue is
+            // always correct, and it is how compaction or a broken stream is survived.
+            let _ = wait_deleted(etcd, pred.key().to_vec(), watch).await;
+        }
+    }
+
+    /// Semaphore: wait until fewer than `limit` keys are older than ours.
+    async fn wait_for_a_slot(&self, etcd: &Etcd) -> Result<()> {
+        loop {
+            // Not count_only: etcd counts the range before applying the create-revision filter.
+            let opts = self
+                .older_keys()
+                .with_keys_only()
+                .with_limit(i64::from(self.limit));
+            let resp = retrying("cannot read the lock queue", || {
+                let (prefix, opts) = (self.prefix.clone(), opts.clone());
+                etcd.call(|mut c| async move { c.get(prefix, Some(opts)).await })
+            })
+            .await?;
+            if resp.kvs().len() < self.limit as usize {
+                return Ok(());
+            }
+            let watch = WatchOptions::new()
+                .with_prefix()
+                .with_filters([WatchFilterType::NoPut])
+                .with_start_revision(rev(resp.header()) + 1);
+            let _ = wait_deleted(etcd, self.prefix.clone().into_bytes(), watch).await;
+        }
+    }
+
+    /// Our key must still be there: if our lease expired while we waited, we hold nothing. The
+    /// value is rewritten with the acquisition time (only if the key is still ours: a plain put
+    /// would resurrect a deleted key).
+    async fn confirm(&self, etcd: &Etcd, holder: &Holder) -> Result<Acquired> {
+        let mut acquired = holder.clone();
+        acquired.acquired_at = Some(crate::meta::now_rfc3339());
+        let txn = Txn::new()
+            .when([Compare::create_revision(
+                self.key.clone(),
+                CompareOp::Equal,
+                self.my_rev,
+            )])
+            .and_then([TxnOp::put(
+                self.key.clone(),
+                acquired.to_json(),
+                Some(PutOptions::new().with_lease(self.lease_id)),
+            )]);
+        let resp = retrying("cannot confirm the lock", || {
+            let txn = txn.clone();
+            etcd.call(|mut c| async move { c.txn(txn).await })
         })
         .await?;
-        let Some(pred) = resp.kvs().first() else {
-            return Ok(());
-        };
-        let pred_key = pred.key().to_vec();
-        let from = resp.header().map_or(0, |h| h.revision()) + 1;
-        debug!(predecessor = %String::from_utf8_lossy(&pred_key), "waiting for predecessor");
-        // Any outcome but a confirmed deletion sends us round again: re-reading the queue is
-        // always correct, and it is how compaction or a broken stream is survived.
-        let _ = wait_deleted(etcd, pred_key, from).await;
+        if !resp.succeeded() {
+            return Err(fail(
+                exit::UNAVAILABLE,
+                format!(
+                    "our lease expired while waiting for {}; try again",
+                    self.name
+                ),
+            ));
+        }
+        Ok(Acquired {
+            key: self.key.clone(),
+            fencing_token: self.my_rev,
+            revision: rev(resp.header()),
+        })
     }
 }
 
-/// Watch `key` from revision `from` until it is deleted. `Ok(())` on deletion; `Err` if the watch
+/// Who is ahead of a queued contender.
+#[derive(Debug, Clone)]
+pub struct QueueInfo {
+    /// The oldest holder's metadata (None for a holder that is not etcdlock, e.g. etcdctl).
+    pub holder: Option<Holder>,
+    /// The oldest holder's key.
+    pub holder_key: String,
+    /// How many keys are ahead of ours.
+    pub ahead: i64,
+}
+
+/// Read who holds the lock and how many are ahead of `my_rev`.
+pub async fn queue_info(etcd: &Etcd, q: &Queued) -> Result<Option<QueueInfo>, CallError> {
+    let txn = Txn::new().and_then([
+        TxnOp::get(q.prefix.clone(), Some(oldest(1))),
+        // Not count_only: etcd counts the range before applying the create-revision filter.
+        TxnOp::get(q.prefix.clone(), Some(q.older_keys().with_keys_only())),
+    ]);
+    let resp = etcd.call(|mut c| async move { c.txn(txn).await }).await?;
+    let ops = resp.op_responses();
+    let (Some(TxnOpResponse::Get(first)), Some(TxnOpResponse::Get(count))) =
+        (ops.first(), ops.get(1))
+    else {
+        return Ok(None);
+    };
+    Ok(first.kvs().first().map(|kv| QueueInfo {
+        holder: Holder::parse(kv.value()),
+        holder_key: String::from_utf8_lossy(kv.key()).into_owned(),
+        ahead: count.kvs().len() as i64,
+    }))
+}
+
+/// Watch with `opts` on `key` until a deletion is seen. `Ok(())` on deletion; `Err` if the watch
 /// broke or the endpoint changed (the caller re-checks).
-async fn wait_deleted(etcd: &Etcd, key: Vec<u8>, from: i64) -> Result<(), CallError> {
+async fn wait_deleted(etcd: &Etcd, key: Vec<u8>, opts: WatchOptions) -> Result<(), CallError> {
     let mut endpoint_changed = etcd.subscribe();
-    let opts = WatchOptions::new().with_start_revision(from);
     let mut stream = etcd
         .call(|mut c| async move { c.watch(key, Some(opts)).await })
         .await?;
@@ -213,6 +360,11 @@ async fn wait_deleted(etcd: &Etcd, key: Vec<u8>, from: i64) -> Result<(), CallEr
 /// While we hold the lock, watch our own key: if anyone deletes it (or revokes our lease, which
 /// deletes it), the lock is lost now and the guard must stop the child.
 pub async fn watch_own_key(etcd: Etcd, key: String, my_rev: i64, guard: Arc<Guard>) {
+    let lost = |guard: &Guard| {
+        guard.lose(format!(
+            "lock key {key} was deleted (lease revoked or key removed by someone else)"
+        ))
+    };
     loop {
         let resp = {
             let key = key.clone();
@@ -229,22 +381,14 @@ pub async fn watch_own_key(etcd: Etcd, key: String, my_rev: i64, guard: Arc<Guar
         };
         match resp.kvs().first() {
             Some(kv) if kv.create_revision() == my_rev => {}
-            _ => {
-                guard.lose(format!(
-                    "lock key {key} was deleted (lease revoked or key removed by someone else)"
-                ));
-                return;
-            }
+            _ => return lost(&guard),
         }
-        let from = resp.header().map_or(0, |h| h.revision()) + 1;
-        if wait_deleted(&etcd, key.clone().into_bytes(), from)
+        let watch = WatchOptions::new().with_start_revision(rev(resp.header()) + 1);
+        if wait_deleted(&etcd, key.clone().into_bytes(), watch)
             .await
             .is_ok()
         {
-            guard.lose(format!(
-                "lock key {key} was deleted (lease revoked or key removed by someone else)"
-            ));
-            return;
+            return lost(&guard);
         }
         sleep(Duration::from_millis(200)).await;
     }

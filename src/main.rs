@@ -12,6 +12,7 @@ mod lease;
 mod lock;
 mod meta;
 mod output;
+mod progress;
 mod run;
 
 use std::process::ExitCode;
@@ -19,7 +20,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = cli::parse();
     output::init(cli.global.verbose, cli.global.quiet);
-    let code = match run::main(cli) {
+    let code = match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
             output::error(&err);
@@ -27,4 +28,16 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code)
+}
+
+fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
+    let config = etcd::Config::resolve(&cli.global)?;
+    // One thread: the keep-alive, watches and supervision are all I/O-bound, and spawning from the
+    // main thread is what makes PR_SET_PDEATHSIG reliable (see child.rs).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        cli::Command::Run(args) => runtime.block_on(run::run(config, args)),
+    }
 }

@@ -4,8 +4,9 @@
 //! nothing. Fields are only ever added; readers must accept values they do not understand,
 //! including empty ones.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -16,15 +17,32 @@ pub struct Holder {
     pub pid: u32,
     pub user: String,
     pub command: Vec<String>,
-    /// When this etcdlock queued for the lock (RFC 3339, UTC).
+    /// When this etcdlock joined the queue (RFC 3339, UTC).
     pub started_at: String,
+    /// When it got the lock, if it had to wait for it (else the same as `started_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acquired_at: Option<String>,
+    /// The semaphore size all holders of this lock agree on (1 = mutex).
+    #[serde(default = "one")]
+    pub limit: u32,
+    /// Free-form `--meta KEY=VALUE` pairs (a CI job URL, a ticket).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub meta: BTreeMap<String, String>,
     /// etcdlock version that wrote this value.
     pub version: String,
 }
 
+fn one() -> u32 {
+    1
+}
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
 impl Holder {
     /// Metadata describing this process running `command`.
-    pub fn current(command: &[OsString]) -> Holder {
+    pub fn current(command: &[OsString], limit: u32, meta: BTreeMap<String, String>) -> Holder {
         let uid = nix::unistd::getuid();
         let user = nix::unistd::User::from_uid(uid)
             .ok()
@@ -40,7 +58,10 @@ impl Holder {
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect(),
-            started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            started_at: now_rfc3339(),
+            acquired_at: None,
+            limit,
+            meta,
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
@@ -50,10 +71,34 @@ impl Holder {
     }
 
     /// Parse a key's value; `None` for values not written by etcdlock (e.g. etcdctl's empty one).
-    #[allow(dead_code)] // used by the inspection commands
     pub fn parse(value: &[u8]) -> Option<Holder> {
         serde_json::from_slice(value).ok()
     }
+
+    /// How long this holder has held the lock, by the wall clocks of its host and ours (so only
+    /// approximately; never negative).
+    pub fn held_for(&self) -> Option<Duration> {
+        let since = self.acquired_at.as_deref().unwrap_or(&self.started_at);
+        let since = humantime::parse_rfc3339(since).ok()?;
+        Some(SystemTime::now().duration_since(since).unwrap_or_default())
+    }
+
+    /// "web-3 pid 4121 (./backup.sh)" for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} pid {} ({})",
+            self.host,
+            self.pid,
+            self.command.join(" ")
+        )
+    }
+}
+
+/// A duration for humans, to the second: "3m12s".
+pub fn short_duration(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs()))
+        .to_string()
+        .replace(' ', "")
 }
 
 #[cfg(test)]
@@ -62,11 +107,30 @@ mod tests {
 
     #[test]
     fn round_trips_and_tolerates_foreign_values() {
-        let h = Holder::current(&[OsString::from("./backup.sh"), OsString::from("--full")]);
+        let meta = BTreeMap::from([("job".to_owned(), "https://ci/1".to_owned())]);
+        let h = Holder::current(
+            &[OsString::from("./backup.sh"), OsString::from("--full")],
+            2,
+            meta,
+        );
         assert_eq!(Holder::parse(&h.to_json()), Some(h.clone()));
         assert_eq!(h.pid, std::process::id());
         assert!(h.started_at.ends_with('Z'));
+        assert!(h.held_for().unwrap() < Duration::from_secs(5));
         assert_eq!(Holder::parse(b""), None);
         assert_eq!(Holder::parse(b"not json"), None);
+    }
+
+    #[test]
+    fn older_values_without_new_fields_parse() {
+        let v = br#"{"host":"h","pid":1,"user":"u","command":["x"],"started_at":"2026-01-01T00:00:00Z","version":"0.0.1","future":true}"#;
+        let h = Holder::parse(v).unwrap();
+        assert_eq!(h.limit, 1);
+        assert!(h.meta.is_empty());
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(short_duration(Duration::from_millis(192_400)), "3m12s");
     }
 }

@@ -42,3 +42,8 @@ pub fn info(msg: impl std::fmt::Display) {
         eprintln!("etcdlock: {msg}");
     }
 }
+
+/// Whether `-q` was given.
+pub fn is_quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}

@@ -1,37 +1,31 @@
 //! The `run` subcommand: the life cycle of one locked command.
 //!
-//! connect → grant lease → start keep-alive and guard → queue and wait → spawn → supervise →
-//! release. Every path after the grant goes through the same release (stop keep-alive, revoke), so
-//! no key or lease is left behind and the next waiter starts at once.
+//! connect → grant lease → start keep-alive and guard → queue (give up at once with `-n`) → wait
+//! with progress (give up after `-w`) → spawn → supervise → hold on for `--min-hold` → release.
+//! Every path after the grant goes through the same release (stop keep-alive, revoke), so no key or
+//! lease is left behind and the next waiter starts at once.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use tokio::runtime::Builder;
+use tokio::time::Instant;
 
-use crate::child::{self, Signals};
-use crate::cli::{Cli, Command, RunArgs};
+use crate::child::{self, Signals, Supervision};
+use crate::cli::RunArgs;
 use crate::etcd::{self, Etcd};
 use crate::exit::{self, fail};
 use crate::guard::Guard;
 use crate::lease::{self, Lease};
-use crate::lock;
+use crate::lock::{self, Acquired, Queued};
 use crate::meta::Holder;
 use crate::output;
+use crate::progress::{self, Progress};
 
-/// Dispatch a parsed command line; returns the exit code.
-pub fn main(cli: Cli) -> Result<u8> {
-    let config = etcd::Config::resolve(&cli.global)?;
-    // One thread: the keep-alive, watches and supervision are all I/O-bound, and spawning from the
-    // main thread is what makes PR_SET_PDEATHSIG reliable (see child.rs).
-    let runtime = Builder::new_current_thread().enable_all().build()?;
-    match cli.command {
-        Command::Run(args) => runtime.block_on(run(config, args)),
-    }
-}
-
-async fn run(config: etcd::Config, args: RunArgs) -> Result<u8> {
-    child::check_command(&args.command[0])?;
+pub async fn run(config: etcd::Config, args: RunArgs) -> Result<u8> {
+    let argv = args.argv();
+    child::check_command(&argv[0])?;
     check_kill_after(&args, args.ttl)?;
     let mut signals = Signals::install()?;
 
@@ -41,7 +35,7 @@ async fn run(config: etcd::Config, args: RunArgs) -> Result<u8> {
     };
     // Not cancellable: bounded by the dial timeout, and cancelling could orphan a lease.
     let lease = Lease::grant(&etcd, args.ttl).await?;
-    let result = hold(&etcd, &lease, &mut signals, &args).await;
+    let result = hold(&etcd, &lease, &mut signals, &args, &argv).await;
     lease.revoke(&etcd).await;
     result
 }
@@ -63,41 +57,126 @@ fn check_kill_after(args: &RunArgs, ttl: Duration) -> Result<()> {
 }
 
 /// Everything between the grant and the revoke.
-async fn hold(etcd: &Etcd, lease: &Lease, signals: &mut Signals, args: &RunArgs) -> Result<u8> {
-    // The server may grant more than we asked for, never less; re-check against what it granted.
-    check_kill_after(args, lease.ttl)?;
-    let kill_after = args.kill_after_for(lease.ttl);
-    let guard = Guard::start(lease.granted_at + lease.ttl, kill_after, args.kill_signal);
-    let keeper = AbortOnDrop(tokio::spawn(lease::keep_alive(
-        etcd.clone(),
-        *lease,
-        guard.clone(),
-    )));
-    let result = hold_with_guard(etcd, lease, signals, args, &guard, kill_after).await;
-    drop(keeper);
-    guard.stop();
-    result
-}
-
-async fn hold_with_guard(
+async fn hold(
     etcd: &Etcd,
     lease: &Lease,
     signals: &mut Signals,
     args: &RunArgs,
-    guard: &std::sync::Arc<Guard>,
+    argv: &[std::ffi::OsString],
+) -> Result<u8> {
+    // The server may grant more than we asked for, never less; re-check against what it granted.
+    check_kill_after(args, lease.ttl)?;
+    let kill_after = args.kill_after_for(lease.ttl);
+    let guard = Guard::start(lease.granted_at + lease.ttl, kill_after, args.kill_signal);
+    let _keeper = AbortOnDrop(tokio::spawn(lease::keep_alive(
+        etcd.clone(),
+        *lease,
+        guard.clone(),
+    )));
+    let meta: BTreeMap<String, String> = args.meta.iter().cloned().collect();
+    let holder = Holder::current(argv, args.limit, meta);
+    let result = async {
+        let acquired = match acquire(etcd, lease, signals, args, &guard, &holder).await? {
+            Ok(acquired) => acquired,
+            Err(code) => return Ok(code),
+        };
+        let acquired_at = Instant::now();
+        let code = run_child(
+            etcd, lease, signals, args, argv, &guard, &acquired, kill_after,
+        )
+        .await?;
+        if let Some(min_hold) = args.min_hold {
+            hold_on(signals, &guard, acquired_at + min_hold).await;
+        }
+        Ok(code)
+    }
+    .await;
+    guard.stop();
+    result
+}
+
+/// Queue and wait. `Ok(Err(code))` when we end without the lock (gave up, cancelled).
+async fn acquire(
+    etcd: &Etcd,
+    lease: &Lease,
+    signals: &mut Signals,
+    args: &RunArgs,
+    guard: &Arc<Guard>,
+    holder: &Holder,
+) -> Result<Result<Acquired, u8>> {
+    let lost_while_waiting = |reason: String| {
+        fail(
+            exit::UNAVAILABLE,
+            format!("lost the lease while waiting for {}: {reason}", args.name),
+        )
+    };
+    let (queued, acquired) = tokio::select! {
+        r = lock::enqueue(etcd, &args.name, lease, holder) => r?,
+        reason = guard.wait_lost() => return Err(lost_while_waiting(reason)),
+    };
+    if let Some(acquired) = acquired {
+        return Ok(Ok(acquired));
+    }
+    if args.no_wait {
+        return Ok(Err(give_up(etcd, &queued, args, "--no-wait").await));
+    }
+    let mut progress = Progress::new(&args.name, output::is_quiet());
+    let wait = queued.wait(etcd, holder);
+    tokio::pin!(wait);
+    let give_up_at = args.timeout.map(|t| Instant::now() + t);
+    let mut ticks = tokio::time::interval(progress.tick(args.progress_interval));
+    loop {
+        tokio::select! {
+            acquired = &mut wait => {
+                let acquired = acquired?;
+                let waited = crate::meta::short_duration(progress.waited());
+                progress.finish(Some(format!("acquired {} after {waited}", args.name)));
+                return Ok(Ok(acquired));
+            }
+            _ = tokio::time::sleep_until(give_up_at.unwrap_or_else(Instant::now)), if give_up_at.is_some() => {
+                progress.finish(None);
+                let why = format!("--timeout {}", humantime::format_duration(args.timeout.unwrap_or_default()));
+                return Ok(Err(give_up(etcd, &queued, args, &why).await));
+            }
+            _ = ticks.tick() => {
+                let info = lock::queue_info(etcd, &queued).await.ok().flatten();
+                progress.update(info.as_ref());
+            }
+            reason = guard.wait_lost() => {
+                progress.finish(None);
+                return Err(lost_while_waiting(reason));
+            }
+            sig = signals.recv_cancel() => {
+                progress.finish(None);
+                output::info(format!("{sig} received while waiting for {}; leaving the queue", args.name));
+                return Ok(Err(exit::signal(sig as i32)));
+            }
+        }
+    }
+}
+
+/// One line naming the holder, then the conflict exit code. Leaving the queue is the caller's
+/// revoke.
+async fn give_up(etcd: &Etcd, queued: &Queued, args: &RunArgs, why: &str) -> u8 {
+    let state = match lock::queue_info(etcd, queued).await {
+        Ok(Some(info)) => progress::describe_queue(&info),
+        _ => "held by someone else".to_owned(),
+    };
+    output::info(format!("{} is {state}; giving up ({why})", args.name));
+    args.conflict_exit_code
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_child(
+    etcd: &Etcd,
+    lease: &Lease,
+    signals: &mut Signals,
+    args: &RunArgs,
+    argv: &[std::ffi::OsString],
+    guard: &Arc<Guard>,
+    acquired: &Acquired,
     kill_after: Duration,
 ) -> Result<u8> {
-    let holder = Holder::current(&args.command);
-    let acquired = tokio::select! {
-        acquired = lock::acquire(etcd, &args.name, lease, holder.to_json()) => acquired?,
-        reason = guard.wait_lost() => {
-            return Err(fail(exit::UNAVAILABLE, format!("lost the lease while waiting for the lock: {reason}")));
-        }
-        sig = signals.recv_cancel() => {
-            output::info(format!("{sig} received while waiting for {}; leaving the queue", args.name));
-            return Ok(exit::signal(sig as i32));
-        }
-    };
     tracing::info!(
         key = acquired.key,
         fencing_token = acquired.fencing_token,
@@ -127,10 +206,15 @@ async fn hold_with_guard(
         ("ETCD_LOCK_KEY", acquired.key.clone()),
         ("ETCD_LOCK_REV", acquired.revision.to_string()),
     ];
-    let child = child::spawn(&args.command, &env)?;
+    let child = child::spawn(argv, &env)?;
     guard.arm(child.pgid);
     let name = &args.name;
-    let status = child::supervise(child, signals, guard, kill_after, |reason| {
+    let supervision = Supervision {
+        kill_signal: args.kill_signal,
+        kill_after,
+        max_runtime: args.max_runtime,
+    };
+    let ended = child::supervise(child, signals, guard, &supervision, |reason| {
         output::warn(format!(
             "lock {name} lost: {reason}; stopping the command ({}, SIGKILL after {})",
             args.kill_signal,
@@ -141,7 +225,27 @@ async fn hold_with_guard(
     if guard.lost().is_some() {
         return Ok(exit::LOCK_LOST);
     }
-    Ok(child::exit_code(status))
+    if ended.timed_out {
+        output::warn(format!(
+            "the command ran longer than --max-runtime {}; stopped it",
+            humantime::format_duration(args.max_runtime.unwrap_or_default())
+        ));
+        return Ok(exit::TIMED_OUT);
+    }
+    Ok(child::exit_code(ended.status))
+}
+
+/// --min-hold: keep the lock until `until`, unless told to stop or the lease is lost.
+async fn hold_on(signals: &mut Signals, guard: &Guard, until: Instant) {
+    if until <= Instant::now() {
+        return;
+    }
+    tracing::info!("holding the lock for --min-hold");
+    tokio::select! {
+        _ = tokio::time::sleep_until(until) => {}
+        _ = signals.recv_cancel() => {}
+        _ = guard.wait_lost() => {}
+    }
 }
 
 /// Aborts a background task when the owning scope ends, on every path.

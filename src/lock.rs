@@ -72,7 +72,14 @@ where
                 sleep(crate::etcd::jitter(backoff)).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
-            Err(e) => return Err(fail(exit::UNAVAILABLE, format!("{what}: {e}"))),
+            Err(e) => {
+                let hint = if e.to_string().contains("permission denied") {
+                    "; the etcd user needs read-write permission on the lock's key prefix"
+                } else {
+                    ""
+                };
+                return Err(fail(exit::UNAVAILABLE, format!("{what}: {e}{hint}")));
+            }
         }
     }
 }

@@ -76,6 +76,44 @@ fn usage_errors_are_one_line_and_exit_2() {
     );
     assert_one_line(&["run", "x"], 2, "<COMMAND>");
     assert_one_line(&["frobnicate"], 2, "unrecognized subcommand");
+    assert_one_line(&["run", "--limit", "0", "x", "--", "true"], 2, "--limit");
+    assert_one_line(&["run", "-E", "300", "x", "--", "true"], 2, "300");
+    assert_one_line(&["run", "-w", "soon", "x", "--", "true"], 2, "--timeout");
+    assert_one_line(
+        &["run", "-n", "-w", "1s", "x", "--", "true"],
+        2,
+        "cannot be used with",
+    );
+    assert_one_line(
+        &["run", "--meta", "novalue", "x", "--", "true"],
+        2,
+        "KEY=VALUE",
+    );
+    assert_one_line(
+        &["run", "x", "-c", "true", "--", "true"],
+        2,
+        "cannot be used with",
+    );
+    assert_one_line(
+        &[
+            "--cacert",
+            "/nonexistent.pem",
+            "--endpoints",
+            "https://127.0.0.1:9",
+            "run",
+            "x",
+            "--",
+            "true",
+        ],
+        2,
+        "/nonexistent.pem",
+    );
+    assert_one_line(&["--cert", "/c.pem", "run", "x", "--", "true"], 2, "--key");
+    assert_one_line(
+        &["--user", "bob", "run", "x", "--", "true"],
+        2,
+        "no password",
+    );
     assert_one_line(
         &["--dial-timeout", "soon", "run", "x", "--", "true"],
         2,

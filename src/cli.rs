@@ -135,6 +135,16 @@ pub struct GlobalArgs {
     /// Only errors on stderr (no waiting progress)
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Format of -v diagnostics on stderr
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +152,75 @@ pub enum Command {
     /// Run COMMAND while holding the lock NAME
     #[command(after_help = RUN_AFTER_HELP, after_long_help = format!("{RUN_AFTER_HELP}\n{EXIT_CODES_HELP}"))]
     Run(RunArgs),
+    /// Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)
+    #[command(after_help = STATUS_AFTER_HELP)]
+    Status(StatusArgs),
+    /// List the locks under PREFIX with their holders and waiters
+    #[command(after_help = LIST_AFTER_HELP)]
+    List(ListArgs),
+    /// Break NAME: revoke its holder's lease, so that holder's etcdlock stops its command (exit 70)
+    #[command(after_help = BREAK_AFTER_HELP)]
+    Break(BreakArgs),
+}
+
+const STATUS_AFTER_HELP: &str = "\
+Examples:
+  etcdlock status /jobs/backup
+  etcdlock status /jobs/backup --json | jq '.holders[0].host'
+  etcdlock status /jobs/backup >/dev/null && echo held
+
+Exit codes: 0 held, 1 free, 2 usage error, 69 etcd unavailable.
+Locks taken by `etcdctl lock` are shown too, without host/pid/command (etcdctl stores none).";
+
+const LIST_AFTER_HELP: &str = "\
+Examples:
+  etcdlock list                 # every key that looks like a lock (NAME/<lease hex> with a lease)
+  etcdlock list /jobs/          # only locks under /jobs/
+  etcdlock list --json | jq '.locks[] | select(.waiters > 0) | .name'
+
+Exit codes: 0 success, 2 usage error, 69 etcd unavailable.";
+
+const BREAK_AFTER_HELP: &str = "\
+Examples:
+  etcdlock break /jobs/backup           # asks for confirmation
+  etcdlock break --yes /jobs/backup     # in scripts (required when stdin is not a terminal)
+
+The holder's lease is revoked: its key disappears, the next waiter gets the lock, and the holder's
+etcdlock stops its command and exits 70. A holder that is not etcdlock (e.g. etcdctl lock) keeps
+running its command: only etcdlock watches its lease.
+
+Exit codes: 0 broken, 1 nothing was held, 2 usage error or not confirmed, 69 etcd unavailable.";
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Machine-readable output (schema in the README; has a schema_version field)
+    #[arg(long)]
+    pub json: bool,
+
+    /// Lock name
+    #[arg(value_parser = parse_name)]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Machine-readable output (same field names as `status --json`)
+    #[arg(long)]
+    pub json: bool,
+
+    /// Only keys under this prefix [default: all keys]
+    pub prefix: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BreakArgs {
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// Lock name
+    #[arg(value_parser = parse_name)]
+    pub name: String,
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +263,11 @@ pub struct RunArgs {
     /// jobs on hosts with skewed clocks from running twice in one period)
     #[arg(long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
     pub min_hold: Option<Duration>,
+
+    /// Write a Prometheus textfile (node_exporter textfile collector) with this run's timings,
+    /// exit code and lost-lock count, updated when the command starts and ends
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 
     /// While waiting and stderr is not a terminal, print a progress line this often
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration, allow_hyphen_values = true)]

@@ -8,9 +8,11 @@ mod cli;
 mod etcd;
 mod exit;
 mod guard;
+mod inspect;
 mod lease;
 mod lock;
 mod meta;
+mod metrics;
 mod output;
 mod progress;
 mod run;
@@ -19,7 +21,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    output::init(cli.global.verbose, cli.global.quiet);
+    output::init(cli.global.verbose, cli.global.quiet, cli.global.log_format);
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -39,5 +41,8 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         .build()?;
     match cli.command {
         cli::Command::Run(args) => runtime.block_on(run::run(config, args)),
+        cli::Command::Status(args) => runtime.block_on(inspect::status(config, args)),
+        cli::Command::List(args) => runtime.block_on(inspect::list(config, args)),
+        cli::Command::Break(args) => runtime.block_on(inspect::break_lock(config, args)),
     }
 }

@@ -7,10 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing_subscriber::EnvFilter;
 
+use crate::cli::LogFormat;
+
 static QUIET: AtomicBool = AtomicBool::new(false);
 
 /// Set up diagnostics: `-v` info, `-vv` debug, `-vvv` trace; `RUST_LOG` overrides.
-pub fn init(verbose: u8, quiet: bool) {
+pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
     QUIET.store(quiet, Ordering::Relaxed);
     let level = match verbose {
         0 => "warn",
@@ -19,11 +21,14 @@ pub fn init(verbose: u8, quiet: bool) {
         _ => "etcdlock=trace,info",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }
 
 /// An error that ends etcdlock: always shown, one line, with the cause chain.

@@ -20,13 +20,25 @@ use crate::guard::Guard;
 use crate::lease::{self, Lease};
 use crate::lock::{self, Acquired, Queued};
 use crate::meta::Holder;
+use crate::metrics::Metrics;
 use crate::output;
 use crate::progress::{self, Progress};
 
 pub async fn run(config: etcd::Config, args: RunArgs) -> Result<u8> {
+    let mut metrics = Metrics::new(args.metrics_file.clone(), &args.name);
+    let result = run_locked(config, &args, &mut metrics).await;
+    let code = match &result {
+        Ok(code) => *code,
+        Err(e) => exit::code_of(e),
+    };
+    metrics.ended(code, code == exit::LOCK_LOST);
+    result
+}
+
+async fn run_locked(config: etcd::Config, args: &RunArgs, metrics: &mut Metrics) -> Result<u8> {
     let argv = args.argv();
     child::check_command(&argv[0])?;
-    check_kill_after(&args, args.ttl)?;
+    check_kill_after(args, args.ttl)?;
     let mut signals = Signals::install()?;
 
     let etcd = tokio::select! {
@@ -35,7 +47,7 @@ pub async fn run(config: etcd::Config, args: RunArgs) -> Result<u8> {
     };
     // Not cancellable: bounded by the dial timeout, and cancelling could orphan a lease.
     let lease = Lease::grant(&etcd, args.ttl).await?;
-    let result = hold(&etcd, &lease, &mut signals, &args, &argv).await;
+    let result = hold(&etcd, &lease, &mut signals, args, &argv, metrics).await;
     lease.revoke(&etcd).await;
     result
 }
@@ -63,6 +75,7 @@ async fn hold(
     signals: &mut Signals,
     args: &RunArgs,
     argv: &[std::ffi::OsString],
+    metrics: &mut Metrics,
 ) -> Result<u8> {
     // The server may grant more than we asked for, never less; re-check against what it granted.
     check_kill_after(args, lease.ttl)?;
@@ -81,6 +94,7 @@ async fn hold(
             Err(code) => return Ok(code),
         };
         let acquired_at = Instant::now();
+        metrics.started();
         let code = run_child(
             etcd, lease, signals, args, argv, &guard, &acquired, kill_after,
         )

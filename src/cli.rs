@@ -453,7 +453,9 @@ mod tests {
     #[test]
     fn default_kill_after_fits_every_ttl() {
         let cli = Cli::try_parse_from(["etcdlock", "run", "x", "--", "true"]).unwrap();
-        let Command::Run(run) = cli.command;
+        let Command::Run(run) = cli.command else {
+            panic!("expected run")
+        };
         assert_eq!(
             run.kill_after_for(Duration::from_secs(10)),
             Duration::from_secs(2)
@@ -478,7 +480,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.global.endpoints, vec!["http://a:1", "http://b:2"]);
-        let Command::Run(run) = cli.command;
+        let Command::Run(run) = cli.command else {
+            panic!("expected run")
+        };
         assert_eq!(
             run.command,
             vec![OsString::from("ls"), OsString::from("-l")]

@@ -79,7 +79,13 @@ the resource you protect and let it reject older tokens.
 /// lock, waiters queue in FIFO order. The lease is renewed while the command runs; if it cannot be,
 /// the command is stopped before the lease can expire on the server.
 #[derive(Debug, Parser)]
-#[command(name = "etcdlock", version, propagate_version = true, after_help = ROOT_AFTER_HELP)]
+#[command(
+    name = "etcdlock",
+    version,
+    propagate_version = true,
+    after_help = ROOT_AFTER_HELP,
+    after_long_help = format!("{ROOT_AFTER_HELP}\n\n{EXIT_CODES_HELP} (of run; status, list and break document their own)")
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -161,6 +167,38 @@ pub enum Command {
     /// Break NAME: revoke its holder's lease, so that holder's etcdlock stops its command (exit 70)
     #[command(after_help = BREAK_AFTER_HELP)]
     Break(BreakArgs),
+    /// Print shell completions to stdout
+    #[command(after_help = COMPLETIONS_AFTER_HELP)]
+    Completions(CompletionsArgs),
+    /// Write man pages (etcdlock.1 and one per subcommand) into DIR
+    #[command(after_help = MAN_AFTER_HELP)]
+    Man(ManArgs),
+}
+
+const COMPLETIONS_AFTER_HELP: &str = "\
+Examples:
+  etcdlock completions bash > /etc/bash_completion.d/etcdlock
+  etcdlock completions zsh > \"${fpath[1]}/_etcdlock\"
+  etcdlock completions fish > ~/.config/fish/completions/etcdlock.fish
+
+Exit codes: 0 success, 2 usage error.";
+
+const MAN_AFTER_HELP: &str = "\
+Examples:
+  etcdlock man /usr/local/share/man/man1 && man etcdlock-run
+
+Exit codes: 0 success, 1 the directory cannot be written, 2 usage error.";
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing)
+    pub dir: PathBuf,
 }
 
 const STATUS_AFTER_HELP: &str = "\

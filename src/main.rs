@@ -7,6 +7,7 @@ mod child;
 mod cli;
 mod etcd;
 mod exit;
+mod generate;
 mod guard;
 mod inspect;
 mod lease;
@@ -33,6 +34,19 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
+    // These need neither etcd nor a runtime.
+    match &cli.command {
+        cli::Command::Completions(args) => {
+            use std::io::Write;
+            std::io::stdout().write_all(&generate::completions(args.shell))?;
+            return Ok(0);
+        }
+        cli::Command::Man(args) => {
+            generate::write_man_pages(&args.dir)?;
+            return Ok(0);
+        }
+        _ => {}
+    }
     let config = etcd::Config::resolve(&cli.global)?;
     // One thread: the keep-alive, watches and supervision are all I/O-bound, and spawning from the
     // main thread is what makes PR_SET_PDEATHSIG reliable (see child.rs).
@@ -44,5 +58,6 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         cli::Command::Status(args) => runtime.block_on(inspect::status(config, args)),
         cli::Command::List(args) => runtime.block_on(inspect::list(config, args)),
         cli::Command::Break(args) => runtime.block_on(inspect::break_lock(config, args)),
+        cli::Command::Completions(_) | cli::Command::Man(_) => unreachable!("handled above"),
     }
 }

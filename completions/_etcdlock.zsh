@@ -1,0 +1,336 @@
+#compdef etcdlock
+
+autoload -U is-at-least
+
+_etcdlock() {
+    typeset -A opt_args
+    typeset -a _arguments_options
+    local ret=1
+
+    if is-at-least 5.2; then
+        _arguments_options=(-s -S -C)
+    else
+        _arguments_options=(-s -C)
+    fi
+
+    local context curcontext="$curcontext" state line
+    _arguments "${_arguments_options[@]}" : \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+'-V[Print version]' \
+'--version[Print version]' \
+":: :_etcdlock_commands" \
+"*::: :->etcdlock" \
+&& ret=0
+    case $state in
+    (etcdlock)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:etcdlock-command-$line[1]:"
+        case $line[1] in
+            (run)
+_arguments "${_arguments_options[@]}" : \
+'-w+[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \
+'--timeout=[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \
+'-E+[Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running"]:N:_default' \
+'--conflict-exit-code=[Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running"]:N:_default' \
+'()-c+[Run STRING with /bin/sh -c instead of COMMAND]:STRING:_default' \
+'()--shell=[Run STRING with /bin/sh -c instead of COMMAND]:STRING:_default' \
+'--limit=[Semaphore\: up to N holders at once (the N oldest keys hold); every holder must use the same N]:N:_default' \
+'*--meta=[Extra holder metadata shown by \`status\`, e.g. --meta job=\$CI_JOB_URL (repeatable)]:KEY=VALUE:_default' \
+'--max-runtime=[Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does]:DUR:_default' \
+'--min-hold=[Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period)]:DUR:_default' \
+'--metrics-file=[Write a Prometheus textfile (node_exporter textfile collector) with this run'\''s timings, exit code and lost-lock count, updated when the command starts and ends]:PATH:_files' \
+'--progress-interval=[While waiting and stderr is not a terminal, print a progress line this often]:DUR:_default' \
+'--ttl=[Lease TTL\: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)]:DUR:_default' \
+'--kill-after=[Grace between --kill-signal and SIGKILL when the lease is lost, --max-runtime is reached or etcdlock gets SIGTERM \[default\: 2s, or TTL/4 if that is shorter\]; must be less than TTL/2]:DUR:_default' \
+'--kill-signal=[Signal sent to the command'\''s process group when the lease is about to be lost or --max-runtime is reached]:SIG:_default' \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'(-w --timeout)-n[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
+'(-w --timeout)--no-wait[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':name -- Lock name; the lock'\''s keys are NAME/<lease id in hex>:_default' \
+'*::command -- The command and its arguments, run directly (no shell):_default' \
+&& ret=0
+;;
+(status)
+_arguments "${_arguments_options[@]}" : \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'--json[Machine-readable output (schema in the README; has a schema_version field)]' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':name -- Lock name:_default' \
+&& ret=0
+;;
+(list)
+_arguments "${_arguments_options[@]}" : \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'--json[Machine-readable output (same field names as \`status --json\`)]' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+'::prefix -- Only keys under this prefix \[default\: all keys\]:_default' \
+&& ret=0
+;;
+(break)
+_arguments "${_arguments_options[@]}" : \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'-y[Do not ask for confirmation]' \
+'--yes[Do not ask for confirmation]' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':name -- Lock name:_default' \
+&& ret=0
+;;
+(completions)
+_arguments "${_arguments_options[@]}" : \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':shell -- The shell to complete for:(bash elvish fish powershell zsh)' \
+&& ret=0
+;;
+(man)
+_arguments "${_arguments_options[@]}" : \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':dir -- Directory to write the pages into (created if missing):_files' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_etcdlock__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:etcdlock-help-command-$line[1]:"
+        case $line[1] in
+            (run)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(status)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(break)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(completions)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(man)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+}
+
+(( $+functions[_etcdlock_commands] )) ||
+_etcdlock_commands() {
+    local commands; commands=(
+'run:Run COMMAND while holding the lock NAME' \
+'status:Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)' \
+'list:List the locks under PREFIX with their holders and waiters' \
+'break:Break NAME\: revoke its holder'\''s lease, so that holder'\''s etcdlock stops its command (exit 70)' \
+'completions:Print shell completions to stdout' \
+'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'etcdlock commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__break_commands] )) ||
+_etcdlock__subcmd__break_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock break commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__completions_commands] )) ||
+_etcdlock__subcmd__completions_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock completions commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__help_commands] )) ||
+_etcdlock__subcmd__help_commands() {
+    local commands; commands=(
+'run:Run COMMAND while holding the lock NAME' \
+'status:Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)' \
+'list:List the locks under PREFIX with their holders and waiters' \
+'break:Break NAME\: revoke its holder'\''s lease, so that holder'\''s etcdlock stops its command (exit 70)' \
+'completions:Print shell completions to stdout' \
+'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'etcdlock help commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__help__subcmd__break_commands] )) ||
+_etcdlock__subcmd__help__subcmd__break_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help break commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__help__subcmd__completions_commands] )) ||
+_etcdlock__subcmd__help__subcmd__completions_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help completions commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__help__subcmd__help_commands] )) ||
+_etcdlock__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help help commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__help__subcmd__list_commands] )) ||
+_etcdlock__subcmd__help__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help list commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__help__subcmd__man_commands] )) ||
+_etcdlock__subcmd__help__subcmd__man_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help man commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__help__subcmd__run_commands] )) ||
+_etcdlock__subcmd__help__subcmd__run_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help run commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__help__subcmd__status_commands] )) ||
+_etcdlock__subcmd__help__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help status commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__list_commands] )) ||
+_etcdlock__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock list commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__man_commands] )) ||
+_etcdlock__subcmd__man_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock man commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__run_commands] )) ||
+_etcdlock__subcmd__run_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock run commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__status_commands] )) ||
+_etcdlock__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock status commands' commands "$@"
+}
+
+if [ "$funcstack[1]" = "_etcdlock" ]; then
+    _etcdlock "$@"
+else
+    compdef _etcdlock etcdlock
+fi

@@ -1,0 +1,147 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_etcdlock_global_optspecs
+    string join \n endpoints= dial-timeout= cacert= cert= key= user= password-file= v/verbose q/quiet log-format= h/help V/version
+end
+
+function __fish_etcdlock_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_etcdlock_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_etcdlock_using_subcommand
+    set -l cmd (__fish_etcdlock_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -l cert -d 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
+json\t''"
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -s V -l version -d 'Print version'
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "run" -d 'Run COMMAND while holding the lock NAME'
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "status" -d 'Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)'
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "list" -d 'List the locks under PREFIX with their holders and waiters'
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "break" -d 'Break NAME: revoke its holder\'s lease, so that holder\'s etcdlock stops its command (exit 70)'
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "completions" -d 'Print shell completions to stdout'
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s w -l timeout -d 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s E -l conflict-exit-code -d 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running"' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s c -l shell -d 'Run STRING with /bin/sh -c instead of COMMAND' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l limit -d 'Semaphore: up to N holders at once (the N oldest keys hold); every holder must use the same N' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l meta -d 'Extra holder metadata shown by `status`, e.g. --meta job=$CI_JOB_URL (repeatable)' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l max-runtime -d 'Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l min-hold -d 'Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period)' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l metrics-file -d 'Write a Prometheus textfile (node_exporter textfile collector) with this run\'s timings, exit code and lost-lock count, updated when the command starts and ends' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l progress-interval -d 'While waiting and stderr is not a terminal, print a progress line this often' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l ttl -d 'Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l kill-after -d 'Grace between --kill-signal and SIGKILL when the lease is lost, --max-runtime is reached or etcdlock gets SIGTERM [default: 2s, or TTL/4 if that is shorter]; must be less than TTL/2' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l kill-signal -d 'Signal sent to the command\'s process group when the lease is about to be lost or --max-runtime is reached' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l cert -d 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
+json\t''"
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s n -l no-wait -d 'If the lock is held, give up at once (exit 75, or --conflict-exit-code)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s V -l version -d 'Print version'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -l cert -d 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
+json\t''"
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -l json -d 'Machine-readable output (schema in the README; has a schema_version field)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -s h -l help -d 'Print help'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -s V -l version -d 'Print version'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l cert -d 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
+json\t''"
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l json -d 'Machine-readable output (same field names as `status --json`)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -s h -l help -d 'Print help'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -s V -l version -d 'Print version'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l cert -d 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
+json\t''"
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -s y -l yes -d 'Do not ask for confirmation'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -s h -l help -d 'Print help'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -s V -l version -d 'Print version'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l cert -d 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
+json\t''"
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -l cert -d 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
+json\t''"
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s h -l help -d 'Print help'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s V -l version -d 'Print version'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man help" -f -a "run" -d 'Run COMMAND while holding the lock NAME'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man help" -f -a "status" -d 'Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man help" -f -a "list" -d 'List the locks under PREFIX with their holders and waiters'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man help" -f -a "break" -d 'Break NAME: revoke its holder\'s lease, so that holder\'s etcdlock stops its command (exit 70)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man help" -f -a "completions" -d 'Print shell completions to stdout'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man help" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

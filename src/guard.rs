@@ -102,6 +102,12 @@ impl Guard {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// How long after an acknowledged keep-alive the child would get the kill signal if no other
+    /// acknowledgement came: the keep-alive's whole budget.
+    pub fn safe_window(&self, ttl: Duration) -> Duration {
+        ttl.saturating_sub(self.kill_after + MARGIN)
+    }
+
     /// When the kill signal goes out for a given deadline.
     fn term_at(&self, deadline: BootTime) -> BootTime {
         deadline.saturating_sub(self.kill_after + MARGIN)

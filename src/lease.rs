@@ -156,10 +156,13 @@ fn warn_left_behind(lease: &Lease, why: &str) {
 
 /// Keep the lease alive until the task is aborted or the lease is lost. Runs as its own task.
 pub async fn keep_alive(etcd: Etcd, lease: Lease, guard: Arc<Guard>) {
-    let renew_every = lease.ttl / 3;
-    // Resend when nothing was acknowledged for this long; reopen the stream (and move to another
-    // endpoint) when a stream produced nothing for longer.
-    let stale_stream = (lease.ttl / 6).max(Duration::from_secs(1));
+    // Pace renewals by the time from an acknowledgement to the kill signal, not by the bare TTL:
+    // three renewals fit in it, and a stream silent for a sixth of it is abandoned for another
+    // endpoint, so one dead member costs a fail-over, not the lock (TTL 10s: renew every 2.5s,
+    // switch after 1.25s of silence).
+    let window = guard.safe_window(lease.ttl);
+    let renew_every = window / 3;
+    let stale_stream = (window / 6).clamp(Duration::from_millis(250), Duration::from_secs(2));
     loop {
         if guard.lost().is_some() {
             return;
@@ -193,17 +196,16 @@ pub async fn keep_alive(etcd: Etcd, lease: Lease, guard: Arc<Guard>) {
         if !guard.extend(sent, lease.ttl) {
             return;
         }
-        let mut pending: VecDeque<BootTime> = VecDeque::new();
+        // Send times of the unanswered keep-alives, oldest first (etcd answers in order): the boot
+        // clock for the deadline, the runtime's clock for "unanswered too long".
+        let mut pending: VecDeque<(BootTime, Instant)> = VecDeque::new();
         let mut next_send = Instant::now() + renew_every;
-        // When the oldest unanswered keep-alive went out.
-        let mut waiting_since: Option<Instant> = None;
         loop {
             tokio::select! {
                 biased;
                 msg = stream.message() => match msg {
                     Ok(Some(resp)) => {
-                        let Some(sent) = pending.pop_front() else { continue };
-                        waiting_since = if pending.is_empty() { None } else { Some(Instant::now()) };
+                        let Some((sent, _)) = pending.pop_front() else { continue };
                         if resp.ttl() <= 0 {
                             guard.lose(format!("lease {:x} expired or was revoked on the server", lease.id));
                             return;
@@ -221,12 +223,11 @@ pub async fn keep_alive(etcd: Etcd, lease: Lease, guard: Arc<Guard>) {
                     Err(e) => { debug!(error = %crate::etcd::describe(&e), "keep-alive stream failed"); break; }
                 },
                 _ = sleep_until(next_send) => {
-                    if let Some(since) = waiting_since.filter(|s| s.elapsed() > stale_stream) {
+                    if let Some((_, since)) = pending.front().filter(|(_, s)| s.elapsed() > stale_stream) {
                         info!("keep-alive unanswered for {:?}; reconnecting", since.elapsed());
                         break;
                     }
-                    pending.push_back(BootTime::now());
-                    waiting_since.get_or_insert_with(Instant::now);
+                    pending.push_back((BootTime::now(), Instant::now()));
                     if let Err(e) = keeper.keep_alive().await {
                         debug!(error = %crate::etcd::describe(&e), "keep-alive send failed");
                         break;

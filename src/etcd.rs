@@ -5,6 +5,7 @@
 //! TCP and then hangs (a partition, a frozen process). We therefore talk to one endpoint at a time and
 //! move to the next one ourselves whenever a request fails in a way another member could fix.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -183,7 +184,7 @@ fn check_endpoint(e: &str, tls: bool) -> Result<()> {
 }
 
 /// Errors no retry can fix: bad credentials, TLS trust failures, missing permissions.
-fn is_fatal(err: &CallError) -> bool {
+pub fn is_fatal(err: &CallError) -> bool {
     if !err.is_transient() {
         return true;
     }
@@ -271,7 +272,19 @@ pub struct Etcd {
     current: Arc<Mutex<Current>>,
     /// Bumped on every endpoint switch, so long-lived watches know to re-establish themselves.
     switched: Arc<tokio::sync::watch::Sender<u64>>,
-    pub cluster_id: u64,
+    /// From the first response header seen (see [`Etcd::note_cluster`]).
+    cluster_id: Arc<AtomicU64>,
+}
+
+/// How much [`Etcd::connect`] checks before returning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Ask a member for its status: it must answer and have a leader. For commands whose first
+    /// request would otherwise not be bounded by the dial timeout.
+    Leader,
+    /// Only set up the connection; the caller's first request (bounded by the dial timeout and
+    /// retried on other endpoints) is the check. Saves a round trip on `run`'s critical path.
+    Lazy,
 }
 
 fn options(config: &Config, connect_timeout: Duration) -> ConnectOptions {
@@ -304,7 +317,7 @@ async fn open(config: &Config, endpoint: &str, timeout: Duration) -> Result<Clie
 impl Etcd {
     /// Find a member that answers and has a leader, trying every endpoint with backoff until the
     /// dial timeout runs out (exit 69 then): an etcd restart or election should not fail a cron job.
-    pub async fn connect(config: Config) -> Result<Etcd> {
+    pub async fn connect(config: Config, check: Check) -> Result<Etcd> {
         let started = Instant::now();
         let deadline = started + config.dial_timeout;
         let mut backoff = Duration::from_millis(50);
@@ -325,11 +338,15 @@ impl Etcd {
                     ),
                 ));
             }
-            match probe(&config, endpoint, left).await {
+            let probed = match check {
+                Check::Leader => probe(&config, endpoint, left).await,
+                Check::Lazy => open(&config, endpoint, left).await.map(|c| (c, 0)),
+            };
+            match probed {
                 Ok((client, cluster_id)) => {
                     info!(endpoint, "connected to etcd");
                     return Ok(Etcd {
-                        cluster_id,
+                        cluster_id: Arc::new(AtomicU64::new(cluster_id)),
                         current: Arc::new(Mutex::new(Current {
                             client,
                             index,
@@ -356,6 +373,18 @@ impl Etcd {
                 tokio::time::sleep(jitter(backoff).min(left)).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }
+        }
+    }
+
+    /// The cluster id (0 until a response header was seen).
+    pub fn cluster_id(&self) -> u64 {
+        self.cluster_id.load(Ordering::Relaxed)
+    }
+
+    /// Remember the cluster id from a response header.
+    pub fn note_cluster(&self, header: Option<&etcd_client::ResponseHeader>) {
+        if let Some(h) = header {
+            self.cluster_id.store(h.cluster_id(), Ordering::Relaxed);
         }
     }
 
@@ -420,8 +449,16 @@ impl Etcd {
         F: FnOnce(Client) -> Fut,
         Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
     {
+        self.call_within(self.request_timeout(), f).await
+    }
+
+    /// [`Etcd::call`] with its own timeout.
+    pub async fn call_within<T, F, Fut>(&self, timeout: Duration, f: F) -> Result<T, CallError>
+    where
+        F: FnOnce(Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
         let (client, generation) = self.client();
-        let timeout = self.request_timeout();
         let result = match tokio::time::timeout(timeout, f(client)).await {
             Ok(Ok(v)) => return Ok(v),
             Ok(Err(e)) => CallError::Etcd(e),

@@ -14,7 +14,7 @@ use etcd_client::{GetOptions, KeyValue, SortOrder, SortTarget};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{BreakArgs, ListArgs, StatusArgs};
-use crate::etcd::{self, Etcd};
+use crate::etcd::{self, Check, Etcd};
 use crate::exit::{self, fail};
 use crate::lock::{self, prefix_of};
 use crate::meta::{short_duration, Holder};
@@ -168,7 +168,7 @@ async fn read_status(etcd: &Etcd, name: &str) -> Result<Status> {
 }
 
 pub async fn status(config: etcd::Config, args: StatusArgs) -> Result<u8> {
-    let etcd = Etcd::connect(config).await?;
+    let etcd = Etcd::connect(config, Check::Leader).await?;
     let status = read_status(&etcd, &args.name).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
@@ -309,7 +309,7 @@ fn range_end(prefix: &[u8]) -> Vec<u8> {
 }
 
 pub async fn list(config: etcd::Config, args: ListArgs) -> Result<u8> {
-    let etcd = Etcd::connect(config).await?;
+    let etcd = Etcd::connect(config, Check::Leader).await?;
     let prefix = args.prefix.unwrap_or_default();
     let end = if prefix.is_empty() {
         vec![0]
@@ -399,7 +399,7 @@ fn render_list(list: &List) -> String {
 }
 
 pub async fn break_lock(config: etcd::Config, args: BreakArgs) -> Result<u8> {
-    let etcd = Etcd::connect(config).await?;
+    let etcd = Etcd::connect(config, Check::Leader).await?;
     let status = read_status(&etcd, &args.name).await?;
     if !status.held {
         eprintln!("etcdlock: {} is not held; nothing to break", args.name);

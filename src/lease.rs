@@ -60,14 +60,21 @@ impl Lease {
         let mut backoff = Duration::from_millis(50);
         loop {
             let ttl_secs = ttl.as_secs() as i64;
+            // Leave time to try every endpoint within the dial timeout.
+            let config = etcd.config();
+            let per_try = (config.dial_timeout / config.endpoints.len() as u32)
+                .max(Duration::from_millis(500))
+                .min(budget.saturating_duration_since(Instant::now()))
+                .max(Duration::from_millis(1));
             let res = etcd
-                .call(|mut c| async move {
+                .call_within(per_try, |mut c| async move {
                     c.lease_grant(ttl_secs, Some(LeaseGrantOptions::new().with_id(id)))
                         .await
                 })
                 .await;
             match res {
                 Ok(resp) => {
+                    etcd.note_cluster(resp.header());
                     let granted = Duration::from_secs(resp.ttl().max(0) as u64);
                     debug!(lease = format!("{id:x}"), ttl = ?granted, "lease granted");
                     return Ok(Lease {
@@ -89,21 +96,31 @@ impl Lease {
                                 format!("cannot read back lease {id:x}: {e}"),
                             )
                         })?;
+                    etcd.note_cluster(resp.header());
                     return Ok(Lease {
                         id,
                         ttl: Duration::from_secs(resp.granted_ttl().max(0) as u64),
                         granted_at,
                     });
                 }
-                Err(e) if e.is_transient() && Instant::now() < budget => {
+                Err(e) if crate::etcd::is_fatal(&e) => {
+                    return Err(fail(exit::UNAVAILABLE, format!("etcd refused us: {e}")));
+                }
+                Err(e) if Instant::now() < budget => {
                     debug!(error = %e, "lease grant failed, retrying");
-                    sleep(crate::etcd::jitter(backoff)).await;
+                    let left = budget.saturating_duration_since(Instant::now());
+                    sleep(crate::etcd::jitter(backoff).min(left)).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
                 Err(e) => {
+                    let config = etcd.config();
                     return Err(fail(
                         exit::UNAVAILABLE,
-                        format!("cannot create an etcd lease: {e}"),
+                        format!(
+                            "cannot reach etcd at {} within {} ({e}); check --endpoints and that etcd is running",
+                            config.endpoints.join(","),
+                            humantime::format_duration(config.dial_timeout)
+                        ),
                     ));
                 }
             }

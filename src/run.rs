@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::child::{self, Signals, Supervision};
 use crate::cli::RunArgs;
-use crate::etcd::{self, Etcd};
+use crate::etcd::{self, Check, Etcd};
 use crate::exit::{self, fail};
 use crate::guard::Guard;
 use crate::lease::{self, Lease};
@@ -42,7 +42,7 @@ async fn run_locked(config: etcd::Config, args: &RunArgs, metrics: &mut Metrics)
     let mut signals = Signals::install()?;
 
     let etcd = tokio::select! {
-        etcd = Etcd::connect(config) => etcd?,
+        etcd = Etcd::connect(config, Check::Lazy) => etcd?,
         sig = signals.recv_cancel() => return Ok(exit::signal(sig as i32)),
     };
     // Not cancellable: bounded by the dial timeout, and cancelling could orphan a lease.
@@ -216,7 +216,7 @@ async fn run_child(
         ("ETCDLOCK_KEY", acquired.key.clone()),
         ("ETCDLOCK_LEASE_ID", format!("{:x}", lease.id)),
         ("ETCDLOCK_FENCING_TOKEN", acquired.fencing_token.to_string()),
-        ("ETCDLOCK_CLUSTER_ID", format!("{:x}", etcd.cluster_id)),
+        ("ETCDLOCK_CLUSTER_ID", format!("{:x}", etcd.cluster_id())),
         ("ETCD_LOCK_KEY", acquired.key.clone()),
         ("ETCD_LOCK_REV", acquired.revision.to_string()),
     ];

@@ -368,7 +368,7 @@ impl Etcd {
                 }
             }
             attempt += 1;
-            if attempt % n == 0 {
+            if attempt.is_multiple_of(n) {
                 let left = deadline.saturating_duration_since(Instant::now());
                 tokio::time::sleep(jitter(backoff).min(left)).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));

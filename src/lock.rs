@@ -185,13 +185,71 @@ fn check_limits(name: &str, limit: u32, holders: &[KeyValue]) -> Result<()> {
 
 impl Queued {
     /// Wait until we hold the lock. Cancel by dropping the future, then revoke the lease.
-    pub async fn wait(&self, etcd: &Etcd, holder: &Holder) -> Result<Acquired> {
-        if self.limit == 1 {
-            self.wait_for_predecessor(etcd).await?;
+    ///
+    /// Each round is one read-only transaction: the keys ahead of ours (for a mutex only the
+    /// newest, whose deletion we then watch) and our own key, which must still be ours — if our
+    /// lease expired while we waited, we hold nothing. A handoff therefore costs the waiter one
+    /// watch event and one read, no write.
+    pub async fn wait(&self, etcd: &Etcd) -> Result<Acquired> {
+        let ahead = if self.limit == 1 {
+            self.older_keys()
+                .with_sort(SortTarget::Create, SortOrder::Descend)
+                .with_limit(1)
+                .with_keys_only()
         } else {
-            self.wait_for_a_slot(etcd).await?;
+            // Not count_only: etcd counts the range before applying the create-revision filter.
+            self.older_keys()
+                .with_keys_only()
+                .with_limit(i64::from(self.limit))
+        };
+        let txn = Txn::new().and_then([
+            TxnOp::get(self.prefix.clone(), Some(ahead)),
+            TxnOp::get(self.key.clone(), Some(GetOptions::new().with_keys_only())),
+        ]);
+        loop {
+            let resp = retrying("cannot read the lock queue", || {
+                let txn = txn.clone();
+                etcd.call(|mut c| async move { c.txn(txn).await })
+            })
+            .await?;
+            let revision = rev(resp.header());
+            let ops = resp.op_responses();
+            let (Some(TxnOpResponse::Get(ahead)), Some(TxnOpResponse::Get(own))) =
+                (ops.first(), ops.get(1))
+            else {
+                return Err(fail(exit::INTERNAL, "unexpected answer to the queue read"));
+            };
+            if own.kvs().first().map(KeyValue::create_revision) != Some(self.my_rev) {
+                return Err(fail(
+                    exit::UNAVAILABLE,
+                    format!(
+                        "our lease expired while waiting for {}; try again",
+                        self.name
+                    ),
+                ));
+            }
+            if ahead.kvs().len() < self.limit as usize {
+                return Ok(Acquired {
+                    key: self.key.clone(),
+                    fencing_token: self.my_rev,
+                    revision,
+                });
+            }
+            let (key, watch) = if self.limit == 1 {
+                let pred = ahead.kvs()[0].key().to_vec();
+                debug!(predecessor = %String::from_utf8_lossy(&pred), "waiting for predecessor");
+                (pred, WatchOptions::new())
+            } else {
+                // Any of the holders ahead may leave first: recount on every deletion.
+                let watch = WatchOptions::new()
+                    .with_prefix()
+                    .with_filters([WatchFilterType::NoPut]);
+                (self.prefix.clone().into_bytes(), watch)
+            };
+            // Any outcome but a confirmed deletion sends us round again: re-reading the queue is
+            // always correct, and it is how compaction or a broken stream is survived.
+            let _ = wait_deleted(etcd, key, watch.with_start_revision(revision + 1)).await;
         }
-        self.confirm(etcd, holder).await
     }
 
     fn older_keys(&self) -> GetOptions {
@@ -200,60 +258,11 @@ impl Queued {
             .with_max_create_revision(self.my_rev - 1)
     }
 
-    /// Mutex: wait until no key under the prefix was created before ours, watching only the
-    /// newest older key each time.
-    async fn wait_for_predecessor(&self, etcd: &Etcd) -> Result<()> {
-        loop {
-            let opts = self
-                .older_keys()
-                .with_sort(SortTarget::Create, SortOrder::Descend)
-                .with_limit(1)
-                .with_keys_only();
-            let resp = retrying("cannot read the lock queue", || {
-                let (prefix, opts) = (self.prefix.clone(), opts.clone());
-                etcd.call(|mut c| async move { c.get(prefix, Some(opts)).await })
-            })
-            .await?;
-            let Some(pred) = resp.kvs().first() else {
-                return Ok(());
-            };
-            let watch = WatchOptions::new().with_start_revision(rev(resp.header()) + 1);
-            debug!(predecessor = %String::from_utf8_lossy(pred.key()), "waiting for predecessor");
-            // Any outcome but a confirmed deletion sends us round again: re-reading the queue is
-            // always correct, and it is how compaction or a broken stream is survived.
-            let _ = wait_deleted(etcd, pred.key().to_vec(), watch).await;
-        }
-    }
-
-    /// Semaphore: wait until fewer than `limit` keys are older than ours.
-    async fn wait_for_a_slot(&self, etcd: &Etcd) -> Result<()> {
-        loop {
-            // Not count_only: etcd counts the range before applying the create-revision filter.
-            let opts = self
-                .older_keys()
-                .with_keys_only()
-                .with_limit(i64::from(self.limit));
-            let resp = retrying("cannot read the lock queue", || {
-                let (prefix, opts) = (self.prefix.clone(), opts.clone());
-                etcd.call(|mut c| async move { c.get(prefix, Some(opts)).await })
-            })
-            .await?;
-            if resp.kvs().len() < self.limit as usize {
-                return Ok(());
-            }
-            let watch = WatchOptions::new()
-                .with_prefix()
-                .with_filters([WatchFilterType::NoPut])
-                .with_start_revision(rev(resp.header()) + 1);
-            let _ = wait_deleted(etcd, self.prefix.clone().into_bytes(), watch).await;
-        }
-    }
-
-    /// Our key must still be there: if our lease expired while we waited, we hold nothing. The
-    /// value is rewritten with the acquisition time (only if the key is still ours: a plain put
-    /// would resurrect a deleted key).
-    async fn confirm(&self, etcd: &Etcd, holder: &Holder) -> Result<Acquired> {
-        let mut acquired = holder.clone();
+    /// Record in our key when we got the lock, for `status`. Informational, so it runs beside the
+    /// command instead of delaying it; only if the key is still ours (a plain put would resurrect
+    /// a deleted key).
+    pub async fn mark_acquired(self, etcd: Etcd, holder: Holder) {
+        let mut acquired = holder;
         acquired.acquired_at = Some(crate::meta::now_rfc3339());
         let txn = Txn::new()
             .when([Compare::create_revision(
@@ -266,25 +275,9 @@ impl Queued {
                 acquired.to_json(),
                 Some(PutOptions::new().with_lease(self.lease_id)),
             )]);
-        let resp = retrying("cannot confirm the lock", || {
-            let txn = txn.clone();
-            etcd.call(|mut c| async move { c.txn(txn).await })
-        })
-        .await?;
-        if !resp.succeeded() {
-            return Err(fail(
-                exit::UNAVAILABLE,
-                format!(
-                    "our lease expired while waiting for {}; try again",
-                    self.name
-                ),
-            ));
+        if let Err(e) = etcd.call(|mut c| async move { c.txn(txn).await }).await {
+            debug!(error = %e, "cannot record the acquisition time");
         }
-        Ok(Acquired {
-            key: self.key.clone(),
-            fencing_token: self.my_rev,
-            revision: rev(resp.header()),
-        })
     }
 }
 

@@ -135,7 +135,7 @@ async fn acquire(
         return Ok(Err(give_up(etcd, &queued, args, "--no-wait").await));
     }
     let mut progress = Progress::new(&args.name, output::is_quiet());
-    let wait = queued.wait(etcd, holder);
+    let wait = queued.wait(etcd);
     tokio::pin!(wait);
     let give_up_at = args.timeout.map(|t| Instant::now() + t);
     let mut ticks = tokio::time::interval(progress.tick(args.progress_interval));
@@ -143,6 +143,7 @@ async fn acquire(
         tokio::select! {
             acquired = &mut wait => {
                 let acquired = acquired?;
+                tokio::spawn(queued.clone().mark_acquired(etcd.clone(), holder.clone()));
                 let waited = crate::meta::short_duration(progress.waited());
                 progress.finish(Some(format!("acquired {} after {waited}", args.name)));
                 return Ok(Ok(acquired));

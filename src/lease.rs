@@ -180,6 +180,9 @@ pub async fn keep_alive(etcd: Etcd, lease: Lease, guard: Arc<Guard>) {
     let window = guard.safe_window(lease.ttl);
     let renew_every = window / 3;
     let stale_stream = (window / 6).clamp(Duration::from_millis(250), Duration::from_secs(2));
+    // The grant itself started the countdown: nothing to renew before the first period is up, and
+    // not opening the stream at once keeps it off the path of the lock transaction.
+    sleep(renew_every).await;
     loop {
         if guard.lost().is_some() {
             return;

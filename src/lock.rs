@@ -358,38 +358,49 @@ async fn wait_deleted(etcd: &Etcd, key: Vec<u8>, opts: WatchOptions) -> Result<(
 }
 
 /// While we hold the lock, watch our own key: if anyone deletes it (or revokes our lease, which
-/// deletes it), the lock is lost now and the guard must stop the child.
-pub async fn watch_own_key(etcd: Etcd, key: String, my_rev: i64, guard: Arc<Guard>) {
+/// deletes it), the lock is lost now and the guard must stop the child. `acquired_at` is the store
+/// revision at which we held the lock: watching from just after it misses nothing.
+pub async fn watch_own_key(
+    etcd: Etcd,
+    key: String,
+    my_rev: i64,
+    acquired_at: i64,
+    guard: Arc<Guard>,
+) {
     let lost = |guard: &Guard| {
         guard.lose(format!(
             "lock key {key} was deleted (lease revoked or key removed by someone else)"
         ))
     };
+    let mut from = acquired_at + 1;
     loop {
-        let resp = {
-            let key = key.clone();
-            etcd.call(|mut c| async move { c.get(key, None).await })
-                .await
-        };
-        let resp = match resp {
-            Ok(r) => r,
-            Err(e) => {
-                debug!(error = %e, "cannot read our lock key; retrying");
-                sleep(Duration::from_millis(500)).await;
-                continue;
+        let watch = WatchOptions::new().with_start_revision(from);
+        match wait_deleted(&etcd, key.clone().into_bytes(), watch).await {
+            Ok(()) => return lost(&guard),
+            Err(e) => debug!(error = %e, "watch on our lock key broke; re-checking the key"),
+        }
+        // The watch broke (endpoint switch, compaction): look at the key itself, then watch
+        // again from the revision of that read.
+        loop {
+            let resp = {
+                let key = key.clone();
+                etcd.call(|mut c| async move { c.get(key, None).await })
+                    .await
+            };
+            match resp {
+                Ok(r) => {
+                    match r.kvs().first() {
+                        Some(kv) if kv.create_revision() == my_rev => {}
+                        _ => return lost(&guard),
+                    }
+                    from = rev(r.header()) + 1;
+                    break;
+                }
+                Err(e) => {
+                    debug!(error = %e, "cannot read our lock key; retrying");
+                    sleep(Duration::from_millis(200)).await;
+                }
             }
-        };
-        match resp.kvs().first() {
-            Some(kv) if kv.create_revision() == my_rev => {}
-            _ => return lost(&guard),
         }
-        let watch = WatchOptions::new().with_start_revision(rev(resp.header()) + 1);
-        if wait_deleted(&etcd, key.clone().into_bytes(), watch)
-            .await
-            .is_ok()
-        {
-            return lost(&guard);
-        }
-        sleep(Duration::from_millis(200)).await;
     }
 }

@@ -201,6 +201,7 @@ async fn run_child(
         etcd.clone(),
         acquired.key.clone(),
         acquired.fencing_token,
+        acquired.revision,
         guard.clone(),
     )));
     if let Some(reason) = guard.lost() {

@@ -653,3 +653,28 @@ fn a_chatty_child_does_not_starve_the_keep_alive() {
     );
     assert_clean_now(&cluster);
 }
+
+/// Arguments that are not UTF-8 reach the command byte for byte (no lossy conversion).
+#[test]
+fn non_utf8_arguments_reach_the_child_unchanged() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let arg = OsStr::from_bytes(b"caf\xe9 \xff\xfe\n-x");
+    let mut cmd = etcdlock(&ep);
+    cmd.args(["run", "/bytes", "--", "sh", "-c"])
+        .arg(format!("printf '%s' \"$1\" > {}", out.display()))
+        .arg("sh")
+        .arg(arg);
+    let status = run_with_timeout(cmd, SOON);
+    assert!(
+        status.status.success(),
+        "{}",
+        describe_output("etcdlock", &status)
+    );
+    assert_eq!(fs::read(&out).unwrap(), arg.as_bytes());
+    assert_clean_now(&cluster);
+}

@@ -49,8 +49,8 @@ Register-ArgumentCompleter -Native -CommandName 'etcdlock' -ScriptBlock {
         'etcdlock;run' {
             [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)')
-            [CompletionResult]::new('-E', '-E ', [CompletionResultType]::ParameterName, 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running"')
-            [CompletionResult]::new('--conflict-exit-code', '--conflict-exit-code', [CompletionResultType]::ParameterName, 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running"')
+            [CompletionResult]::new('-E', '-E ', [CompletionResultType]::ParameterName, 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)')
+            [CompletionResult]::new('--conflict-exit-code', '--conflict-exit-code', [CompletionResultType]::ParameterName, 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Run STRING with /bin/sh -c instead of COMMAND')
             [CompletionResult]::new('--shell', '--shell', [CompletionResultType]::ParameterName, 'Run STRING with /bin/sh -c instead of COMMAND')
             [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'Semaphore: up to N holders at once (the N oldest keys hold); every holder must use the same N')

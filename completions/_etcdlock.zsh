@@ -44,8 +44,8 @@ _etcdlock() {
 _arguments "${_arguments_options[@]}" : \
 '-w+[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \
 '--timeout=[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \
-'-E+[Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running"]:N:_default' \
-'--conflict-exit-code=[Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running"]:N:_default' \
+'-E+[Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)]:N:_default' \
+'--conflict-exit-code=[Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)]:N:_default' \
 '()-c+[Run STRING with /bin/sh -c instead of COMMAND]:STRING:_default' \
 '()--shell=[Run STRING with /bin/sh -c instead of COMMAND]:STRING:_default' \
 '--limit=[Semaphore\: up to N holders at once (the N oldest keys hold); every holder must use the same N]:N:_default' \

@@ -45,8 +45,8 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
         &'etcdlock;run'= {
             cand -w 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)'
             cand --timeout 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)'
-            cand -E 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running"'
-            cand --conflict-exit-code 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running"'
+            cand -E 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)'
+            cand --conflict-exit-code 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)'
             cand -c 'Run STRING with /bin/sh -c instead of COMMAND'
             cand --shell 'Run STRING with /bin/sh -c instead of COMMAND'
             cand --limit 'Semaphore: up to N holders at once (the N oldest keys hold); every holder must use the same N'

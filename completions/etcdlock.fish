@@ -45,7 +45,7 @@ complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "completions" -d '
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s w -l timeout -d 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s E -l conflict-exit-code -d 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running"' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s E -l conflict-exit-code -d 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s c -l shell -d 'Run STRING with /bin/sh -c instead of COMMAND' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l limit -d 'Semaphore: up to N holders at once (the N oldest keys hold); every holder must use the same N' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l meta -d 'Extra holder metadata shown by `status`, e.g. --meta job=$CI_JOB_URL (repeatable)' -r

@@ -214,7 +214,7 @@ const LIST_AFTER_HELP: &str = "\
 Examples:
   etcdlock list                 # every key that looks like a lock (NAME/<lease hex> with a lease)
   etcdlock list /jobs/          # only locks under /jobs/
-  etcdlock list --json | jq '.locks[] | select(.waiters > 0) | .name'
+  etcdlock list --json | jq '.locks[] | select(.waiter_count > 0) | .name'
 
 Exit codes: 0 success, 2 usage error, 69 etcd unavailable.";
 
@@ -272,7 +272,7 @@ pub struct RunArgs {
     pub timeout: Option<Duration>,
 
     /// Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if
-    /// already running"
+    /// already running" (no message either)
     #[arg(short = 'E', long, value_name = "N", default_value_t = crate::exit::CONFLICT, value_parser = clap::value_parser!(u8))]
     pub conflict_exit_code: u8,
 

@@ -73,8 +73,11 @@ where
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
             Err(e) => {
-                let hint = if e.to_string().contains("permission denied") {
-                    "; the etcd user needs read-write permission on the lock's key prefix"
+                let text = e.to_string();
+                let hint = if text.contains("permission denied") {
+                    "; the etcd user lacks permission on these keys (run and break need read-write on the lock's prefix, status and list need read)"
+                } else if text.contains("user name is empty") {
+                    "; etcd has authentication enabled: pass --user NAME, with the password in --password-file or ETCDLOCK_PASSWORD"
                 } else {
                     ""
                 };

@@ -94,9 +94,10 @@ impl Holder {
     }
 }
 
-/// A duration for humans, to the second: "3m12s".
+/// A duration for humans, to the nearest second: "3m12s".
 pub fn short_duration(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs()))
+    let secs = (d.as_millis() + 500) / 1000;
+    humantime::format_duration(Duration::from_secs(secs as u64))
         .to_string()
         .replace(' ', "")
 }

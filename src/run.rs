@@ -170,9 +170,12 @@ async fn acquire(
     }
 }
 
-/// One line naming the holder, then the conflict exit code. Leaving the queue is the caller's
-/// revoke.
+/// One line naming the holder (none with `-E 0`: skipping is then the expected, silent outcome),
+/// then the conflict exit code. Leaving the queue is the caller's revoke.
 async fn give_up(etcd: &Etcd, queued: &Queued, args: &RunArgs, why: &str) -> u8 {
+    if args.conflict_exit_code == 0 {
+        return 0;
+    }
     let state = match lock::queue_info(etcd, queued).await {
         Ok(Some(info)) => progress::describe_queue(&info),
         _ => "held by someone else".to_owned(),

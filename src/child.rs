@@ -11,7 +11,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::Duration;
 
@@ -36,11 +36,13 @@ pub const FORWARDED: [Signal; 6] = [
 ];
 
 /// Check before taking the lock that `program` can be run, so a typo fails fast (127/126) instead
-/// of queueing for the lock first. Mirrors execvp's PATH search.
-pub fn check_command(program: &OsStr) -> Result<()> {
+/// of queueing for the lock first. Mirrors execvp's PATH search and returns the path found, which
+/// [`spawn`] then executes directly.
+pub fn check_command(program: &OsStr) -> Result<PathBuf> {
     let shown = program.to_string_lossy();
     if program.as_bytes().contains(&b'/') {
-        return check_file(Path::new(program), &shown);
+        check_file(Path::new(program), &shown)?;
+        return Ok(PathBuf::from(program));
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     let mut denied = None;
@@ -48,13 +50,13 @@ pub fn check_command(program: &OsStr) -> Result<()> {
         let candidate = dir.join(program);
         if candidate.is_file() {
             if nix::unistd::access(&candidate, AccessFlags::X_OK).is_ok() {
-                return Ok(());
+                return Ok(candidate);
             }
             denied.get_or_insert(candidate);
         }
     }
     match denied {
-        Some(p) => check_file(&p, &shown),
+        Some(p) => check_file(&p, &shown).map(|()| p),
         None => Err(fail(exit::NOT_FOUND, format!("command not found: {shown}"))),
     }
 }
@@ -92,10 +94,11 @@ pub struct Child {
     tty: Option<BorrowedFd<'static>>,
 }
 
-/// Spawn `argv` with `env` added, in its own process group, dying with us.
-pub fn spawn(argv: &[OsString], env: &[(&str, String)]) -> Result<Child> {
-    let mut cmd = tokio::process::Command::new(&argv[0]);
-    cmd.args(&argv[1..]).process_group(0);
+/// Spawn `program` (the path [`check_command`] found for `argv[0]`) with `argv` and `env` added,
+/// in its own process group, dying with us.
+pub fn spawn(program: &Path, argv: &[OsString], env: &[(&str, String)]) -> Result<Child> {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.arg0(&argv[0]).args(&argv[1..]).process_group(0);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -28,6 +28,8 @@ pub struct Config {
     pub dial_timeout: Duration,
     tls: Option<TlsOptions>,
     user: Option<(String, String)>,
+    /// The TLS key file, when it came from `ETCDLOCK_KEY` (which the child's environment reuses).
+    key_from_env: Option<PathBuf>,
 }
 
 /// `ETCDLOCK_<NAME>`, else `ETCDCTL_<NAME>`: etcdlock users often already have etcdctl configured.
@@ -45,7 +47,24 @@ fn env_setting(name: &str) -> Option<(String, String)> {
 fn path_setting(flag: &Option<PathBuf>, flag_name: &str, env: &str) -> Option<(PathBuf, String)> {
     match flag {
         Some(p) => Some((p.clone(), flag_name.to_owned())),
+        None if env == "KEY" && inherited_lock_key() => std::env::var("ETCDCTL_KEY")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| (PathBuf::from(v), "ETCDCTL_KEY".to_owned())),
         None => env_setting(env).map(|(var, v)| (PathBuf::from(v), var)),
+    }
+}
+
+/// Inside a locked command `ETCDLOCK_KEY` is the lock key (`NAME/<lease hex>`), not a TLS key
+/// file: a nested etcdlock must not read it as `--key`. (The parent passes its own TLS key on as
+/// `ETCDCTL_KEY`, see [`Config::child_env`].)
+fn inherited_lock_key() -> bool {
+    match (
+        std::env::var("ETCDLOCK_KEY"),
+        std::env::var("ETCDLOCK_LEASE_ID"),
+    ) {
+        (Ok(key), Ok(lease)) => !lease.is_empty() && key.ends_with(&format!("/{lease}")),
+        _ => false,
     }
 }
 
@@ -79,6 +98,10 @@ impl Config {
             return Err(fail(exit::USAGE, "--dial-timeout must be greater than 0"));
         }
         let tls = Self::tls(args)?;
+        let key_from_env = match path_setting(&args.key, "--key", "KEY") {
+            Some((path, origin)) if origin == "ETCDLOCK_KEY" => Some(path),
+            _ => None,
+        };
         for e in &endpoints {
             check_endpoint(e, tls.is_some())?;
         }
@@ -87,7 +110,20 @@ impl Config {
             dial_timeout,
             tls,
             user: Self::user(args)?,
+            key_from_env,
         })
+    }
+
+    /// Variables the locked command needs so that etcd tools it runs still find our settings:
+    /// `ETCDLOCK_KEY` becomes the lock key there, so a TLS key given that way moves to
+    /// `ETCDCTL_KEY` (unless that is set already).
+    pub fn child_env(&self) -> Vec<(&'static str, String)> {
+        match &self.key_from_env {
+            Some(path) if std::env::var_os("ETCDCTL_KEY").is_none() => {
+                vec![("ETCDCTL_KEY", path.to_string_lossy().into_owned())]
+            }
+            _ => Vec::new(),
+        }
     }
 
     fn tls(args: &GlobalArgs) -> Result<Option<TlsOptions>> {

@@ -6,17 +6,17 @@
 //! CLOCK_BOOTTIME, which keeps counting through system suspend (CLOCK_MONOTONIC does not).
 //!
 //! Enforcement runs on a dedicated OS thread, not in the async runtime: nothing that happens to the
-//! runtime (a stuck future, a slow DNS lookup, a flood of child output) can delay the kill. When the
-//! process was frozen (SIGSTOP) past the deadline, the thread wakes on SIGCONT, sees the deadline in
-//! the past and kills at once; an acknowledgement that arrives later can never revive the lock,
+//! runtime (a stuck future, a slow DNS lookup, a flood of child output) can delay the kill. The
+//! thread re-reads CLOCK_BOOTTIME at least once a second, so when the process was frozen (SIGSTOP)
+//! or the machine suspended past the deadline, it sees the deadline in the past within a second of
+//! resuming and kills at once; an acknowledgement that arrives later can never revive the lock,
 //! because loss is a latch.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
-use nix::sys::time::TimeSpec;
-use nix::time::{clock_gettime, clock_nanosleep, ClockId, ClockNanosleepFlags};
+use nix::time::{clock_gettime, ClockId};
 use nix::unistd::Pid;
 use tokio::sync::Notify;
 use tracing::{debug, warn};
@@ -241,24 +241,18 @@ impl Guard {
                 st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
                 continue;
             }
-            drop(st);
-            // An absolute sleep on CLOCK_BOOTTIME wakes at the right moment even across suspend or
-            // SIGSTOP; the condvar below only catches arm/lose/stop sooner.
-            let wake_at = next.min(now + Duration::from_millis(250));
-            sleep_until(wake_at);
-            st = self.lock();
+            // The condvar's timeout runs on CLOCK_MONOTONIC, which stops during system suspend:
+            // never sleep more than a second, so a resumed machine is noticed within one. A lost
+            // lease (which moves the kill earlier) and arm/stop notify us at once. While holding
+            // with TTL 10s that is about one wake-up a second.
+            let wait = now.until(next).min(Duration::from_secs(1));
+            st = self
+                .wake
+                .wait_timeout(st, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
-}
-
-fn sleep_until(t: BootTime) {
-    let ts = TimeSpec::from(t.0);
-    // EINTR just means we check again early.
-    let _ = clock_nanosleep(
-        ClockId::CLOCK_BOOTTIME,
-        ClockNanosleepFlags::TIMER_ABSTIME,
-        &ts,
-    );
 }
 
 fn round_ms(d: Duration) -> Duration {

@@ -37,7 +37,7 @@ pub async fn run(config: etcd::Config, args: RunArgs) -> Result<u8> {
 
 async fn run_locked(config: etcd::Config, args: &RunArgs, metrics: &mut Metrics) -> Result<u8> {
     let argv = args.argv();
-    child::check_command(&argv[0])?;
+    let program = child::check_command(&argv[0])?;
     check_kill_after(args, args.ttl)?;
     let mut signals = Signals::install()?;
 
@@ -47,7 +47,11 @@ async fn run_locked(config: etcd::Config, args: &RunArgs, metrics: &mut Metrics)
     };
     // Not cancellable: bounded by the dial timeout, and cancelling could orphan a lease.
     let lease = Lease::grant(&etcd, args.ttl).await?;
-    let result = hold(&etcd, &lease, &mut signals, args, &argv, metrics).await;
+    let command = Command {
+        program: &program,
+        argv: &argv,
+    };
+    let result = hold(&etcd, &lease, &mut signals, args, &command, metrics).await;
     lease.revoke(&etcd).await;
     result
 }
@@ -74,7 +78,7 @@ async fn hold(
     lease: &Lease,
     signals: &mut Signals,
     args: &RunArgs,
-    argv: &[std::ffi::OsString],
+    command: &Command<'_>,
     metrics: &mut Metrics,
 ) -> Result<u8> {
     // The server may grant more than we asked for, never less; re-check against what it granted.
@@ -87,7 +91,7 @@ async fn hold(
         guard.clone(),
     )));
     let meta: BTreeMap<String, String> = args.meta.iter().cloned().collect();
-    let holder = Holder::current(argv, args.limit, meta);
+    let holder = Holder::current(command.argv, args.limit, meta);
     let result = async {
         let acquired = match acquire(etcd, lease, signals, args, &guard, &holder).await? {
             Ok(acquired) => acquired,
@@ -96,7 +100,7 @@ async fn hold(
         let acquired_at = Instant::now();
         metrics.started();
         let code = run_child(
-            etcd, lease, signals, args, argv, &guard, &acquired, kill_after,
+            etcd, lease, signals, args, command, &guard, &acquired, kill_after,
         )
         .await?;
         if let Some(min_hold) = args.min_hold {
@@ -139,6 +143,8 @@ async fn acquire(
     tokio::pin!(wait);
     let give_up_at = args.timeout.map(|t| Instant::now() + t);
     let mut ticks = tokio::time::interval(progress.tick(args.progress_interval));
+    // Progress costs a queue read per tick; with nothing to show, do not ask.
+    let show_progress = !output::is_quiet();
     loop {
         tokio::select! {
             acquired = &mut wait => {
@@ -153,7 +159,7 @@ async fn acquire(
                 let why = format!("--timeout {}", humantime::format_duration(args.timeout.unwrap_or_default()));
                 return Ok(Err(give_up(etcd, &queued, args, &why).await));
             }
-            _ = ticks.tick() => {
+            _ = ticks.tick(), if show_progress => {
                 let info = lock::queue_info(etcd, &queued).await.ok().flatten();
                 progress.update(info.as_ref());
             }
@@ -190,7 +196,7 @@ async fn run_child(
     lease: &Lease,
     signals: &mut Signals,
     args: &RunArgs,
-    argv: &[std::ffi::OsString],
+    command: &Command<'_>,
     guard: &Arc<Guard>,
     acquired: &Acquired,
     kill_after: Duration,
@@ -216,7 +222,8 @@ async fn run_child(
             ),
         ));
     }
-    let env = [
+    let mut env = etcd.config().child_env();
+    env.extend([
         ("ETCDLOCK_NAME", args.name.clone()),
         ("ETCDLOCK_KEY", acquired.key.clone()),
         ("ETCDLOCK_LEASE_ID", format!("{:x}", lease.id)),
@@ -224,8 +231,8 @@ async fn run_child(
         ("ETCDLOCK_CLUSTER_ID", format!("{:x}", etcd.cluster_id())),
         ("ETCD_LOCK_KEY", acquired.key.clone()),
         ("ETCD_LOCK_REV", acquired.revision.to_string()),
-    ];
-    let child = child::spawn(argv, &env)?;
+    ]);
+    let child = child::spawn(command.program, command.argv, &env)?;
     guard.arm(child.pgid);
     let name = &args.name;
     let supervision = Supervision {
@@ -265,6 +272,12 @@ async fn hold_on(signals: &mut Signals, guard: &Guard, until: Instant) {
         _ = signals.recv_cancel() => {}
         _ = guard.wait_lost() => {}
     }
+}
+
+/// What to execute: the resolved program and the argv the user gave.
+struct Command<'a> {
+    program: &'a std::path::Path,
+    argv: &'a [std::ffi::OsString],
 }
 
 /// Aborts a background task when the owning scope ends, on every path.

@@ -678,3 +678,26 @@ fn non_utf8_arguments_reach_the_child_unchanged() {
     assert_eq!(fs::read(&out).unwrap(), arg.as_bytes());
     assert_clean_now(&cluster);
 }
+
+/// A locked command may itself run etcdlock: the inherited ETCDLOCK_KEY (our lock key) must not
+/// be mistaken for a TLS key file by the inner etcdlock.
+#[test]
+fn nested_etcdlock_runs() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut cmd = etcdlock(&ep);
+    cmd.args(["run", "/outer", "--"])
+        .arg(etcdlock_bin())
+        .args(["--endpoints", &ep, "run", "/inner", "--", "sh", "-c"])
+        .arg(format!("echo \"$ETCDLOCK_NAME\" > {}", out.display()));
+    let status = run_with_timeout(cmd, SOON);
+    assert!(
+        status.status.success(),
+        "{}",
+        describe_output("etcdlock", &status)
+    );
+    assert_eq!(read(&out), "/inner\n");
+    assert_clean_now(&cluster);
+}

@@ -92,6 +92,61 @@ pub struct Child {
     inner: tokio::process::Child,
     pub pgid: Pid,
     tty: Option<BorrowedFd<'static>>,
+    group_reaper: Option<GroupReaper>,
+}
+
+/// Kills the command's whole process group if etcdlock dies without saying goodbye.
+///
+/// PR_SET_PDEATHSIG reaches only the direct child: the real work of `sh -c '...'` or a script runs
+/// in grandchildren, which would live on beside the next holder after a SIGKILL of etcdlock. So a
+/// forked helper waits on a pipe whose only writer is etcdlock. The kernel closes that pipe however
+/// etcdlock ends; end-of-file without the "done" byte means etcdlock died, and the helper SIGKILLs
+/// the group. Forked, not exec'ed, it costs no start-up; between fork and exit it makes only
+/// async-signal-safe calls.
+struct GroupReaper {
+    pid: Pid,
+    writer: std::os::fd::OwnedFd,
+}
+
+impl GroupReaper {
+    fn start(pgid: Pid) -> Option<GroupReaper> {
+        use nix::fcntl::OFlag;
+        use nix::unistd::{fork, ForkResult};
+        use std::os::fd::AsRawFd;
+        let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ok()?;
+        // SAFETY: the child branch only calls async-signal-safe functions (sigaction, close, read,
+        // kill, _exit) before it ends.
+        match unsafe { fork() }.ok()? {
+            ForkResult::Child => unsafe {
+                for sig in FORWARDED.iter().chain(&[Signal::SIGPIPE, Signal::SIGTSTP]) {
+                    let _ = nix::sys::signal::signal(*sig, SigHandler::SigIgn);
+                }
+                nix::libc::close(writer.as_raw_fd());
+                let mut byte = 0u8;
+                loop {
+                    let n = nix::libc::read(reader.as_raw_fd(), (&mut byte as *mut u8).cast(), 1);
+                    if n < 0 && *nix::libc::__errno_location() == nix::libc::EINTR {
+                        continue;
+                    }
+                    if n == 0 {
+                        nix::libc::kill(-pgid.as_raw(), nix::libc::SIGKILL);
+                    }
+                    nix::libc::_exit(0);
+                }
+            },
+            ForkResult::Parent { child } => {
+                drop(reader);
+                Some(GroupReaper { pid: child, writer })
+            }
+        }
+    }
+
+    /// The command was reaped normally: let the helper go without killing anything.
+    fn release(self) {
+        let _ = nix::unistd::write(&self.writer, b"d");
+        drop(self.writer);
+        let _ = nix::sys::wait::waitpid(self.pid, None);
+    }
 }
 
 /// Spawn `program` (the path [`check_command`] found for `argv[0]`) with `argv` and `env` added,
@@ -143,7 +198,13 @@ pub fn spawn(program: &Path, argv: &[OsString], env: &[(&str, String)]) -> Resul
         let _ = nix::unistd::tcsetpgrp(fd, pgid);
     }
     debug!(pid, "command started");
-    Ok(Child { inner, pgid, tty })
+    let group_reaper = GroupReaper::start(pgid);
+    Ok(Child {
+        inner,
+        pgid,
+        tty,
+        group_reaper,
+    })
 }
 
 /// The signals etcdlock listens for, installed before anything else so that none kills us
@@ -234,6 +295,9 @@ pub async fn supervise(
         tokio::select! {
             status = child.inner.wait() => {
                 guard.disarm();
+                if let Some(reaper) = child.group_reaper.take() {
+                    reaper.release();
+                }
                 break status?;
             }
             sig = signals.recv() => {

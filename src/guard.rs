@@ -188,7 +188,6 @@ impl Guard {
     }
 
     /// Time left before the child would get the kill signal (zero if lost).
-    #[cfg(test)]
     pub fn time_left(&self) -> Duration {
         let st = self.lock();
         BootTime::now().until(self.term_at(st.deadline))

@@ -174,9 +174,9 @@ fn warn_left_behind(lease: &Lease, why: &str) {
 /// Keep the lease alive until the task is aborted or the lease is lost. Runs as its own task.
 pub async fn keep_alive(etcd: Etcd, lease: Lease, guard: Arc<Guard>) {
     // Pace renewals by the time from an acknowledgement to the kill signal, not by the bare TTL:
-    // three renewals fit in it, and a stream silent for a sixth of it is abandoned for another
-    // endpoint, so one dead member costs a fail-over, not the lock (TTL 10s: renew every 2.5s,
-    // switch after 1.25s of silence).
+    // three renewals fit in it, and a stream silent for a sixth of it, or for half of what is left
+    // if that is more, is abandoned for another endpoint, so one dead member costs a fail-over, not
+    // the lock, while a slow but working one is waited for (TTL 10s: renew every 2.5s).
     let window = guard.safe_window(lease.ttl);
     let renew_every = window / 3;
     let stale_stream = (window / 6).clamp(Duration::from_millis(250), Duration::from_secs(2));
@@ -191,7 +191,11 @@ pub async fn keep_alive(etcd: Etcd, lease: Lease, guard: Arc<Guard>) {
         // Opening the stream sends one keep-alive and waits for its answer, so a successful open
         // is an acknowledgement of a request sent no earlier than now.
         let sent = BootTime::now();
-        let opened = timeout(stale_stream, client.lease_keep_alive(lease.id)).await;
+        // A slow answer is still worth waiting for while it can arrive in time: give the open
+        // half of what is left before the kill signal (at least `stale_stream`), so a member
+        // that is merely far away keeps the lock and a dead one still leaves time to fail over.
+        let patience = stale_stream.max(guard.time_left() / 2);
+        let opened = timeout(patience, client.lease_keep_alive(lease.id)).await;
         let (mut keeper, mut stream) = match opened {
             Ok(Ok(pair)) => pair,
             Ok(Err(etcd_client::Error::LeaseKeepAliveError(msg))) if msg.contains("not found") => {
@@ -243,7 +247,8 @@ pub async fn keep_alive(etcd: Etcd, lease: Lease, guard: Arc<Guard>) {
                     Err(e) => { debug!(error = %crate::etcd::describe(&e), "keep-alive stream failed"); break; }
                 },
                 _ = sleep_until(next_send) => {
-                    if let Some((_, since)) = pending.front().filter(|(_, s)| s.elapsed() > stale_stream) {
+                    let patience = stale_stream.max(guard.time_left() / 2);
+                    if let Some((_, since)) = pending.front().filter(|(_, s)| s.elapsed() > patience) {
                         info!("keep-alive unanswered for {:?}; reconnecting", since.elapsed());
                         break;
                     }

@@ -1039,6 +1039,26 @@ impl Cluster {
         found.expect("leader found")
     }
 
+    /// Loses all of member `i`'s data, as after a disk wipe or a restore into a new data dir:
+    /// SIGKILL, delete the data dir, start it again with the same name, ports, flags and
+    /// `--initial-cluster-token` as a *new* cluster (single-member clusters only: a wiped member
+    /// of a bigger cluster could not rejoin), and wait until it is healthy. Revisions, keys and
+    /// leases start from scratch.
+    pub fn wipe_and_restart(&mut self, i: usize) {
+        assert_eq!(
+            self.members.len(),
+            1,
+            "wipe_and_restart supports single-member clusters only"
+        );
+        self.members[i].kill();
+        let data = self.members[i].data_dir();
+        if data.exists() {
+            fs::remove_dir_all(&data).expect("remove etcd data dir");
+        }
+        self.members[i].launch("new");
+        self.wait_healthy();
+    }
+
     /// SIGKILL member `i` and reap it.
     pub fn kill(&mut self, i: usize) {
         self.members[i].kill();

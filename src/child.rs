@@ -325,6 +325,12 @@ pub async fn supervise(
             }
         }
     };
+    // The child may have died of the guard's signal before the select above saw the loss.
+    if !lost_reported {
+        if let Some(reason) = guard.lost() {
+            on_lost(&reason);
+        }
+    }
     if let Some(fd) = child.tty {
         let _ = nix::unistd::tcsetpgrp(fd, nix::unistd::getpgrp());
     }

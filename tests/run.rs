@@ -5,7 +5,7 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -30,20 +30,6 @@ fn spawn_run(endpoints: &str, opts: &[&str], name: &str, script: &str) -> Child 
         .args(["--", "sh", "-c", script])
         .spawn()
         .expect("spawn etcdlock")
-}
-
-fn wait_exit(child: &mut Child, timeout: Duration) -> ExitStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("etcdlock did not exit within {timeout:?}");
-        }
-        std::thread::sleep(POLL_INTERVAL);
-    }
 }
 
 /// After etcdlock exits, its lease was revoked synchronously: nothing may be left, right away

@@ -300,6 +300,23 @@ pub fn descendants_of(pid: i32) -> Vec<i32> {
     out
 }
 
+/// Waits for `child` (an etcdlock started by a test) to exit, at most `timeout`; on expiry it is
+/// SIGKILLed and the test fails.
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("etcdlock did not exit within {timeout:?}");
+        }
+        thread::sleep(POLL_INTERVAL);
+    }
+}
+
 /// Runs `cmd` (stdin null, stdout/stderr captured) and waits at most
 /// `timeout`; on expiry the process is SIGKILLed and its (non-success) status
 /// returned. Never panics because the command failed, only if it can't spawn.

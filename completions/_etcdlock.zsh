@@ -67,6 +67,7 @@ _arguments "${_arguments_options[@]}" : \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '(-w --timeout)-n[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
 '(-w --timeout)--no-wait[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
+'--kill-leftovers[When the command exits while processes it started still run (\`cmd &\`, nohup, setsid, daemons), stop them (kill signal, grace, SIGKILL) and release at once, instead of holding the lock until they exit; the exit code stays the command'\''s own]' \
 '*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
@@ -125,6 +126,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (break)
 _arguments "${_arguments_options[@]}" : \
+'--lease=[Break only the holder (or waiter) with this lease id (hex, as \`status\` shows it), e.g. one holder of a --limit semaphore \[default\: every holder\]]:ID:_default' \
 '*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
 '--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
 '--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
@@ -188,6 +190,28 @@ _arguments "${_arguments_options[@]}" : \
 ':dir -- Directory to write the pages into (created if missing):_files' \
 && ret=0
 ;;
+(internal-reap)
+_arguments "${_arguments_options[@]}" : \
+'--run-id=[The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)]:RUN_ID:_default' \
+'--cgroup=[The run'\''s cgroup, if it had one]:CGROUP:_files' \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
 (help)
 _arguments "${_arguments_options[@]}" : \
 ":: :_etcdlock__subcmd__help_commands" \
@@ -224,6 +248,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(internal-reap)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (help)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -246,6 +274,7 @@ _etcdlock_commands() {
 'break:Break NAME\: revoke its holder'\''s lease, so that holder'\''s etcdlock stops its command (exit 70)' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
+'internal-reap:Internal\: what the reaper helper execs when etcdlock died while its command ran' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'etcdlock commands' commands "$@"
@@ -269,6 +298,7 @@ _etcdlock__subcmd__help_commands() {
 'break:Break NAME\: revoke its holder'\''s lease, so that holder'\''s etcdlock stops its command (exit 70)' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
+'internal-reap:Internal\: what the reaper helper execs when etcdlock died while its command ran' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'etcdlock help commands' commands "$@"
@@ -287,6 +317,11 @@ _etcdlock__subcmd__help__subcmd__completions_commands() {
 _etcdlock__subcmd__help__subcmd__help_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock help help commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__help__subcmd__internal-reap_commands] )) ||
+_etcdlock__subcmd__help__subcmd__internal-reap_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help internal-reap commands' commands "$@"
 }
 (( $+functions[_etcdlock__subcmd__help__subcmd__list_commands] )) ||
 _etcdlock__subcmd__help__subcmd__list_commands() {
@@ -307,6 +342,11 @@ _etcdlock__subcmd__help__subcmd__run_commands() {
 _etcdlock__subcmd__help__subcmd__status_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock help status commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__internal-reap_commands] )) ||
+_etcdlock__subcmd__internal-reap_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock internal-reap commands' commands "$@"
 }
 (( $+functions[_etcdlock__subcmd__list_commands] )) ||
 _etcdlock__subcmd__list_commands() {

@@ -25,6 +25,9 @@ _etcdlock() {
             etcdlock,help)
                 cmd="etcdlock__subcmd__help"
                 ;;
+            etcdlock,internal-reap)
+                cmd="etcdlock__subcmd__internal__subcmd__reap"
+                ;;
             etcdlock,list)
                 cmd="etcdlock__subcmd__list"
                 ;;
@@ -46,6 +49,9 @@ _etcdlock() {
             etcdlock__subcmd__help,help)
                 cmd="etcdlock__subcmd__help__subcmd__help"
                 ;;
+            etcdlock__subcmd__help,internal-reap)
+                cmd="etcdlock__subcmd__help__subcmd__internal__subcmd__reap"
+                ;;
             etcdlock__subcmd__help,list)
                 cmd="etcdlock__subcmd__help__subcmd__list"
                 ;;
@@ -65,7 +71,7 @@ _etcdlock() {
 
     case "${cmd}" in
         etcdlock)
-            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version run status list break completions man help"
+            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version run status list break completions man internal-reap help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -111,12 +117,16 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__break)
-            opts="-y -v -q -h -V --yes --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            opts="-y -v -q -h -V --yes --lease --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --endpoints)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -203,7 +213,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__help)
-            opts="run status list break completions man help"
+            opts="run status list break completions man internal-reap help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -245,6 +255,20 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        etcdlock__subcmd__help__subcmd__internal__subcmd__reap)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -307,6 +331,60 @@ _etcdlock() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        etcdlock__subcmd__internal__subcmd__reap)
+            opts="-v -q -h -V --run-id --cgroup --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --run-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dial-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -407,7 +485,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__run)
-            opts="-n -w -E -c -v -q -h -V --no-wait --timeout --conflict-exit-code --shell --limit --meta --max-runtime --min-hold --metrics-file --progress-interval --ttl --kill-after --kill-signal --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            opts="-n -w -E -c -v -q -h -V --no-wait --timeout --conflict-exit-code --shell --limit --meta --kill-leftovers --max-runtime --min-hold --metrics-file --progress-interval --ttl --kill-after --kill-signal --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

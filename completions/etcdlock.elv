@@ -40,6 +40,7 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand break 'Break NAME: revoke its holder''s lease, so that holder''s etcdlock stops its command (exit 70)'
             cand completions 'Print shell completions to stdout'
             cand man 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
+            cand internal-reap 'Internal: what the reaper helper execs when etcdlock died while its command ran'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'etcdlock;run'= {
@@ -68,6 +69,7 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand --log-format 'Format of -v diagnostics on stderr'
             cand -n 'If the lock is held, give up at once (exit 75, or --conflict-exit-code)'
             cand --no-wait 'If the lock is held, give up at once (exit 75, or --conflict-exit-code)'
+            cand --kill-leftovers 'When the command exits while processes it started still run (`cmd &`, nohup, setsid, daemons), stop them (kill signal, grace, SIGKILL) and release at once, instead of holding the lock until they exit; the exit code stays the command''s own'
             cand -v 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
             cand --verbose 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
             cand -q 'Only errors on stderr (no waiting progress)'
@@ -116,6 +118,7 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand --version 'Print version'
         }
         &'etcdlock;break'= {
+            cand --lease 'Break only the holder (or waiter) with this lease id (hex, as `status` shows it), e.g. one holder of a --limit semaphore [default: every holder]'
             cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
             cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
             cand --cacert 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system''s roots]'
@@ -171,6 +174,26 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'etcdlock;internal-reap'= {
+            cand --run-id 'The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)'
+            cand --cgroup 'The run''s cgroup, if it had one'
+            cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
+            cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
+            cand --cacert 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system''s roots]'
+            cand --cert 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]'
+            cand --key 'Client certificate''s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]'
+            cand --user 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]'
+            cand --password-file 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]'
+            cand --log-format 'Format of -v diagnostics on stderr'
+            cand -v 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+            cand --verbose 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+            cand -q 'Only errors on stderr (no waiting progress)'
+            cand --quiet 'Only errors on stderr (no waiting progress)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'etcdlock;help'= {
             cand run 'Run COMMAND while holding the lock NAME'
             cand status 'Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)'
@@ -178,6 +201,7 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand break 'Break NAME: revoke its holder''s lease, so that holder''s etcdlock stops its command (exit 70)'
             cand completions 'Print shell completions to stdout'
             cand man 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
+            cand internal-reap 'Internal: what the reaper helper execs when etcdlock died while its command ran'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'etcdlock;help;run'= {
@@ -191,6 +215,8 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
         &'etcdlock;help;completions'= {
         }
         &'etcdlock;help;man'= {
+        }
+        &'etcdlock;help;internal-reap'= {
         }
         &'etcdlock;help;help'= {
         }

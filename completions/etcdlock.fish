@@ -43,6 +43,7 @@ complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "list" -d 'List th
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "break" -d 'Break NAME: revoke its holder\'s lease, so that holder\'s etcdlock stops its command (exit 70)'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "completions" -d 'Print shell completions to stdout'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "internal-reap" -d 'Internal: what the reaper helper execs when etcdlock died while its command ran'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s w -l timeout -d 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s E -l conflict-exit-code -d 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)' -r
@@ -66,6 +67,7 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l password-file 
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s n -l no-wait -d 'If the lock is held, give up at once (exit 75, or --conflict-exit-code)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l kill-leftovers -d 'When the command exits while processes it started still run (`cmd &`, nohup, setsid, daemons), stop them (kill signal, grace, SIGKILL) and release at once, instead of holding the lock until they exit; the exit code stays the command\'s own'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -98,6 +100,7 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -s v -l verbose 
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -s h -l help -d 'Print help'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -s V -l version -d 'Print version'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l lease -d 'Break only the holder (or waiter) with this lease id (hex, as `status` shows it), e.g. one holder of a --limit semaphore [default: every holder]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
@@ -138,10 +141,26 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s v -l verbose -
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s h -l help -d 'Print help'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s V -l version -d 'Print version'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man help" -f -a "run" -d 'Run COMMAND while holding the lock NAME'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man help" -f -a "status" -d 'Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man help" -f -a "list" -d 'List the locks under PREFIX with their holders and waiters'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man help" -f -a "break" -d 'Break NAME: revoke its holder\'s lease, so that holder\'s etcdlock stops its command (exit 70)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man help" -f -a "completions" -d 'Print shell completions to stdout'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man help" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l run-id -d 'The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l cgroup -d 'The run\'s cgroup, if it had one' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l cert -d 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
+json\t''"
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s h -l help -d 'Print help'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s V -l version -d 'Print version'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man internal-reap help" -f -a "run" -d 'Run COMMAND while holding the lock NAME'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man internal-reap help" -f -a "status" -d 'Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man internal-reap help" -f -a "list" -d 'List the locks under PREFIX with their holders and waiters'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man internal-reap help" -f -a "break" -d 'Break NAME: revoke its holder\'s lease, so that holder\'s etcdlock stops its command (exit 70)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man internal-reap help" -f -a "completions" -d 'Print shell completions to stdout'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man internal-reap help" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man internal-reap help" -f -a "internal-reap" -d 'Internal: what the reaper helper execs when etcdlock died while its command ran'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man internal-reap help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

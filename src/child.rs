@@ -16,7 +16,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use anyhow::Result;
-use nix::sys::signal::{killpg, SigHandler, Signal};
+use nix::sys::signal::{SigHandler, Signal};
 use nix::unistd::{AccessFlags, Pid};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::Instant;
@@ -24,6 +24,7 @@ use tracing::debug;
 
 use crate::exit::{self, fail};
 use crate::guard::Guard;
+use crate::tree::{Member, Tree};
 
 /// Signals forwarded to the child while it runs.
 pub const FORWARDED: [Signal; 6] = [
@@ -87,71 +88,23 @@ fn foreground_tty() -> Option<BorrowedFd<'static>> {
     (fg == nix::unistd::getpgrp()).then_some(stdin)
 }
 
-/// A running child in its own process group.
+/// A running child in its own process group, tracked with its whole tree.
 pub struct Child {
     inner: tokio::process::Child,
-    pub pgid: Pid,
     tty: Option<BorrowedFd<'static>>,
-    group_reaper: Option<GroupReaper>,
 }
 
-/// Kills the command's whole process group if etcdlock dies without saying goodbye.
-///
-/// PR_SET_PDEATHSIG reaches only the direct child: the real work of `sh -c '...'` or a script runs
-/// in grandchildren, which would live on beside the next holder after a SIGKILL of etcdlock. So a
-/// forked helper waits on a pipe whose only writer is etcdlock. The kernel closes that pipe however
-/// etcdlock ends; end-of-file without the "done" byte means etcdlock died, and the helper SIGKILLs
-/// the group. Forked, not exec'ed, it costs no start-up; between fork and exit it makes only
-/// async-signal-safe calls.
-struct GroupReaper {
-    pid: Pid,
-    writer: std::os::fd::OwnedFd,
-}
-
-impl GroupReaper {
-    fn start(pgid: Pid) -> Option<GroupReaper> {
-        use nix::fcntl::OFlag;
-        use nix::unistd::{fork, ForkResult};
-        use std::os::fd::AsRawFd;
-        let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ok()?;
-        // SAFETY: the child branch only calls async-signal-safe functions (sigaction, close, read,
-        // kill, _exit) before it ends.
-        match unsafe { fork() }.ok()? {
-            ForkResult::Child => unsafe {
-                for sig in FORWARDED.iter().chain(&[Signal::SIGPIPE, Signal::SIGTSTP]) {
-                    let _ = nix::sys::signal::signal(*sig, SigHandler::SigIgn);
-                }
-                nix::libc::close(writer.as_raw_fd());
-                let mut byte = 0u8;
-                loop {
-                    let n = nix::libc::read(reader.as_raw_fd(), (&mut byte as *mut u8).cast(), 1);
-                    if n < 0 && *nix::libc::__errno_location() == nix::libc::EINTR {
-                        continue;
-                    }
-                    if n == 0 {
-                        nix::libc::kill(-pgid.as_raw(), nix::libc::SIGKILL);
-                    }
-                    nix::libc::_exit(0);
-                }
-            },
-            ForkResult::Parent { child } => {
-                drop(reader);
-                Some(GroupReaper { pid: child, writer })
-            }
-        }
-    }
-
-    /// The command was reaped normally: let the helper go without killing anything.
-    fn release(self) {
-        let _ = nix::unistd::write(&self.writer, b"d");
-        drop(self.writer);
-        let _ = nix::sys::wait::waitpid(self.pid, None);
-    }
-}
+/// errno the child reports when it cannot join its cgroup (one exec itself never returns).
+const JOIN_FAILED: i32 = nix::libc::EOWNERDEAD;
 
 /// Spawn `program` (the path [`check_command`] found for `argv[0]`) with `argv` and `env` added,
-/// in its own process group, dying with us.
-pub fn spawn(program: &Path, argv: &[OsString], env: &[(&str, String)]) -> Result<Child> {
+/// in its own process group and, if there is one, the tree's cgroup; dying with us.
+pub fn spawn(
+    program: &Path,
+    argv: &[OsString],
+    env: &[(&str, String)],
+    tree: &Tree,
+) -> Result<Child> {
     let mut cmd = tokio::process::Command::new(program);
     cmd.arg0(&argv[0]).args(&argv[1..]).process_group(0);
     for (k, v) in env {
@@ -168,9 +121,16 @@ pub fn spawn(program: &Path, argv: &[OsString], env: &[(&str, String)]) -> Resul
     }
     let parent = nix::unistd::getpid();
     let give_tty = tty.is_some();
+    let join_fd = tree.join_fd();
     // SAFETY: the closure runs between fork and exec and only makes async-signal-safe system calls.
     unsafe {
         cmd.pre_exec(move || {
+            // Into the cgroup before anything can fork: no descendant is ever outside it.
+            if let Some(fd) = join_fd {
+                if nix::libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::from_raw_os_error(JOIN_FAILED));
+                }
+            }
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
             // If etcdlock died before prctl took effect, nobody would kill us later.
             if nix::unistd::getppid() != parent {
@@ -189,37 +149,49 @@ pub fn spawn(program: &Path, argv: &[OsString], env: &[(&str, String)]) -> Resul
         std::io::ErrorKind::NotFound => {
             fail(exit::NOT_FOUND, format!("command not found: {shown}"))
         }
+        _ if e.raw_os_error() == Some(JOIN_FAILED) => fail(
+            exit::INTERNAL,
+            format!(
+                "cannot move the command into its cgroup {}; set {}=off to track it without one",
+                tree.cgroup_dir()
+                    .map_or_else(String::new, |d| d.display().to_string()),
+                crate::tree::CGROUP_ENV
+            ),
+        ),
         _ => fail(exit::NOT_EXECUTABLE, format!("cannot execute {shown}: {e}")),
     })?;
-    let pid = inner.id().expect("a just-spawned child has a pid") as i32;
-    let pgid = Pid::from_raw(pid);
+    let pid = inner
+        .id()
+        .map(|id| Pid::from_raw(id as i32))
+        .ok_or_else(|| fail(exit::INTERNAL, "the command exited before it had a pid"))?;
+    tree.set_leader(pid);
     if let Some(fd) = tty {
         // Also from the parent: whichever runs first wins the race harmlessly.
-        let _ = nix::unistd::tcsetpgrp(fd, pgid);
+        let _ = nix::unistd::tcsetpgrp(fd, pid);
     }
-    debug!(pid, "command started");
-    let group_reaper = GroupReaper::start(pgid);
-    Ok(Child {
-        inner,
-        pgid,
-        tty,
-        group_reaper,
-    })
+    debug!(pid = pid.as_raw(), "command started");
+    Ok(Child { inner, tty })
 }
 
 /// The signals etcdlock listens for, installed before anything else so that none kills us
 /// before we can release the lease.
 pub struct Signals {
     streams: Vec<(Signal, tokio::signal::unix::Signal)>,
+    /// SIGCHLD: one of our children (the command, or an orphan of its tree) changed state.
+    child: tokio::signal::unix::Signal,
 }
 
 impl Signals {
+    /// Install the handlers.
     pub fn install() -> Result<Signals> {
         let streams = FORWARDED
             .iter()
             .map(|&s| Ok((s, signal(SignalKind::from_raw(s as i32))?)))
             .collect::<std::io::Result<Vec<_>>>()?;
-        Ok(Signals { streams })
+        Ok(Signals {
+            streams,
+            child: signal(SignalKind::child())?,
+        })
     }
 
     /// The next signal received.
@@ -243,6 +215,22 @@ impl Signals {
             }
         }
     }
+
+    /// The next forwarded signal, or `None` for a SIGCHLD.
+    async fn recv_or_child(&mut self) -> Option<Signal> {
+        let Signals { streams, child } = self;
+        let forwarded = futures_select_all(streams.iter_mut().map(|(sig, stream)| {
+            let sig = *sig;
+            Box::pin(async move {
+                stream.recv().await;
+                sig
+            })
+        }));
+        tokio::select! {
+            sig = forwarded => Some(sig),
+            _ = child.recv() => None,
+        }
+    }
 }
 
 /// Await whichever of the futures finishes first.
@@ -264,77 +252,178 @@ where
 
 /// How to stop a child that must stop.
 pub struct Supervision {
+    /// Sent first (lease loss is the guard's business; this is for --max-runtime and leftovers).
     pub kill_signal: Signal,
+    /// Grace between `kill_signal` (or a forwarded SIGTERM) and SIGKILL.
     pub kill_after: Duration,
+    /// `--max-runtime`: stop the whole tree after this long.
     pub max_runtime: Option<Duration>,
+    /// `--kill-leftovers`: when the command exits, stop what it left running instead of waiting.
+    pub kill_leftovers: bool,
 }
 
 /// How the child ended.
 pub struct Ended {
+    /// The command's own exit status.
     pub status: ExitStatus,
     /// We stopped it because --max-runtime was reached.
     pub timed_out: bool,
 }
 
-/// Run the child to its end: forward signals to its group, escalate a forwarded SIGTERM to
-/// SIGKILL after the grace period, enforce --max-runtime, report a lost lock as soon as the guard
-/// declares it. The guard's own thread does the lease-loss killing; this loop only reaps.
+/// What [`supervise`] tells its caller while it runs.
+pub enum Event<'a> {
+    /// The guard declared the lease lost (it is already stopping the tree).
+    Lost(&'a str),
+    /// The command exited but left processes running; `killing` with --kill-leftovers.
+    Leftovers {
+        status: ExitStatus,
+        members: &'a [Member],
+        killing: bool,
+    },
+}
+
+/// Timers and latches of one supervision.
+struct Watch<'a> {
+    tree: &'a Tree,
+    how: &'a Supervision,
+    /// When to SIGKILL the tree (grace after a stop signal ran out); repeated until it is empty.
+    kill_at: Option<Instant>,
+    /// --max-runtime.
+    stop_at: Option<Instant>,
+    timed_out: bool,
+    lost_reported: bool,
+}
+
+impl Watch<'_> {
+    /// Send the stop signal now and SIGKILL after the grace period.
+    fn stop(&mut self) {
+        self.tree.signal(self.how.kill_signal);
+        let kill_at = Instant::now() + self.how.kill_after;
+        self.kill_at = Some(self.kill_at.map_or(kill_at, |k| k.min(kill_at)));
+    }
+
+    fn forward(&mut self, sig: Signal) {
+        debug!(signal = %sig, "forwarding signal");
+        self.tree.signal(sig);
+        if sig == Signal::SIGTERM && self.kill_at.is_none() {
+            self.kill_at = Some(Instant::now() + self.how.kill_after);
+        }
+    }
+
+    fn max_runtime_reached(&mut self) {
+        debug!("--max-runtime reached; stopping the command");
+        self.timed_out = true;
+        self.stop_at = None;
+        self.stop();
+    }
+
+    /// SIGKILL pass; without cgroup.kill a fork may race with it, so repeat shortly.
+    fn kill_now(&mut self) {
+        debug!("sending SIGKILL to the command's processes");
+        self.tree.kill_pass();
+        self.kill_at = Some(Instant::now() + Duration::from_millis(50));
+    }
+}
+
+async fn until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Run the child to its end, and then its tree: forward signals to every process of the tree,
+/// escalate a forwarded SIGTERM to SIGKILL after the grace period, enforce --max-runtime, report
+/// a lost lock as soon as the guard declares it (the guard's own thread does the lease-loss
+/// killing). When the command exits while processes it started still run, keep supervising
+/// (and holding the lock) until the last one has exited, or stop them with --kill-leftovers.
 pub async fn supervise(
     mut child: Child,
     signals: &mut Signals,
     guard: &Guard,
+    tree: &Tree,
     how: &Supervision,
-    on_lost: impl Fn(&str),
+    report: impl Fn(Event<'_>),
 ) -> Result<Ended> {
-    let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
-    let mut escalate_at = far;
-    let mut stop_at = how.max_runtime.map_or(far, |d| Instant::now() + d);
-    let mut timed_out = false;
-    let mut lost_reported = false;
+    let mut w = Watch {
+        tree,
+        how,
+        kill_at: None,
+        stop_at: how.max_runtime.map(|d| Instant::now() + d),
+        timed_out: false,
+        lost_reported: false,
+    };
     let status = loop {
         tokio::select! {
-            status = child.inner.wait() => {
-                guard.disarm();
-                if let Some(reaper) = child.group_reaper.take() {
-                    reaper.release();
-                }
-                break status?;
-            }
-            sig = signals.recv() => {
-                debug!(signal = %sig, "forwarding signal");
-                let _ = killpg(child.pgid, sig);
-                if sig == Signal::SIGTERM && escalate_at == far {
-                    escalate_at = Instant::now() + how.kill_after;
-                }
-            }
-            _ = tokio::time::sleep_until(stop_at) => {
-                debug!("--max-runtime reached; stopping the command");
-                timed_out = true;
-                let _ = killpg(child.pgid, how.kill_signal);
-                stop_at = far;
-                escalate_at = escalate_at.min(Instant::now() + how.kill_after);
-            }
-            _ = tokio::time::sleep_until(escalate_at) => {
-                debug!("the command outlived its grace period; sending SIGKILL");
-                let _ = killpg(child.pgid, Signal::SIGKILL);
-                escalate_at = far;
-            }
-            reason = guard.wait_lost(), if !lost_reported => {
-                lost_reported = true;
-                on_lost(&reason);
+            status = child.inner.wait() => break status?,
+            received = signals.recv_or_child() => match received {
+                Some(sig) => w.forward(sig),
+                None => tree.reap_orphans(),
+            },
+            () = until(w.stop_at) => w.max_runtime_reached(),
+            () = until(w.kill_at) => w.kill_now(),
+            reason = guard.wait_lost(), if !w.lost_reported => {
+                w.lost_reported = true;
+                report(Event::Lost(&reason));
             }
         }
     };
-    // The child may have died of the guard's signal before the select above saw the loss.
-    if !lost_reported {
-        if let Some(reason) = guard.lost() {
-            on_lost(&reason);
-        }
-    }
+    tree.leader_reaped();
     if let Some(fd) = child.tty {
         let _ = nix::unistd::tcsetpgrp(fd, nix::unistd::getpgrp());
     }
-    Ok(Ended { status, timed_out })
+    if !tree.is_empty() {
+        leftovers(&mut w, status, signals, guard, &report).await;
+    }
+    // The child may have died of the guard's signal before the select above saw the loss.
+    if !w.lost_reported {
+        if let Some(reason) = guard.lost() {
+            report(Event::Lost(&reason));
+        }
+    }
+    Ok(Ended {
+        status,
+        timed_out: w.timed_out,
+    })
+}
+
+/// The command exited, processes it started did not: hold on until they end (or stop them).
+async fn leftovers(
+    w: &mut Watch<'_>,
+    status: ExitStatus,
+    signals: &mut Signals,
+    guard: &Guard,
+    report: &impl Fn(Event<'_>),
+) {
+    let members = w.tree.members();
+    // Nothing to say when they are being killed anyway (lease lost, SIGTERM grace, timeout).
+    if !members.is_empty() && w.kill_at.is_none() && guard.lost().is_none() {
+        report(Event::Leftovers {
+            status,
+            members: &members,
+            killing: w.how.kill_leftovers,
+        });
+        if w.how.kill_leftovers {
+            w.stop();
+        }
+    }
+    // SIGCHLD tells us when one of our children (the orphans) ends; the tick covers a process
+    // that left our ancestry but not the cgroup.
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    while !w.tree.is_empty() {
+        tokio::select! {
+            _ = tick.tick() => {}
+            received = signals.recv_or_child() => if let Some(sig) = received {
+                w.forward(sig);
+            },
+            () = until(w.stop_at) => w.max_runtime_reached(),
+            () = until(w.kill_at) => w.kill_now(),
+            reason = guard.wait_lost(), if !w.lost_reported => {
+                w.lost_reported = true;
+                report(Event::Lost(&reason));
+            }
+        }
+    }
 }
 
 /// The exit code that reports `status` the way a shell would.

@@ -173,6 +173,20 @@ pub enum Command {
     /// Write man pages (etcdlock.1 and one per subcommand) into DIR
     #[command(after_help = MAN_AFTER_HELP)]
     Man(ManArgs),
+    /// Internal: what the reaper helper execs when etcdlock died while its command ran
+    #[command(name = "internal-reap", hide = true)]
+    InternalReap(InternalReapArgs),
+}
+
+/// Arguments of the hidden `internal-reap` subcommand (see reaper.rs).
+#[derive(Debug, Args)]
+pub struct InternalReapArgs {
+    /// The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)
+    #[arg(long)]
+    pub run_id: String,
+    /// The run's cgroup, if it had one
+    #[arg(long)]
+    pub cgroup: Option<PathBuf>,
 }
 
 const COMPLETIONS_AFTER_HELP: &str = "\
@@ -256,6 +270,11 @@ pub struct BreakArgs {
     #[arg(short, long)]
     pub yes: bool,
 
+    /// Break only the holder (or waiter) with this lease id (hex, as `status` shows it), e.g. one
+    /// holder of a --limit semaphore [default: every holder]
+    #[arg(long, value_name = "ID")]
+    pub lease: Option<String>,
+
     /// Lock name
     #[arg(value_parser = parse_name)]
     pub name: String,
@@ -292,6 +311,12 @@ pub struct RunArgs {
     /// Extra holder metadata shown by `status`, e.g. --meta job=$CI_JOB_URL (repeatable)
     #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
     pub meta: Vec<(String, String)>,
+
+    /// When the command exits while processes it started still run (`cmd &`, nohup, setsid,
+    /// daemons), stop them (kill signal, grace, SIGKILL) and release at once, instead of holding
+    /// the lock until they exit; the exit code stays the command's own
+    #[arg(long)]
+    pub kill_leftovers: bool,
 
     /// Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does
     #[arg(long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]

@@ -15,14 +15,18 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use nix::sys::signal::{killpg, Signal};
+use nix::sys::signal::Signal;
 use nix::time::{clock_gettime, ClockId};
-use nix::unistd::Pid;
 use tokio::sync::Notify;
-use tracing::{debug, warn};
+use tracing::debug;
+
+use crate::tree::Tree;
 
 /// SIGKILL lands this long before the deadline, to absorb scheduling and signal-delivery delays.
 pub const MARGIN: Duration = Duration::from_millis(500);
+
+/// After the first SIGKILL pass, repeat this often until the tree is disarmed.
+const KILL_REPEAT: Duration = Duration::from_millis(100);
 
 /// A point on CLOCK_BOOTTIME.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -55,11 +59,13 @@ impl std::ops::Add<Duration> for BootTime {
 struct State {
     deadline: BootTime,
     lost: Option<String>,
-    /// The child's process group while it may be signalled (set after spawn, cleared once reaped,
-    /// so a recycled process-group id is never hit).
-    pgid: Option<Pid>,
+    /// The command's process tree while it may be signalled (set after spawn, cleared once the
+    /// whole tree is gone).
+    tree: Option<Arc<Tree>>,
     term_sent: bool,
-    kill_sent: bool,
+    /// When the last SIGKILL pass went out (repeated until the tree is disarmed: without
+    /// cgroup.kill a fork can race with one pass).
+    kill_sent: Option<BootTime>,
     stopped: bool,
 }
 
@@ -80,9 +86,9 @@ impl Guard {
             state: Mutex::new(State {
                 deadline,
                 lost: None,
-                pgid: None,
+                tree: None,
                 term_sent: false,
-                kill_sent: false,
+                kill_sent: None,
                 stopped: false,
             }),
             wake: Condvar::new(),
@@ -166,24 +172,24 @@ impl Guard {
         }
     }
 
-    /// The child runs in process group `pgid`: from now on it is signalled when the lease is lost.
-    pub fn arm(&self, pgid: Pid) {
+    /// The command runs as `tree`: from now on all of it is signalled when the lease is lost.
+    pub fn arm(&self, tree: Arc<Tree>) {
         let mut st = self.lock();
-        st.pgid = Some(pgid);
+        st.tree = Some(tree);
         self.enforce(&mut st, BootTime::now());
         self.wake.notify_all();
     }
 
-    /// The child has been reaped: never signal its (possibly recycled) group again.
+    /// The whole tree is gone: nothing to signal any more.
     pub fn disarm(&self) {
-        self.lock().pgid = None;
+        self.lock().tree = None;
     }
 
     /// Stop the enforcement thread (we are releasing the lease).
     pub fn stop(&self) {
         let mut st = self.lock();
         st.stopped = true;
-        st.pgid = None;
+        st.tree = None;
         self.wake.notify_all();
     }
 
@@ -205,18 +211,17 @@ impl Guard {
             ));
             self.lost_notify.notify_waiters();
         }
-        let Some(pgid) = st.pgid else { return };
-        if now >= kill_at && !st.kill_sent {
-            st.kill_sent = true;
-            warn!(
-                pgid = pgid.as_raw(),
-                "sending SIGKILL to the command's process group"
-            );
-            let _ = killpg(pgid, Signal::SIGKILL);
-        } else if now >= term_at && !st.term_sent && !st.kill_sent {
+        let Some(tree) = st.tree.clone() else { return };
+        if now >= kill_at {
+            if st.kill_sent.is_none_or(|last| now >= last + KILL_REPEAT) {
+                debug!("sending SIGKILL to the command's processes");
+                tree.kill_pass();
+                st.kill_sent = Some(now);
+            }
+        } else if now >= term_at && !st.term_sent {
             st.term_sent = true;
-            debug!(pgid = pgid.as_raw(), signal = %self.kill_signal, "stopping the command");
-            let _ = killpg(pgid, self.kill_signal);
+            debug!(signal = %self.kill_signal, "stopping the command");
+            tree.signal(self.kill_signal);
         }
     }
 
@@ -230,12 +235,12 @@ impl Guard {
             self.enforce(&mut st, now);
             let next = if !st.term_sent && st.lost.is_none() {
                 self.term_at(st.deadline)
-            } else if !st.kill_sent {
-                st.deadline.saturating_sub(MARGIN)
+            } else if let Some(last) = st.kill_sent {
+                last + KILL_REPEAT
             } else {
-                now + Duration::from_secs(3600)
+                st.deadline.saturating_sub(MARGIN)
             };
-            if st.pgid.is_none() && st.lost.is_some() {
+            if st.tree.is_none() && st.lost.is_some() {
                 // Nothing to kill yet; wait until a child is armed or we stop.
                 st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
                 continue;

@@ -10,20 +10,23 @@ use std::io::IsTerminal;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use etcd_client::{GetOptions, KeyValue, SortOrder, SortTarget};
+use etcd_client::{GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{BreakArgs, ListArgs, StatusArgs};
 use crate::etcd::{self, Check, Etcd};
 use crate::exit::{self, fail};
-use crate::lock::{self, prefix_of};
+use crate::lock;
 use crate::meta::{short_duration, Holder};
+use crate::queue::{self, Slot};
 
 /// Bumped only for incompatible changes; new fields do not bump it.
 pub const SCHEMA_VERSION: u32 = 1;
 /// Keys per range request when listing: large enough for few round trips, small enough to keep
 /// each response well under etcd's default 1.5 MiB request limit.
 const PAGE: i64 = 2000;
+/// Values per request when reading holders' metadata.
+const VALUE_BATCH: usize = 32;
 
 /// One key of a lock: a holder or a waiter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +64,11 @@ pub struct Status {
     pub waiter_count: usize,
     pub holders: Vec<Entry>,
     pub waiters: Vec<Entry>,
+    /// Keys under `NAME/` that are not in this lock's queue (nested locks' keys, keys without a
+    /// lease): skipped, and counted here.
+    pub other_keys: usize,
+    /// One of them, for the message.
+    pub other_key_example: Option<String>,
 }
 
 /// One lock in `list --json`.
@@ -83,8 +91,8 @@ pub struct List {
     pub locks: Vec<LockSummary>,
 }
 
-fn entry(kv: &KeyValue, holding: bool) -> Entry {
-    let holder = Holder::parse(kv.value());
+fn entry(slot: &Slot, value: Option<&[u8]>, holding: bool) -> Entry {
+    let holder = value.and_then(Holder::parse);
     let since = |s: &str| {
         humantime::parse_rfc3339(s).ok().map(|t| {
             SystemTime::now()
@@ -94,9 +102,9 @@ fn entry(kv: &KeyValue, holding: bool) -> Entry {
         })
     };
     Entry {
-        key: String::from_utf8_lossy(kv.key()).into_owned(),
-        lease_id: format!("{:x}", kv.lease()),
-        fencing_token: kv.create_revision(),
+        key: slot.key.clone(),
+        lease_id: format!("{:x}", slot.lease),
+        fencing_token: slot.create_revision,
         ttl_remaining_s: None,
         held_for_s: holder
             .as_ref()
@@ -118,43 +126,105 @@ fn entry(kv: &KeyValue, holding: bool) -> Entry {
     }
 }
 
-/// The limit a lock's holders agreed on (1 for etcdctl's mutex).
-fn limit_of(kvs: &[KeyValue]) -> u32 {
-    kvs.first()
-        .and_then(|kv| Holder::parse(kv.value()))
-        .map_or(1, |h| h.limit)
+/// The limit a lock's holders agreed on (1 for etcdctl's mutex), from the oldest holder's value.
+fn limit_of(oldest: Option<&[u8]>) -> u32 {
+    oldest.and_then(Holder::parse).map_or(1, |h| h.limit)
 }
 
-/// Read one lock's keys in queue order (one range request) and the holders' TTLs.
+/// Every key in [start, end), keys only, in pages: inspection never reads values it does not
+/// need, so an etcd shared with large ordinary data stays listable.
+async fn scan_keys(etcd: &Etcd, start: Vec<u8>, end: Vec<u8>, what: &str) -> Result<Vec<KeyValue>> {
+    let mut start = start;
+    let mut keys = Vec::new();
+    loop {
+        let opts = GetOptions::new()
+            .with_range(end.clone())
+            .with_keys_only()
+            .with_limit(PAGE);
+        let resp = lock::retrying(what, || {
+            let (start, opts) = (start.clone(), opts.clone());
+            etcd.call(|mut c| async move { c.get(start, Some(opts)).await })
+        })
+        .await?;
+        keys.extend_from_slice(resp.kvs());
+        match resp.kvs().last() {
+            Some(last) if resp.more() => {
+                start = last.key().to_vec();
+                start.push(0);
+            }
+            _ => return Ok(keys),
+        }
+    }
+}
+
+/// The values of `keys` (absent if a key vanished meanwhile), a bounded batch per request:
+/// etcdlock caps what it stores, but a foreign holder's value may be large.
+async fn values_of(etcd: &Etcd, keys: &[&str]) -> Result<HashMap<String, Vec<u8>>> {
+    let mut values = HashMap::new();
+    for batch in keys.chunks(VALUE_BATCH) {
+        let txn = Txn::new().and_then(
+            batch
+                .iter()
+                .map(|k| TxnOp::get(*k, None))
+                .collect::<Vec<_>>(),
+        );
+        let resp = lock::retrying("cannot read the lock's holders", || {
+            let txn = txn.clone();
+            etcd.call(|mut c| async move { c.txn(txn).await })
+        })
+        .await?;
+        for op in resp.op_responses() {
+            if let TxnOpResponse::Get(g) = op {
+                for kv in g.kvs() {
+                    values.insert(
+                        String::from_utf8_lossy(kv.key()).into_owned(),
+                        kv.value().to_vec(),
+                    );
+                }
+            }
+        }
+    }
+    Ok(values)
+}
+
+/// Read one lock: its queue (keys only), then the values of its keys and the holders' TTLs.
 async fn read_status(etcd: &Etcd, name: &str) -> Result<Status> {
-    let opts = GetOptions::new()
-        .with_prefix()
-        .with_sort(SortTarget::Create, SortOrder::Ascend);
-    let prefix = prefix_of(name);
-    let resp = lock::retrying("cannot read the lock", || {
-        let (prefix, opts) = (prefix.clone(), opts.clone());
-        etcd.call(|mut c| async move { c.get(prefix, Some(opts)).await })
-    })
+    let prefix = queue::prefix_of(name);
+    let keys = scan_keys(
+        etcd,
+        prefix.clone().into_bytes(),
+        range_end(prefix.as_bytes()),
+        "cannot read the lock",
+    )
     .await?;
-    // Only keys that are lock keys (attached to a lease), in case other data shares the prefix.
-    let kvs: Vec<KeyValue> = resp
-        .kvs()
+    let mut slots = queue::slots(prefix.as_bytes(), &keys);
+    slots.sort_by_key(|s| s.create_revision);
+    let skipped: Vec<String> = keys
         .iter()
-        .filter(|kv| is_lock_key(kv))
-        .cloned()
+        .filter(|kv| !queue::is_queue_key(prefix.as_bytes(), kv))
+        .map(|kv| String::from_utf8_lossy(kv.key()).into_owned())
         .collect();
-    let limit = limit_of(&kvs);
-    let split = kvs.len().min(limit as usize);
-    let mut holders: Vec<Entry> = kvs[..split].iter().map(|kv| entry(kv, true)).collect();
-    for (h, kv) in holders.iter_mut().zip(&kvs) {
-        let id = kv.lease();
+    let all: Vec<&str> = slots.iter().map(|s| s.key.as_str()).collect();
+    let values = values_of(etcd, &all).await?;
+    let value = |s: &Slot| values.get(&s.key).map(Vec::as_slice);
+    let limit = limit_of(slots.first().and_then(value));
+    let split = slots.len().min(limit as usize);
+    let mut holders: Vec<Entry> = slots[..split]
+        .iter()
+        .map(|s| entry(s, value(s), true))
+        .collect();
+    for (h, s) in holders.iter_mut().zip(&slots) {
+        let id = s.lease;
         h.ttl_remaining_s = etcd
             .call(|mut c| async move { c.lease_time_to_live(id, None).await })
             .await
             .ok()
             .map(|r| r.ttl());
     }
-    let waiters: Vec<Entry> = kvs[split..].iter().map(|kv| entry(kv, false)).collect();
+    let waiters: Vec<Entry> = slots[split..]
+        .iter()
+        .map(|s| entry(s, value(s), false))
+        .collect();
     Ok(Status {
         schema_version: SCHEMA_VERSION,
         name: name.to_owned(),
@@ -164,6 +234,8 @@ async fn read_status(etcd: &Etcd, name: &str) -> Result<Status> {
         waiter_count: waiters.len(),
         holders,
         waiters,
+        other_keys: skipped.len(),
+        other_key_example: skipped.into_iter().next(),
     })
 }
 
@@ -232,9 +304,21 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// One line about keys under `NAME/` that are not this lock's (empty if there are none).
+fn other_keys_note(s: &Status) -> String {
+    match (s.other_keys, &s.other_key_example) {
+        (0, _) | (_, None) => String::new(),
+        (n, Some(example)) => format!(
+            "({n} other key{} under {}/ skipped: nested locks or data without a lease, e.g. {example})\n",
+            if n == 1 { "" } else { "s" },
+            s.name
+        ),
+    }
+}
+
 fn render_status(s: &Status) -> String {
     if !s.held {
-        return format!("{}: free\n", s.name);
+        return format!("{}: free\n{}", s.name, other_keys_note(s));
     }
     let limit = if s.limit > 1 {
         format!(" (limit {})", s.limit)
@@ -277,6 +361,7 @@ fn render_status(s: &Status) -> String {
         ],
         &rows,
     ));
+    out.push_str(&other_keys_note(s));
     for e in s.holders.iter().chain(&s.waiters) {
         if !e.meta.is_empty() {
             let pairs: Vec<String> = e.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -284,16 +369,6 @@ fn render_status(s: &Status) -> String {
         }
     }
     out
-}
-
-/// `NAME/<hex>` attached to the lease of that id: the shape etcdctl lock and etcdlock both write.
-fn is_lock_key(kv: &KeyValue) -> bool {
-    let key = kv.key();
-    let Some(slash) = key.iter().rposition(|&b| b == b'/') else {
-        return false;
-    };
-    let suffix = &key[slash + 1..];
-    kv.lease() != 0 && suffix == format!("{:x}", kv.lease()).as_bytes()
 }
 
 /// The end of the key range holding every key that starts with `prefix` (etcd's convention).
@@ -316,47 +391,54 @@ pub async fn list(config: etcd::Config, args: ListArgs) -> Result<u8> {
     } else {
         range_end(prefix.as_bytes())
     };
-    let mut start = if prefix.is_empty() {
+    let start = if prefix.is_empty() {
         vec![0]
     } else {
         prefix.clone().into_bytes()
     };
-    // name -> its lock keys; keys arrive sorted by key, so order within a lock is fixed below.
-    let mut locks: HashMap<String, Vec<KeyValue>> = HashMap::new();
-    loop {
-        let opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
-        let resp = lock::retrying("cannot list the locks", || {
-            let (start, opts) = (start.clone(), opts.clone());
-            etcd.call(|mut c| async move { c.get(start, Some(opts)).await })
-        })
-        .await?;
-        for kv in resp.kvs().iter().filter(|kv| is_lock_key(kv)) {
-            let key = kv.key();
-            let slash = key.iter().rposition(|&b| b == b'/').unwrap_or(0);
-            let name = String::from_utf8_lossy(&key[..slash]).into_owned();
-            locks.entry(name).or_default().push(kv.clone());
-        }
-        match resp.kvs().last() {
-            Some(last) if resp.more() => {
-                start = last.key().to_vec();
-                start.push(0);
-            }
-            _ => break,
+    let keys = scan_keys(&etcd, start, end, "cannot list the locks").await?;
+    // name -> its queue; every lock once, nested ones included (each key belongs to exactly the
+    // lock named by everything before its last slash).
+    let mut locks: HashMap<String, Vec<Slot>> = HashMap::new();
+    for kv in &keys {
+        if let Some(name) = queue::lock_name_of(kv) {
+            let name = String::from_utf8_lossy(name).into_owned();
+            let prefix = queue::prefix_of(&name);
+            locks
+                .entry(name)
+                .or_default()
+                .extend(queue::slots(prefix.as_bytes(), std::slice::from_ref(kv)));
         }
     }
+    for slots in locks.values_mut() {
+        slots.sort_by_key(|s| s.create_revision);
+    }
+    let oldest: Vec<&str> = locks
+        .values()
+        .filter_map(|s| s.first())
+        .map(|s| s.key.as_str())
+        .collect();
+    let values = values_of(&etcd, &oldest).await?;
     let mut summaries: Vec<LockSummary> = locks
-        .into_iter()
-        .map(|(name, mut kvs)| {
-            kvs.sort_by_key(KeyValue::create_revision);
-            let limit = limit_of(&kvs);
-            let holder_count = kvs.len().min(limit as usize);
+        .iter()
+        .map(|(name, slots)| {
+            let value = slots
+                .first()
+                .and_then(|s| values.get(&s.key))
+                .map(Vec::as_slice);
+            let limit = limit_of(value);
+            let holder_count = slots.len().min(limit as usize);
             LockSummary {
-                name,
+                name: name.clone(),
                 held: holder_count > 0,
                 limit,
                 holder_count,
-                waiter_count: kvs.len() - holder_count,
-                holders: kvs.first().map(|kv| entry(kv, true)).into_iter().collect(),
+                waiter_count: slots.len() - holder_count,
+                holders: slots
+                    .first()
+                    .map(|s| entry(s, value, true))
+                    .into_iter()
+                    .collect(),
             }
         })
         .collect();
@@ -398,51 +480,51 @@ fn render_list(list: &List) -> String {
     table(&["LOCK", "HELD", "WAITING", "FOR", "OLDEST HOLDER"], &rows)
 }
 
-pub async fn break_lock(config: etcd::Config, args: BreakArgs) -> Result<u8> {
-    let etcd = Etcd::connect(config, Check::Leader).await?;
-    let status = read_status(&etcd, &args.name).await?;
-    if !status.held {
-        eprintln!("etcdlock: {} is not held; nothing to break", args.name);
-        return Ok(1);
-    }
-    let describe = |e: &Entry| match (&e.host, e.pid) {
+/// "web-3 pid 4121 (./backup.sh) for 3m12s", or what is known of a holder that is not etcdlock.
+fn describe_holder(e: &Entry) -> String {
+    match (&e.host, e.pid) {
         (Some(h), Some(p)) => format!(
             "{h} pid {p} ({}) for {}",
             e.command.as_deref().unwrap_or_default().join(" "),
             age(e.held_for_s)
         ),
         _ => format!("a holder without etcdlock metadata (lease {})", e.lease_id),
-    };
-    if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(fail(
-                exit::USAGE,
-                "not breaking without confirmation: stdin is not a terminal; pass --yes",
-            ));
-        }
-        let question = format!(
-            "Break {} held by {}? [y/N] ",
-            args.name,
-            status
+    }
+}
+
+pub async fn break_lock(config: etcd::Config, args: BreakArgs) -> Result<u8> {
+    let etcd = Etcd::connect(config, Check::Leader).await?;
+    let status = read_status(&etcd, &args.name).await?;
+    let targets: Vec<&Entry> = match &args.lease {
+        None => status.holders.iter().collect(),
+        Some(id) => {
+            let id = id.trim_start_matches("0x").to_ascii_lowercase();
+            let found: Vec<&Entry> = status
                 .holders
                 .iter()
-                .map(describe)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let answer = tokio::task::spawn_blocking(move || {
-            eprint!("{question}");
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line).map(|_| line)
-        })
-        .await??;
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-            eprintln!("etcdlock: not broken");
-            return Ok(exit::USAGE);
+                .chain(&status.waiters)
+                .filter(|e| e.lease_id == id)
+                .collect();
+            if found.is_empty() {
+                eprintln!(
+                    "etcdlock: {} has no holder or waiter with lease {id}; see etcdlock status {}",
+                    args.name, args.name
+                );
+                return Ok(1);
+            }
+            found
         }
+    };
+    if targets.is_empty() {
+        eprintln!("etcdlock: {} is not held; nothing to break", args.name);
+        return Ok(1);
     }
-    for holder in &status.holders {
-        let id = i64::from_str_radix(&holder.lease_id, 16).unwrap_or_default();
+    if !args.yes && !confirm(&args.name, &targets).await? {
+        eprintln!("etcdlock: not broken");
+        return Ok(exit::USAGE);
+    }
+    for e in targets {
+        let id = i64::from_str_radix(&e.lease_id, 16).unwrap_or_default();
         lock::retrying("cannot revoke the holder's lease", || {
             etcd.call(|mut c| async move { c.lease_revoke(id).await })
         })
@@ -450,11 +532,42 @@ pub async fn break_lock(config: etcd::Config, args: BreakArgs) -> Result<u8> {
         println!(
             "broke {}: revoked lease {} of {}",
             args.name,
-            holder.lease_id,
-            describe(holder)
+            e.lease_id,
+            describe_holder(e)
         );
+        if e.etcdlock_version.is_none() {
+            eprintln!(
+                "etcdlock: note: lease {} was not etcdlock's (e.g. etcdctl lock): its command keeps running; only the lock is gone",
+                e.lease_id
+            );
+        }
     }
     Ok(0)
+}
+
+/// Ask on the terminal; refuse (usage error) when there is none.
+async fn confirm(name: &str, targets: &[&Entry]) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(fail(
+            exit::USAGE,
+            "not breaking without confirmation: stdin is not a terminal; pass --yes",
+        ));
+    }
+    let question = format!(
+        "Break {name} held by {}? [y/N] ",
+        targets
+            .iter()
+            .map(|e| describe_holder(e))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let answer = tokio::task::spawn_blocking(move || {
+        eprint!("{question}");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await??;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 #[cfg(test)]

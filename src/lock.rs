@@ -24,6 +24,7 @@ use crate::exit::{self, fail};
 use crate::guard::Guard;
 use crate::lease::Lease;
 use crate::meta::Holder;
+use crate::queue::{self, Slot};
 
 /// What the holder learns when it gets the lock.
 #[derive(Debug, Clone)]
@@ -45,15 +46,16 @@ pub struct Queued {
     pub my_rev: i64,
     limit: u32,
     lease_id: i64,
+    /// The keys ahead of ours as the queue transaction saw them, when it saw the whole queue
+    /// (then the first wait round needs no read): (slots, store revision).
+    known_ahead: Option<(Vec<Slot>, i64)>,
 }
 
-/// The prefix under which a lock's keys live.
-pub fn prefix_of(name: &str) -> String {
-    format!("{name}/")
-}
-
-pub fn key_for(name: &str, lease_id: i64) -> String {
-    format!("{}{lease_id:x}", prefix_of(name))
+/// What joining the queue learnt besides our place.
+#[derive(Debug, Default)]
+pub struct Noticed {
+    /// A live lock whose name is a prefix of ours, or one nested under ours: likely a typo.
+    pub related_lock: Option<String>,
 }
 
 /// Retry `op` while it fails transiently (the caller bounds the whole wait by the lease's life);
@@ -87,16 +89,63 @@ where
     }
 }
 
-fn oldest(limit: u32) -> GetOptions {
+/// Keys only, sorted by create revision: a lock's queue in order, never its values.
+fn queue_order(order: SortOrder) -> GetOptions {
     GetOptions::new()
         .with_prefix()
-        .with_sort(SortTarget::Create, SortOrder::Ascend)
-        .with_limit(i64::from(limit))
+        .with_keys_only()
+        .with_sort(SortTarget::Create, order)
 }
 
 /// The store revision a response was served at.
 fn rev(header: Option<&etcd_client::ResponseHeader>) -> i64 {
     header.map_or(0, |h| h.revision())
+}
+
+fn get_of(op: Option<&TxnOpResponse>) -> Option<&etcd_client::GetResponse> {
+    match op {
+        Some(TxnOpResponse::Get(g)) => Some(g),
+        _ => None,
+    }
+}
+
+/// Read-only ops that look for live locks a run of `name` could be confused with (see
+/// [`related_lock`]): nested under it, and its ancestors' own keys.
+fn related_ops(name: &str) -> Vec<TxnOp> {
+    queue::ancestors(name)
+        .into_iter()
+        .map(|a| {
+            let (from, to) = queue::hex_range(&queue::prefix_of(a));
+            TxnOp::get(
+                from,
+                Some(
+                    GetOptions::new()
+                        .with_range(to)
+                        .with_keys_only()
+                        .with_limit(8),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// A live lock named by `related_ops` answers (from `ops`), or nested among `own_page`.
+fn related_lock(name: &str, own_page: &[KeyValue], ops: &[TxnOpResponse]) -> Option<String> {
+    let nested = own_page.iter().find_map(|kv| {
+        let n = queue::lock_name_of(kv)?;
+        (n != name.as_bytes()).then(|| String::from_utf8_lossy(n).into_owned())
+    });
+    nested.or_else(|| {
+        queue::ancestors(name)
+            .into_iter()
+            .zip(ops)
+            .find(|(a, op)| {
+                get_of(Some(op)).is_some_and(|g| {
+                    !queue::slots(queue::prefix_of(a).as_bytes(), g.kvs()).is_empty()
+                })
+            })
+            .map(|(a, _)| a.to_owned())
+    })
 }
 
 /// Join the queue for `name` (idempotently: a retry after a lost answer finds our key instead of
@@ -106,23 +155,30 @@ pub async fn enqueue(
     name: &str,
     lease: &Lease,
     holder: &Holder,
-) -> Result<(Queued, Option<Acquired>)> {
-    let prefix = prefix_of(name);
-    let key = key_for(name, lease.id);
+) -> Result<(Queued, Option<Acquired>, Noticed)> {
+    let prefix = queue::prefix_of(name);
+    let key = queue::key_for(name, lease.id);
+    let limit = holder.limit;
+    let oldest = queue_order(SortOrder::Ascend).with_limit(i64::from(limit) + queue::SLACK);
+    let related = related_ops(name);
+    let mut then = vec![
+        TxnOp::put(
+            key.clone(),
+            holder.to_json(),
+            Some(PutOptions::new().with_lease(lease.id)),
+        ),
+        TxnOp::get(prefix.clone(), Some(oldest.clone())),
+    ];
+    then.extend(related.iter().cloned());
+    let mut otherwise = vec![
+        TxnOp::get(key.clone(), Some(GetOptions::new().with_keys_only())),
+        TxnOp::get(prefix.clone(), Some(oldest.clone())),
+    ];
+    otherwise.extend(related);
     let txn = Txn::new()
         .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-        .and_then([
-            TxnOp::put(
-                key.clone(),
-                holder.to_json(),
-                Some(PutOptions::new().with_lease(lease.id)),
-            ),
-            TxnOp::get(prefix.clone(), Some(oldest(holder.limit))),
-        ])
-        .or_else([
-            TxnOp::get(key.clone(), None),
-            TxnOp::get(prefix.clone(), Some(oldest(holder.limit))),
-        ]);
+        .and_then(then)
+        .or_else(otherwise);
     let resp = retrying("cannot queue for the lock", || {
         let txn = txn.clone();
         etcd.call(|mut c| async move { c.txn(txn).await })
@@ -133,44 +189,109 @@ pub async fn enqueue(
     let my_rev = if resp.succeeded() {
         revision
     } else {
-        match ops.first() {
-            Some(TxnOpResponse::Get(g)) if !g.kvs().is_empty() => g.kvs()[0].create_revision(),
-            _ => {
-                return Err(fail(
-                    exit::INTERNAL,
-                    "unexpected answer to the lock transaction",
-                ))
-            }
-        }
+        get_of(ops.first())
+            .and_then(|g| g.kvs().first())
+            .map(KeyValue::create_revision)
+            .ok_or_else(|| fail(exit::INTERNAL, "unexpected answer to the lock transaction"))?
     };
-    let holders = match ops.get(1) {
-        Some(TxnOpResponse::Get(g)) => g.kvs().to_vec(),
-        _ => Vec::new(),
+    let page = get_of(ops.get(1))
+        .ok_or_else(|| fail(exit::INTERNAL, "unexpected answer to the lock transaction"))?;
+    let noticed = Noticed {
+        related_lock: related_lock(name, page.kvs(), ops.get(2..).unwrap_or_default()),
     };
-    check_limits(name, holder.limit, &holders)?;
+    let mut slots = queue::slots(prefix.as_bytes(), page.kvs());
+    let whole_queue = !page.more();
+    if !whole_queue && slots.len() < limit as usize {
+        // Keys of nested locks filled the page: read on, still keys only.
+        slots.extend(oldest_after(etcd, &prefix, &slots, page.kvs(), limit).await?);
+    }
+    let holders: Vec<Slot> = slots.iter().take(limit as usize).cloned().collect();
+    check_limits(etcd, name, limit, &holders, &key).await?;
+    let holding = holders.iter().any(|s| s.create_revision == my_rev);
+    let known_ahead = whole_queue.then(|| {
+        let ahead = slots
+            .iter()
+            .filter(|s| s.create_revision < my_rev)
+            .cloned()
+            .collect();
+        (ahead, revision)
+    });
     let queued = Queued {
         name: name.to_owned(),
         key: key.clone(),
         prefix,
         my_rev,
-        limit: holder.limit,
+        limit,
         lease_id: lease.id,
+        known_ahead,
     };
     debug!(key, my_rev, "queued");
-    let holding = holders.iter().any(|kv| kv.create_revision() == my_rev);
-    Ok((
-        queued,
-        holding.then_some(Acquired {
-            key,
-            fencing_token: my_rev,
-            revision,
-        }),
-    ))
+    let acquired = holding.then_some(Acquired {
+        key,
+        fencing_token: my_rev,
+        revision,
+    });
+    Ok((queued, acquired, noticed))
 }
 
-/// All holders of one lock must agree on its limit, or the semaphore means nothing.
-fn check_limits(name: &str, limit: u32, holders: &[KeyValue]) -> Result<()> {
-    for kv in holders {
+/// More of the oldest queue keys after a first page that held too few (keys of nested locks in
+/// the way), until `limit` are found or the range ends.
+async fn oldest_after(
+    etcd: &Etcd,
+    prefix: &str,
+    found: &[Slot],
+    page: &[KeyValue],
+    limit: u32,
+) -> Result<Vec<Slot>> {
+    let mut more = Vec::new();
+    let mut after = page.last().map_or(0, KeyValue::create_revision);
+    while found.len() + more.len() < limit as usize {
+        let opts = queue_order(SortOrder::Ascend)
+            .with_min_create_revision(after + 1)
+            .with_limit(i64::from(limit) + queue::SLACK);
+        let resp = retrying("cannot read the lock queue", || {
+            let (prefix, opts) = (prefix.to_owned(), opts.clone());
+            etcd.call(|mut c| async move { c.get(prefix, Some(opts)).await })
+        })
+        .await?;
+        more.extend(queue::slots(prefix.as_bytes(), resp.kvs()));
+        match resp.kvs().last() {
+            Some(last) if resp.more() => after = last.create_revision(),
+            _ => break,
+        }
+    }
+    Ok(more)
+}
+
+/// All holders of one lock must agree on its limit, or the semaphore means nothing. Reads the
+/// values of the other holders (only when there are any).
+async fn check_limits(
+    etcd: &Etcd,
+    name: &str,
+    limit: u32,
+    holders: &[Slot],
+    own_key: &str,
+) -> Result<()> {
+    let others: Vec<TxnOp> = holders
+        .iter()
+        .filter(|s| s.key != own_key)
+        .map(|s| TxnOp::get(s.key.clone(), None))
+        .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    let txn = Txn::new().and_then(others);
+    let resp = retrying("cannot read the lock's holders", || {
+        let txn = txn.clone();
+        etcd.call(|mut c| async move { c.txn(txn).await })
+    })
+    .await?;
+    for kv in resp
+        .op_responses()
+        .iter()
+        .filter_map(|op| get_of(Some(op)))
+        .flat_map(|g| g.kvs())
+    {
         if let Some(other) = Holder::parse(kv.value()) {
             if other.limit != limit {
                 return Err(fail(
@@ -189,49 +310,18 @@ fn check_limits(name: &str, limit: u32, holders: &[KeyValue]) -> Result<()> {
 impl Queued {
     /// Wait until we hold the lock. Cancel by dropping the future, then revoke the lease.
     ///
-    /// Each round is one read-only transaction: the keys ahead of ours (for a mutex only the
-    /// newest, whose deletion we then watch) and our own key, which must still be ours — if our
-    /// lease expired while we waited, we hold nothing. A handoff therefore costs the waiter one
-    /// watch event and one read, no write.
-    pub async fn wait(&self, etcd: &Etcd) -> Result<Acquired> {
-        let ahead = if self.limit == 1 {
-            self.older_keys()
-                .with_sort(SortTarget::Create, SortOrder::Descend)
-                .with_limit(1)
-                .with_keys_only()
-        } else {
-            // Not count_only: etcd counts the range before applying the create-revision filter.
-            self.older_keys()
-                .with_keys_only()
-                .with_limit(i64::from(self.limit))
-        };
-        let txn = Txn::new().and_then([
-            TxnOp::get(self.prefix.clone(), Some(ahead)),
-            TxnOp::get(self.key.clone(), Some(GetOptions::new().with_keys_only())),
-        ]);
+    /// Each round is one read-only transaction: the queue keys ahead of ours (for a mutex only
+    /// the newest, whose deletion we then watch) and our own key, which must still be ours — if
+    /// our lease expired while we waited, we hold nothing. A handoff therefore costs the waiter
+    /// one watch event and one read, no write. The first round reuses what the queue transaction
+    /// saw when that was the whole queue.
+    pub async fn wait(&mut self, etcd: &Etcd) -> Result<Acquired> {
         loop {
-            let resp = retrying("cannot read the lock queue", || {
-                let txn = txn.clone();
-                etcd.call(|mut c| async move { c.txn(txn).await })
-            })
-            .await?;
-            let revision = rev(resp.header());
-            let ops = resp.op_responses();
-            let (Some(TxnOpResponse::Get(ahead)), Some(TxnOpResponse::Get(own))) =
-                (ops.first(), ops.get(1))
-            else {
-                return Err(fail(exit::INTERNAL, "unexpected answer to the queue read"));
+            let (ahead, revision) = match self.known_ahead.take() {
+                Some(known) => known,
+                None => self.read_ahead(etcd).await?,
             };
-            if own.kvs().first().map(KeyValue::create_revision) != Some(self.my_rev) {
-                return Err(fail(
-                    exit::UNAVAILABLE,
-                    format!(
-                        "our lease expired while waiting for {}; try again",
-                        self.name
-                    ),
-                ));
-            }
-            if ahead.kvs().len() < self.limit as usize {
+            if ahead.len() < self.limit as usize {
                 return Ok(Acquired {
                     key: self.key.clone(),
                     fencing_token: self.my_rev,
@@ -239,9 +329,11 @@ impl Queued {
                 });
             }
             let (key, watch) = if self.limit == 1 {
-                let pred = ahead.kvs()[0].key().to_vec();
-                debug!(predecessor = %String::from_utf8_lossy(&pred), "waiting for predecessor");
-                (pred, WatchOptions::new())
+                // The newest key ahead of ours: its deletion is our turn (or a reason to look).
+                let pred = ahead.iter().max_by_key(|s| s.create_revision);
+                let pred = pred.map(|s| s.key.clone()).unwrap_or_default();
+                debug!(predecessor = %pred, "waiting for predecessor");
+                (pred.into_bytes(), WatchOptions::new())
             } else {
                 // Any of the holders ahead may leave first: recount on every deletion.
                 let watch = WatchOptions::new()
@@ -255,10 +347,59 @@ impl Queued {
         }
     }
 
-    fn older_keys(&self) -> GetOptions {
-        GetOptions::new()
-            .with_prefix()
-            .with_max_create_revision(self.my_rev - 1)
+    /// The queue keys ahead of ours (for a mutex: the newest one is enough; for a semaphore, up
+    /// to `limit`), checking in the same read that our key is still ours.
+    async fn read_ahead(&self, etcd: &Etcd) -> Result<(Vec<Slot>, i64)> {
+        let need = i64::from(self.limit);
+        let opts = self
+            .older_keys(SortOrder::Descend)
+            .with_limit(need + queue::SLACK);
+        let txn = Txn::new().and_then([
+            TxnOp::get(self.prefix.clone(), Some(opts)),
+            TxnOp::get(self.key.clone(), Some(GetOptions::new().with_keys_only())),
+        ]);
+        let resp = retrying("cannot read the lock queue", || {
+            let txn = txn.clone();
+            etcd.call(|mut c| async move { c.txn(txn).await })
+        })
+        .await?;
+        let revision = rev(resp.header());
+        let ops = resp.op_responses();
+        let (Some(page), Some(own)) = (get_of(ops.first()), get_of(ops.get(1))) else {
+            return Err(fail(exit::INTERNAL, "unexpected answer to the queue read"));
+        };
+        if own.kvs().first().map(KeyValue::create_revision) != Some(self.my_rev) {
+            return Err(fail(
+                exit::UNAVAILABLE,
+                format!(
+                    "our lease expired while waiting for {}; try again",
+                    self.name
+                ),
+            ));
+        }
+        let mut ahead = queue::slots(self.prefix.as_bytes(), page.kvs());
+        let mut last = page.kvs().last().map(KeyValue::create_revision);
+        let mut more = page.more();
+        // Keys of nested locks filled the page: read further back, keys only.
+        while more && ahead.len() < self.limit as usize {
+            let Some(before) = last else { break };
+            let opts = queue_order(SortOrder::Descend)
+                .with_max_create_revision(before - 1)
+                .with_limit(need + queue::SLACK);
+            let resp = retrying("cannot read the lock queue", || {
+                let (prefix, opts) = (self.prefix.clone(), opts.clone());
+                etcd.call(|mut c| async move { c.get(prefix, Some(opts)).await })
+            })
+            .await?;
+            ahead.extend(queue::slots(self.prefix.as_bytes(), resp.kvs()));
+            last = resp.kvs().last().map(KeyValue::create_revision);
+            more = resp.more();
+        }
+        Ok((ahead, revision))
+    }
+
+    fn older_keys(&self, order: SortOrder) -> GetOptions {
+        queue_order(order).with_max_create_revision(self.my_rev - 1)
     }
 
     /// Record in our key when we got the lock, for `status`. Informational, so it runs beside the
@@ -295,24 +436,25 @@ pub struct QueueInfo {
     pub ahead: i64,
 }
 
-/// Read who holds the lock and how many are ahead of `my_rev`.
+/// Read who holds the lock and how many are ahead of `my_rev` (keys only, then the one value).
 pub async fn queue_info(etcd: &Etcd, q: &Queued) -> Result<Option<QueueInfo>, CallError> {
-    let txn = Txn::new().and_then([
-        TxnOp::get(q.prefix.clone(), Some(oldest(1))),
-        // Not count_only: etcd counts the range before applying the create-revision filter.
-        TxnOp::get(q.prefix.clone(), Some(q.older_keys().with_keys_only())),
-    ]);
-    let resp = etcd.call(|mut c| async move { c.txn(txn).await }).await?;
-    let ops = resp.op_responses();
-    let (Some(TxnOpResponse::Get(first)), Some(TxnOpResponse::Get(count))) =
-        (ops.first(), ops.get(1))
-    else {
+    let prefix = q.prefix.clone();
+    let opts = q.older_keys(SortOrder::Ascend);
+    let resp = etcd
+        .call(|mut c| async move { c.get(prefix, Some(opts)).await })
+        .await?;
+    let ahead = queue::slots(q.prefix.as_bytes(), resp.kvs());
+    let Some(first) = ahead.first() else {
         return Ok(None);
     };
-    Ok(first.kvs().first().map(|kv| QueueInfo {
-        holder: Holder::parse(kv.value()),
-        holder_key: String::from_utf8_lossy(kv.key()).into_owned(),
-        ahead: count.kvs().len() as i64,
+    let key = first.key.clone();
+    let value = etcd
+        .call(|mut c| async move { c.get(key, None).await })
+        .await?;
+    Ok(Some(QueueInfo {
+        holder: value.kvs().first().and_then(|kv| Holder::parse(kv.value())),
+        holder_key: first.key.clone(),
+        ahead: ahead.len() as i64,
     }))
 }
 

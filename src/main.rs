@@ -16,7 +16,10 @@ mod meta;
 mod metrics;
 mod output;
 mod progress;
+mod queue;
+mod reaper;
 mod run;
+mod tree;
 
 use std::process::ExitCode;
 
@@ -45,6 +48,9 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
             generate::write_man_pages(&args.dir)?;
             return Ok(0);
         }
+        cli::Command::InternalReap(args) => {
+            return Ok(reaper::rescue(&args.run_id, args.cgroup.as_deref()));
+        }
         _ => {}
     }
     let config = etcd::Config::resolve(&cli.global)?;
@@ -58,6 +64,8 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         cli::Command::Status(args) => runtime.block_on(inspect::status(config, args)),
         cli::Command::List(args) => runtime.block_on(inspect::list(config, args)),
         cli::Command::Break(args) => runtime.block_on(inspect::break_lock(config, args)),
-        cli::Command::Completions(_) | cli::Command::Man(_) => unreachable!("handled above"),
+        cli::Command::Completions(_) | cli::Command::Man(_) | cli::Command::InternalReap(_) => {
+            unreachable!("handled above")
+        }
     }
 }

@@ -32,6 +32,42 @@ pub struct Holder {
     pub version: String,
 }
 
+/// At most this many bytes of the command and, separately, of `--meta` are stored in the lock
+/// key: a lock key is read by every waiter and by `status`, and etcd caps a request at 1.5 MiB.
+pub const MAX_STORED: usize = 16 * 1024;
+
+/// The command as stored: arguments up to [`MAX_STORED`] bytes in all; the rest is cut and the
+/// last stored argument ends with a marker saying how much.
+pub fn stored_command(command: &[OsString]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut used = 0;
+    let total: usize = command.iter().map(|a| a.len()).sum();
+    for arg in command {
+        let arg = arg.to_string_lossy();
+        if used + arg.len() <= MAX_STORED {
+            used += arg.len();
+            out.push(arg.into_owned());
+            continue;
+        }
+        let mut keep = MAX_STORED.saturating_sub(used);
+        while !arg.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        out.push(format!(
+            "{}…[{} bytes cut]",
+            &arg[..keep],
+            total - used - keep
+        ));
+        break;
+    }
+    out
+}
+
+/// Bytes `--meta` pairs take in the lock key (keys and values).
+pub fn meta_size(meta: &BTreeMap<String, String>) -> usize {
+    meta.iter().map(|(k, v)| k.len() + v.len()).sum()
+}
+
 fn one() -> u32 {
     1
 }
@@ -54,10 +90,7 @@ impl Holder {
                 .unwrap_or_default(),
             pid: std::process::id(),
             user,
-            command: command
-                .iter()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect(),
+            command: stored_command(command),
             started_at: now_rfc3339(),
             acquired_at: None,
             limit,
@@ -128,6 +161,25 @@ mod tests {
         let h = Holder::parse(v).unwrap();
         assert_eq!(h.limit, 1);
         assert!(h.meta.is_empty());
+    }
+
+    #[test]
+    fn long_commands_are_cut_with_a_marker() {
+        let long = OsString::from("x".repeat(MAX_STORED));
+        let stored = stored_command(&[OsString::from("sh"), OsString::from("-c"), long]);
+        assert_eq!(stored.len(), 3);
+        assert!(
+            stored[2].ends_with("…[4 bytes cut]"),
+            "{}",
+            &stored[2][stored[2].len() - 20..]
+        );
+        let total: usize = stored.iter().map(String::len).sum();
+        assert!(total <= MAX_STORED + 32);
+        let short = [OsString::from("true")];
+        assert_eq!(stored_command(&short), vec!["true".to_owned()]);
+        // Multi-byte characters are never split.
+        let wide = OsString::from("é".repeat(MAX_STORED));
+        assert!(stored_command(&[wide])[0].contains("bytes cut"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Result;
 use tokio::time::Instant;
 
-use crate::child::{self, Signals, Supervision};
+use crate::child::{self, Event, Signals, Supervision};
 use crate::cli::RunArgs;
 use crate::etcd::{self, Check, Etcd};
 use crate::exit::{self, fail};
@@ -23,6 +23,8 @@ use crate::meta::Holder;
 use crate::metrics::Metrics;
 use crate::output;
 use crate::progress::{self, Progress};
+use crate::reaper;
+use crate::tree::Tree;
 
 pub async fn run(config: etcd::Config, args: RunArgs) -> Result<u8> {
     let mut metrics = Metrics::new(args.metrics_file.clone(), &args.name);
@@ -39,6 +41,17 @@ async fn run_locked(config: etcd::Config, args: &RunArgs, metrics: &mut Metrics)
     let argv = args.argv();
     let program = child::check_command(&argv[0])?;
     check_kill_after(args, args.ttl)?;
+    let meta: BTreeMap<String, String> = args.meta.iter().cloned().collect();
+    if crate::meta::meta_size(&meta) > crate::meta::MAX_STORED {
+        return Err(fail(
+            exit::USAGE,
+            format!(
+                "--meta takes {} bytes in all; at most {} are stored in the lock key",
+                crate::meta::meta_size(&meta),
+                crate::meta::MAX_STORED
+            ),
+        ));
+    }
     let mut signals = Signals::install()?;
 
     let etcd = tokio::select! {
@@ -128,10 +141,11 @@ async fn acquire(
             format!("lost the lease while waiting for {}: {reason}", args.name),
         )
     };
-    let (queued, acquired) = tokio::select! {
+    let (queued, acquired, noticed) = tokio::select! {
         r = lock::enqueue(etcd, &args.name, lease, holder) => r?,
         reason = guard.wait_lost() => return Err(lost_while_waiting(reason)),
     };
+    warn_about_name(&args.name, noticed.related_lock.as_deref());
     if let Some(acquired) = acquired {
         return Ok(Ok(acquired));
     }
@@ -139,7 +153,8 @@ async fn acquire(
         return Ok(Err(give_up(etcd, &queued, args, "--no-wait").await));
     }
     let mut progress = Progress::new(&args.name, output::is_quiet());
-    let wait = queued.wait(etcd);
+    let mut waiter = queued.clone();
+    let wait = waiter.wait(etcd);
     tokio::pin!(wait);
     let give_up_at = args.timeout.map(|t| Instant::now() + t);
     let mut ticks = tokio::time::interval(progress.tick(args.progress_interval));
@@ -173,6 +188,24 @@ async fn acquire(
                 return Ok(Err(exit::signal(sig as i32)));
             }
         }
+    }
+}
+
+/// Names that are legal but likely typos: a trailing slash, or a live lock whose name is a prefix
+/// of ours or the other way round (different locks, though `etcdctl lock` would queue one behind
+/// the other's keys).
+fn warn_about_name(name: &str, related: Option<&str>) {
+    if name.ends_with('/') && name.len() > 1 {
+        output::info(format!(
+            "note: {name} ends in '/': it is a different lock from {} (its keys are {name}/<lease>)",
+            name.trim_end_matches('/')
+        ));
+    }
+    if let Some(other) = related {
+        output::info(format!(
+            "note: a lock named {other} is held too; {other} and {name} are different locks \
+             (etcdlock never mixes them up, but `etcdctl lock` on the shorter name also waits for the longer one's holders)"
+        ));
     }
 }
 
@@ -222,6 +255,9 @@ async fn run_child(
             ),
         ));
     }
+    let tree = Arc::new(Tree::prepare());
+    let run_id = reaper::new_run_id();
+    tree.guard_against_our_death(&run_id);
     let mut env = etcd.config().child_env();
     env.extend([
         ("ETCDLOCK_NAME", args.name.clone()),
@@ -229,25 +265,59 @@ async fn run_child(
         ("ETCDLOCK_LEASE_ID", format!("{:x}", lease.id)),
         ("ETCDLOCK_FENCING_TOKEN", acquired.fencing_token.to_string()),
         ("ETCDLOCK_CLUSTER_ID", format!("{:x}", etcd.cluster_id())),
+        (reaper::RUN_ID_ENV, run_id),
         ("ETCD_LOCK_KEY", acquired.key.clone()),
         ("ETCD_LOCK_REV", acquired.revision.to_string()),
     ]);
-    let child = child::spawn(command.program, command.argv, &env)?;
-    guard.arm(child.pgid);
+    let child = child::spawn(command.program, command.argv, &env, &tree)?;
+    guard.arm(tree.clone());
     let name = &args.name;
     let supervision = Supervision {
         kill_signal: args.kill_signal,
         kill_after,
         max_runtime: args.max_runtime,
+        kill_leftovers: args.kill_leftovers,
     };
-    let ended = child::supervise(child, signals, guard, &supervision, |reason| {
-        output::warn(format!(
-            "lock {name} lost: {reason}; stopping the command ({}, SIGKILL after {})",
-            args.kill_signal,
-            humantime::format_duration(kill_after)
-        ));
-    })
-    .await?;
+    let ended = child::supervise(
+        child,
+        signals,
+        guard,
+        &tree,
+        &supervision,
+        |event| match event {
+            Event::Lost(reason) => output::warn(format!(
+                "lock {name} lost: {reason}; stopping the command ({}, SIGKILL after {})",
+                args.kill_signal,
+                humantime::format_duration(kill_after)
+            )),
+            Event::Leftovers {
+                status,
+                members,
+                killing,
+            } => {
+                let how = describe_status(status);
+                let them = crate::tree::describe(members);
+                if killing {
+                    output::info(format!(
+                        "{name}: command {how}; stopping {them} (--kill-leftovers)"
+                    ));
+                } else {
+                    let until = if members.len() == 1 {
+                        "it exits"
+                    } else {
+                        "they exit"
+                    };
+                    output::warn(format!(
+                    "{name}: command {how}; {them} still running — holding the lock until {until}"
+                ));
+                }
+            }
+        },
+    )
+    .await;
+    guard.disarm();
+    let ended = ended?;
+    tree.finish();
     if guard.lost().is_some() {
         return Ok(exit::LOCK_LOST);
     }
@@ -259,6 +329,19 @@ async fn run_child(
         return Ok(exit::TIMED_OUT);
     }
     Ok(child::exit_code(ended.status))
+}
+
+/// "exited 0" / "was killed by SIGKILL", as the leftovers line says it.
+fn describe_status(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited {code}"),
+        (None, Some(sig)) => match nix::sys::signal::Signal::try_from(sig) {
+            Ok(s) => format!("was killed by {s}"),
+            Err(_) => format!("was killed by signal {sig}"),
+        },
+        _ => "ended".to_owned(),
+    }
 }
 
 /// --min-hold: keep the lock until `until`, unless told to stop or the lease is lost.

@@ -1,0 +1,278 @@
+//! The reaper helper: kills the command's whole tree if etcdlock dies without saying goodbye
+//! (SIGKILL, the OOM killer, a panic that could not clean up).
+//!
+//! `PR_SET_PDEATHSIG` reaches only the direct child, and a subreaper's knowledge dies with it. So
+//! before the command is spawned, etcdlock forks a helper that waits on a pipe whose only writer
+//! is etcdlock. The kernel closes the pipe however etcdlock ends; end-of-file without the "done"
+//! byte means etcdlock died, and the helper
+//!
+//! 1. writes `1` to the command's `cgroup.kill` (cgroup mode) and SIGKILLs its process group, with
+//!    nothing but system calls (it is a fork of a multi-threaded process), then
+//! 2. execs etcdlock's own binary as `etcdlock internal-reap`, which finishes the job with normal
+//!    code: in cgroup mode it waits for the cgroup to empty and removes it; in subreaper mode it
+//!    kills every process whose environment carries this run's `ETCDLOCK_RUN_ID` (descendants that
+//!    left the process group keep their environment), until none is left.
+//!
+//! The helper is double-forked, so it is not etcdlock's child (etcdlock's "no child left" test
+//! of the tree stays exact), and it calls `setsid`, so a signal sent to etcdlock's process group
+//! (a terminal, cron, `kill -- -PGID`) does not take it along. Protocol on the pipe: `p` + 4 bytes
+//! (the command's pid, once spawned), `r` (the command was reaped: its group id may be recycled,
+//! never signal it again), `d` (done: exit quietly).
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::libc;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::tree::{self, Tree};
+
+/// The environment variable that marks every process of one run (for the rescue in subreaper
+/// mode): `<etcdlock pid>-<random hex>`.
+pub const RUN_ID_ENV: &str = "ETCDLOCK_RUN_ID";
+
+/// The name of the hidden subcommand the helper execs.
+pub const SUBCOMMAND: &str = "internal-reap";
+
+/// The write end of the helper's pipe. Dropping it without [`Reaper::release`] triggers the kill.
+#[derive(Debug)]
+pub struct Reaper {
+    writer: OwnedFd,
+}
+
+/// Everything the helper needs, prepared before the fork (no allocation after it).
+struct Prepared {
+    exe: CString,
+    argv: Vec<CString>,
+    kill_fd: RawFd,
+}
+
+impl Prepared {
+    fn new(tree: &Tree, run_id: &str) -> Option<Prepared> {
+        let mut argv = vec!["etcdlock".to_owned(), SUBCOMMAND.to_owned()];
+        argv.extend(["--run-id".to_owned(), run_id.to_owned()]);
+        if let Some(dir) = tree.cgroup_dir() {
+            argv.extend(["--cgroup".to_owned(), dir.to_str()?.to_owned()]);
+        }
+        Some(Prepared {
+            exe: CString::new("/proc/self/exe").ok()?,
+            argv: argv
+                .into_iter()
+                .map(CString::new)
+                .collect::<Result<_, _>>()
+                .ok()?,
+            kill_fd: tree.kill_fd().unwrap_or(-1),
+        })
+    }
+}
+
+impl Reaper {
+    /// Fork the helper for `tree` (before the command is spawned). `None` if the system cannot
+    /// fork; the command then runs with `PR_SET_PDEATHSIG` only, as before this helper existed.
+    pub fn start(tree: &Tree, run_id: &str) -> Option<Reaper> {
+        use nix::fcntl::OFlag;
+        use nix::unistd::{fork, ForkResult};
+        let prepared = Prepared::new(tree, run_id)?;
+        let argv: Vec<*const libc::c_char> = prepared
+            .argv
+            .iter()
+            .map(|a| a.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+        let devnull = c"/dev/null";
+        let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ok()?;
+        // SAFETY: between fork and exec/_exit the children make only async-signal-safe system
+        // calls on memory prepared above (no allocation, no locks).
+        match unsafe { fork() }.ok()? {
+            ForkResult::Child => unsafe {
+                // The intermediate: fork the helper and leave at once, so that the helper is
+                // re-parented away from etcdlock.
+                if let Ok(ForkResult::Child) = fork() {
+                    helper_main(
+                        reader.as_raw_fd(),
+                        writer.as_raw_fd(),
+                        &prepared,
+                        argv.as_ptr(),
+                        envp.as_ptr(),
+                        devnull.as_ptr(),
+                    );
+                }
+                libc::_exit(0);
+            },
+            ForkResult::Parent { child } => {
+                drop(reader);
+                let _ = nix::sys::wait::waitpid(child, None);
+                Some(Reaper { writer })
+            }
+        }
+    }
+
+    fn send(&self, bytes: &[u8]) {
+        let _ = nix::unistd::write(&self.writer, bytes);
+    }
+
+    /// The command runs as `pid`, in its own process group.
+    pub fn leader(&self, pid: Pid) {
+        let mut msg = [b'p', 0, 0, 0, 0];
+        msg[1..].copy_from_slice(&pid.as_raw().to_le_bytes());
+        self.send(&msg);
+    }
+
+    /// The command was reaped: its process group id must not be signalled any more.
+    pub fn leader_reaped(&self) {
+        self.send(b"r");
+    }
+
+    /// The whole tree is gone and cleaned up: let the helper go without killing anything.
+    pub fn release(self) {
+        self.send(b"d");
+    }
+}
+
+/// The helper's whole life. Never returns.
+///
+/// # Safety
+/// Called in a child of `fork()`: only async-signal-safe system calls.
+unsafe fn helper_main(
+    reader: RawFd,
+    writer: RawFd,
+    prepared: &Prepared,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    devnull: *const libc::c_char,
+) -> ! {
+    libc::close(writer);
+    for sig in [
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGPIPE,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+    ] {
+        libc::signal(sig, libc::SIG_IGN);
+    }
+    libc::setsid();
+    // Keep stderr (the rescue says what it did); never hold the caller's stdin or stdout open.
+    let null = libc::open(devnull, libc::O_RDWR);
+    if null >= 0 {
+        libc::dup2(null, 0);
+        libc::dup2(null, 1);
+        libc::close(null);
+    }
+    let mut leader: i32 = 0;
+    loop {
+        let mut byte = 0u8;
+        if !read_exact(reader, std::slice::from_mut(&mut byte)) {
+            break;
+        }
+        match byte {
+            b'p' => {
+                let mut pid = [0u8; 4];
+                if !read_exact(reader, &mut pid) {
+                    break;
+                }
+                leader = i32::from_le_bytes(pid);
+            }
+            b'r' => leader = 0,
+            b'd' => libc::_exit(0),
+            _ => {}
+        }
+    }
+    // etcdlock is gone: kill first, with system calls only, then finish in a fresh process.
+    if prepared.kill_fd >= 0 {
+        libc::write(prepared.kill_fd, b"1".as_ptr().cast(), 1);
+    }
+    if leader > 0 {
+        libc::kill(-leader, libc::SIGKILL);
+    }
+    libc::execve(prepared.exe.as_ptr(), argv, envp);
+    libc::_exit(1);
+}
+
+/// read(2) until `buf` is full; false on end-of-file or error.
+unsafe fn read_exact(fd: RawFd, buf: &mut [u8]) -> bool {
+    let mut done = 0;
+    while done < buf.len() {
+        let n = libc::read(fd, buf[done..].as_mut_ptr().cast(), buf.len() - done);
+        if n > 0 {
+            done += n as usize;
+        } else if n < 0 && *libc::__errno_location() == libc::EINTR {
+            continue;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// `etcdlock internal-reap`: what the helper execs when etcdlock died. Kills the rest of the
+/// tree and removes the cgroup; gives up after 30 s (a process stuck in uninterruptible sleep).
+pub fn rescue(run_id: &str, cgroup: Option<&Path>) -> u8 {
+    let give_up = Instant::now() + Duration::from_secs(30);
+    let mut killed = 0usize;
+    loop {
+        let left = match cgroup {
+            Some(dir) => kill_cgroup(dir),
+            None => {
+                let pids = marked(run_id);
+                for &pid in &pids {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                killed += pids.len();
+                pids.len()
+            }
+        };
+        if left == 0 || Instant::now() > give_up {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let removed = cgroup.is_none_or(tree::remove_cgroup_tree);
+    if killed > 0 || !removed {
+        crate::output::warn(format!(
+            "etcdlock (run {run_id}) died while its command ran; killed {killed} leftover process(es){}",
+            if removed { "" } else { "; the cgroup could not be removed" }
+        ));
+    }
+    0
+}
+
+/// One SIGKILL pass over a cgroup; returns how many processes were still in it.
+fn kill_cgroup(dir: &Path) -> usize {
+    let pids = tree::cgroup_member_pids(dir);
+    if !pids.is_empty() && std::fs::write(dir.join("cgroup.kill"), "1").is_err() {
+        for &pid in &pids {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+    pids.len()
+}
+
+/// Live processes whose environment carries `ETCDLOCK_RUN_ID=<run_id>`.
+fn marked(run_id: &str) -> Vec<i32> {
+    let needle = format!("{RUN_ID_ENV}={run_id}");
+    let me = std::process::id() as i32;
+    tree::proc_table()
+        .into_iter()
+        .filter(|(pid, stat)| *pid != me && !matches!(stat.state, 'Z' | 'X'))
+        .filter(|(pid, _)| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == needle.as_bytes()))
+        })
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// A fresh run id: unique on this host for as long as the run can matter.
+pub fn new_run_id() -> String {
+    format!("{}-{:016x}", std::process::id(), crate::lease::random_u64())
+}

@@ -1,0 +1,544 @@
+//! The command's process tree: every process the command starts, however it detaches.
+//!
+//! A process group is not enough to find a command's processes: `setsid`, `set -m` in a shell,
+//! or any daemonising tool leaves the group, and `cmd &` outlives the command itself. etcdlock
+//! must know all of them, because the promise is that *nothing the command started* runs once
+//! someone else can hold the lock. Two mechanisms, the strongest the host offers first:
+//!
+//! 1. **A cgroup v2 of its own** ([`Mechanism::Cgroup`]), created under etcdlock's current cgroup
+//!    where that is writable (root, or a systemd unit with `Delegate=yes`). The child moves itself
+//!    into it before `exec`, so no descendant can be missed; nothing unprivileged leaves a cgroup.
+//!    `cgroup.kill` kills the whole subtree atomically, `cgroup.events` says when it is empty.
+//! 2. **`PR_SET_CHILD_SUBREAPER` plus the process group** ([`Mechanism::Subreaper`]): orphans are
+//!    re-parented to etcdlock instead of init, so every live descendant stays below etcdlock in
+//!    the process tree and can be found in `/proc`; the tree is empty exactly when etcdlock has no
+//!    child left (`waitid` says `ECHILD`).
+//!
+//! Where cgroup v1 only is mounted, or v2 is read-only or not ours, the fallback is silent (one
+//! failed `mkdir` at most); `-v` says which mechanism is in force. `ETCDLOCK_CGROUP=off` forces
+//! the fallback (used by the tests to cover both paths).
+//!
+//! All methods are synchronous and callable from any thread: the guard thread kills through them.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+use tracing::{debug, info};
+
+use crate::reaper::Reaper;
+
+/// Environment variable that disables the cgroup (`off`); anything else means "use it if you can".
+pub const CGROUP_ENV: &str = "ETCDLOCK_CGROUP";
+
+/// A live process of the tree, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Its pid.
+    pub pid: i32,
+    /// Its command name (`/proc/PID/comm`).
+    pub comm: String,
+}
+
+/// The cgroup created for one command.
+#[derive(Debug)]
+struct Cgroup {
+    dir: PathBuf,
+    /// `cgroup.procs`, opened before the fork so the child only has to `write(2)` to join.
+    procs: File,
+    /// `cgroup.kill` (Linux 5.14+); without it, members are killed one by one.
+    kill: Option<File>,
+}
+
+/// The processes of one command.
+#[derive(Debug)]
+pub struct Tree {
+    cgroup: Option<Cgroup>,
+    /// The command's pid, which is also its process group id; 0 before spawn and once reaped (a
+    /// reaped group id may be recycled, so it is never signalled again).
+    leader: AtomicI32,
+    /// Why the cgroup is not used (for `-v`).
+    fallback_reason: Option<String>,
+    /// The helper that kills the tree if etcdlock dies; told about the leader and released once
+    /// the tree is gone. Dropped unreleased, it kills (see [`crate::reaper`]).
+    reaper: std::sync::Mutex<Option<Reaper>>,
+}
+
+impl Tree {
+    /// Prepare tracking for a command about to be spawned: create its cgroup if the host lets
+    /// us. Call [`Tree::guard_against_our_death`] next, before spawning.
+    pub fn prepare() -> Tree {
+        let (cgroup, fallback_reason) = match create_cgroup() {
+            Ok(cg) => (Some(cg), None),
+            Err(why) => (None, Some(why)),
+        };
+        let tree = Tree {
+            cgroup,
+            leader: AtomicI32::new(0),
+            fallback_reason,
+            reaper: std::sync::Mutex::new(None),
+        };
+        match (&tree.cgroup, &tree.fallback_reason) {
+            (Some(cg), _) => info!(
+                cgroup = %cg.dir.display(),
+                kill = if cg.kill.is_some() { "cgroup.kill" } else { "one by one" },
+                "tracking the command's processes with a cgroup v2 of its own"
+            ),
+            (None, reason) => info!(
+                reason = reason.as_deref().unwrap_or(""),
+                "tracking the command's processes with PR_SET_CHILD_SUBREAPER and its process group"
+            ),
+        }
+        tree
+    }
+
+    /// Fork the reaper helper for this tree (before spawning; see [`crate::reaper`]), then
+    /// become the subreaper of the command's orphans.
+    pub fn guard_against_our_death(&self, run_id: &str) {
+        let reaper = Reaper::start(self, run_id);
+        if reaper.is_none() {
+            debug!("cannot fork the reaper helper; PR_SET_PDEATHSIG only");
+        }
+        *self.reaper_slot() = reaper;
+        self.become_subreaper();
+    }
+
+    fn reaper_slot(&self) -> std::sync::MutexGuard<'_, Option<Reaper>> {
+        self.reaper.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Become the reaper of the command's orphans, in both modes: in subreaper mode that is how
+    /// the tree is found; in cgroup mode it still lets etcdlock hear (SIGCHLD) when the last
+    /// process ends and reap it. Process-wide and harmless to leave set: etcdlock runs one
+    /// command. Done after the reaper helper is forked, so the helper is not re-parented to us.
+    fn become_subreaper(&self) {
+        if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+            debug!(error = %e, "PR_SET_CHILD_SUBREAPER failed");
+        }
+    }
+
+    /// The cgroup directory, if one is used.
+    pub fn cgroup_dir(&self) -> Option<&Path> {
+        self.cgroup.as_ref().map(|c| c.dir.as_path())
+    }
+
+    /// The raw `cgroup.procs` descriptor the child writes `0` to between fork and exec.
+    pub fn join_fd(&self) -> Option<RawFd> {
+        self.cgroup.as_ref().map(|c| c.procs.as_raw_fd())
+    }
+
+    /// The raw `cgroup.kill` descriptor (for the reaper helper, which may only make system calls).
+    pub fn kill_fd(&self) -> Option<RawFd> {
+        self.cgroup
+            .as_ref()
+            .and_then(|c| c.kill.as_ref())
+            .map(AsRawFd::as_raw_fd)
+    }
+
+    /// The command was spawned as `pid` (its own process group).
+    pub fn set_leader(&self, pid: Pid) {
+        self.leader.store(pid.as_raw(), Ordering::SeqCst);
+        if let Some(r) = self.reaper_slot().as_ref() {
+            r.leader(pid);
+        }
+    }
+
+    /// The command has been reaped: its process group id is never used again.
+    pub fn leader_reaped(&self) {
+        self.leader.store(0, Ordering::SeqCst);
+        if let Some(r) = self.reaper_slot().as_ref() {
+            r.leader_reaped();
+        }
+    }
+
+    /// Every live process of the tree (the command included while it runs), oldest pid first.
+    pub fn members(&self) -> Vec<Member> {
+        let pids = match &self.cgroup {
+            Some(cg) => cgroup_member_pids(&cg.dir),
+            None => descendants(nix::unistd::getpid().as_raw()),
+        };
+        let mut members: Vec<Member> = pids
+            .into_iter()
+            .filter_map(|pid| {
+                let stat = read_stat(pid)?;
+                (!matches!(stat.state, 'Z' | 'X')).then_some(Member {
+                    pid,
+                    comm: stat.comm,
+                })
+            })
+            .collect();
+        members.sort_by_key(|m| m.pid);
+        members
+    }
+
+    /// Send `sig` to every process of the tree (best effort; processes may be exiting).
+    pub fn signal(&self, sig: Signal) {
+        let leader = self.leader.load(Ordering::SeqCst);
+        if leader > 0 {
+            let _ = killpg(Pid::from_raw(leader), sig);
+        }
+        for m in self.members() {
+            let _ = kill(Pid::from_raw(m.pid), sig);
+        }
+    }
+
+    /// One pass of SIGKILL over the whole tree. With `cgroup.kill` that is atomic and final; the
+    /// other paths may race with a fork, so callers repeat until [`Tree::is_empty`].
+    pub fn kill_pass(&self) {
+        if let Some(Cgroup {
+            kill: Some(file), ..
+        }) = &self.cgroup
+        {
+            if (&*file).write_all(b"1").is_ok() {
+                return;
+            }
+        }
+        self.signal(Signal::SIGKILL);
+    }
+
+    /// Whether no process of the tree is alive. Reaps the orphans that died (they are
+    /// etcdlock's children); call it only once the command itself has been reaped, or it could
+    /// take the command's exit status. Every live descendant has a live parent chain up to one of
+    /// etcdlock's children (orphans come to us), so "no child" is "no tree"; the cgroup says the
+    /// same through `populated 0`, which also covers a process moved out of our ancestry.
+    pub fn is_empty(&self) -> bool {
+        let no_children = !has_live_children();
+        match &self.cgroup {
+            Some(cg) => !cgroup_populated(&cg.dir),
+            None => no_children,
+        }
+    }
+
+    /// Reap orphans that died while the command still runs (they are etcdlock's children now);
+    /// never the command itself, whose status tokio collects.
+    pub fn reap_orphans(&self) {
+        let me = nix::unistd::getpid().as_raw();
+        let leader = self.leader.load(Ordering::SeqCst);
+        for (pid, stat) in proc_table() {
+            if stat.ppid == me && stat.state == 'Z' && pid != leader {
+                let _ = nix::sys::wait::waitpid(
+                    Pid::from_raw(pid),
+                    Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+                );
+            }
+        }
+    }
+
+    /// The tree is empty: remove the cgroup (and any a nested etcdlock left in it) and let the
+    /// reaper helper go. If the cgroup cannot be removed, the helper is left to clean up after
+    /// us (it sees end-of-file, kills nothing that is not there, and removes the cgroup).
+    pub fn finish(&self) {
+        let removed = match &self.cgroup {
+            Some(cg) => remove_cgroup_tree(&cg.dir),
+            None => true,
+        };
+        let reaper = self.reaper_slot().take();
+        if let (true, Some(r)) = (removed, reaper) {
+            r.release();
+        }
+    }
+}
+
+/// Create `etcdlock-<pid>-<random>` beside etcdlock in its own cgroup v2, ready to be joined.
+fn create_cgroup() -> Result<Cgroup, String> {
+    if std::env::var(CGROUP_ENV).is_ok_and(|v| v == "off") {
+        return Err(format!("{CGROUP_ENV}=off"));
+    }
+    let parent = own_cgroup_dir()?;
+    let name = format!(
+        "etcdlock-{}-{:08x}",
+        std::process::id(),
+        crate::lease::random_u64() as u32
+    );
+    let dir = parent.join(name);
+    // The one attempt a host without a usable cgroup pays for.
+    std::fs::create_dir(&dir).map_err(|e| {
+        format!(
+            "cannot create a cgroup under {} ({e}); run as root or in a systemd unit with Delegate=yes",
+            parent.display()
+        )
+    })?;
+    let opened = (|| {
+        // Moving a process needs write access to cgroup.procs of the common ancestor: ours.
+        nix::unistd::access(&parent.join("cgroup.procs"), nix::unistd::AccessFlags::W_OK)
+            .map_err(|e| format!("cannot move processes out of {} ({e})", parent.display()))?;
+        let open = |file: &str| {
+            OpenOptions::new()
+                .write(true)
+                .custom_flags(nix::libc::O_CLOEXEC)
+                .open(dir.join(file))
+        };
+        let procs = open("cgroup.procs").map_err(|e| format!("cgroup.procs: {e}"))?;
+        Ok::<_, String>((procs, open("cgroup.kill").ok()))
+    })();
+    match opened {
+        Ok((procs, kill)) => Ok(Cgroup { dir, procs, kill }),
+        Err(e) => {
+            let _ = std::fs::remove_dir(&dir);
+            Err(e)
+        }
+    }
+}
+
+/// etcdlock's own cgroup v2 directory: the `0::PATH` line of /proc/self/cgroup, under the
+/// cgroup2 mount found in /proc/self/mountinfo (at /sys/fs/cgroup, or /sys/fs/cgroup/unified on
+/// hybrid hosts).
+fn own_cgroup_dir() -> Result<PathBuf, String> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
+    let path = cgroups
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or("no cgroup v2 hierarchy (cgroup v1 only)")?;
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+    let (root, mount_point) = mounts
+        .lines()
+        .find_map(cgroup2_mount)
+        .ok_or("cgroup v2 is not mounted")?;
+    let rel = path
+        .strip_prefix(root.as_str())
+        .ok_or_else(|| format!("own cgroup {path} is outside the cgroup2 mount"))?;
+    Ok(Path::new(&mount_point).join(rel.trim_start_matches('/')))
+}
+
+/// (root, mount point) of a mountinfo line if it is a cgroup2 mount.
+fn cgroup2_mount(line: &str) -> Option<(String, String)> {
+    let (left, right) = line.split_once(" - ")?;
+    if right.split_whitespace().next()? != "cgroup2" {
+        return None;
+    }
+    let fields: Vec<&str> = left.split_whitespace().collect();
+    Some((
+        unescape_mount(fields.get(3)?),
+        unescape_mount(fields.get(4)?),
+    ))
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal `\NNN`.
+fn unescape_mount(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
+            let digits = std::str::from_utf8(&bytes[i + 1..i + 4]).unwrap_or("");
+            if let Ok(v) = u8::from_str_radix(digits, 8) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Pids in a cgroup and all cgroups below it (a nested etcdlock makes its own).
+pub fn cgroup_member_pids(dir: &Path) -> Vec<i32> {
+    let mut pids: Vec<i32> = std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    for sub in subdirs(dir) {
+        pids.extend(cgroup_member_pids(&sub));
+    }
+    pids
+}
+
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `populated 1` in cgroup.events: some process in the cgroup or below is alive.
+fn cgroup_populated(dir: &Path) -> bool {
+    let mut text = String::new();
+    match File::open(dir.join("cgroup.events")).and_then(|mut f| f.read_to_string(&mut text)) {
+        Ok(_) => text.lines().any(|l| l == "populated 1"),
+        // Gone or unreadable: nothing we could still wait for.
+        Err(_) => false,
+    }
+}
+
+/// rmdir the cgroup bottom-up. cgroupfs refuses while a process is inside, so this never
+/// removes anything alive.
+pub fn remove_cgroup_tree(dir: &Path) -> bool {
+    for sub in subdirs(dir) {
+        remove_cgroup_tree(&sub);
+    }
+    for _ in 0..50 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
+            // Busy for a moment after the last process exits.
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+        }
+    }
+    debug!(cgroup = %dir.display(), "cannot remove the cgroup yet");
+    false
+}
+
+/// What etcdlock needs from /proc/PID/stat.
+#[derive(Debug, Clone)]
+pub struct Stat {
+    /// Parent pid.
+    pub ppid: i32,
+    /// State letter (R, S, D, Z, T, ...).
+    pub state: char,
+    /// Command name.
+    pub comm: String,
+}
+
+/// Parse /proc/PID/stat: "pid (comm) state ppid ..."; comm may itself contain spaces and ')'.
+pub fn read_stat(pid: i32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+fn parse_stat(text: &str) -> Option<Stat> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let comm = text.get(open + 1..close)?.to_owned();
+    let mut rest = text.get(close + 1..)?.split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    Some(Stat { ppid, state, comm })
+}
+
+/// Every process on the machine with its stat line.
+pub fn proc_table() -> Vec<(i32, Stat)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some((pid, read_stat(pid)?)))
+        .collect()
+}
+
+/// Every descendant of `root` (not `root` itself), by parent links.
+pub fn descendants(root: i32) -> Vec<i32> {
+    let table = proc_table();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            table
+                .iter()
+                .filter(|(_, s)| s.ppid == parent)
+                .map(|(pid, _)| *pid),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// Reap every dead child, then say whether a live one is left.
+fn has_live_children() -> bool {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    loop {
+        match waitid(Id::All, WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG) {
+            Ok(WaitStatus::StillAlive) => return true,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// "1 background process (pid 123 sleep)" / "3 background processes (pid 1 a, pid 2 b, ...)".
+pub fn describe(members: &[Member]) -> String {
+    const SHOWN: usize = 3;
+    let list: Vec<String> = members
+        .iter()
+        .take(SHOWN)
+        .map(|m| format!("pid {} {}", m.pid, m.comm))
+        .collect();
+    let more = if members.len() > SHOWN { ", …" } else { "" };
+    let noun = if members.len() == 1 {
+        "process"
+    } else {
+        "processes"
+    };
+    format!(
+        "{} background {noun} ({}{more})",
+        members.len(),
+        list.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_with_odd_command_names() {
+        let s = parse_stat("42 (a) b (c)) S 7 42 42 0").unwrap();
+        assert_eq!((s.comm.as_str(), s.state, s.ppid), ("a) b (c)", 'S', 7));
+        assert!(parse_stat("garbage").is_none());
+    }
+
+    #[test]
+    fn mountinfo_finds_cgroup2() {
+        let line = "35 24 0:30 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw";
+        assert_eq!(
+            cgroup2_mount(line),
+            Some(("/".into(), "/sys/fs/cgroup/unified".into()))
+        );
+        let v1 = "36 24 0:31 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu";
+        assert_eq!(cgroup2_mount(v1), None);
+        assert_eq!(unescape_mount("/a\\040b"), "/a b");
+    }
+
+    #[test]
+    fn descendants_of_a_shell_pipeline() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30; wait"])
+            .spawn()
+            .unwrap();
+        let me = std::process::id() as i32;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while descendants(me).len() < 3 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let found = descendants(me);
+        child.kill().unwrap();
+        for pid in &found {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+        child.wait().unwrap();
+        assert!(found.len() >= 3, "{found:?}");
+    }
+
+    #[test]
+    fn descriptions_count_and_name() {
+        let m = |pid, comm: &str| Member {
+            pid,
+            comm: comm.into(),
+        };
+        assert_eq!(
+            describe(&[m(123, "sleep")]),
+            "1 background process (pid 123 sleep)"
+        );
+        let four = [m(1, "a"), m(2, "b"), m(3, "c"), m(4, "d")];
+        assert_eq!(
+            describe(&four),
+            "4 background processes (pid 1 a, pid 2 b, pid 3 c, …)"
+        );
+    }
+}

@@ -2,13 +2,12 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use common::{etcdlock_bin, run_with_timeout};
+use common::{etcdlock_command, run_with_timeout};
 
 fn etcdlock(args: &[&str]) -> (Option<i32>, String) {
-    let mut cmd = Command::new(etcdlock_bin());
+    let mut cmd = etcdlock_command();
     // Nothing listens here: every case must fail before it would matter.
     cmd.args(["--endpoints", "http://127.0.0.1:9", "--dial-timeout", "1s"])
         .args(args);
@@ -151,7 +150,7 @@ fn unreachable_etcd_is_69() {
 fn help_documents_exit_codes_and_examples() {
     let out = run_with_timeout(
         {
-            let mut c = Command::new(etcdlock_bin());
+            let mut c = etcdlock_command();
             c.args(["run", "--help"]);
             c
         },

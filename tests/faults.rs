@@ -17,7 +17,7 @@ mod lockset;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -63,7 +63,7 @@ fn spawn_lockset(
     contender: usize,
     spec: &ChildSpec,
 ) -> Child {
-    let mut cmd = Command::new(etcdlock_bin());
+    let mut cmd = etcdlock_command();
     cmd.args(["--endpoints", endpoints, "run"])
         .args(opts)
         .arg(name)
@@ -92,7 +92,7 @@ fn spawn_lockset_in_shell(
     contender: usize,
     spec: &ChildSpec,
 ) -> Child {
-    let mut cmd = Command::new(etcdlock_bin());
+    let mut cmd = etcdlock_command();
     cmd.args(["--endpoints", endpoints, "run"])
         .args(opts)
         .arg(name)
@@ -831,7 +831,7 @@ fn takeover_after_holder_crash_and_leader_kill_within_ttl_plus_election() {
 /// (cluster id, fencing token) seen by a child run under the lock `name`.
 fn id_and_token(ep: &str, name: &str, dir: &Path) -> (String, i64) {
     let out_file = dir.join("env");
-    let mut cmd = Command::new(etcdlock_bin());
+    let mut cmd = etcdlock_command();
     cmd.args(["--endpoints", ep, "run", name, "--", "sh", "-c"])
         .arg(format!(
             "echo $ETCDLOCK_CLUSTER_ID $ETCDLOCK_FENCING_TOKEN > {}",
@@ -910,7 +910,7 @@ fn a_grant_that_commits_after_its_timeout_leaves_no_orphan_lease() {
     slow.delay(Duration::from_millis(2_800));
     let w = Workload::new("late");
     let endpoints = format!("{},{}", slow.url(), cluster.endpoint(0));
-    let mut cmd = Command::new(etcdlock_bin());
+    let mut cmd = etcdlock_command();
     cmd.args([
         "--endpoints",
         &endpoints,

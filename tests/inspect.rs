@@ -6,7 +6,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -15,7 +15,7 @@ use serde_json::Value;
 const SOON: Duration = Duration::from_secs(20);
 
 fn etcdlock(ep: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut cmd = Command::new(etcdlock_bin());
+    let mut cmd = etcdlock_command();
     cmd.args(["--endpoints", ep]).args(args);
     let out = run_with_timeout(cmd, Duration::from_secs(60));
     (
@@ -35,7 +35,7 @@ fn hold(
 ) -> (Child, std::path::PathBuf) {
     let ready = dir.join(format!("ready-{tag}"));
     let go = dir.join(format!("go-{tag}"));
-    let child = Command::new(etcdlock_bin())
+    let child = etcdlock_command()
         .args(["--endpoints", ep, "run"])
         .args(extra)
         .arg(name)
@@ -111,7 +111,7 @@ fn status_of_a_held_lock_with_two_waiters() {
     let mut waiters: Vec<Child> = Vec::new();
     for i in 0..2 {
         waiters.push(
-            Command::new(etcdlock_bin())
+            etcdlock_command()
                 .args(["--endpoints", &ep, "run", "/st", "--", "true"])
                 .stderr(Stdio::null())
                 .spawn()
@@ -176,7 +176,7 @@ fn status_shows_an_etcdctl_holder_with_unknown_metadata() {
     let ep = cluster.endpoints();
     let dir = tempfile::tempdir().unwrap();
     let (ready, go) = (dir.path().join("ready"), dir.path().join("go"));
-    let mut ctl = Command::new(etcdctl_bin())
+    let mut ctl = etcdctl_plain()
         .env("ETCDCTL_API", "3")
         .args(["--endpoints", &ep, "lock", "/ctl", "--", "sh", "-c"])
         .arg(format!(
@@ -295,7 +295,7 @@ fn list_shows_holders_and_waiters_of_real_locks() {
     let dir = tempfile::tempdir().unwrap();
     let (mut a, go_a) = hold(&ep, "/l/a", dir.path(), "a", &[]);
     let (mut b, go_b) = hold(&ep, "/l/b", dir.path(), "b", &["--limit", "2"]);
-    let mut w = Command::new(etcdlock_bin())
+    let mut w = etcdlock_command()
         .args(["--endpoints", &ep, "run", "/l/a", "--", "true"])
         .stderr(Stdio::null())
         .spawn()
@@ -329,7 +329,7 @@ fn break_a_held_lock_and_a_free_one() {
     let dir = tempfile::tempdir().unwrap();
     let (mut holder, _go) = hold(&ep, "/brk", dir.path(), "h", &[]);
     let ran = dir.path().join("waiter-ran");
-    let mut waiter = Command::new(etcdlock_bin())
+    let mut waiter = etcdlock_command()
         .args(["--endpoints", &ep, "run", "/brk", "--", "touch"])
         .arg(&ran)
         .stderr(Stdio::null())
@@ -424,7 +424,7 @@ fn metrics_file_after_success_failure_and_lost_lock() {
 
     // Lost lock: break it from outside while the command runs.
     let pidfile = dir.path().join("pid");
-    let mut run = Command::new(etcdlock_bin())
+    let mut run = etcdlock_command()
         .args([
             "--endpoints",
             &ep,

@@ -14,7 +14,7 @@ use common::*;
 const SOON: Duration = Duration::from_secs(20);
 
 fn etcdlock(endpoints: &str) -> Command {
-    let mut cmd = Command::new(etcdlock_bin());
+    let mut cmd = etcdlock_command();
     cmd.arg("--endpoints").arg(endpoints).stdin(Stdio::null());
     for var in [
         "ETCDLOCK_ENDPOINTS",
@@ -413,7 +413,7 @@ fn environment_precedence() {
     let good = cluster.endpoints();
     let bad = format!("http://127.0.0.1:{}", free_port());
     let run = |flag: Option<&str>, lock_env: Option<&str>, ctl_env: Option<&str>| {
-        let mut cmd = Command::new(etcdlock_bin());
+        let mut cmd = etcdlock_command();
         cmd.stdin(Stdio::null())
             .env_remove("ETCDLOCK_ENDPOINTS")
             .env_remove("ETCDCTL_ENDPOINTS");

@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 const SOON: Duration = Duration::from_secs(20);
 
 fn etcdlock(endpoints: &str) -> Command {
-    let mut cmd = Command::new(etcdlock_bin());
+    let mut cmd = etcdlock_command();
     cmd.arg("--endpoints").arg(endpoints).stdin(Stdio::null());
     cmd
 }
@@ -283,7 +283,7 @@ fn interoperates_with_etcdctl_lock_both_ways() {
     );
 
     // etcdctl holds; etcdlock must queue behind it.
-    let mut ctl = Command::new(etcdctl_bin())
+    let mut ctl = etcdctl_plain()
         .env("ETCDCTL_API", "3")
         .args(["--endpoints", &ep, "lock", "/interop", "--", "sh", "-c"])
         .arg(format!(
@@ -330,7 +330,7 @@ fn interoperates_with_etcdctl_lock_both_ways() {
         ),
     );
     wait_file(&our_in, "etcdlock's child");
-    let mut ctl = Command::new(etcdctl_bin())
+    let mut ctl = etcdctl_plain()
         .env("ETCDCTL_API", "3")
         .args(["--endpoints", &ep, "lock", "/interop", "--", "touch"])
         .arg(&ctl_ran)

@@ -136,7 +136,7 @@ impl Drop for TlsEtcd {
 }
 
 fn etcdlock(args: &[&str]) -> (Option<i32>, String) {
-    let mut cmd = Command::new(etcdlock_bin());
+    let mut cmd = etcdlock_command();
     cmd.args(["--dial-timeout", "3s"])
         .args(args)
         .stdin(Stdio::null());
@@ -206,7 +206,7 @@ fn tls_with_client_certificates() {
     fs::remove_file(&marker).unwrap();
 
     // The same through the environment, the ETCDCTL_ names.
-    let mut cmd = Command::new(etcdlock_bin());
+    let mut cmd = etcdlock_command();
     cmd.env("ETCDCTL_ENDPOINTS", &etcd.url)
         .env("ETCDCTL_CACERT", &ca)
         .env("ETCDCTL_CERT", &cert)
@@ -335,7 +335,7 @@ fn authentication_and_permissions() {
         "true",
     ]);
     assert_eq!(code, Some(0), "{stderr}");
-    let mut cmd = Command::new(etcdlock_bin());
+    let mut cmd = etcdlock_command();
     cmd.args(["--endpoints", &ep, "run", "/jobs/a", "--", "true"])
         .env("ETCDLOCK_USER", "alice")
         .env("ETCDLOCK_PASSWORD", "alicepw");

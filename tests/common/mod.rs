@@ -124,6 +124,36 @@ pub fn etcdlock_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_etcdlock"))
 }
 
+/// Remove everything from the caller's environment that would change what etcdlock or etcdctl
+/// does: an etcd operator's shell has `ETCDCTL_*` exported, a developer may have `RUST_LOG`.
+pub fn clean_env(cmd: &mut Command) -> &mut Command {
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("ETCDCTL_")
+            || k.starts_with("ETCDLOCK_")
+            || ["RUST_LOG", "NO_COLOR", "RUST_BACKTRACE"].contains(&k.as_ref())
+        {
+            cmd.env_remove(k.as_ref());
+        }
+    }
+    cmd
+}
+
+/// `etcdctl` with a clean environment and nothing else set (callers add `--endpoints`).
+pub fn etcdctl_plain() -> Command {
+    let mut cmd = Command::new(etcdctl_bin());
+    clean_env(&mut cmd);
+    cmd.env("ETCDCTL_API", "3");
+    cmd
+}
+
+/// `etcdlock` with a clean environment (see [`clean_env`]).
+pub fn etcdlock_command() -> Command {
+    let mut cmd = Command::new(etcdlock_bin());
+    clean_env(&mut cmd);
+    cmd
+}
+
 // ---------------------------------------------------------------------------
 // Ports
 // ---------------------------------------------------------------------------
@@ -317,6 +347,21 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStat
     }
 }
 
+/// Runs `cmd` with `input` on its stdin, capturing stdout and stderr.
+pub fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
 /// Runs `cmd` (stdin null, stdout/stderr captured) and waits at most
 /// `timeout`; on expiry the process is SIGKILLed and its (non-success) status
 /// returned. Never panics because the command failed, only if it can't spawn.
@@ -410,11 +455,7 @@ fn spawn_tied_to_process(mut cmd: Command) -> io::Result<Child> {
 
 fn etcdctl_command(endpoints: &str) -> Command {
     let mut cmd = Command::new(etcdctl_bin());
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("ETCDCTL_") {
-            cmd.env_remove(k);
-        }
-    }
+    clean_env(&mut cmd);
     cmd.env("ETCDCTL_API", "3")
         .arg(format!("--endpoints={endpoints}"))
         .arg(format!("--dial-timeout={ETCDCTL_DIAL_TIMEOUT}"))

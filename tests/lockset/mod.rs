@@ -1014,14 +1014,14 @@ impl Tool {
     ) -> Command {
         let mut cmd = match self {
             Tool::Etcdlock => {
-                let mut c = Command::new(etcdlock_bin());
+                let mut c = etcdlock_command();
                 c.args(["--endpoints", endpoint, "--dial-timeout", "2s", "run"])
                     .args(["--ttl", &format!("{ttl_secs}s"), name, "--"])
                     .arg(Workload::child_exe());
                 c
             }
             Tool::Etcdctl => {
-                let mut c = Command::new(etcdctl_bin());
+                let mut c = etcdctl_plain();
                 c.env("ETCDCTL_API", "3")
                     .args(["--endpoints", endpoint, "--dial-timeout", "2s", "lock"])
                     .args(["--ttl", &ttl_secs.to_string(), name])

@@ -1,0 +1,278 @@
+//! A lock is exactly its name (issue 10): `run`, `status`, `list` and `break` agree that the queue
+//! of NAME is the keys `NAME/<lease hex>` attached to that lease; nested names, trailing slashes,
+//! lease-less keys and large unrelated data do not confuse them, and interop with `etcdctl lock`
+//! stays exact.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const SOON: Duration = Duration::from_secs(20);
+
+fn etcdlock(ep: &str) -> Command {
+    let mut cmd = etcdlock_command();
+    cmd.args(["--endpoints", ep]).stdin(Stdio::null());
+    cmd
+}
+
+/// (exit code, stdout, stderr)
+fn run(ep: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = etcdlock(ep);
+    cmd.args(args);
+    let out = run_with_timeout(cmd, Duration::from_secs(60));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A holder of `name` that runs until `release` exists; returns once it holds (its key exists).
+fn hold(cluster: &Cluster, name: &str, extra: &[&str], release: &std::path::Path) -> Child {
+    let before = cluster.keys(&format!("{name}/")).len();
+    let child = etcdlock(&cluster.endpoints())
+        .arg("run")
+        .args(extra)
+        .arg(name)
+        .args(["--", "sh", "-c"])
+        .arg(format!(
+            "while [ ! -e {} ]; do sleep 0.05; done",
+            release.display()
+        ))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(&format!("a holder of {name}"), SOON, || {
+        cluster.keys(&format!("{name}/")).len() > before
+    });
+    child
+}
+
+#[test]
+fn nested_names_are_different_locks_for_run_status_list_and_break() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("release");
+    let mut backup = hold(&cluster, "/jobs/backup", &[], &release);
+
+    // Breaking /jobs must not touch /jobs/backup's holder.
+    let (code, _, err) = run(&ep, &["break", "--yes", "/jobs"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("/jobs is not held"), "{err}");
+    assert!(
+        backup.try_wait().unwrap().is_none(),
+        "break /jobs killed /jobs/backup"
+    );
+
+    // /jobs is free for run, status and list alike.
+    let (code, out, err) = run(&ep, &["run", "-n", "/jobs", "--", "echo", "ran"]);
+    assert_eq!((code, out.as_str()), (Some(0), "ran\n"), "{err}");
+    assert!(
+        err.contains("a lock named /jobs/backup is held too"),
+        "{err}"
+    );
+    let (code, out, _) = run(&ep, &["status", "/jobs"]);
+    assert_eq!(code, Some(1));
+    assert!(out.starts_with("/jobs: free\n"), "{out}");
+    assert!(out.contains("1 other key under /jobs/ skipped"), "{out}");
+    let (code, out, _) = run(&ep, &["run", "--limit", "2", "-n", "/jobs", "--", "true"]);
+    assert_eq!(code, Some(0), "{out}");
+
+    // /jobs held too: both show in list, once each.
+    let mut jobs = hold(&cluster, "/jobs", &[], &release);
+    let (code, out, _) = run(&ep, &["list", "--json"]);
+    assert_eq!(code, Some(0));
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = list["locks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["/jobs", "/jobs/backup"]);
+    let (_, out, _) = run(&ep, &["status", "/jobs/backup", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["holder_count"], 1);
+    assert_eq!(status["waiter_count"], 0);
+
+    // Breaking /jobs/backup leaves /jobs alone.
+    let (code, out, err) = run(&ep, &["break", "--yes", "/jobs/backup"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(wait_exit(&mut backup, SOON).code(), Some(70));
+    assert!(jobs.try_wait().unwrap().is_none());
+    std::fs::write(&release, "").unwrap();
+    assert_eq!(wait_exit(&mut jobs, SOON).code(), Some(0));
+    cluster.assert_clean();
+}
+
+#[test]
+fn trailing_slashes_and_etcdctl_interop() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("release");
+    // etcdctl lock /my-lock/ is Go's NewMutex(s, "/my-lock/"): keys /my-lock//<hex>.
+    let mut ctl = etcdctl_plain()
+        .args(["--endpoints", &ep, "lock", "/my-lock/", "--", "sh", "-c"])
+        .arg(format!(
+            "while [ ! -e {} ]; do sleep 0.05; done",
+            release.display()
+        ))
+        .stdout(Stdio::null())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("etcdctl to hold /my-lock/", SOON, || {
+        cluster.keys("/my-lock//").len() == 1
+    });
+    let (code, _, err) = run(&ep, &["run", "-n", "/my-lock/", "--", "true"]);
+    assert_eq!(code, Some(75), "same name must conflict: {err}");
+    assert!(err.contains("ends in '/'"), "{err}");
+    let (code, _, err) = run(&ep, &["run", "-n", "/my-lock", "--", "true"]);
+    assert_eq!(code, Some(0), "/my-lock is another lock: {err}");
+    let (code, out, _) = run(&ep, &["status", "/my-lock/"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("(etcdctl?)"), "{out}");
+
+    // And the other way round: etcdlock holds /jobs/backup, etcdctl lock /jobs/backup waits,
+    // etcdctl lock /jobs/other does not.
+    let mut holder = hold(&cluster, "/jobs/backup", &[], &release.with_extension("2"));
+    let out = cluster.etcdctl(&["lock", "/jobs/other", "--", "echo", "other"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "other\n");
+    std::fs::write(&release, "").unwrap();
+    assert!(wait_exit(&mut ctl, SOON).success());
+    std::fs::write(release.with_extension("2"), "").unwrap();
+    assert_eq!(wait_exit(&mut holder, SOON).code(), Some(0));
+    cluster.assert_clean();
+}
+
+#[test]
+fn keys_without_a_lease_are_not_holders() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    cluster.etcdctl_ok(&["put", "/data/cfg/settings", "v1"]);
+    let (code, out, err) = run(&ep, &["run", "-w", "5s", "/data/cfg", "--", "echo", "ran"]);
+    assert_eq!((code, out.as_str()), (Some(0), "ran\n"), "{err}");
+    let (code, out, _) = run(&ep, &["status", "/data/cfg"]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("free"), "{out}");
+    let (code, _, err) = run(&ep, &["break", "--yes", "/data/cfg"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(cluster.get("/data/cfg/settings").as_deref(), Some("v1"));
+    cluster.etcdctl_ok(&["del", "/data/cfg/settings"]);
+    cluster.assert_clean();
+}
+
+#[test]
+fn inspection_works_on_an_etcd_shared_with_large_data() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    // 2 100 keys of 2.5 KB (over 5 MB, more than a 4 MiB response) plus nested data under the
+    // lock's own prefix.
+    let value = "v".repeat(2500);
+    for batch in 0..21 {
+        let ops: String = (0..100)
+            .map(|i| format!("put /data/{batch:02}/{i:03} {value}\n"))
+            .collect();
+        let mut txn = etcdctl_plain();
+        txn.args(["--endpoints", &ep, "txn"]);
+        let input = format!("\n{ops}\n\n");
+        let out = run_with_stdin(txn, &input);
+        assert!(out.status.success(), "{}", describe_output("txn", &out));
+    }
+    cluster.etcdctl_ok(&["put", "/big/lock/nested/blob", &"x".repeat(100_000)]);
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("release");
+    let meta = format!("note={}", "m".repeat(15_000));
+    let mut holders: Vec<Child> = (0..6)
+        .map(|_| hold(&cluster, "/big/lock", &["--meta", &meta], &release))
+        .collect();
+    let (code, out, err) = run(&ep, &["list", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("\"/big/lock\""), "{out}");
+    let (code, out, err) = run(&ep, &["status", "/big/lock", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["waiter_count"], 5);
+    assert_eq!(status["other_keys"], 1);
+    // Oversize --meta is refused before anything is written.
+    let big = format!("note={}", "m".repeat(17_000));
+    let keys_before = cluster.keys("/big/lock/").len();
+    let (code, _, err) = run(&ep, &["run", "--meta", &big, "/big/lock", "--", "true"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.starts_with("etcdlock: ") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert_eq!(cluster.keys("/big/lock/").len(), keys_before);
+    let (code, out, err) = run(&ep, &["break", "--yes", "/big/lock"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    std::fs::write(&release, "").unwrap();
+    let codes: Vec<Option<i32>> = holders
+        .iter_mut()
+        .map(|h| wait_exit(h, SOON).code())
+        .collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == Some(70)).count(),
+        1,
+        "{codes:?}"
+    );
+    assert_eq!(
+        codes.iter().filter(|c| **c == Some(0)).count(),
+        5,
+        "{codes:?}"
+    );
+}
+
+#[test]
+fn break_one_holder_of_a_semaphore_by_lease() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("release");
+    let mut a = hold(&cluster, "/sem", &["--limit", "2"], &release);
+    let mut b = hold(&cluster, "/sem", &["--limit", "2"], &release);
+    let (_, out, _) = run(&ep, &["status", "/sem", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let first = status["holders"][0]["lease_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, out, err) = run(&ep, &["break", "--yes", "--lease", &first, "/sem"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(&format!("revoked lease {first}")), "{out}");
+    assert_eq!(wait_exit(&mut a, SOON).code(), Some(70));
+    assert!(
+        b.try_wait().unwrap().is_none(),
+        "the other holder was broken too"
+    );
+    let (code, _, err) = run(&ep, &["break", "--yes", "--lease", "123abc", "/sem"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("no holder or waiter with lease 123abc"),
+        "{err}"
+    );
+    std::fs::write(&release, "").unwrap();
+    assert_eq!(wait_exit(&mut b, SOON).code(), Some(0));
+
+    // A holder that is not etcdlock: the break says its command keeps running.
+    let mut ctl = etcdctl_plain()
+        .args(["--endpoints", &ep, "lock", "/ctl", "--", "sleep", "30"])
+        .stdout(Stdio::null())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("etcdctl to hold /ctl", SOON, || {
+        cluster.keys("/ctl/").len() == 1
+    });
+    let (code, _, err) = run(&ep, &["break", "--yes", "/ctl"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("its command keeps running"), "{err}");
+    let _ = ctl.kill();
+    let _ = ctl.wait();
+    cluster.assert_clean();
+}

@@ -67,10 +67,12 @@ The command gets these environment variables:
   etcdctl compatibility ETCD_LOCK_KEY and ETCD_LOCK_REV.
 
 Safety: the lease deadline is the send time of the last acknowledged keep-alive plus the granted TTL.
-If it cannot be renewed, the command's process group gets --kill-signal at
-deadline - kill-after - 0.5s and SIGKILL at deadline - 0.5s, so it is dead before anyone else can
-take the lock. A paused or partitioned etcdlock cannot promise more: pass ETCDLOCK_FENCING_TOKEN to
-the resource you protect and let it reject older tokens.
+If the lease cannot be renewed, every process the command started (tracked in a cgroup v2 of its
+own where etcdlock may create one, else as a subreaper with the process group) gets --kill-signal
+at deadline - kill-after - 0.5s and SIGKILL at deadline - 0.5s: all of it is dead before anyone
+else can take the lock. When the command exits while processes it started still run, the lock is
+held until they exit (or --kill-leftovers). A paused or partitioned etcdlock cannot promise more:
+pass ETCDLOCK_FENCING_TOKEN to the resource you protect and let it reject older tokens.
 ";
 
 /// Run a command while holding a distributed lock in etcd.

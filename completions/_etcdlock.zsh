@@ -50,7 +50,10 @@ _arguments "${_arguments_options[@]}" : \
 '()--shell=[Run STRING with /bin/sh -c instead of COMMAND]:STRING:_default' \
 '--limit=[Semaphore\: up to N holders at once (the N oldest keys hold); every holder must use the same N]:N:_default' \
 '*--meta=[Extra holder metadata shown by \`status\`, e.g. --meta job=\$CI_JOB_URL (repeatable)]:KEY=VALUE:_default' \
-'--max-runtime=[Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does]:DUR:_default' \
+'--max-runtime=[Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does; 0 means no limit, as in timeout(1)]:DUR:_default' \
+'--record-command=[What of the command line to store in the lock key, where anyone who can read the lock'\''s prefix sees it\: the whole command line, only the program name (arguments may carry secrets\: mysql -pSECRET, curl -H '\''Authorization\: ...'\''), or nothing]:WHAT:((full\:"Every argument (up to 16 KiB)"
+program\:"argv\[0\] only"
+none\:"Nothing\: \`status\` shows "-""))' \
 '--min-hold=[Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period)]:DUR:_default' \
 '--metrics-file=[Write a Prometheus textfile (node_exporter textfile collector) with this run'\''s timings, exit code and lost-lock count, updated when the command starts and ends]:PATH:_files' \
 '--progress-interval=[While waiting and stderr is not a terminal, print a progress line this often]:DUR:_default' \

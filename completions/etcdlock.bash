@@ -485,7 +485,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__run)
-            opts="-n -w -E -c -v -q -h -V --no-wait --timeout --conflict-exit-code --shell --limit --meta --kill-leftovers --max-runtime --min-hold --metrics-file --progress-interval --ttl --kill-after --kill-signal --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            opts="-n -w -E -c -v -q -h -V --no-wait --timeout --conflict-exit-code --shell --limit --meta --kill-leftovers --max-runtime --record-command --min-hold --metrics-file --progress-interval --ttl --kill-after --kill-signal --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -525,6 +525,10 @@ _etcdlock() {
                     ;;
                 --max-runtime)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --record-command)
+                    COMPREPLY=($(compgen -W "full program none" -- "${cur}"))
                     return 0
                     ;;
                 --min-hold)

@@ -50,7 +50,10 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s E -l conflict-
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s c -l shell -d 'Run STRING with /bin/sh -c instead of COMMAND' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l limit -d 'Semaphore: up to N holders at once (the N oldest keys hold); every holder must use the same N' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l meta -d 'Extra holder metadata shown by `status`, e.g. --meta job=$CI_JOB_URL (repeatable)' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l max-runtime -d 'Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l max-runtime -d 'Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does; 0 means no limit, as in timeout(1)' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l record-command -d 'What of the command line to store in the lock key, where anyone who can read the lock\'s prefix sees it: the whole command line, only the program name (arguments may carry secrets: mysql -pSECRET, curl -H \'Authorization: ...\'), or nothing' -r -f -a "full\t'Every argument (up to 16 KiB)'
+program\t'argv[0] only'
+none\t'Nothing: `status` shows "-"'"
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l min-hold -d 'Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l metrics-file -d 'Write a Prometheus textfile (node_exporter textfile collector) with this run\'s timings, exit code and lost-lock count, updated when the command starts and ends' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l progress-interval -d 'While waiting and stderr is not a terminal, print a progress line this often' -r

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use nix::sys::signal::Signal;
 
 /// etcd's own upper bound on a lease TTL (`MaxLeaseTTL` in the server).
@@ -111,7 +111,7 @@ pub struct GlobalArgs {
 
     /// How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT,
     /// ETCDCTL_DIAL_TIMEOUT] [default: 5s]
-    #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
+    #[arg(long, global = true, value_name = "DUR", value_parser = parse_positive_duration, allow_hyphen_values = true)]
     pub dial_timeout: Option<Duration>,
 
     /// CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the
@@ -147,6 +147,17 @@ pub struct GlobalArgs {
     /// Format of -v diagnostics on stderr
     #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+}
+
+/// How much of the command line goes into the lock key (`--record-command`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecordCommand {
+    /// Every argument (up to 16 KiB).
+    Full,
+    /// argv[0] only.
+    Program,
+    /// Nothing: `status` shows "-".
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -320,9 +331,21 @@ pub struct RunArgs {
     #[arg(long)]
     pub kill_leftovers: bool,
 
-    /// Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does
+    /// Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does;
+    /// 0 means no limit, as in timeout(1)
     #[arg(long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
     pub max_runtime: Option<Duration>,
+
+    /// What of the command line to store in the lock key, where anyone who can read the lock's
+    /// prefix sees it: the whole command line, only the program name (arguments may carry
+    /// secrets: mysql -pSECRET, curl -H 'Authorization: ...'), or nothing
+    #[arg(
+        long,
+        value_name = "WHAT",
+        default_value = "full",
+        env = "ETCDLOCK_RECORD_COMMAND"
+    )]
+    pub record_command: RecordCommand,
 
     /// Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron
     /// jobs on hosts with skewed clocks from running twice in one period)
@@ -335,7 +358,7 @@ pub struct RunArgs {
     pub metrics_file: Option<PathBuf>,
 
     /// While waiting and stderr is not a terminal, print a progress line this often
-    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration, allow_hyphen_values = true)]
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_positive_duration, allow_hyphen_values = true)]
     pub progress_interval: Duration,
 
     /// Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)
@@ -377,6 +400,11 @@ impl RunArgs {
         }
     }
 
+    /// `--max-runtime`, with 0 meaning no limit.
+    pub fn max_runtime(&self) -> Option<Duration> {
+        self.max_runtime.filter(|d| !d.is_zero())
+    }
+
     /// The grace period actually used: the user's value, else 2 s capped at a quarter of the TTL so
     /// that the default is valid for every TTL.
     pub fn kill_after_for(&self, ttl: Duration) -> Duration {
@@ -385,13 +413,39 @@ impl RunArgs {
     }
 }
 
-/// Parse a humantime duration ("10s", "1m30s").
+/// The longest duration any option takes: 100 years. Longer values are refused when parsed, so
+/// no deadline computed from one can overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Parse a duration: humantime ("10s", "1m30s", "500ms") or a plain number of seconds ("5",
+/// "0.5"), as flock's -w and etcdctl's --ttl take them. At most [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if s.starts_with('-') {
         return Err("a duration cannot be negative".into());
     }
-    humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 10s, 1m30s, 500ms)"))
+    let d = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        s.parse::<f64>()
+            .ok()
+            .filter(|secs| secs.is_finite())
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+            .ok_or_else(|| format!("{s:?} is not a number of seconds"))?
+    } else {
+        humantime::parse_duration(s)
+            .map_err(|e| format!("{e} (expected e.g. 10s, 1m30s, 500ms, or plain seconds)"))?
+    };
+    if d > MAX_DURATION {
+        return Err("at most 100 years".into());
+    }
+    Ok(d)
+}
+
+/// A duration that must be greater than zero.
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("must be greater than 0".into()),
+        d => Ok(d),
+    }
 }
 
 fn parse_ttl(s: &str) -> Result<Duration, String> {
@@ -444,37 +498,121 @@ pub fn parse_signal(s: &str) -> Result<Signal, String> {
         .map_err(|_| format!("unknown signal {s:?} (expected e.g. TERM, INT, HUP, KILL or 15)"))
 }
 
-/// Parse the process arguments. A usage error is one line on stderr and exit code 2: in a cron
-/// mail or CI log a full usage screen would bury the actual mistake.
+/// Parse the process arguments. A usage error is a few lines on stderr (the mistake, clap's
+/// suggestions, which help to read) and exit code 2: in a cron mail or CI log a full usage
+/// screen would bury the actual mistake.
 pub fn parse() -> Cli {
     use clap::error::ErrorKind;
     match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
             e.exit()
         }
-        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
         Err(e) => {
-            let rendered = e.render().to_string();
-            // The message is everything before the usage/tip paragraph, folded onto one line.
-            let message = rendered
-                .split("\n\n")
-                .next()
-                .unwrap_or("invalid arguments")
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
-            let message = message.strip_prefix("error: ").unwrap_or(&message);
-            eprintln!("etcdlock: error: {message} (see etcdlock --help)");
+            let args: Vec<String> = std::env::args_os()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            crate::output::stderr(&usage_error(&e, &args));
             std::process::exit(i32::from(crate::exit::USAGE));
         }
     }
 }
 
+/// "etcdlock: error: ..." plus clap's tips, then which --help to read (the subcommand's when the
+/// mistake is in one).
+fn usage_error(e: &clap::Error, args: &[String]) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let mut rendered = e.render().to_string();
+    // A value with a newline in it would otherwise be cut or spread over lines.
+    if let Some(ContextValue::String(v)) = e.get(ContextKind::InvalidValue) {
+        rendered = rendered.replace(v.as_str(), &crate::output::one_line(v));
+    }
+    let mut paragraphs = rendered
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && !p.starts_with("Usage:") && !p.starts_with("For more"));
+    let first = paragraphs
+        .next()
+        .unwrap_or("invalid arguments")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut out = format!(
+        "etcdlock: error: {}\n",
+        first.strip_prefix("error: ").unwrap_or(&first)
+    );
+    let mut tips: Vec<String> = paragraphs
+        .flat_map(str::lines)
+        .map(|t| t.trim().to_owned())
+        .collect();
+    let cmd = Cli::command();
+    let visible = || cmd.get_subcommands().filter(|s| !s.is_hide_set());
+    let sub_at = args
+        .iter()
+        .position(|a| visible().any(|s| s.get_name() == a.as_str()));
+    if let (true, Some(ContextValue::String(bad))) =
+        (tips.is_empty(), e.get(ContextKind::InvalidSubcommand))
+    {
+        // clap misses close typos of short names ("rn"); an edit distance of 1 or 2 is a typo.
+        if let Some(near) = visible().find(|s| edit_distance(s.get_name(), bad) <= 2) {
+            tips.push(format!(
+                "tip: a similar subcommand exists: '{}'",
+                near.get_name()
+            ));
+        }
+    }
+    if let (Some(i), Some(ContextValue::String(bad))) = (sub_at, e.get(ContextKind::InvalidArg)) {
+        let flag = bad.split('=').next().unwrap_or(bad);
+        let sub = &cmd.get_subcommands().find(|s| s.get_name() == args[i]);
+        let belongs = sub.is_some_and(|s| {
+            s.get_arguments().any(|a| {
+                a.get_long().is_some_and(|l| flag == format!("--{l}"))
+                    || a.get_short().is_some_and(|c| flag == format!("-{c}"))
+            })
+        });
+        let before = args[..i].iter().any(|a| a.split('=').next() == Some(flag));
+        if belongs && before {
+            tips.insert(0, format!("tip: {flag} is an option of '{0}': put it after the subcommand (etcdlock {0} {flag} ...)", args[i]));
+        }
+    }
+    for tip in tips.iter().take(2) {
+        out.push_str(&format!("  {tip}\n"));
+    }
+    let sub = sub_at.map(|i| &args[i]);
+    match sub {
+        Some(sub) => out.push_str(&format!("  (see etcdlock {sub} --help)\n")),
+        None => out.push_str("  (see etcdlock --help)\n"),
+    }
+    out
+}
+
+/// Levenshtein distance, for typo suggestions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_is_consistent() {

@@ -77,16 +77,60 @@ fn read_file((path, origin): &(PathBuf, String)) -> Result<Vec<u8>> {
     })
 }
 
+/// What a PEM file must hold.
+#[derive(Clone, Copy)]
+enum Pem {
+    Certificates,
+    PrivateKey,
+}
+
+/// Read a PEM file and check it holds what it should, so a wrong file is a usage error (2) before
+/// any connection, not a TLS failure (69) after one.
+fn read_pem(file: &(PathBuf, String), kind: Pem) -> Result<Vec<u8>> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let bytes = read_file(file)?;
+    let ok = match kind {
+        Pem::Certificates => {
+            let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes).collect();
+            !certs.is_empty() && certs.iter().all(Result::is_ok)
+        }
+        Pem::PrivateKey => PrivateKeyDer::from_pem_slice(&bytes).is_ok(),
+    };
+    if !ok {
+        let what = match kind {
+            Pem::Certificates => "PEM certificates (-----BEGIN CERTIFICATE-----)",
+            Pem::PrivateKey => "a PEM private key (-----BEGIN ... PRIVATE KEY-----)",
+        };
+        let (path, origin) = file;
+        return Err(fail(
+            exit::USAGE,
+            format!("{origin} file {} does not hold {what}", path.display()),
+        ));
+    }
+    Ok(bytes)
+}
+
 impl Config {
     /// Flag, then environment, then default; every value is validated (exit 2 on nonsense).
     pub fn resolve(args: &GlobalArgs) -> Result<Config> {
-        let endpoints = if args.endpoints.is_empty() {
+        let endpoints: Vec<String> = if args.endpoints.is_empty() {
+            // Set but empty is a mistake (a CI variable that did not expand), not "use the
+            // default": silently talking to 127.0.0.1:2379 could be another cluster entirely.
+            for var in ["ETCDLOCK_ENDPOINTS", "ETCDCTL_ENDPOINTS"] {
+                if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+                    return Err(fail(
+                        exit::USAGE,
+                        format!("{var} is set but empty; unset it or name the etcd endpoints"),
+                    ));
+                }
+            }
             match env_setting("ENDPOINTS") {
                 Some((_, v)) => v.split(',').map(|s| s.trim().to_owned()).collect(),
                 None => vec![DEFAULT_ENDPOINT.to_owned()],
             }
         } else {
-            args.endpoints.clone()
+            args.endpoints.iter().map(|e| e.trim().to_owned()).collect()
         };
         let dial_timeout = match (args.dial_timeout, env_setting("DIAL_TIMEOUT")) {
             (Some(d), _) => d,
@@ -135,12 +179,15 @@ impl Config {
         }
         let mut tls = TlsOptions::new();
         tls = match &cacert {
-            Some(ca) => tls.ca_certificate(Certificate::from_pem(read_file(ca)?)),
+            Some(ca) => tls.ca_certificate(Certificate::from_pem(read_pem(ca, Pem::Certificates)?)),
             None => tls.with_native_roots(),
         };
         match (&cert, &key) {
             (Some(c), Some(k)) => {
-                tls = tls.identity(Identity::from_pem(read_file(c)?, read_file(k)?));
+                tls = tls.identity(Identity::from_pem(
+                    read_pem(c, Pem::Certificates)?,
+                    read_pem(k, Pem::PrivateKey)?,
+                ));
             }
             (None, None) => {}
             _ => {
@@ -159,6 +206,12 @@ impl Config {
             .clone()
             .or_else(|| env_setting("USER").map(|(_, v)| v))
         else {
+            if args.password_file.is_some() {
+                return Err(fail(
+                    exit::USAGE,
+                    "--password-file needs a user: add --user NAME (or ETCDLOCK_USER)",
+                ));
+            }
             return Ok(None);
         };
         let (name, inline) = match user.split_once(':') {
@@ -210,6 +263,11 @@ fn check_endpoint(e: &str, tls: bool) -> Result<()> {
         e
     };
     let rest = rest.trim_end_matches('/');
+    if rest.contains('@') {
+        return Err(bad(
+            "credentials in endpoint URLs are not used; pass --user and --password-file (or ETCDLOCK_PASSWORD) instead",
+        ));
+    }
     let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("no port"))?;
     if host.is_empty() || host.contains('/') || host.chars().any(char::is_whitespace) {
         return Err(bad("no valid host"));
@@ -353,7 +411,7 @@ async fn open(config: &Config, endpoint: &str, timeout: Duration) -> Result<Clie
 impl Etcd {
     /// Find a member that answers and has a leader, trying every endpoint with backoff until the
     /// dial timeout runs out (exit 69 then): an etcd restart or election should not fail a cron job.
-    pub async fn connect(config: Config, check: Check) -> Result<Etcd> {
+    pub async fn connect(mut config: Config, check: Check) -> Result<Etcd> {
         let started = Instant::now();
         let deadline = started + config.dial_timeout;
         let mut backoff = Duration::from_millis(50);
@@ -391,6 +449,18 @@ impl Etcd {
                         config: Arc::new(config),
                         switched: Arc::new(tokio::sync::watch::Sender::new(0)),
                     });
+                }
+                Err(e)
+                    if config.user.is_some()
+                        && e.to_string().contains("authentication is not enabled") =>
+                {
+                    // As etcdctl does: credentials for an etcd without authentication (an
+                    // exported ETCDCTL_USER meant for another cluster) are a warning, not a stop.
+                    crate::output::warn(format!(
+                        "warning: etcd at {endpoint} has authentication disabled; going on without the user name and password"
+                    ));
+                    config.user = None;
+                    continue;
                 }
                 Err(e) if is_fatal(&e) => {
                     return Err(fail(

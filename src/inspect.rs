@@ -18,6 +18,7 @@ use crate::etcd::{self, Check, Etcd};
 use crate::exit::{self, fail};
 use crate::lock;
 use crate::meta::{short_duration, Holder};
+use crate::output;
 use crate::queue::{self, Slot};
 
 /// Bumped only for incompatible changes; new fields do not bump it.
@@ -243,9 +244,9 @@ pub async fn status(config: etcd::Config, args: StatusArgs) -> Result<u8> {
     let etcd = Etcd::connect(config, Check::Leader).await?;
     let status = read_status(&etcd, &args.name).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        output::print(&format!("{}\n", serde_json::to_string_pretty(&status)?))?;
     } else {
-        print!("{}", render_status(&status));
+        output::print(&render_status(&status))?;
     }
     Ok(if status.held { 0 } else { 1 })
 }
@@ -449,9 +450,9 @@ pub async fn list(config: etcd::Config, args: ListArgs) -> Result<u8> {
         locks: summaries,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        output::print(&format!("{}\n", serde_json::to_string_pretty(&list)?))?;
     } else {
-        print!("{}", render_list(&list));
+        output::print(&render_list(&list))?;
     }
     Ok(0)
 }
@@ -506,21 +507,21 @@ pub async fn break_lock(config: etcd::Config, args: BreakArgs) -> Result<u8> {
                 .filter(|e| e.lease_id == id)
                 .collect();
             if found.is_empty() {
-                eprintln!(
-                    "etcdlock: {} has no holder or waiter with lease {id}; see etcdlock status {}",
+                output::warn(format!(
+                    "{} has no holder or waiter with lease {id}; see etcdlock status {}",
                     args.name, args.name
-                );
+                ));
                 return Ok(1);
             }
             found
         }
     };
     if targets.is_empty() {
-        eprintln!("etcdlock: {} is not held; nothing to break", args.name);
+        output::warn(format!("{} is not held; nothing to break", args.name));
         return Ok(1);
     }
     if !args.yes && !confirm(&args.name, &targets).await? {
-        eprintln!("etcdlock: not broken");
+        output::warn("not broken");
         return Ok(exit::USAGE);
     }
     for e in targets {
@@ -529,17 +530,17 @@ pub async fn break_lock(config: etcd::Config, args: BreakArgs) -> Result<u8> {
             etcd.call(|mut c| async move { c.lease_revoke(id).await })
         })
         .await?;
-        println!(
-            "broke {}: revoked lease {} of {}",
+        output::print(&format!(
+            "broke {}: revoked lease {} of {}\n",
             args.name,
             e.lease_id,
             describe_holder(e)
-        );
+        ))?;
         if e.etcdlock_version.is_none() {
-            eprintln!(
-                "etcdlock: note: lease {} was not etcdlock's (e.g. etcdctl lock): its command keeps running; only the lock is gone",
+            output::warn(format!(
+                "note: lease {} was not etcdlock's (e.g. etcdctl lock): its command keeps running; only the lock is gone",
                 e.lease_id
-            );
+            ));
         }
     }
     Ok(0)
@@ -562,7 +563,7 @@ async fn confirm(name: &str, targets: &[&Entry]) -> Result<bool> {
             .join(", ")
     );
     let answer = tokio::task::spawn_blocking(move || {
-        eprint!("{question}");
+        output::stderr(&question);
         let mut line = String::new();
         std::io::stdin().read_line(&mut line).map(|_| line)
     })

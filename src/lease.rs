@@ -132,7 +132,8 @@ impl Lease {
 
     /// Revoke the lease, deleting our key with it, so the next waiter starts at once. Bounded: if
     /// etcd does not answer, the lease simply expires after its TTL.
-    pub async fn revoke(&self, etcd: &Etcd) {
+    /// `quiet`: a failure is not worth a line (the lease is known to be lost anyway).
+    pub async fn revoke(&self, etcd: &Etcd, quiet: bool) {
         let id = self.id;
         let deadline = Instant::now() + Duration::from_secs(3);
         loop {
@@ -154,11 +155,15 @@ impl Lease {
                     sleep(Duration::from_millis(100)).await;
                 }
                 Ok(Err(e)) => {
-                    warn_left_behind(self, &e.to_string());
+                    if !quiet {
+                        warn_left_behind(self, &e.to_string());
+                    }
                     return;
                 }
                 Err(_) => {
-                    warn_left_behind(self, "no answer within 3s");
+                    if !quiet {
+                        warn_left_behind(self, "no answer within 3s");
+                    }
                     return;
                 }
             }

@@ -5,6 +5,7 @@
 
 mod child;
 mod cli;
+mod emergency;
 mod etcd;
 mod exit;
 mod generate;
@@ -24,6 +25,7 @@ mod tree;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    emergency::install();
     let cli = cli::parse();
     output::init(cli.global.verbose, cli.global.quiet, cli.global.log_format);
     let code = match dispatch(cli) {

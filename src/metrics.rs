@@ -134,6 +134,31 @@ impl Metrics {
     }
 }
 
+/// Before anything runs: the file's directory must exist and be writable (exit 2 otherwise), so
+/// a typo does not surface as a warning after the job.
+pub fn check_writable(path: &Path) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let usage = |why: String| crate::exit::fail(crate::exit::USAGE, why);
+    if !dir.is_dir() {
+        return Err(usage(format!(
+            "--metrics-file {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        )));
+    }
+    if nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_err() {
+        return Err(usage(format!(
+            "--metrics-file {}: directory {} is not writable",
+            path.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Write to a temporary file beside `path`, then rename over it.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path

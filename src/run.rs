@@ -27,6 +27,9 @@ use crate::reaper;
 use crate::tree::Tree;
 
 pub async fn run(config: etcd::Config, args: RunArgs) -> Result<u8> {
+    if let Some(path) = &args.metrics_file {
+        crate::metrics::check_writable(path)?;
+    }
     let mut metrics = Metrics::new(args.metrics_file.clone(), &args.name);
     let result = run_locked(config, &args, &mut metrics).await;
     let code = match &result {
@@ -60,12 +63,17 @@ async fn run_locked(config: etcd::Config, args: &RunArgs, metrics: &mut Metrics)
     };
     // Not cancellable: bounded by the dial timeout, and cancelling could orphan a lease.
     let lease = Lease::grant(&etcd, args.ttl).await?;
+    crate::emergency::lease_granted(etcd.config(), lease.id);
     let command = Command {
         program: &program,
         argv: &argv,
     };
     let result = hold(&etcd, &lease, &mut signals, args, &command, metrics).await;
-    lease.revoke(&etcd).await;
+    // After a lost lock the lease is gone or about to be, and etcd is often unreachable: a
+    // failed revoke is then no news (the lost-lock line said it all).
+    let lost = matches!(result, Ok(exit::LOCK_LOST));
+    lease.revoke(&etcd, lost).await;
+    crate::emergency::lease_released();
     result
 }
 
@@ -104,7 +112,12 @@ async fn hold(
         guard.clone(),
     )));
     let meta: BTreeMap<String, String> = args.meta.iter().cloned().collect();
-    let holder = Holder::current(command.argv, args.limit, meta);
+    let recorded: &[std::ffi::OsString] = match args.record_command {
+        crate::cli::RecordCommand::Full => command.argv,
+        crate::cli::RecordCommand::Program => command.argv.get(..1).unwrap_or_default(),
+        crate::cli::RecordCommand::None => &[],
+    };
+    let holder = Holder::current(recorded, args.limit, meta);
     let result = async {
         let acquired = match acquire(etcd, lease, signals, args, &guard, &holder).await? {
             Ok(acquired) => acquired,
@@ -149,7 +162,8 @@ async fn acquire(
     if let Some(acquired) = acquired {
         return Ok(Ok(acquired));
     }
-    if args.no_wait {
+    crate::emergency::test_point("waiting");
+    if args.no_wait || args.timeout.is_some_and(|t| t.is_zero()) {
         return Ok(Err(give_up(etcd, &queued, args, "--no-wait").await));
     }
     let mut progress = Progress::new(&args.name, output::is_quiet());
@@ -256,6 +270,7 @@ async fn run_child(
         ));
     }
     let tree = Arc::new(Tree::prepare());
+    crate::emergency::tracking(Some(tree.clone()));
     let run_id = reaper::new_run_id();
     tree.guard_against_our_death(&run_id);
     let mut env = etcd.config().child_env();
@@ -271,11 +286,18 @@ async fn run_child(
     ]);
     let child = child::spawn(command.program, command.argv, &env, &tree)?;
     guard.arm(tree.clone());
+    // Test hook: a bug one second into the command's run (see emergency.rs).
+    let _bug = std::env::var_os("ETCDLOCK_TEST_PANIC").map(|_| {
+        AbortOnDrop(tokio::spawn(async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            crate::emergency::test_point("running");
+        }))
+    });
     let name = &args.name;
     let supervision = Supervision {
         kill_signal: args.kill_signal,
         kill_after,
-        max_runtime: args.max_runtime,
+        max_runtime: args.max_runtime(),
         kill_leftovers: args.kill_leftovers,
     };
     let ended = child::supervise(
@@ -318,13 +340,14 @@ async fn run_child(
     guard.disarm();
     let ended = ended?;
     tree.finish();
+    crate::emergency::tracking(None);
     if guard.lost().is_some() {
         return Ok(exit::LOCK_LOST);
     }
     if ended.timed_out {
         output::warn(format!(
             "the command ran longer than --max-runtime {}; stopped it",
-            humantime::format_duration(args.max_runtime.unwrap_or_default())
+            humantime::format_duration(args.max_runtime().unwrap_or_default())
         ));
         return Ok(exit::TIMED_OUT);
     }

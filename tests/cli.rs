@@ -1,4 +1,6 @@
-//! Bad input: every mistake is one line on stderr and a documented exit code, never a panic.
+//! Bad input: every mistake is one `etcdlock: error:` line (for usage errors followed by at most
+//! three indented lines: clap's suggestions and which --help to read) and a documented exit
+//! code, never a panic.
 
 mod common;
 
@@ -21,10 +23,10 @@ fn etcdlock(args: &[&str]) -> (Option<i32>, String) {
 fn assert_one_line(args: &[&str], code: i32, needle: &str) {
     let (got, stderr) = etcdlock(args);
     assert_eq!(got, Some(code), "{args:?}: {stderr}");
-    assert_eq!(
-        stderr.lines().count(),
-        1,
-        "{args:?}: expected one line, got {stderr:?}"
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        (1..=4).contains(&lines.len()) && lines[1..].iter().all(|l| l.starts_with("  ")),
+        "{args:?}: expected one error line and at most three hints, got {stderr:?}"
     );
     assert!(
         stderr.starts_with("etcdlock: error: "),
@@ -35,6 +37,22 @@ fn assert_one_line(args: &[&str], code: i32, needle: &str) {
         "{args:?}: {stderr:?} lacks {needle:?}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn usage_errors_keep_the_suggestions_and_name_the_right_help() {
+    let (code, err) = etcdlock(&["rn", "x", "--", "true"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("tip: a similar subcommand exists: 'run'"), "{err}");
+    assert!(err.ends_with("(see etcdlock --help)\n"), "{err}");
+    let (code, err) = etcdlock(&["run", "--endpoint", "http://a:1", "x", "--", "true"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("a similar argument exists: '--endpoints'"), "{err}");
+    assert!(err.ends_with("(see etcdlock run --help)\n"), "{err}");
+    let (code, err) = etcdlock(&["-n", "run", "x", "--", "true"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("-n is an option of 'run'"), "{err}");
+    assert!(err.lines().count() <= 4, "{err}");
 }
 
 #[test]

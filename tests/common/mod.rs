@@ -527,6 +527,46 @@ fn client_health(port: u16) -> bool {
     resp.starts_with("HTTP/1.") && resp.contains(" 200 ") && resp.contains("\"health\":\"true\"")
 }
 
+/// POST `body` (JSON) to etcd's HTTP gateway at `endpoint` (`http://host:port`), e.g.
+/// `/v3/kv/range`; the response body. Much cheaper than starting etcdctl, for checks run
+/// hundreds of times.
+pub fn gateway_post(endpoint: &str, path: &str, body: &str) -> Result<String, String> {
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let req = format!(
+        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+    match resp.split_once("\r\n\r\n") {
+        Some((head, body)) if head.contains(" 200 ") => Ok(body.to_owned()),
+        _ => Err(resp),
+    }
+}
+
+/// Keys (all) and leases in the cluster at `endpoint`, through the gateway: (keys, leases).
+pub fn gateway_keys_and_leases(endpoint: &str) -> (usize, usize) {
+    let keys = gateway_post(
+        endpoint,
+        "/v3/kv/range",
+        r#"{"key":"AA==","range_end":"AA==","count_only":true}"#,
+    )
+    .unwrap_or_default();
+    let leases = gateway_post(endpoint, "/v3/lease/leases", "{}").unwrap_or_default();
+    let count = serde_json::from_str::<serde_json::Value>(&keys)
+        .ok()
+        .and_then(|v| v["count"].as_str().and_then(|c| c.parse().ok()))
+        .unwrap_or(0);
+    let n_leases = serde_json::from_str::<serde_json::Value>(&leases)
+        .ok()
+        .and_then(|v| v["leases"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    (count, n_leases)
+}
+
 /// One etcd member process. SIGKILLed and reaped on drop; its data dir and log
 /// live in a [`TempDir`] removed on drop.
 pub struct Etcd {

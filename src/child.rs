@@ -90,12 +90,9 @@ fn foreground_tty() -> Option<BorrowedFd<'static>> {
 
 /// A running child in its own process group, tracked with its whole tree.
 pub struct Child {
-    inner: tokio::process::Child,
+    pid: Pid,
     tty: Option<BorrowedFd<'static>>,
 }
-
-/// errno the child reports when it cannot join its cgroup (one exec itself never returns).
-const JOIN_FAILED: i32 = nix::libc::EOWNERDEAD;
 
 /// Spawn `program` (the path [`check_command`] found for `argv[0]`) with `argv` and `env` added,
 /// in its own process group and, if there is one, the tree's cgroup; dying with us.
@@ -105,72 +102,36 @@ pub fn spawn(
     env: &[(&str, String)],
     tree: &Tree,
 ) -> Result<Child> {
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.arg0(&argv[0]).args(&argv[1..]).process_group(0);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
     let tty = foreground_tty();
     if tty.is_some() {
         // We hand the terminal to the child's group and take it back afterwards; as a background
-        // process we would otherwise be stopped by SIGTTOU when doing so. Reset in the child below.
+        // process we would otherwise be stopped by SIGTTOU when doing so. Reset in the child.
         // SAFETY: setting a signal disposition to SIG_IGN is always sound.
         unsafe {
             let _ = nix::sys::signal::signal(Signal::SIGTTOU, SigHandler::SigIgn);
         }
     }
-    let parent = nix::unistd::getpid();
-    let give_tty = tty.is_some();
-    let join_fd = tree.join_fd();
-    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe system calls.
-    unsafe {
-        cmd.pre_exec(move || {
-            // Into the cgroup before anything can fork: no descendant is ever outside it.
-            if let Some(fd) = join_fd {
-                if nix::libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                    return Err(std::io::Error::from_raw_os_error(JOIN_FAILED));
-                }
-            }
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
-            // If etcdlock died before prctl took effect, nobody would kill us later.
-            if nix::unistd::getppid() != parent {
-                return Err(std::io::Error::other("etcdlock exited during spawn"));
-            }
-            if give_tty {
-                let stdin = BorrowedFd::borrow_raw(0);
-                let _ = nix::unistd::tcsetpgrp(stdin, nix::unistd::getpid());
-                let _ = nix::sys::signal::signal(Signal::SIGTTOU, SigHandler::SigDfl);
-            }
-            Ok(())
-        });
-    }
-    let shown = argv[0].to_string_lossy();
-    let inner = cmd.spawn().map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            fail(exit::NOT_FOUND, format!("command not found: {shown}"))
+    let spec = crate::spawn::Spec {
+        program,
+        argv,
+        env,
+        cgroup_dir: tree.dir_fd(),
+        cgroup_procs: tree.join_fd(),
+        tty,
+    };
+    let pid = crate::spawn::spawn(&spec).map_err(|e| match e {
+        crate::error::Error::CommandNotFound(c) => {
+            fail(exit::NOT_FOUND, format!("command not found: {c}"))
         }
-        _ if e.raw_os_error() == Some(JOIN_FAILED) => fail(
-            exit::INTERNAL,
-            format!(
-                "cannot move the command into its cgroup {}; set {}=off to track it without one",
-                tree.cgroup_dir()
-                    .map_or_else(String::new, |d| d.display().to_string()),
-                crate::tree::CGROUP_ENV
-            ),
-        ),
-        _ => fail(exit::NOT_EXECUTABLE, format!("cannot execute {shown}: {e}")),
+        other => fail(exit::NOT_EXECUTABLE, other.to_string()),
     })?;
-    let pid = inner
-        .id()
-        .map(|id| Pid::from_raw(id as i32))
-        .ok_or_else(|| fail(exit::INTERNAL, "the command exited before it had a pid"))?;
     tree.set_leader(pid);
     if let Some(fd) = tty {
         // Also from the parent: whichever runs first wins the race harmlessly.
         let _ = nix::unistd::tcsetpgrp(fd, pid);
     }
     debug!(pid = pid.as_raw(), "command started");
-    Ok(Child { inner, tty })
+    Ok(Child { pid, tty })
 }
 
 /// The signals etcdlock listens for, installed before anything else so that none kills us
@@ -338,7 +299,7 @@ async fn until(t: Option<Instant>) {
 /// killing). When the command exits while processes it started still run, keep supervising
 /// (and holding the lock) until the last one has exited, or stop them with --kill-leftovers.
 pub async fn supervise(
-    mut child: Child,
+    child: Child,
     signals: &mut Signals,
     guard: &Guard,
     tree: &Tree,
@@ -354,11 +315,13 @@ pub async fn supervise(
         lost_reported: false,
     };
     let status = loop {
+        // SIGCHLD is only a hint (signals merge): reap whatever exited, ours or an orphan's.
+        if let Some(status) = crate::spawn::reap_all(child.pid.as_raw()).leader {
+            break status;
+        }
         tokio::select! {
-            status = child.inner.wait() => break status?,
-            received = signals.recv_or_child() => match received {
-                Some(sig) => w.forward(sig),
-                None => tree.reap_orphans(),
+            received = signals.recv_or_child() => if let Some(sig) = received {
+                w.forward(sig);
             },
             () = until(w.stop_at) => w.max_runtime_reached(),
             () = until(w.kill_at) => w.kill_now(),

@@ -19,7 +19,7 @@
 //! ([`test_point`]); the tests use it to prove all of the above.
 
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::etcd::Config;
 use crate::tree::Tree;
@@ -85,28 +85,14 @@ pub fn install() {
             Ok(mut r) => (r.lease.take(), r.tree.take()),
             Err(_) => (None, None),
         };
-        let dead = tree.as_deref().is_none_or(kill_tree);
+        let dead = tree
+            .as_deref()
+            .is_none_or(|t| t.stop_all(Duration::from_secs(3)));
         if let (true, Some((config, id))) = (dead, lease) {
             revoke(config, id);
         }
         std::process::exit(i32::from(crate::exit::INTERNAL));
     }));
-}
-
-/// SIGKILL the tree until it is empty; false if it would not die within 3 s.
-fn kill_tree(tree: &Tree) -> bool {
-    let give_up = Instant::now() + Duration::from_secs(3);
-    loop {
-        tree.kill_pass();
-        if tree.members().is_empty() {
-            tree.finish();
-            return true;
-        }
-        if Instant::now() > give_up {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Revoke lease `id` on a thread of its own, waiting at most 5 s.

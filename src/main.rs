@@ -6,6 +6,7 @@
 mod child;
 mod cli;
 mod emergency;
+mod error;
 mod etcd;
 mod exit;
 mod generate;
@@ -20,7 +21,10 @@ mod progress;
 mod queue;
 mod reaper;
 mod run;
+mod spawn;
 mod tree;
+
+pub use error::Error;
 
 use std::process::ExitCode;
 

@@ -61,18 +61,42 @@ async fn run_locked(config: etcd::Config, args: &RunArgs, metrics: &mut Metrics)
         etcd = Etcd::connect(config, Check::Lazy) => etcd?,
         sig = signals.recv_cancel() => return Ok(exit::signal(sig as i32)),
     };
-    // Not cancellable: bounded by the dial timeout, and cancelling could orphan a lease.
-    let lease = Lease::grant(&etcd, args.ttl).await?;
+    let run_id = reaper::new_run_id();
+    // Not cancellable: bounded by the dial timeout, and cancelling could orphan a lease. Its round
+    // trip hides setting up the command's tree (cgroup, reaper helper): yield once so that the
+    // request is on the wire before the forks.
+    let (lease, tree) = tokio::join!(Lease::grant(&etcd, args.ttl), async {
+        tokio::task::yield_now().await;
+        let tree = Arc::new(Tree::prepare());
+        tree.guard_against_our_death(&run_id);
+        tree
+    });
+    crate::emergency::tracking(Some(tree.clone()));
+    let lease = match lease {
+        Ok(lease) => lease,
+        Err(e) => {
+            tree.finish();
+            return Err(e);
+        }
+    };
     crate::emergency::lease_granted(etcd.config(), lease.id);
     let command = Command {
         program: &program,
         argv: &argv,
+        tree: &tree,
+        run_id: &run_id,
     };
     let result = hold(&etcd, &lease, &mut signals, args, &command, metrics).await;
+    // Normally the tree is gone already; after an error, the command must be dead before the
+    // lease goes. If it will not die, leave the lease to expire (the reaper helper goes on).
+    let dead = tree.stop_all(Duration::from_secs(3));
+    crate::emergency::tracking(None);
     // After a lost lock the lease is gone or about to be, and etcd is often unreachable: a
     // failed revoke is then no news (the lost-lock line said it all).
     let lost = matches!(result, Ok(exit::LOCK_LOST));
-    lease.revoke(&etcd, lost).await;
+    if dead {
+        lease.revoke(&etcd, lost).await;
+    }
     crate::emergency::lease_released();
     result
 }
@@ -269,10 +293,7 @@ async fn run_child(
             ),
         ));
     }
-    let tree = Arc::new(Tree::prepare());
-    crate::emergency::tracking(Some(tree.clone()));
-    let run_id = reaper::new_run_id();
-    tree.guard_against_our_death(&run_id);
+    let tree = command.tree;
     let mut env = etcd.config().child_env();
     env.extend([
         ("ETCDLOCK_NAME", args.name.clone()),
@@ -280,11 +301,11 @@ async fn run_child(
         ("ETCDLOCK_LEASE_ID", format!("{:x}", lease.id)),
         ("ETCDLOCK_FENCING_TOKEN", acquired.fencing_token.to_string()),
         ("ETCDLOCK_CLUSTER_ID", format!("{:x}", etcd.cluster_id())),
-        (reaper::RUN_ID_ENV, run_id),
+        (reaper::RUN_ID_ENV, command.run_id.to_owned()),
         ("ETCD_LOCK_KEY", acquired.key.clone()),
         ("ETCD_LOCK_REV", acquired.revision.to_string()),
     ]);
-    let child = child::spawn(command.program, command.argv, &env, &tree)?;
+    let child = child::spawn(command.program, command.argv, &env, tree)?;
     guard.arm(tree.clone());
     // Test hook: a bug one second into the command's run (see emergency.rs).
     let _bug = std::env::var_os("ETCDLOCK_TEST_PANIC").map(|_| {
@@ -304,7 +325,7 @@ async fn run_child(
         child,
         signals,
         guard,
-        &tree,
+        tree,
         &supervision,
         |event| match event {
             Event::Lost(reason) => output::warn(format!(
@@ -339,8 +360,6 @@ async fn run_child(
     .await;
     guard.disarm();
     let ended = ended?;
-    tree.finish();
-    crate::emergency::tracking(None);
     if guard.lost().is_some() {
         return Ok(exit::LOCK_LOST);
     }
@@ -380,10 +399,12 @@ async fn hold_on(signals: &mut Signals, guard: &Guard, until: Instant) {
     }
 }
 
-/// What to execute: the resolved program and the argv the user gave.
+/// What to execute: the resolved program and the argv the user gave, and the tree it will run as.
 struct Command<'a> {
     program: &'a std::path::Path,
     argv: &'a [std::ffi::OsString],
+    tree: &'a Arc<Tree>,
+    run_id: &'a str,
 }
 
 /// Aborts a background task when the owning scope ends, on every path.

@@ -49,6 +49,8 @@ pub struct Member {
 #[derive(Debug)]
 struct Cgroup {
     dir: PathBuf,
+    /// The directory itself, for `clone3(CLONE_INTO_CGROUP)`.
+    dir_fd: File,
     /// `cgroup.procs`, opened before the fork so the child only has to `write(2)` to join.
     procs: File,
     /// `cgroup.kill` (Linux 5.14+); without it, members are killed one by one.
@@ -127,9 +129,14 @@ impl Tree {
         self.cgroup.as_ref().map(|c| c.dir.as_path())
     }
 
-    /// The raw `cgroup.procs` descriptor the child writes `0` to between fork and exec.
+    /// The raw `cgroup.procs` descriptor a forked child writes `0` to before it execs.
     pub fn join_fd(&self) -> Option<RawFd> {
         self.cgroup.as_ref().map(|c| c.procs.as_raw_fd())
+    }
+
+    /// The cgroup directory's descriptor, for `clone3(CLONE_INTO_CGROUP)`.
+    pub fn dir_fd(&self) -> Option<RawFd> {
+        self.cgroup.as_ref().map(|c| c.dir_fd.as_raw_fd())
     }
 
     /// The raw `cgroup.kill` descriptor (for the reaper helper, which may only make system calls).
@@ -207,32 +214,39 @@ impl Tree {
     /// etcdlock's children (orphans come to us), so "no child" is "no tree"; the cgroup says the
     /// same through `populated 0`, which also covers a process moved out of our ancestry.
     pub fn is_empty(&self) -> bool {
-        let no_children = !has_live_children();
+        let no_children = !crate::spawn::reap_all(0).children_left;
         match &self.cgroup {
             Some(cg) => !cgroup_populated(&cg.dir),
             None => no_children,
         }
     }
 
-    /// Reap orphans that died while the command still runs (they are etcdlock's children now);
-    /// never the command itself, whose status tokio collects.
-    pub fn reap_orphans(&self) {
-        let me = nix::unistd::getpid().as_raw();
-        let leader = self.leader.load(Ordering::SeqCst);
-        for (pid, stat) in proc_table() {
-            if stat.ppid == me && stat.state == 'Z' && pid != leader {
-                let _ = nix::sys::wait::waitpid(
-                    Pid::from_raw(pid),
-                    Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-                );
+    /// Kill whatever is left of the tree and wait (at most `timeout`) until it is gone; then
+    /// [`Tree::finish`]. False if something would not die: the lease must then not be revoked
+    /// early (it expires by its TTL) and the reaper helper is left to go on killing.
+    pub fn stop_all(&self, timeout: std::time::Duration) -> bool {
+        let give_up = std::time::Instant::now() + timeout;
+        while !self.is_empty() {
+            if std::time::Instant::now() > give_up {
+                drop(self.reaper_slot().take());
+                return false;
             }
+            self.kill_pass();
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
+        self.finish();
+        true
     }
 
-    /// The tree is empty: remove the cgroup (and any a nested etcdlock left in it) and let the
+    /// Once the tree is empty (else see below): remove the cgroup (and any a nested etcdlock left in it) and let the
     /// reaper helper go. If the cgroup cannot be removed, the helper is left to clean up after
     /// us (it sees end-of-file, kills nothing that is not there, and removes the cgroup).
     pub fn finish(&self) {
+        if !self.is_empty() {
+            // Dropping the helper unreleased makes it kill what is left and clean up.
+            drop(self.reaper_slot().take());
+            return;
+        }
         let removed = match &self.cgroup {
             Some(cg) => remove_cgroup_tree(&cg.dir),
             None => true,
@@ -274,10 +288,20 @@ fn create_cgroup() -> Result<Cgroup, String> {
                 .open(dir.join(file))
         };
         let procs = open("cgroup.procs").map_err(|e| format!("cgroup.procs: {e}"))?;
-        Ok::<_, String>((procs, open("cgroup.kill").ok()))
+        let dir_fd = OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_CLOEXEC | nix::libc::O_DIRECTORY)
+            .open(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok::<_, String>((dir_fd, procs, open("cgroup.kill").ok()))
     })();
     match opened {
-        Ok((procs, kill)) => Ok(Cgroup { dir, procs, kill }),
+        Ok((dir_fd, procs, kill)) => Ok(Cgroup {
+            dir,
+            dir_fd,
+            procs,
+            kill,
+        }),
         Err(e) => {
             let _ = std::fs::remove_dir(&dir);
             Err(e)
@@ -446,19 +470,6 @@ pub fn descendants(root: i32) -> Vec<i32> {
     }
     found.remove(0);
     found
-}
-
-/// Reap every dead child, then say whether a live one is left.
-fn has_live_children() -> bool {
-    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
-    loop {
-        match waitid(Id::All, WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG) {
-            Ok(WaitStatus::StillAlive) => return true,
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return false,
-        }
-    }
 }
 
 /// "1 background process (pid 123 sleep)" / "3 background processes (pid 1 a, pid 2 b, ...)".

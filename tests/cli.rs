@@ -43,11 +43,17 @@ fn assert_one_line(args: &[&str], code: i32, needle: &str) {
 fn usage_errors_keep_the_suggestions_and_name_the_right_help() {
     let (code, err) = etcdlock(&["rn", "x", "--", "true"]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("tip: a similar subcommand exists: 'run'"), "{err}");
+    assert!(
+        err.contains("tip: a similar subcommand exists: 'run'"),
+        "{err}"
+    );
     assert!(err.ends_with("(see etcdlock --help)\n"), "{err}");
     let (code, err) = etcdlock(&["run", "--endpoint", "http://a:1", "x", "--", "true"]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("a similar argument exists: '--endpoints'"), "{err}");
+    assert!(
+        err.contains("a similar argument exists: '--endpoints'"),
+        "{err}"
+    );
     assert!(err.ends_with("(see etcdlock run --help)\n"), "{err}");
     let (code, err) = etcdlock(&["-n", "run", "x", "--", "true"]);
     assert_eq!(code, Some(2));

@@ -16,44 +16,15 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use nix::time::{clock_gettime, ClockId};
 use tokio::sync::Notify;
 use tracing::debug;
 
-use crate::tree::Tree;
-
-/// SIGKILL lands this long before the deadline, to absorb scheduling and signal-delivery delays.
-pub const MARGIN: Duration = Duration::from_millis(500);
+pub use crate::clock::BootTime;
+use crate::process::tree::Tree;
+use crate::safety::SafetyParams;
 
 /// After the first SIGKILL pass, repeat this often until the tree is disarmed.
 const KILL_REPEAT: Duration = Duration::from_millis(100);
-
-/// A point on CLOCK_BOOTTIME.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct BootTime(Duration);
-
-impl BootTime {
-    pub fn now() -> BootTime {
-        let ts =
-            clock_gettime(ClockId::CLOCK_BOOTTIME).expect("CLOCK_BOOTTIME is available on Linux");
-        BootTime(Duration::from(ts))
-    }
-
-    pub fn saturating_sub(self, d: Duration) -> BootTime {
-        BootTime(self.0.saturating_sub(d))
-    }
-
-    pub fn until(self, later: BootTime) -> Duration {
-        later.0.saturating_sub(self.0)
-    }
-}
-
-impl std::ops::Add<Duration> for BootTime {
-    type Output = BootTime;
-    fn add(self, d: Duration) -> BootTime {
-        BootTime(self.0 + d)
-    }
-}
 
 #[derive(Debug)]
 struct State {
@@ -75,13 +46,27 @@ pub struct Guard {
     state: Mutex<State>,
     wake: Condvar,
     lost_notify: Notify,
-    kill_after: Duration,
+    params: SafetyParams,
     kill_signal: Signal,
 }
 
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("params", &self.params)
+            .field("lost", &self.lost())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Guard {
-    /// Start guarding a lease whose first deadline is `deadline`.
-    pub fn start(deadline: BootTime, kill_after: Duration, kill_signal: Signal) -> Arc<Guard> {
+    /// Start guarding a lease whose first deadline is `deadline`, with the kill grace of `params`;
+    /// an armed process tree gets `kill_signal` first. Fails only if no thread can be started.
+    pub fn start(
+        deadline: BootTime,
+        params: SafetyParams,
+        kill_signal: Signal,
+    ) -> std::io::Result<Arc<Guard>> {
         let guard = Arc::new(Guard {
             state: Mutex::new(State {
                 deadline,
@@ -93,30 +78,28 @@ impl Guard {
             }),
             wake: Condvar::new(),
             lost_notify: Notify::new(),
-            kill_after,
+            params,
             kill_signal,
         });
         let g = guard.clone();
         std::thread::Builder::new()
             .name("etcdlock-guard".into())
-            .spawn(move || g.enforce_loop())
-            .expect("spawning the guard thread");
-        guard
+            .spawn(move || g.enforce_loop())?;
+        Ok(guard)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// How long after an acknowledged keep-alive the child would get the kill signal if no other
-    /// acknowledgement came: the keep-alive's whole budget.
-    pub fn safe_window(&self, ttl: Duration) -> Duration {
-        ttl.saturating_sub(self.kill_after + MARGIN)
+    /// The parameters this guard enforces.
+    pub fn params(&self) -> &SafetyParams {
+        &self.params
     }
 
-    /// When the kill signal goes out for a given deadline.
-    fn term_at(&self, deadline: BootTime) -> BootTime {
-        deadline.saturating_sub(self.kill_after + MARGIN)
+    /// The current deadline: the lease cannot expire on the server before it.
+    pub fn deadline(&self) -> BootTime {
+        self.lock().deadline
     }
 
     /// A keep-alive sent at `sent` was acknowledged with `ttl`. Returns false if the lease already
@@ -144,7 +127,7 @@ impl Guard {
             self.lost_notify.notify_waiters();
         }
         let now = BootTime::now();
-        let deadline = now + self.kill_after + MARGIN;
+        let deadline = now + self.params.kill_after() + SafetyParams::MARGIN;
         if deadline < st.deadline {
             st.deadline = deadline;
         }
@@ -196,14 +179,14 @@ impl Guard {
     /// Time left before the child would get the kill signal (zero if lost).
     pub fn time_left(&self) -> Duration {
         let st = self.lock();
-        BootTime::now().until(self.term_at(st.deadline))
+        BootTime::now().until(self.params.term_at(st.deadline))
     }
 
     /// Apply the rules for `now`: mark the lease lost once the kill point passed, and signal the
     /// child's group. Called with the state locked, from every entry point and the thread.
     fn enforce(&self, st: &mut State, now: BootTime) {
-        let term_at = self.term_at(st.deadline);
-        let kill_at = st.deadline.saturating_sub(MARGIN);
+        let term_at = self.params.term_at(st.deadline);
+        let kill_at = self.params.kill_at(st.deadline);
         if now >= term_at && st.lost.is_none() {
             st.lost = Some(format!(
                 "no keep-alive was acknowledged in time; the lease would expire in {}",
@@ -234,11 +217,11 @@ impl Guard {
             let now = BootTime::now();
             self.enforce(&mut st, now);
             let next = if !st.term_sent && st.lost.is_none() {
-                self.term_at(st.deadline)
+                self.params.term_at(st.deadline)
             } else if let Some(last) = st.kill_sent {
                 last + KILL_REPEAT
             } else {
-                st.deadline.saturating_sub(MARGIN)
+                self.params.kill_at(st.deadline)
             };
             if st.tree.is_none() && st.lost.is_some() {
                 // Nothing to kill yet; wait until a child is armed or we stop.
@@ -267,14 +250,22 @@ fn round_ms(d: Duration) -> Duration {
 mod tests {
     use super::*;
 
+    fn params(kill_after_ms: u64) -> SafetyParams {
+        SafetyParams::new(
+            Duration::from_secs(10),
+            Some(Duration::from_millis(kill_after_ms)),
+        )
+        .unwrap()
+    }
+
+    fn start(deadline: BootTime, kill_after_ms: u64) -> Arc<Guard> {
+        Guard::start(deadline, params(kill_after_ms), Signal::SIGTERM).unwrap()
+    }
+
     #[test]
     fn extension_moves_the_deadline_forward_only() {
         let now = BootTime::now();
-        let g = Guard::start(
-            now + Duration::from_secs(10),
-            Duration::from_secs(2),
-            Signal::SIGTERM,
-        );
+        let g = start(now + Duration::from_secs(10), 2000);
         assert!(g.extend(now, Duration::from_secs(20)));
         assert!(g.time_left() > Duration::from_secs(15));
         assert!(g.extend(now, Duration::from_secs(5)));
@@ -285,11 +276,7 @@ mod tests {
     #[test]
     fn loss_is_a_latch() {
         let now = BootTime::now();
-        let g = Guard::start(
-            now + Duration::from_secs(10),
-            Duration::from_secs(2),
-            Signal::SIGTERM,
-        );
+        let g = start(now + Duration::from_secs(10), 2000);
         g.lose("revoked");
         assert_eq!(g.lost().as_deref(), Some("revoked"));
         assert!(!g.extend(BootTime::now(), Duration::from_secs(10)));
@@ -302,11 +289,7 @@ mod tests {
         // Deadline already inside the kill window: the lease must count as lost and a late
         // acknowledgement (e.g. after SIGCONT) must not resurrect it.
         let now = BootTime::now();
-        let g = Guard::start(
-            now + Duration::from_millis(100),
-            Duration::from_secs(1),
-            Signal::SIGTERM,
-        );
+        let g = start(now + Duration::from_millis(100), 1000);
         assert!(!g.extend(now, Duration::from_secs(60)));
         assert!(g.lost().is_some());
         g.stop();
@@ -315,11 +298,7 @@ mod tests {
     #[test]
     fn the_thread_declares_loss_when_time_runs_out() {
         let now = BootTime::now();
-        let g = Guard::start(
-            now + MARGIN + Duration::from_millis(300),
-            Duration::from_millis(100),
-            Signal::SIGTERM,
-        );
+        let g = start(now + SafetyParams::MARGIN + Duration::from_millis(300), 100);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -1,24 +1,20 @@
-//! Inspection for operators: `status` (who holds a lock, since when, who waits), `list` (every lock
-//! under a prefix) and `break` (revoke a stuck holder's lease).
+//! Inspection as data: who holds a lock, since when, and who waits ([`status`]); every lock under a
+//! prefix ([`list`]); revoking a holder's lease ([`revoke`]). Rendering is the caller's business
+//! (the `etcdlock` binary prints tables and JSON).
 //!
-//! Output is a compact table for people (fits 80 columns) or JSON for programs. The JSON schema is
-//! versioned (`schema_version`) and shares its field names between `status` and `list`; fields are
-//! only ever added. Locks taken by `etcdctl lock` (empty values) are shown with unknown metadata.
+//! The types serialize to the JSON schema of `etcdlock status --json` / `list --json`: versioned
+//! by [`SCHEMA_VERSION`], field names shared between the two, fields only ever added. Locks taken by
+//! `etcdctl lock` (empty values) have unknown metadata (`None`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::IsTerminal;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use anyhow::Result;
 use etcd_client::{GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{BreakArgs, ListArgs, StatusArgs};
-use crate::etcd::{self, Check, Etcd};
-use crate::exit::{self, fail};
-use crate::lock;
-use crate::meta::{short_duration, Holder};
-use crate::output;
+use crate::client::Client;
+use crate::error::Result;
+use crate::holder::Holder;
 use crate::queue::{self, Slot};
 
 /// Bumped only for incompatible changes; new fields do not bump it.
@@ -32,6 +28,7 @@ const VALUE_BATCH: usize = 32;
 /// One key of a lock: a holder or a waiter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The key, `NAME/<lease hex>`.
     pub key: String,
     /// Lease id, lowercase hex (the key's suffix).
     pub lease_id: String,
@@ -43,12 +40,19 @@ pub struct Entry {
     pub held_for_s: Option<u64>,
     /// Seconds since it joined the queue (waiters with etcdlock metadata).
     pub waited_for_s: Option<u64>,
+    /// Host of the holder or waiter (None: not etcdlock).
     pub host: Option<String>,
+    /// Its pid.
     pub pid: Option<u32>,
+    /// The user it runs as.
     pub user: Option<String>,
+    /// Its command as recorded.
     pub command: Option<Vec<String>>,
+    /// `--meta` pairs.
     pub meta: BTreeMap<String, String>,
+    /// When it joined the queue (RFC 3339).
     pub started_at: Option<String>,
+    /// When it got the lock (RFC 3339).
     pub acquired_at: Option<String>,
     /// etcdlock version of the holder; null for keys not written by etcdlock (etcdctl lock).
     pub etcdlock_version: Option<String>,
@@ -57,13 +61,21 @@ pub struct Entry {
 /// `status --json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
+    /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
+    /// The lock.
     pub name: String,
+    /// Whether anyone holds it.
     pub held: bool,
+    /// How many may hold it at once (1: a mutex).
     pub limit: u32,
+    /// How many hold it.
     pub holder_count: usize,
+    /// How many wait.
     pub waiter_count: usize,
+    /// The holders, oldest first.
     pub holders: Vec<Entry>,
+    /// The waiters, in queue order.
     pub waiters: Vec<Entry>,
     /// Keys under `NAME/` that are not in this lock's queue (nested locks' keys, keys without a
     /// lease): skipped, and counted here.
@@ -75,10 +87,15 @@ pub struct Status {
 /// One lock in `list --json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LockSummary {
+    /// The lock.
     pub name: String,
+    /// Whether anyone holds it.
     pub held: bool,
+    /// How many may hold it at once.
     pub limit: u32,
+    /// How many hold it.
     pub holder_count: usize,
+    /// How many wait.
     pub waiter_count: usize,
     /// The oldest holder.
     pub holders: Vec<Entry>,
@@ -87,8 +104,11 @@ pub struct LockSummary {
 /// `list --json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct List {
+    /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
+    /// The prefix listed (`""`: everything).
     pub prefix: String,
+    /// The locks, by name.
     pub locks: Vec<LockSummary>,
 }
 
@@ -134,7 +154,12 @@ fn limit_of(oldest: Option<&[u8]>) -> u32 {
 
 /// Every key in [start, end), keys only, in pages: inspection never reads values it does not
 /// need, so an etcd shared with large ordinary data stays listable.
-async fn scan_keys(etcd: &Etcd, start: Vec<u8>, end: Vec<u8>, what: &str) -> Result<Vec<KeyValue>> {
+async fn scan_keys(
+    etcd: &Client,
+    start: Vec<u8>,
+    end: Vec<u8>,
+    what: &str,
+) -> Result<Vec<KeyValue>> {
     let mut start = start;
     let mut keys = Vec::new();
     loop {
@@ -142,11 +167,12 @@ async fn scan_keys(etcd: &Etcd, start: Vec<u8>, end: Vec<u8>, what: &str) -> Res
             .with_range(end.clone())
             .with_keys_only()
             .with_limit(PAGE);
-        let resp = lock::retrying(what, || {
-            let (start, opts) = (start.clone(), opts.clone());
-            etcd.call(|mut c| async move { c.get(start, Some(opts)).await })
-        })
-        .await?;
+        let resp = etcd
+            .retrying(what, || {
+                let (start, opts) = (start.clone(), opts.clone());
+                etcd.call(|mut c| async move { c.get(start, Some(opts)).await })
+            })
+            .await?;
         keys.extend_from_slice(resp.kvs());
         match resp.kvs().last() {
             Some(last) if resp.more() => {
@@ -160,7 +186,7 @@ async fn scan_keys(etcd: &Etcd, start: Vec<u8>, end: Vec<u8>, what: &str) -> Res
 
 /// The values of `keys` (absent if a key vanished meanwhile), a bounded batch per request:
 /// etcdlock caps what it stores, but a foreign holder's value may be large.
-async fn values_of(etcd: &Etcd, keys: &[&str]) -> Result<HashMap<String, Vec<u8>>> {
+async fn values_of(etcd: &Client, keys: &[&str]) -> Result<HashMap<String, Vec<u8>>> {
     let mut values = HashMap::new();
     for batch in keys.chunks(VALUE_BATCH) {
         let txn = Txn::new().and_then(
@@ -169,11 +195,12 @@ async fn values_of(etcd: &Etcd, keys: &[&str]) -> Result<HashMap<String, Vec<u8>
                 .map(|k| TxnOp::get(*k, None))
                 .collect::<Vec<_>>(),
         );
-        let resp = lock::retrying("cannot read the lock's holders", || {
-            let txn = txn.clone();
-            etcd.call(|mut c| async move { c.txn(txn).await })
-        })
-        .await?;
+        let resp = etcd
+            .retrying("cannot read the lock's holders", || {
+                let txn = txn.clone();
+                etcd.call(|mut c| async move { c.txn(txn).await })
+            })
+            .await?;
         for op in resp.op_responses() {
             if let TxnOpResponse::Get(g) = op {
                 for kv in g.kvs() {
@@ -188,8 +215,9 @@ async fn values_of(etcd: &Etcd, keys: &[&str]) -> Result<HashMap<String, Vec<u8>
     Ok(values)
 }
 
-/// Read one lock: its queue (keys only), then the values of its keys and the holders' TTLs.
-async fn read_status(etcd: &Etcd, name: &str) -> Result<Status> {
+/// One lock: its queue (keys only), then the values of its keys (in bounded batches) and the
+/// holders' TTLs.
+pub async fn status(etcd: &Client, name: &str) -> Result<Status> {
     let prefix = queue::prefix_of(name);
     let keys = scan_keys(
         etcd,
@@ -240,153 +268,10 @@ async fn read_status(etcd: &Etcd, name: &str) -> Result<Status> {
     })
 }
 
-pub async fn status(config: etcd::Config, args: StatusArgs) -> Result<u8> {
-    let etcd = Etcd::connect(config, Check::Leader).await?;
-    let status = read_status(&etcd, &args.name).await?;
-    if args.json {
-        output::print(&format!("{}\n", serde_json::to_string_pretty(&status)?))?;
-    } else {
-        output::print(&render_status(&status))?;
-    }
-    Ok(if status.held { 0 } else { 1 })
-}
-
-fn age(secs: Option<u64>) -> String {
-    secs.map_or_else(
-        || "?".to_owned(),
-        |s| short_duration(Duration::from_secs(s)),
-    )
-}
-
-fn who(e: &Entry) -> String {
-    match (&e.user, &e.host) {
-        (Some(u), Some(h)) => format!("{u}@{h}"),
-        _ => "(etcdctl?)".to_owned(),
-    }
-}
-
-fn fit(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        s.to_owned()
-    } else {
-        let cut: String = s.chars().take(width.saturating_sub(1)).collect();
-        format!("{cut}…")
-    }
-}
-
-/// An aligned table, at most 80 columns wide: the last column is truncated to fit.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let n = header.len();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let fixed: usize = widths[..n - 1].iter().map(|w| w + 2).sum();
-    let last = 80usize.saturating_sub(fixed).max(10);
-    let mut out = String::new();
-    let line = |cells: Vec<String>, out: &mut String| {
-        let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == n {
-                text.push_str(&fit(cell, last));
-            } else {
-                text.push_str(&format!("{:<w$}  ", fit(cell, widths[i]), w = widths[i]));
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(header.iter().map(|s| s.to_string()).collect(), &mut out);
-    for row in rows {
-        line(row.clone(), &mut out);
-    }
-    out
-}
-
-/// One line about keys under `NAME/` that are not this lock's (empty if there are none).
-fn other_keys_note(s: &Status) -> String {
-    match (s.other_keys, &s.other_key_example) {
-        (0, _) | (_, None) => String::new(),
-        (n, Some(example)) => format!(
-            "({n} other key{} under {}/ skipped: nested locks or data without a lease, e.g. {example})\n",
-            if n == 1 { "" } else { "s" },
-            s.name
-        ),
-    }
-}
-
-fn render_status(s: &Status) -> String {
-    if !s.held {
-        return format!("{}: free\n{}", s.name, other_keys_note(s));
-    }
-    let limit = if s.limit > 1 {
-        format!(" (limit {})", s.limit)
-    } else {
-        String::new()
-    };
-    let mut out = format!(
-        "{}: held by {}{limit} · {} waiting\n",
-        s.name, s.holder_count, s.waiter_count
-    );
-    let rows: Vec<Vec<String>> = s
-        .holders
-        .iter()
-        .map(|e| ("holder", e, age(e.held_for_s)))
-        .chain(s.waiters.iter().map(|e| ("waiter", e, age(e.waited_for_s))))
-        .map(|(role, e, since)| {
-            vec![
-                role.to_owned(),
-                e.lease_id.clone(),
-                e.fencing_token.to_string(),
-                who(e),
-                e.pid.map_or("?".to_owned(), |p| p.to_string()),
-                since,
-                e.ttl_remaining_s
-                    .map_or("-".to_owned(), |t| format!("{t}s")),
-                e.command.as_ref().map_or("?".to_owned(), |c| c.join(" ")),
-            ]
-        })
-        .collect();
-    out.push_str(&table(
-        &[
-            "ROLE",
-            "LEASE",
-            "TOKEN",
-            "USER@HOST",
-            "PID",
-            "FOR",
-            "TTL",
-            "COMMAND",
-        ],
-        &rows,
-    ));
-    out.push_str(&other_keys_note(s));
-    for e in s.holders.iter().chain(&s.waiters) {
-        if !e.meta.is_empty() {
-            let pairs: Vec<String> = e.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            out.push_str(&format!("meta {}: {}\n", e.lease_id, pairs.join(" ")));
-        }
-    }
-    out
-}
-
-/// The end of the key range holding every key that starts with `prefix` (etcd's convention).
-fn range_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
-
-pub async fn list(config: etcd::Config, args: ListArgs) -> Result<u8> {
-    let etcd = Etcd::connect(config, Check::Leader).await?;
-    let prefix = args.prefix.unwrap_or_default();
+/// Every lock under `prefix` (`""`: all keys), each once, nested ones included: the oldest
+/// holder's metadata and the counts. Reads keys only, then one value per lock, in batches.
+pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
+    let prefix = prefix.to_owned();
     let end = if prefix.is_empty() {
         vec![0]
     } else {
@@ -397,7 +282,7 @@ pub async fn list(config: etcd::Config, args: ListArgs) -> Result<u8> {
     } else {
         prefix.clone().into_bytes()
     };
-    let keys = scan_keys(&etcd, start, end, "cannot list the locks").await?;
+    let keys = scan_keys(etcd, start, end, "cannot list the locks").await?;
     // name -> its queue; every lock once, nested ones included (each key belongs to exactly the
     // lock named by everything before its last slash).
     let mut locks: HashMap<String, Vec<Slot>> = HashMap::new();
@@ -419,7 +304,7 @@ pub async fn list(config: etcd::Config, args: ListArgs) -> Result<u8> {
         .filter_map(|s| s.first())
         .map(|s| s.key.as_str())
         .collect();
-    let values = values_of(&etcd, &oldest).await?;
+    let values = values_of(etcd, &oldest).await?;
     let mut summaries: Vec<LockSummary> = locks
         .iter()
         .map(|(name, slots)| {
@@ -449,126 +334,28 @@ pub async fn list(config: etcd::Config, args: ListArgs) -> Result<u8> {
         prefix,
         locks: summaries,
     };
-    if args.json {
-        output::print(&format!("{}\n", serde_json::to_string_pretty(&list)?))?;
-    } else {
-        output::print(&render_list(&list))?;
-    }
-    Ok(0)
+    Ok(list)
 }
 
-fn render_list(list: &List) -> String {
-    if list.locks.is_empty() {
-        return "no locks\n".to_owned();
-    }
-    let rows: Vec<Vec<String>> = list
-        .locks
-        .iter()
-        .map(|l| {
-            let oldest = l.holders.first();
-            vec![
-                l.name.clone(),
-                format!("{}/{}", l.holder_count, l.limit),
-                l.waiter_count.to_string(),
-                oldest.map_or("?".to_owned(), |e| age(e.held_for_s)),
-                oldest.map_or("?".to_owned(), |e| match (&e.host, e.pid) {
-                    (Some(h), Some(p)) => format!("{h} pid {p}"),
-                    _ => "(etcdctl?)".to_owned(),
-                }),
-            ]
-        })
-        .collect();
-    table(&["LOCK", "HELD", "WAITING", "FOR", "OLDEST HOLDER"], &rows)
-}
-
-/// "web-3 pid 4121 (./backup.sh) for 3m12s", or what is known of a holder that is not etcdlock.
-fn describe_holder(e: &Entry) -> String {
-    match (&e.host, e.pid) {
-        (Some(h), Some(p)) => format!(
-            "{h} pid {p} ({}) for {}",
-            e.command.as_deref().unwrap_or_default().join(" "),
-            age(e.held_for_s)
-        ),
-        _ => format!("a holder without etcdlock metadata (lease {})", e.lease_id),
-    }
-}
-
-pub async fn break_lock(config: etcd::Config, args: BreakArgs) -> Result<u8> {
-    let etcd = Etcd::connect(config, Check::Leader).await?;
-    let status = read_status(&etcd, &args.name).await?;
-    let targets: Vec<&Entry> = match &args.lease {
-        None => status.holders.iter().collect(),
-        Some(id) => {
-            let id = id.trim_start_matches("0x").to_ascii_lowercase();
-            let found: Vec<&Entry> = status
-                .holders
-                .iter()
-                .chain(&status.waiters)
-                .filter(|e| e.lease_id == id)
-                .collect();
-            if found.is_empty() {
-                output::warn(format!(
-                    "{} has no holder or waiter with lease {id}; see etcdlock status {}",
-                    args.name, args.name
-                ));
-                return Ok(1);
-            }
-            found
-        }
-    };
-    if targets.is_empty() {
-        output::warn(format!("{} is not held; nothing to break", args.name));
-        return Ok(1);
-    }
-    if !args.yes && !confirm(&args.name, &targets).await? {
-        output::warn("not broken");
-        return Ok(exit::USAGE);
-    }
-    for e in targets {
-        let id = i64::from_str_radix(&e.lease_id, 16).unwrap_or_default();
-        lock::retrying("cannot revoke the holder's lease", || {
-            etcd.call(|mut c| async move { c.lease_revoke(id).await })
-        })
-        .await?;
-        output::print(&format!(
-            "broke {}: revoked lease {} of {}\n",
-            args.name,
-            e.lease_id,
-            describe_holder(e)
-        ))?;
-        if e.etcdlock_version.is_none() {
-            output::warn(format!(
-                "note: lease {} was not etcdlock's (e.g. etcdctl lock): its command keeps running; only the lock is gone",
-                e.lease_id
-            ));
-        }
-    }
-    Ok(0)
-}
-
-/// Ask on the terminal; refuse (usage error) when there is none.
-async fn confirm(name: &str, targets: &[&Entry]) -> Result<bool> {
-    if !std::io::stdin().is_terminal() {
-        return Err(fail(
-            exit::USAGE,
-            "not breaking without confirmation: stdin is not a terminal; pass --yes",
-        ));
-    }
-    let question = format!(
-        "Break {name} held by {}? [y/N] ",
-        targets
-            .iter()
-            .map(|e| describe_holder(e))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let answer = tokio::task::spawn_blocking(move || {
-        output::stderr(&question);
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line).map(|_| line)
+/// Revoke lease `id` (breaking whatever it holds).
+pub async fn revoke(etcd: &Client, id: i64) -> Result<()> {
+    etcd.retrying("cannot revoke the holder's lease", || {
+        etcd.call(|mut c| async move { c.lease_revoke(id).await })
     })
-    .await??;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+    .await?;
+    Ok(())
+}
+
+/// The end of the key range holding every key that starts with `prefix` (etcd's convention).
+fn range_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
 }
 
 #[cfg(test)]
@@ -580,13 +367,5 @@ mod tests {
         assert_eq!(range_end(b"/jobs/"), b"/jobs0".to_vec());
         assert_eq!(range_end(b"a\xff"), b"b".to_vec());
         assert_eq!(range_end(b"\xff"), vec![0]);
-    }
-
-    #[test]
-    fn tables_fit_80_columns() {
-        let rows = vec![vec!["x".repeat(10), "y".repeat(200)]];
-        let t = table(&["A", "B"], &rows);
-        assert!(t.lines().all(|l| l.chars().count() <= 80), "{t}");
-        assert!(t.contains('…'));
     }
 }

@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
 use etcd_client::{
     Compare, CompareOp, EventType, GetOptions, KeyValue, PutOptions, SortOrder, SortTarget, Txn,
     TxnOp, TxnOpResponse, WatchFilterType, WatchOptions,
@@ -19,12 +18,12 @@ use etcd_client::{
 use tokio::time::sleep;
 use tracing::{debug, trace};
 
-use crate::etcd::{CallError, Etcd};
-use crate::exit::{self, fail};
+use crate::client::{CallError, Client};
+use crate::error::{Error, Result};
 use crate::guard::Guard;
-use crate::lease::Lease;
-use crate::meta::Holder;
+use crate::holder::Holder;
 use crate::queue::{self, Slot};
+use crate::session::{AbortOnDrop, Lease, Session};
 
 /// What the holder learns when it gets the lock.
 #[derive(Debug, Clone)]
@@ -40,9 +39,12 @@ pub struct Acquired {
 /// Our place in the queue.
 #[derive(Debug, Clone)]
 pub struct Queued {
+    /// The lock.
     pub name: String,
+    /// Our key.
     pub key: String,
     prefix: String,
+    /// Our key's create revision (our place in the queue; the fencing token once we hold).
     pub my_rev: i64,
     limit: u32,
     lease_id: i64,
@@ -56,37 +58,6 @@ pub struct Queued {
 pub struct Noticed {
     /// A live lock whose name is a prefix of ours, or one nested under ours: likely a typo.
     pub related_lock: Option<String>,
-}
-
-/// Retry `op` while it fails transiently (the caller bounds the whole wait by the lease's life);
-/// permanent errors (permission denied, lease not found) end the attempt with exit code 69.
-pub async fn retrying<T, F, Fut>(what: &str, mut op: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, CallError>>,
-{
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        match op().await {
-            Ok(v) => return Ok(v),
-            Err(e) if e.is_transient() => {
-                debug!(error = %e, "{what} failed; retrying");
-                sleep(crate::etcd::jitter(backoff)).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
-            Err(e) => {
-                let text = e.to_string();
-                let hint = if text.contains("permission denied") {
-                    "; the etcd user lacks permission on these keys (run and break need read-write on the lock's prefix, status and list need read)"
-                } else if text.contains("user name is empty") {
-                    "; etcd has authentication enabled: pass --user NAME, with the password in --password-file or ETCDLOCK_PASSWORD"
-                } else {
-                    ""
-                };
-                return Err(fail(exit::UNAVAILABLE, format!("{what}: {e}{hint}")));
-            }
-        }
-    }
 }
 
 /// Keys only, sorted by create revision: a lock's queue in order, never its values.
@@ -151,7 +122,7 @@ fn related_lock(name: &str, own_page: &[KeyValue], ops: &[TxnOpResponse]) -> Opt
 /// Join the queue for `name` (idempotently: a retry after a lost answer finds our key instead of
 /// creating a second one). Returns our place and, if we already hold the lock, the acquisition.
 pub async fn enqueue(
-    etcd: &Etcd,
+    etcd: &Client,
     name: &str,
     lease: &Lease,
     holder: &Holder,
@@ -179,11 +150,12 @@ pub async fn enqueue(
         .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
         .and_then(then)
         .or_else(otherwise);
-    let resp = retrying("cannot queue for the lock", || {
-        let txn = txn.clone();
-        etcd.call(|mut c| async move { c.txn(txn).await })
-    })
-    .await?;
+    let resp = etcd
+        .retrying("cannot queue for the lock", || {
+            let txn = txn.clone();
+            etcd.call(|mut c| async move { c.txn(txn).await })
+        })
+        .await?;
     let revision = rev(resp.header());
     let ops = resp.op_responses();
     let my_rev = if resp.succeeded() {
@@ -192,10 +164,10 @@ pub async fn enqueue(
         get_of(ops.first())
             .and_then(|g| g.kvs().first())
             .map(KeyValue::create_revision)
-            .ok_or_else(|| fail(exit::INTERNAL, "unexpected answer to the lock transaction"))?
+            .ok_or_else(|| Error::Protocol("unexpected answer to the lock transaction".into()))?
     };
     let page = get_of(ops.get(1))
-        .ok_or_else(|| fail(exit::INTERNAL, "unexpected answer to the lock transaction"))?;
+        .ok_or_else(|| Error::Protocol("unexpected answer to the lock transaction".into()))?;
     let noticed = Noticed {
         related_lock: related_lock(name, page.kvs(), ops.get(2..).unwrap_or_default()),
     };
@@ -237,7 +209,7 @@ pub async fn enqueue(
 /// More of the oldest queue keys after a first page that held too few (keys of nested locks in
 /// the way), until `limit` are found or the range ends.
 async fn oldest_after(
-    etcd: &Etcd,
+    etcd: &Client,
     prefix: &str,
     found: &[Slot],
     page: &[KeyValue],
@@ -249,11 +221,12 @@ async fn oldest_after(
         let opts = queue_order(SortOrder::Ascend)
             .with_min_create_revision(after + 1)
             .with_limit(i64::from(limit) + queue::SLACK);
-        let resp = retrying("cannot read the lock queue", || {
-            let (prefix, opts) = (prefix.to_owned(), opts.clone());
-            etcd.call(|mut c| async move { c.get(prefix, Some(opts)).await })
-        })
-        .await?;
+        let resp = etcd
+            .retrying("cannot read the lock queue", || {
+                let (prefix, opts) = (prefix.to_owned(), opts.clone());
+                etcd.call(|mut c| async move { c.get(prefix, Some(opts)).await })
+            })
+            .await?;
         more.extend(queue::slots(prefix.as_bytes(), resp.kvs()));
         match resp.kvs().last() {
             Some(last) if resp.more() => after = last.create_revision(),
@@ -266,7 +239,7 @@ async fn oldest_after(
 /// All holders of one lock must agree on its limit, or the semaphore means nothing. Reads the
 /// values of the other holders (only when there are any).
 async fn check_limits(
-    etcd: &Etcd,
+    etcd: &Client,
     name: &str,
     limit: u32,
     holders: &[Slot],
@@ -281,11 +254,12 @@ async fn check_limits(
         return Ok(());
     }
     let txn = Txn::new().and_then(others);
-    let resp = retrying("cannot read the lock's holders", || {
-        let txn = txn.clone();
-        etcd.call(|mut c| async move { c.txn(txn).await })
-    })
-    .await?;
+    let resp = etcd
+        .retrying("cannot read the lock's holders", || {
+            let txn = txn.clone();
+            etcd.call(|mut c| async move { c.txn(txn).await })
+        })
+        .await?;
     for kv in resp
         .op_responses()
         .iter()
@@ -294,13 +268,12 @@ async fn check_limits(
     {
         if let Some(other) = Holder::parse(kv.value()) {
             if other.limit != limit {
-                return Err(fail(
-                    exit::USAGE,
-                    format!(
-                        "{name} is held with --limit {} by {} pid {}; this run asked for --limit {limit}; use the same limit everywhere",
-                        other.limit, other.host, other.pid
-                    ),
-                ));
+                return Err(Error::LimitMismatch {
+                    name: name.to_owned(),
+                    theirs: other.limit,
+                    ours: limit,
+                    holder: format!("{} pid {}", other.host, other.pid),
+                });
             }
         }
     }
@@ -315,7 +288,7 @@ impl Queued {
     /// our lease expired while we waited, we hold nothing. A handoff therefore costs the waiter
     /// one watch event and one read, no write. The first round reuses what the queue transaction
     /// saw when that was the whole queue.
-    pub async fn wait(&mut self, etcd: &Etcd) -> Result<Acquired> {
+    pub async fn wait(&mut self, etcd: &Client) -> Result<Acquired> {
         loop {
             let (ahead, revision) = match self.known_ahead.take() {
                 Some(known) => known,
@@ -349,7 +322,7 @@ impl Queued {
 
     /// The queue keys ahead of ours (for a mutex: the newest one is enough; for a semaphore, up
     /// to `limit`), checking in the same read that our key is still ours.
-    async fn read_ahead(&self, etcd: &Etcd) -> Result<(Vec<Slot>, i64)> {
+    async fn read_ahead(&self, etcd: &Client) -> Result<(Vec<Slot>, i64)> {
         let need = i64::from(self.limit);
         let opts = self
             .older_keys(SortOrder::Descend)
@@ -358,24 +331,23 @@ impl Queued {
             TxnOp::get(self.prefix.clone(), Some(opts)),
             TxnOp::get(self.key.clone(), Some(GetOptions::new().with_keys_only())),
         ]);
-        let resp = retrying("cannot read the lock queue", || {
-            let txn = txn.clone();
-            etcd.call(|mut c| async move { c.txn(txn).await })
-        })
-        .await?;
+        let resp = etcd
+            .retrying("cannot read the lock queue", || {
+                let txn = txn.clone();
+                etcd.call(|mut c| async move { c.txn(txn).await })
+            })
+            .await?;
         let revision = rev(resp.header());
         let ops = resp.op_responses();
         let (Some(page), Some(own)) = (get_of(ops.first()), get_of(ops.get(1))) else {
-            return Err(fail(exit::INTERNAL, "unexpected answer to the queue read"));
+            return Err(Error::Protocol(
+                "unexpected answer to the queue read".into(),
+            ));
         };
         if own.kvs().first().map(KeyValue::create_revision) != Some(self.my_rev) {
-            return Err(fail(
-                exit::UNAVAILABLE,
-                format!(
-                    "our lease expired while waiting for {}; try again",
-                    self.name
-                ),
-            ));
+            return Err(Error::ExpiredWhileWaiting {
+                name: self.name.clone(),
+            });
         }
         let mut ahead = queue::slots(self.prefix.as_bytes(), page.kvs());
         let mut last = page.kvs().last().map(KeyValue::create_revision);
@@ -386,11 +358,12 @@ impl Queued {
             let opts = queue_order(SortOrder::Descend)
                 .with_max_create_revision(before - 1)
                 .with_limit(need + queue::SLACK);
-            let resp = retrying("cannot read the lock queue", || {
-                let (prefix, opts) = (self.prefix.clone(), opts.clone());
-                etcd.call(|mut c| async move { c.get(prefix, Some(opts)).await })
-            })
-            .await?;
+            let resp = etcd
+                .retrying("cannot read the lock queue", || {
+                    let (prefix, opts) = (self.prefix.clone(), opts.clone());
+                    etcd.call(|mut c| async move { c.get(prefix, Some(opts)).await })
+                })
+                .await?;
             ahead.extend(queue::slots(self.prefix.as_bytes(), resp.kvs()));
             last = resp.kvs().last().map(KeyValue::create_revision);
             more = resp.more();
@@ -405,9 +378,9 @@ impl Queued {
     /// Record in our key when we got the lock, for `status`. Informational, so it runs beside the
     /// command instead of delaying it; only if the key is still ours (a plain put would resurrect
     /// a deleted key).
-    pub async fn mark_acquired(self, etcd: Etcd, holder: Holder) {
+    pub async fn mark_acquired(self, etcd: Client, holder: Holder) {
         let mut acquired = holder;
-        acquired.acquired_at = Some(crate::meta::now_rfc3339());
+        acquired.acquired_at = Some(crate::holder::now_rfc3339());
         let txn = Txn::new()
             .when([Compare::create_revision(
                 self.key.clone(),
@@ -437,7 +410,7 @@ pub struct QueueInfo {
 }
 
 /// Read who holds the lock and how many are ahead of `my_rev` (keys only, then the one value).
-pub async fn queue_info(etcd: &Etcd, q: &Queued) -> Result<Option<QueueInfo>, CallError> {
+pub async fn queue_info(etcd: &Client, q: &Queued) -> Result<Option<QueueInfo>, CallError> {
     let prefix = q.prefix.clone();
     let opts = q.older_keys(SortOrder::Ascend);
     let resp = etcd
@@ -460,7 +433,7 @@ pub async fn queue_info(etcd: &Etcd, q: &Queued) -> Result<Option<QueueInfo>, Ca
 
 /// Watch with `opts` on `key` until a deletion is seen. `Ok(())` on deletion; `Err` if the watch
 /// broke or the endpoint changed (the caller re-checks).
-async fn wait_deleted(etcd: &Etcd, key: Vec<u8>, opts: WatchOptions) -> Result<(), CallError> {
+async fn wait_deleted(etcd: &Client, key: Vec<u8>, opts: WatchOptions) -> Result<(), CallError> {
     let mut endpoint_changed = etcd.subscribe();
     let mut stream = etcd
         .call(|mut c| async move { c.watch(key, Some(opts)).await })
@@ -506,7 +479,7 @@ async fn wait_deleted(etcd: &Etcd, key: Vec<u8>, opts: WatchOptions) -> Result<(
 /// deletes it), the lock is lost now and the guard must stop the child. `acquired_at` is the store
 /// revision at which we held the lock: watching from just after it misses nothing.
 pub async fn watch_own_key(
-    etcd: Etcd,
+    etcd: Client,
     key: String,
     my_rev: i64,
     acquired_at: i64,
@@ -547,5 +520,194 @@ pub async fn watch_own_key(
                 }
             }
         }
+    }
+}
+
+/// Check a lock name: not empty, no control characters (it ends up in keys, messages, logs).
+pub fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::Config("the lock name must not be empty".into()));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::Config(
+            "the lock name must not contain control characters (newline, NUL, ...)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A distributed mutex (or, with [`Mutex::semaphore`], a counting semaphore) named `NAME`,
+/// compatible with `etcdctl lock NAME` and Go's `concurrency.NewMutex(session, NAME)`.
+///
+/// ```no_run
+/// # async fn demo() -> etcdlock::Result<()> {
+/// use etcdlock::{Client, Config, Mutex, SafetyParams, Session};
+/// use etcdlock::client::Check;
+///
+/// let client = Client::connect(Config::new(["http://127.0.0.1:2379"])?, Check::Lazy).await?;
+/// let session = Session::new(&client, SafetyParams::default()).await?;
+/// let held = Mutex::new("/jobs/backup")?.lock(&session).await?;
+/// println!("holding {} with fencing token {}", held.key(), held.fencing_token());
+/// held.unlock(&client).await?;
+/// session.close().await.ok();
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Mutex {
+    name: String,
+    holder: Holder,
+}
+
+impl Mutex {
+    /// A mutex; holders store [`Holder::current`] metadata (no command).
+    pub fn new(name: impl Into<String>) -> Result<Mutex> {
+        Self::semaphore(name, 1)
+    }
+
+    /// Up to `limit` holders at once (the `limit` oldest keys hold); every holder must use the
+    /// same limit.
+    pub fn semaphore(name: impl Into<String>, limit: u32) -> Result<Mutex> {
+        let name = name.into();
+        check_name(&name)?;
+        if limit == 0 {
+            return Err(Error::Config("the limit must be at least 1".into()));
+        }
+        Ok(Mutex {
+            name,
+            holder: Holder::current(&[], limit, Default::default()),
+        })
+    }
+
+    /// Store `holder` as this contender's metadata (its `limit` is kept from the mutex).
+    pub fn with_holder(mut self, mut holder: Holder) -> Mutex {
+        holder.limit = self.holder.limit;
+        self.holder = holder;
+        self
+    }
+
+    /// The lock's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Join the queue; the result says whether we already hold the lock.
+    pub async fn enqueue(&self, session: &Session) -> Result<(Queued, Option<Acquired>)> {
+        let (queued, acquired, _) =
+            enqueue(session.client(), &self.name, session.lease(), &self.holder).await?;
+        Ok((queued, acquired))
+    }
+
+    /// Wait for the lock (FIFO). Fails with [`Error::Lost`] if the session is lost meanwhile;
+    /// the queue key goes with the session's lease.
+    pub async fn lock(&self, session: &Session) -> Result<Held> {
+        let (mut queued, acquired) = self.enqueue(session).await?;
+        let acquired = match acquired {
+            Some(a) => a,
+            None => tokio::select! {
+                a = queued.wait(session.client()) => a?,
+                reason = session.lost() => return Err(Error::Lost(reason)),
+            },
+        };
+        Ok(Held::new(session, acquired))
+    }
+
+    /// Take the lock if it is free now; `None` (and our queue key removed) if it is held.
+    pub async fn try_lock(&self, session: &Session) -> Result<Option<Held>> {
+        self.lock_timeout(session, Duration::ZERO).await
+    }
+
+    /// Wait at most `timeout` for the lock; `None` (and our queue key removed) if it is still
+    /// held then.
+    pub async fn lock_timeout(&self, session: &Session, timeout: Duration) -> Result<Option<Held>> {
+        let (mut queued, acquired) = self.enqueue(session).await?;
+        if let Some(a) = acquired {
+            return Ok(Some(Held::new(session, a)));
+        }
+        let waited = tokio::select! {
+            a = queued.wait(session.client()) => Some(a?),
+            reason = session.lost() => return Err(Error::Lost(reason)),
+            () = sleep(timeout) => None,
+        };
+        match waited {
+            Some(a) => Ok(Some(Held::new(session, a))),
+            None => {
+                delete_own(session.client(), &queued.key, queued.my_rev).await?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Delete `key` only if it is still the one created at `create_revision` (a retried delete must
+/// never remove a newer holder's key: etcd issue 22082 is this bug in Go's Mutex.Unlock).
+async fn delete_own(client: &Client, key: &str, create_revision: i64) -> Result<()> {
+    let txn = Txn::new()
+        .when([Compare::create_revision(
+            key.to_owned(),
+            CompareOp::Equal,
+            create_revision,
+        )])
+        .and_then([TxnOp::delete(key.to_owned(), None)]);
+    client
+        .retrying("cannot release the lock", || {
+            let txn = txn.clone();
+            client.call(|mut c| async move { c.txn(txn).await })
+        })
+        .await?;
+    Ok(())
+}
+
+/// A held lock. Its key is watched: deleting it (or revoking the lease) marks the session lost.
+#[derive(Debug)]
+pub struct Held {
+    acquired: Acquired,
+    cluster_id: u64,
+    _watch: AbortOnDrop<()>,
+}
+
+impl Held {
+    fn new(session: &Session, acquired: Acquired) -> Held {
+        let watch = tokio::spawn(watch_own_key(
+            session.client().clone(),
+            acquired.key.clone(),
+            acquired.fencing_token,
+            acquired.revision,
+            session.guard().clone(),
+        ));
+        Held {
+            cluster_id: session.client().cluster_id(),
+            acquired,
+            _watch: AbortOnDrop(watch),
+        }
+    }
+
+    /// Our key, `NAME/<lease hex>`.
+    pub fn key(&self) -> &str {
+        &self.acquired.key
+    }
+
+    /// The create revision of our key: strictly increasing from holder to holder. Compare tokens
+    /// only together with [`Held::cluster_id`] (revisions restart if etcd's data is wiped).
+    pub fn fencing_token(&self) -> i64 {
+        self.acquired.fencing_token
+    }
+
+    /// The store revision at which we held the lock (etcdctl's `ETCD_LOCK_REV`).
+    pub fn revision(&self) -> i64 {
+        self.acquired.revision
+    }
+
+    /// The id of the cluster the token comes from.
+    pub fn cluster_id(&self) -> u64 {
+        self.cluster_id
+    }
+
+    /// Release the lock: delete our key, and only our key revision.
+    pub async fn unlock(self, client: &Client) -> Result<()> {
+        let Held {
+            acquired, _watch, ..
+        } = self;
+        drop(_watch);
+        delete_own(client, &acquired.key, acquired.fencing_token).await
     }
 }

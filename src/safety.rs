@@ -242,7 +242,13 @@ mod tests {
         assert_eq!(p.renew_every(), Duration::from_millis(2500));
         assert_eq!(p.stale_after(), Duration::from_millis(1250));
         let d = BootTime::from_duration(Duration::from_secs(100));
-        assert_eq!(p.kill_at(d), BootTime::from_duration(Duration::from_millis(99_500)));
-        assert_eq!(p.term_at(d), BootTime::from_duration(Duration::from_millis(97_500)));
+        assert_eq!(
+            p.kill_at(d),
+            BootTime::from_duration(Duration::from_millis(99_500))
+        );
+        assert_eq!(
+            p.term_at(d),
+            BootTime::from_duration(Duration::from_millis(97_500))
+        );
     }
 }

@@ -13,9 +13,13 @@ use serde::{Deserialize, Serialize};
 /// Who holds (or waits for) a lock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Holder {
+    /// Host name of the holder.
     pub host: String,
+    /// Its process id.
     pub pid: u32,
+    /// The user it runs as.
     pub user: String,
+    /// The command, as recorded (see `--record-command`); empty if not recorded.
     pub command: Vec<String>,
     /// When this etcdlock joined the queue (RFC 3339, UTC).
     pub started_at: String,
@@ -72,6 +76,7 @@ fn one() -> u32 {
     1
 }
 
+/// Now, as RFC 3339 UTC to the second.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
@@ -99,8 +104,10 @@ impl Holder {
         }
     }
 
+    /// The value stored in the lock key.
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("holder metadata serialises")
+        // Strings and maps only: serialising cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
     }
 
     /// Parse a key's value; `None` for values not written by etcdlock (e.g. etcdctl's empty one).
@@ -125,14 +132,6 @@ impl Holder {
             self.command.join(" ")
         )
     }
-}
-
-/// A duration for humans, to the nearest second: "3m12s".
-pub fn short_duration(d: Duration) -> String {
-    let secs = (d.as_millis() + 500) / 1000;
-    humantime::format_duration(Duration::from_secs(secs as u64))
-        .to_string()
-        .replace(' ', "")
 }
 
 #[cfg(test)]
@@ -180,10 +179,5 @@ mod tests {
         // Multi-byte characters are never split.
         let wide = OsString::from("é".repeat(MAX_STORED));
         assert!(stored_command(&[wide])[0].contains("bytes cut"));
-    }
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(short_duration(Duration::from_millis(192_400)), "3m12s");
     }
 }

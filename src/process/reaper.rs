@@ -8,10 +8,11 @@
 //!
 //! 1. writes `1` to the command's `cgroup.kill` (cgroup mode) and SIGKILLs its process group, with
 //!    nothing but system calls (it is a fork of a multi-threaded process), then
-//! 2. execs etcdlock's own binary as `etcdlock internal-reap`, which finishes the job with normal
-//!    code: in cgroup mode it waits for the cgroup to empty and removes it; in subreaper mode it
-//!    kills every process whose environment carries this run's `ETCDLOCK_RUN_ID` (descendants that
-//!    left the process group keep their environment), until none is left.
+//! 2. execs a [`Rescue`] program — for the `etcdlock` binary, itself as `etcdlock internal-reap`,
+//!    which runs [`rescue`]: in cgroup mode it waits for the cgroup to empty and removes it; in
+//!    subreaper mode it kills every process whose environment carries this run's
+//!    `ETCDLOCK_RUN_ID` (descendants that left the process group keep their environment), until
+//!    none is left. Without a rescue program the helper stops after step 1.
 //!
 //! The helper is double-forked, so it is not etcdlock's child (etcdlock's "no child left" test
 //! of the tree stays exact), and it calls `setsid`, so a signal sent to etcdlock's process group
@@ -28,14 +29,22 @@ use nix::libc;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::tree::{self, Tree};
+use super::tree::{self, Tree};
 
 /// The environment variable that marks every process of one run (for the rescue in subreaper
 /// mode): `<etcdlock pid>-<random hex>`.
 pub const RUN_ID_ENV: &str = "ETCDLOCK_RUN_ID";
 
-/// The name of the hidden subcommand the helper execs.
-pub const SUBCOMMAND: &str = "internal-reap";
+/// What the helper execs to finish the job: `program` (e.g. `/proc/self/exe`, which is the
+/// running binary even if the file was replaced since) with `args`, followed by `--run-id ID` and,
+/// in cgroup mode, `--cgroup DIR`. The program must call [`rescue`] with them.
+#[derive(Debug, Clone)]
+pub struct Rescue {
+    /// The program to exec.
+    pub program: String,
+    /// Its argv (`argv[0]` included), before the run's own arguments.
+    pub args: Vec<String>,
+}
 
 /// The write end of the helper's pipe. Dropping it without [`Reaper::release`] triggers the kill.
 #[derive(Debug)]
@@ -45,25 +54,32 @@ pub struct Reaper {
 
 /// Everything the helper needs, prepared before the fork (no allocation after it).
 struct Prepared {
-    exe: CString,
+    /// The rescue program and its argv (empty: none).
+    exe: Option<CString>,
     argv: Vec<CString>,
     kill_fd: RawFd,
 }
 
 impl Prepared {
-    fn new(tree: &Tree, run_id: &str) -> Option<Prepared> {
-        let mut argv = vec!["etcdlock".to_owned(), SUBCOMMAND.to_owned()];
-        argv.extend(["--run-id".to_owned(), run_id.to_owned()]);
-        if let Some(dir) = tree.cgroup_dir() {
-            argv.extend(["--cgroup".to_owned(), dir.to_str()?.to_owned()]);
-        }
+    fn new(tree: &Tree, run_id: &str, rescue: Option<&Rescue>) -> Option<Prepared> {
+        let (exe, argv) = match rescue {
+            Some(r) => {
+                let mut argv = r.args.clone();
+                argv.extend(["--run-id".to_owned(), run_id.to_owned()]);
+                if let Some(dir) = tree.cgroup_dir() {
+                    argv.extend(["--cgroup".to_owned(), dir.to_str()?.to_owned()]);
+                }
+                let argv = argv.into_iter().map(CString::new);
+                (
+                    Some(CString::new(r.program.as_str()).ok()?),
+                    argv.collect::<Result<_, _>>().ok()?,
+                )
+            }
+            None => (None, Vec::new()),
+        };
         Some(Prepared {
-            exe: CString::new("/proc/self/exe").ok()?,
-            argv: argv
-                .into_iter()
-                .map(CString::new)
-                .collect::<Result<_, _>>()
-                .ok()?,
+            exe,
+            argv,
             kill_fd: tree.kill_fd().unwrap_or(-1),
         })
     }
@@ -72,10 +88,10 @@ impl Prepared {
 impl Reaper {
     /// Fork the helper for `tree` (before the command is spawned). `None` if the system cannot
     /// fork; the command then runs with `PR_SET_PDEATHSIG` only, as before this helper existed.
-    pub fn start(tree: &Tree, run_id: &str) -> Option<Reaper> {
+    pub fn start(tree: &Tree, run_id: &str, rescue: Option<&Rescue>) -> Option<Reaper> {
         use nix::fcntl::OFlag;
         use nix::unistd::{fork, ForkResult};
-        let prepared = Prepared::new(tree, run_id)?;
+        let prepared = Prepared::new(tree, run_id, rescue)?;
         let argv: Vec<*const libc::c_char> = prepared
             .argv
             .iter()
@@ -194,7 +210,9 @@ unsafe fn helper_main(
     if leader > 0 {
         libc::kill(-leader, libc::SIGKILL);
     }
-    libc::execve(prepared.exe.as_ptr(), argv, envp);
+    if let Some(exe) = &prepared.exe {
+        libc::execve(exe.as_ptr(), argv, envp);
+    }
     libc::_exit(1);
 }
 
@@ -214,9 +232,18 @@ unsafe fn read_exact(fd: RawFd, buf: &mut [u8]) -> bool {
     true
 }
 
-/// `etcdlock internal-reap`: what the helper execs when etcdlock died. Kills the rest of the
-/// tree and removes the cgroup; gives up after 30 s (a process stuck in uninterruptible sleep).
-pub fn rescue(run_id: &str, cgroup: Option<&Path>) -> u8 {
+/// What [`rescue`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rescued {
+    /// Processes killed (subreaper mode; in cgroup mode `cgroup.kill` does not count them).
+    pub killed: usize,
+    /// Whether the cgroup (if any) is gone.
+    pub cgroup_removed: bool,
+}
+
+/// What the rescue program runs when etcdlock died: kill the rest of the tree and remove the
+/// cgroup; gives up after 30 s (a process stuck in uninterruptible sleep).
+pub fn rescue(run_id: &str, cgroup: Option<&Path>) -> Rescued {
     let give_up = Instant::now() + Duration::from_secs(30);
     let mut killed = 0usize;
     loop {
@@ -236,14 +263,10 @@ pub fn rescue(run_id: &str, cgroup: Option<&Path>) -> u8 {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let removed = cgroup.is_none_or(tree::remove_cgroup_tree);
-    if killed > 0 || !removed {
-        crate::output::warn(format!(
-            "etcdlock (run {run_id}) died while its command ran; killed {killed} leftover process(es){}",
-            if removed { "" } else { "; the cgroup could not be removed" }
-        ));
+    Rescued {
+        killed,
+        cgroup_removed: cgroup.is_none_or(tree::remove_cgroup_tree),
     }
-    0
 }
 
 /// One SIGKILL pass over a cgroup; returns how many processes were still in it.
@@ -274,5 +297,9 @@ fn marked(run_id: &str) -> Vec<i32> {
 
 /// A fresh run id: unique on this host for as long as the run can matter.
 pub fn new_run_id() -> String {
-    format!("{}-{:016x}", std::process::id(), crate::lease::random_u64())
+    format!(
+        "{}-{:016x}",
+        std::process::id(),
+        crate::session::random_u64()
+    )
 }

@@ -71,7 +71,7 @@ pub fn stderr(text: &str) {
 pub fn error(err: &anyhow::Error) {
     stderr(&format!(
         "etcdlock: error: {}\n",
-        one_line(&format!("{err:#}"))
+        one_line(&crate::exit::explain(err))
     ));
 }
 
@@ -120,9 +120,25 @@ pub fn one_line(text: &str) -> String {
     }
 }
 
+/// A duration for humans, to the nearest second: "3m12s".
+pub fn short_duration(d: std::time::Duration) -> String {
+    let secs = (d.as_millis() + 500) / 1000;
+    humantime::format_duration(std::time::Duration::from_secs(secs as u64))
+        .to_string()
+        .replace(' ', "")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(
+            short_duration(std::time::Duration::from_millis(192_400)),
+            "3m12s"
+        );
+    }
 
     #[test]
     fn messages_stay_on_one_line() {

@@ -5,11 +5,11 @@
 //! must know all of them, because the promise is that *nothing the command started* runs once
 //! someone else can hold the lock. Two mechanisms, the strongest the host offers first:
 //!
-//! 1. **A cgroup v2 of its own** ([`Mechanism::Cgroup`]), created under etcdlock's current cgroup
+//! 1. **A cgroup v2 of its own**, created under etcdlock's current cgroup
 //!    where that is writable (root, or a systemd unit with `Delegate=yes`). The child moves itself
 //!    into it before `exec`, so no descendant can be missed; nothing unprivileged leaves a cgroup.
 //!    `cgroup.kill` kills the whole subtree atomically, `cgroup.events` says when it is empty.
-//! 2. **`PR_SET_CHILD_SUBREAPER` plus the process group** ([`Mechanism::Subreaper`]): orphans are
+//! 2. **`PR_SET_CHILD_SUBREAPER` plus the process group**: orphans are
 //!    re-parented to etcdlock instead of init, so every live descendant stays below etcdlock in
 //!    the process tree and can be found in `/proc`; the tree is empty exactly when etcdlock has no
 //!    child left (`waitid` says `ECHILD`).
@@ -31,7 +31,7 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use tracing::{debug, info};
 
-use crate::reaper::Reaper;
+use super::reaper::{Reaper, Rescue};
 
 /// Environment variable that disables the cgroup (`off`); anything else means "use it if you can".
 pub const CGROUP_ENV: &str = "ETCDLOCK_CGROUP";
@@ -67,7 +67,7 @@ pub struct Tree {
     /// Why the cgroup is not used (for `-v`).
     fallback_reason: Option<String>,
     /// The helper that kills the tree if etcdlock dies; told about the leader and released once
-    /// the tree is gone. Dropped unreleased, it kills (see [`crate::reaper`]).
+    /// the tree is gone. Dropped unreleased, it kills (see [`super::reaper`]).
     reaper: std::sync::Mutex<Option<Reaper>>,
 }
 
@@ -99,10 +99,10 @@ impl Tree {
         tree
     }
 
-    /// Fork the reaper helper for this tree (before spawning; see [`crate::reaper`]), then
+    /// Fork the reaper helper for this tree (before spawning; see [`super::reaper`]), then
     /// become the subreaper of the command's orphans.
-    pub fn guard_against_our_death(&self, run_id: &str) {
-        let reaper = Reaper::start(self, run_id);
+    pub fn guard_against_our_death(&self, run_id: &str, rescue: Option<&Rescue>) {
+        let reaper = Reaper::start(self, run_id, rescue);
         if reaper.is_none() {
             debug!("cannot fork the reaper helper; PR_SET_PDEATHSIG only");
         }
@@ -214,7 +214,7 @@ impl Tree {
     /// etcdlock's children (orphans come to us), so "no child" is "no tree"; the cgroup says the
     /// same through `populated 0`, which also covers a process moved out of our ancestry.
     pub fn is_empty(&self) -> bool {
-        let no_children = !crate::spawn::reap_all(0).children_left;
+        let no_children = !super::spawn::reap_all(0).children_left;
         match &self.cgroup {
             Some(cg) => !cgroup_populated(&cg.dir),
             None => no_children,
@@ -267,7 +267,7 @@ fn create_cgroup() -> Result<Cgroup, String> {
     let name = format!(
         "etcdlock-{}-{:08x}",
         std::process::id(),
-        crate::lease::random_u64() as u32
+        crate::session::random_u64() as u32
     );
     let dir = parent.join(name);
     // The one attempt a host without a usable cgroup pays for.

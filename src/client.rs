@@ -1,5 +1,6 @@
-//! The connection to the etcd cluster: endpoint list, start-up dial with retries, per-request
-//! timeouts and fail-over to the next endpoint when one stops answering.
+//! The connection to the etcd cluster: where it is ([`Config`]: endpoints, TLS, credentials,
+//! dial timeout) and how to talk to it ([`Client`]: start-up dial with retries, per-request
+//! timeouts, fail-over to the next endpoint when one stops answering).
 //!
 //! etcd-client balances over all endpoints, but its balancer keeps sending to a member that accepts
 //! TCP and then hangs (a partition, a frozen process). We therefore talk to one endpoint at a time and
@@ -9,250 +10,157 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
-use etcd_client::{Client, ConnectOptions};
+use etcd_client::{Certificate, ConnectOptions, Identity, TlsOptions};
 use tracing::{debug, info};
 
-use crate::cli::GlobalArgs;
-use crate::exit::{self, fail};
-use etcd_client::{Certificate, Identity, TlsOptions};
-use std::path::PathBuf;
+use crate::error::{Error, Result};
 
-const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:2379";
-const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+type EtcdClient = etcd_client::Client;
 
-/// Where and how to reach etcd, resolved from flags, environment and defaults.
+/// Where and how to reach one etcd cluster.
+///
+/// ```
+/// use std::time::Duration;
+/// use etcdlock::client::Config;
+///
+/// let config = Config::new(["http://etcd-1:2379", "http://etcd-2:2379"])?
+///     .with_dial_timeout(Duration::from_secs(3))?
+///     .with_user("ci", "secret");
+/// assert_eq!(config.endpoints().len(), 2);
+/// # Ok::<(), etcdlock::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub endpoints: Vec<String>,
-    pub dial_timeout: Duration,
+    endpoints: Vec<String>,
+    dial_timeout: Duration,
     tls: Option<TlsOptions>,
     user: Option<(String, String)>,
-    /// The TLS key file, when it came from `ETCDLOCK_KEY` (which the child's environment reuses).
-    key_from_env: Option<PathBuf>,
 }
 
-/// `ETCDLOCK_<NAME>`, else `ETCDCTL_<NAME>`: etcdlock users often already have etcdctl configured.
-fn env_setting(name: &str) -> Option<(String, String)> {
-    ["ETCDLOCK_", "ETCDCTL_"].iter().find_map(|prefix| {
-        let var = format!("{prefix}{name}");
-        std::env::var(&var)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(|v| (var, v))
-    })
+/// TLS material, PEM-encoded: a CA bundle (else the system's roots) and a client identity.
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// CA certificates that sign the members' certificates.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Client certificate chain and its private key.
+    pub identity_pem: Option<(Vec<u8>, Vec<u8>)>,
 }
 
-/// A path from the flag, else from the environment, with where it came from for messages.
-fn path_setting(flag: &Option<PathBuf>, flag_name: &str, env: &str) -> Option<(PathBuf, String)> {
-    match flag {
-        Some(p) => Some((p.clone(), flag_name.to_owned())),
-        None if env == "KEY" && inherited_lock_key() => std::env::var("ETCDCTL_KEY")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(|v| (PathBuf::from(v), "ETCDCTL_KEY".to_owned())),
-        None => env_setting(env).map(|(var, v)| (PathBuf::from(v), var)),
-    }
-}
-
-/// Inside a locked command `ETCDLOCK_KEY` is the lock key (`NAME/<lease hex>`), not a TLS key
-/// file: a nested etcdlock must not read it as `--key`. (The parent passes its own TLS key on as
-/// `ETCDCTL_KEY`, see [`Config::child_env`].)
-fn inherited_lock_key() -> bool {
-    match (
-        std::env::var("ETCDLOCK_KEY"),
-        std::env::var("ETCDLOCK_LEASE_ID"),
-    ) {
-        (Ok(key), Ok(lease)) => !lease.is_empty() && key.ends_with(&format!("/{lease}")),
-        _ => false,
-    }
-}
-
-fn read_file((path, origin): &(PathBuf, String)) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        fail(
-            exit::USAGE,
-            format!("cannot read {origin} file {}: {e}", path.display()),
-        )
-    })
-}
-
-/// What a PEM file must hold.
-#[derive(Clone, Copy)]
-enum Pem {
-    Certificates,
-    PrivateKey,
-}
-
-/// Read a PEM file and check it holds what it should, so a wrong file is a usage error (2) before
-/// any connection, not a TLS failure (69) after one.
-fn read_pem(file: &(PathBuf, String), kind: Pem) -> Result<Vec<u8>> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let bytes = read_file(file)?;
-    let ok = match kind {
-        Pem::Certificates => {
-            let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes).collect();
-            !certs.is_empty() && certs.iter().all(Result::is_ok)
+impl Tls {
+    /// Ok if `pem` holds at least one certificate and nothing unreadable.
+    pub fn check_certificates(pem: &[u8]) -> Result<()> {
+        use rustls_pki_types::pem::PemObject;
+        let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(pem).collect();
+        if certs.is_empty() || certs.iter().any(|c| c.is_err()) {
+            return Err(Error::Config(
+                "does not hold PEM certificates (-----BEGIN CERTIFICATE-----)".into(),
+            ));
         }
-        Pem::PrivateKey => PrivateKeyDer::from_pem_slice(&bytes).is_ok(),
-    };
-    if !ok {
-        let what = match kind {
-            Pem::Certificates => "PEM certificates (-----BEGIN CERTIFICATE-----)",
-            Pem::PrivateKey => "a PEM private key (-----BEGIN ... PRIVATE KEY-----)",
-        };
-        let (path, origin) = file;
-        return Err(fail(
-            exit::USAGE,
-            format!("{origin} file {} does not hold {what}", path.display()),
-        ));
+        Ok(())
     }
-    Ok(bytes)
+
+    /// Ok if `pem` holds a private key.
+    pub fn check_private_key(pem: &[u8]) -> Result<()> {
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::PrivateKeyDer::from_pem_slice(pem)
+            .map(|_| ())
+            .map_err(|_| {
+                Error::Config(
+                    "does not hold a PEM private key (-----BEGIN ... PRIVATE KEY-----)".into(),
+                )
+            })
+    }
 }
 
 impl Config {
-    /// Flag, then environment, then default; every value is validated (exit 2 on nonsense).
-    pub fn resolve(args: &GlobalArgs) -> Result<Config> {
-        let endpoints: Vec<String> = if args.endpoints.is_empty() {
-            // Set but empty is a mistake (a CI variable that did not expand), not "use the
-            // default": silently talking to 127.0.0.1:2379 could be another cluster entirely.
-            for var in ["ETCDLOCK_ENDPOINTS", "ETCDCTL_ENDPOINTS"] {
-                if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
-                    return Err(fail(
-                        exit::USAGE,
-                        format!("{var} is set but empty; unset it or name the etcd endpoints"),
-                    ));
-                }
-            }
-            match env_setting("ENDPOINTS") {
-                Some((_, v)) => v.split(',').map(|s| s.trim().to_owned()).collect(),
-                None => vec![DEFAULT_ENDPOINT.to_owned()],
-            }
-        } else {
-            args.endpoints.iter().map(|e| e.trim().to_owned()).collect()
-        };
-        let dial_timeout = match (args.dial_timeout, env_setting("DIAL_TIMEOUT")) {
-            (Some(d), _) => d,
-            (None, Some((var, v))) => crate::cli::parse_duration(&v)
-                .map_err(|e| fail(exit::USAGE, format!("invalid {var}={v:?}: {e}")))?,
-            (None, None) => DEFAULT_DIAL_TIMEOUT,
-        };
-        if dial_timeout.is_zero() {
-            return Err(fail(exit::USAGE, "--dial-timeout must be greater than 0"));
+    /// What `etcdctl` connects to when told nothing.
+    pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:2379";
+    /// How long [`Client::connect`] keeps trying by default.
+    pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// The endpoints of one cluster: `http://host:port`, `https://host:port` or `host:port`.
+    pub fn new<I, S>(endpoints: I) -> Result<Config>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let endpoints: Vec<String> = endpoints.into_iter().map(Into::into).collect();
+        if endpoints.is_empty() {
+            return Err(Error::Config("no etcd endpoint given".into()));
         }
-        let tls = Self::tls(args)?;
-        let key_from_env = match path_setting(&args.key, "--key", "KEY") {
-            Some((path, origin)) if origin == "ETCDLOCK_KEY" => Some(path),
-            _ => None,
-        };
         for e in &endpoints {
-            check_endpoint(e, tls.is_some())?;
+            check_endpoint(e, false)?;
         }
         Ok(Config {
             endpoints,
-            dial_timeout,
-            tls,
-            user: Self::user(args)?,
-            key_from_env,
+            dial_timeout: Self::DEFAULT_DIAL_TIMEOUT,
+            tls: None,
+            user: None,
         })
     }
 
-    /// Variables the locked command needs so that etcd tools it runs still find our settings:
-    /// `ETCDLOCK_KEY` becomes the lock key there, so a TLS key given that way moves to
-    /// `ETCDCTL_KEY` (unless that is set already).
-    pub fn child_env(&self) -> Vec<(&'static str, String)> {
-        match &self.key_from_env {
-            Some(path) if std::env::var_os("ETCDCTL_KEY").is_none() => {
-                vec![("ETCDCTL_KEY", path.to_string_lossy().into_owned())]
-            }
-            _ => Vec::new(),
+    /// How long [`Client::connect`] (and the first requests) keep trying; more than zero.
+    pub fn with_dial_timeout(mut self, timeout: Duration) -> Result<Config> {
+        if timeout.is_zero() {
+            return Err(Error::Config(
+                "the dial timeout must be greater than 0".into(),
+            ));
         }
+        self.dial_timeout = timeout;
+        Ok(self)
     }
 
-    fn tls(args: &GlobalArgs) -> Result<Option<TlsOptions>> {
-        let cacert = path_setting(&args.cacert, "--cacert", "CACERT");
-        let cert = path_setting(&args.cert, "--cert", "CERT");
-        let key = path_setting(&args.key, "--key", "KEY");
-        if cacert.is_none() && cert.is_none() && key.is_none() {
-            return Ok(None);
+    /// Talk TLS (every endpoint must then be https or scheme-less).
+    pub fn with_tls(mut self, tls: Tls) -> Result<Config> {
+        for e in &self.endpoints {
+            check_endpoint(e, true)?;
         }
-        let mut tls = TlsOptions::new();
-        tls = match &cacert {
-            Some(ca) => tls.ca_certificate(Certificate::from_pem(read_pem(ca, Pem::Certificates)?)),
-            None => tls.with_native_roots(),
+        let mut options = TlsOptions::new();
+        options = match tls.ca_pem {
+            Some(ca) => {
+                Tls::check_certificates(&ca)?;
+                options.ca_certificate(Certificate::from_pem(ca))
+            }
+            None => options.with_native_roots(),
         };
-        match (&cert, &key) {
-            (Some(c), Some(k)) => {
-                tls = tls.identity(Identity::from_pem(
-                    read_pem(c, Pem::Certificates)?,
-                    read_pem(k, Pem::PrivateKey)?,
-                ));
-            }
-            (None, None) => {}
-            _ => {
-                return Err(fail(
-                    exit::USAGE,
-                    "a client certificate needs both --cert and --key",
-                ))
-            }
+        if let Some((cert, key)) = tls.identity_pem {
+            Tls::check_certificates(&cert)?;
+            Tls::check_private_key(&key)?;
+            options = options.identity(Identity::from_pem(cert, key));
         }
-        Ok(Some(tls))
+        self.tls = Some(options);
+        Ok(self)
     }
 
-    fn user(args: &GlobalArgs) -> Result<Option<(String, String)>> {
-        let Some(user) = args
-            .user
-            .clone()
-            .or_else(|| env_setting("USER").map(|(_, v)| v))
-        else {
-            if args.password_file.is_some() {
-                return Err(fail(
-                    exit::USAGE,
-                    "--password-file needs a user: add --user NAME (or ETCDLOCK_USER)",
-                ));
-            }
-            return Ok(None);
-        };
-        let (name, inline) = match user.split_once(':') {
-            Some((n, p)) => (n.to_owned(), Some(p.to_owned())),
-            None => (user, None),
-        };
-        if name.is_empty() {
-            return Err(fail(exit::USAGE, "--user needs a user name"));
-        }
-        let password = match (&args.password_file, inline) {
-            (Some(path), _) => {
-                let text = read_file(&(path.clone(), "--password-file".to_owned()))?;
-                String::from_utf8_lossy(&text)
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned()
-            }
-            (None, Some(p)) => p,
-            (None, None) => env_setting("PASSWORD").map(|(_, v)| v).ok_or_else(|| {
-                fail(
-                    exit::USAGE,
-                    format!("no password for etcd user {name}: use --user {name}:PASSWORD, --password-file or ETCDLOCK_PASSWORD"),
-                )
-            })?,
-        };
-        Ok(Some((name, password)))
+    /// Authenticate as `name` (etcd's simple or JWT tokens; refreshed for long holds).
+    pub fn with_user(mut self, name: impl Into<String>, password: impl Into<String>) -> Config {
+        self.user = Some((name.into(), password.into()));
+        self
+    }
+
+    /// The endpoints, in the order they are tried.
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// The dial timeout.
+    pub fn dial_timeout(&self) -> Duration {
+        self.dial_timeout
     }
 }
 
 /// Accept `http://host:port`, `https://host:port` or `host:port`, as etcdctl does.
 fn check_endpoint(e: &str, tls: bool) -> Result<()> {
     let bad = |why: &str| {
-        fail(
-            exit::USAGE,
-            format!("invalid endpoint {e:?}: {why} (expected e.g. http://127.0.0.1:2379)"),
-        )
+        Error::Config(format!(
+            "invalid endpoint {e:?}: {why} (expected e.g. http://127.0.0.1:2379)"
+        ))
     };
     let rest = if let Some(r) = e.strip_prefix("http://") {
         if tls {
-            return Err(bad("--cacert/--cert/--key need https endpoints"));
+            return Err(bad(
+                "TLS (a CA certificate or a client certificate) needs https endpoints",
+            ));
         }
         r
     } else if let Some(r) = e.strip_prefix("https://") {
@@ -265,7 +173,7 @@ fn check_endpoint(e: &str, tls: bool) -> Result<()> {
     let rest = rest.trim_end_matches('/');
     if rest.contains('@') {
         return Err(bad(
-            "credentials in endpoint URLs are not used; pass --user and --password-file (or ETCDLOCK_PASSWORD) instead",
+            "credentials in endpoint URLs are not used; give the user name and password separately",
         ));
     }
     let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("no port"))?;
@@ -327,11 +235,14 @@ pub fn describe(err: &etcd_client::Error) -> String {
 /// A request that failed or did not answer in time.
 #[derive(Debug)]
 pub enum CallError {
+    /// etcd (or the transport) said no.
     Etcd(etcd_client::Error),
+    /// No answer within this long.
     Timeout(Duration),
 }
 
 impl CallError {
+    /// Whether another member, or a later try, might succeed.
     pub fn is_transient(&self) -> bool {
         match self {
             CallError::Etcd(e) => is_transient(e),
@@ -354,23 +265,34 @@ impl std::fmt::Display for CallError {
 impl std::error::Error for CallError {}
 
 struct Current {
-    client: Client,
+    client: EtcdClient,
     index: usize,
     generation: u64,
 }
 
-/// A cheap-to-clone handle on the cluster; all clones share the current endpoint.
+/// A cheap-to-clone handle on one etcd cluster; all clones share the current endpoint.
 #[derive(Clone)]
-pub struct Etcd {
+pub struct Client {
     config: Arc<Config>,
     current: Arc<Mutex<Current>>,
     /// Bumped on every endpoint switch, so long-lived watches know to re-establish themselves.
     switched: Arc<tokio::sync::watch::Sender<u64>>,
-    /// From the first response header seen (see [`Etcd::note_cluster`]).
+    /// From the first response header seen (see [`Client::note_cluster`]).
     cluster_id: Arc<AtomicU64>,
+    /// What the caller should tell its user (see [`Client::notices`]).
+    notices: Arc<Vec<String>>,
 }
 
-/// How much [`Etcd::connect`] checks before returning.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoints", &self.config.endpoints)
+            .field("cluster_id", &format_args!("{:x}", self.cluster_id()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// How much [`Client::connect`] checks before returning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
     /// Ask a member for its status: it must answer and have a leader. For commands whose first
@@ -399,8 +321,8 @@ fn options(config: &Config, connect_timeout: Duration) -> ConnectOptions {
     opts
 }
 
-async fn open(config: &Config, endpoint: &str, timeout: Duration) -> Result<Client, CallError> {
-    let connect = Client::connect([endpoint], Some(options(config, timeout)));
+async fn open(config: &Config, endpoint: &str, timeout: Duration) -> Result<EtcdClient, CallError> {
+    let connect = EtcdClient::connect([endpoint], Some(options(config, timeout)));
     match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(CallError::Etcd(e)),
@@ -408,14 +330,15 @@ async fn open(config: &Config, endpoint: &str, timeout: Duration) -> Result<Clie
     }
 }
 
-impl Etcd {
+impl Client {
     /// Find a member that answers and has a leader, trying every endpoint with backoff until the
     /// dial timeout runs out (exit 69 then): an etcd restart or election should not fail a cron job.
-    pub async fn connect(mut config: Config, check: Check) -> Result<Etcd> {
+    pub async fn connect(mut config: Config, check: Check) -> Result<Client> {
         let started = Instant::now();
         let deadline = started + config.dial_timeout;
         let mut backoff = Duration::from_millis(50);
         let mut last_error = String::new();
+        let mut notices = Vec::new();
         let n = config.endpoints.len();
         let mut attempt = 0usize;
         loop {
@@ -423,14 +346,11 @@ impl Etcd {
             let endpoint = &config.endpoints[index];
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(fail(
-                    exit::UNAVAILABLE,
-                    format!(
-                        "cannot reach etcd at {} within {} ({last_error}); check --endpoints and that etcd is running",
-                        config.endpoints.join(","),
-                        humantime::format_duration(config.dial_timeout)
-                    ),
-                ));
+                return Err(Error::Unreachable {
+                    endpoints: config.endpoints.join(","),
+                    within: humantime::format_duration(config.dial_timeout).to_string(),
+                    last_error,
+                });
             }
             let probed = match check {
                 Check::Leader => probe(&config, endpoint, left).await,
@@ -439,7 +359,8 @@ impl Etcd {
             match probed {
                 Ok((client, cluster_id)) => {
                     info!(endpoint, "connected to etcd");
-                    return Ok(Etcd {
+                    return Ok(Client {
+                        notices: Arc::new(notices),
                         cluster_id: Arc::new(AtomicU64::new(cluster_id)),
                         current: Arc::new(Mutex::new(Current {
                             client,
@@ -456,17 +377,17 @@ impl Etcd {
                 {
                     // As etcdctl does: credentials for an etcd without authentication (an
                     // exported ETCDCTL_USER meant for another cluster) are a warning, not a stop.
-                    crate::output::warn(format!(
+                    notices.push(format!(
                         "warning: etcd at {endpoint} has authentication disabled; going on without the user name and password"
                     ));
                     config.user = None;
                     continue;
                 }
                 Err(e) if is_fatal(&e) => {
-                    return Err(fail(
-                        exit::UNAVAILABLE,
-                        format!("etcd at {endpoint} refused us: {e}"),
-                    ));
+                    return Err(Error::Refused {
+                        context: format!("etcd at {endpoint} refused us"),
+                        reason: e.to_string(),
+                    });
                 }
                 Err(e) => {
                     debug!(endpoint, error = %e, "endpoint not usable");
@@ -482,6 +403,12 @@ impl Etcd {
         }
     }
 
+    /// Warnings the caller should pass on to its user (e.g. credentials ignored by an etcd
+    /// without authentication).
+    pub fn notices(&self) -> &[String] {
+        &self.notices
+    }
+
     /// The cluster id (0 until a response header was seen).
     pub fn cluster_id(&self) -> u64 {
         self.cluster_id.load(Ordering::Relaxed)
@@ -494,6 +421,7 @@ impl Etcd {
         }
     }
 
+    /// The configuration this client was made from.
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -505,8 +433,9 @@ impl Etcd {
             .clamp(Duration::from_secs(1), Duration::from_secs(5))
     }
 
-    /// The client for the current endpoint and its generation (for [`Etcd::failover`]).
-    pub fn client(&self) -> (Client, u64) {
+    /// The etcd-client handle for the current endpoint and its generation (for
+    /// [`Client::failover`]).
+    pub fn client(&self) -> (EtcdClient, u64) {
         let cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
         (cur.client.clone(), cur.generation)
     }
@@ -552,16 +481,16 @@ impl Etcd {
     /// moves us to the next endpoint before the error is returned, so a retry goes elsewhere.
     pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, CallError>
     where
-        F: FnOnce(Client) -> Fut,
+        F: FnOnce(EtcdClient) -> Fut,
         Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
     {
         self.call_within(self.request_timeout(), f).await
     }
 
-    /// [`Etcd::call`] with its own timeout.
+    /// [`Client::call`] with its own timeout.
     pub async fn call_within<T, F, Fut>(&self, timeout: Duration, f: F) -> Result<T, CallError>
     where
-        F: FnOnce(Client) -> Fut,
+        F: FnOnce(EtcdClient) -> Fut,
         Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
     {
         let (client, generation) = self.client();
@@ -582,7 +511,7 @@ async fn probe(
     config: &Config,
     endpoint: &str,
     timeout: Duration,
-) -> Result<(Client, u64), CallError> {
+) -> Result<(EtcdClient, u64), CallError> {
     let started = Instant::now();
     let mut client = open(config, endpoint, timeout).await?;
     let left = timeout.saturating_sub(started.elapsed());
@@ -597,6 +526,35 @@ async fn probe(
     }
     let cluster_id = status.header().map_or(0, |h| h.cluster_id());
     Ok((client, cluster_id))
+}
+
+impl Client {
+    /// Retry `op` while it fails transiently (the caller bounds the whole wait, e.g. by the
+    /// lease's life); a permanent error (permission denied, lease not found) ends the attempt as
+    /// [`Error::Refused`] with `what` as its context.
+    pub async fn retrying<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, CallError>>,
+    {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_transient() => {
+                    debug!(error = %e, "{what} failed; retrying");
+                    tokio::time::sleep(jitter(backoff)).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => {
+                    return Err(Error::Refused {
+                        context: what.to_owned(),
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+    }
 }
 
 /// Up to ±25 % random jitter so that many cron jobs retrying together spread out.
@@ -631,8 +589,10 @@ mod tests {
             "a b:1",
             "http://:1",
         ] {
-            let err = check_endpoint(bad, false).unwrap_err();
-            assert_eq!(exit::code_of(&err), exit::USAGE, "{bad}");
+            assert!(
+                matches!(check_endpoint(bad, false), Err(Error::Config(_))),
+                "{bad}"
+            );
         }
     }
 

@@ -29,7 +29,7 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 pub struct Spec<'a> {
     /// The executable, as resolved before locking.
     pub program: &'a Path,
-    /// argv, argv[0] included.
+    /// argv (`argv[0]` included).
     pub argv: &'a [OsString],
     /// Variables added to (or replacing those in) etcdlock's own environment.
     pub env: &'a [(&'a str, String)],

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::lock::QueueInfo;
-use crate::meta::short_duration;
+use etcdlock::lock::QueueInfo;
+
 use crate::output;
+use crate::output::short_duration;
 
 pub struct Progress {
     name: String,

@@ -21,8 +21,8 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::etcd::Config;
-use crate::tree::Tree;
+use etcdlock::process::tree::Tree;
+use etcdlock::Config;
 
 #[derive(Default)]
 struct Registry {
@@ -108,7 +108,7 @@ fn revoke(config: Config, id: i64) {
                 return;
             };
             let revoked = rt.block_on(async {
-                let etcd = crate::etcd::Etcd::connect(config, crate::etcd::Check::Lazy)
+                let etcd = etcdlock::Client::connect(config, etcdlock::client::Check::Lazy)
                     .await
                     .ok()?;
                 etcd.call(|mut c| async move { c.lease_revoke(id).await })

@@ -11,12 +11,6 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use nix::sys::signal::Signal;
 
-/// etcd's own upper bound on a lease TTL (`MaxLeaseTTL` in the server).
-const MAX_TTL_SECS: u64 = 9_000_000_000;
-/// etcd raises shorter TTLs to its minimum (1.5 × election timeout, 2 s by default), so asking for
-/// less would be silently ignored; we refuse it instead.
-const MIN_TTL_SECS: u64 = 2;
-
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   N        the command's own exit code
@@ -404,13 +398,6 @@ impl RunArgs {
     pub fn max_runtime(&self) -> Option<Duration> {
         self.max_runtime.filter(|d| !d.is_zero())
     }
-
-    /// The grace period actually used: the user's value, else 2 s capped at a quarter of the TTL so
-    /// that the default is valid for every TTL.
-    pub fn kill_after_for(&self, ttl: Duration) -> Duration {
-        self.kill_after
-            .unwrap_or_else(|| Duration::from_secs(2).min(ttl / 4))
-    }
 }
 
 /// The longest duration any option takes: 100 years. Longer values are refused when parsed, so
@@ -448,21 +435,10 @@ fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// A TTL etcd will not silently change (see etcdlock::safety).
 fn parse_ttl(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
-    if d.subsec_nanos() != 0 {
-        return Err("the TTL must be whole seconds (etcd leases have 1 s resolution)".into());
-    }
-    if d.as_secs() < MIN_TTL_SECS {
-        return Err(format!(
-            "the TTL must be at least {MIN_TTL_SECS}s (etcd's minimum lease TTL)"
-        ));
-    }
-    if d.as_secs() > MAX_TTL_SECS {
-        return Err(format!(
-            "the TTL must be at most {MAX_TTL_SECS}s (etcd's maximum lease TTL)"
-        ));
-    }
+    etcdlock::SafetyParams::check_ttl(d).map_err(|e| e.to_string())?;
     Ok(d)
 }
 
@@ -474,12 +450,7 @@ fn parse_meta(s: &str) -> Result<(String, String), String> {
 }
 
 fn parse_name(s: &str) -> Result<String, String> {
-    if s.is_empty() {
-        return Err("the lock name must not be empty".into());
-    }
-    if s.chars().any(char::is_control) {
-        return Err("the lock name must not contain control characters (newline, NUL, ...)".into());
-    }
+    etcdlock::lock::check_name(s).map_err(|e| e.to_string())?;
     Ok(s.to_owned())
 }
 
@@ -654,19 +625,13 @@ mod tests {
     }
 
     #[test]
-    fn default_kill_after_fits_every_ttl() {
+    fn defaults_are_the_librarys() {
         let cli = Cli::try_parse_from(["etcdlock", "run", "x", "--", "true"]).unwrap();
         let Command::Run(run) = cli.command else {
             panic!("expected run")
         };
-        assert_eq!(
-            run.kill_after_for(Duration::from_secs(10)),
-            Duration::from_secs(2)
-        );
-        assert_eq!(
-            run.kill_after_for(Duration::from_secs(2)),
-            Duration::from_millis(500)
-        );
+        assert_eq!(run.ttl, etcdlock::SafetyParams::DEFAULT_TTL);
+        assert_eq!(run.kill_after, None);
     }
 
     #[test]

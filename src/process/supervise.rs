@@ -10,21 +10,19 @@
 use std::ffi::{OsStr, OsString};
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use anyhow::Result;
 use nix::sys::signal::{SigHandler, Signal};
 use nix::unistd::{AccessFlags, Pid};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::Instant;
 use tracing::debug;
 
-use crate::exit::{self, fail};
+use super::tree::{Member, Tree};
+use crate::error::{Error, Result};
 use crate::guard::Guard;
-use crate::tree::{Member, Tree};
 
 /// Signals forwarded to the child while it runs.
 pub const FORWARDED: [Signal; 6] = [
@@ -58,24 +56,21 @@ pub fn check_command(program: &OsStr) -> Result<PathBuf> {
     }
     match denied {
         Some(p) => check_file(&p, &shown).map(|()| p),
-        None => Err(fail(exit::NOT_FOUND, format!("command not found: {shown}"))),
+        None => Err(Error::CommandNotFound(shown.into_owned())),
     }
 }
 
 fn check_file(path: &Path, shown: &str) -> Result<()> {
-    let meta = std::fs::metadata(path)
-        .map_err(|_| fail(exit::NOT_FOUND, format!("command not found: {shown}")))?;
+    let not_executable = |reason: &str| Error::NotExecutable {
+        command: shown.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let meta = std::fs::metadata(path).map_err(|_| Error::CommandNotFound(shown.to_owned()))?;
     if meta.is_dir() {
-        return Err(fail(
-            exit::NOT_EXECUTABLE,
-            format!("cannot execute {shown}: is a directory"),
-        ));
+        return Err(not_executable("is a directory"));
     }
     if nix::unistd::access(path, AccessFlags::X_OK).is_err() {
-        return Err(fail(
-            exit::NOT_EXECUTABLE,
-            format!("cannot execute {shown}: permission denied (chmod +x?)"),
-        ));
+        return Err(not_executable("permission denied (chmod +x?)"));
     }
     Ok(())
 }
@@ -111,7 +106,7 @@ pub fn spawn(
             let _ = nix::sys::signal::signal(Signal::SIGTTOU, SigHandler::SigIgn);
         }
     }
-    let spec = crate::spawn::Spec {
+    let spec = super::spawn::Spec {
         program,
         argv,
         env,
@@ -119,12 +114,7 @@ pub fn spawn(
         cgroup_procs: tree.join_fd(),
         tty,
     };
-    let pid = crate::spawn::spawn(&spec).map_err(|e| match e {
-        crate::error::Error::CommandNotFound(c) => {
-            fail(exit::NOT_FOUND, format!("command not found: {c}"))
-        }
-        other => fail(exit::NOT_EXECUTABLE, other.to_string()),
-    })?;
+    let pid = super::spawn::spawn(&spec)?;
     tree.set_leader(pid);
     if let Some(fd) = tty {
         // Also from the parent: whichever runs first wins the race harmlessly.
@@ -237,8 +227,11 @@ pub enum Event<'a> {
     Lost(&'a str),
     /// The command exited but left processes running; `killing` with --kill-leftovers.
     Leftovers {
+        /// How the command itself ended.
         status: ExitStatus,
+        /// What it left running.
         members: &'a [Member],
+        /// Whether they are being stopped (`--kill-leftovers`) rather than waited for.
         killing: bool,
     },
 }
@@ -316,7 +309,7 @@ pub async fn supervise(
     };
     let status = loop {
         // SIGCHLD is only a hint (signals merge): reap whatever exited, ours or an orphan's.
-        if let Some(status) = crate::spawn::reap_all(child.pid.as_raw()).leader {
+        if let Some(status) = super::spawn::reap_all(child.pid.as_raw()).leader {
             break status;
         }
         tokio::select! {
@@ -389,15 +382,6 @@ async fn leftovers(
     }
 }
 
-/// The exit code that reports `status` the way a shell would.
-pub fn exit_code(status: ExitStatus) -> u8 {
-    match (status.code(), status.signal()) {
-        (Some(c), _) => c as u8,
-        (None, Some(sig)) => exit::signal(sig),
-        _ => exit::INTERNAL,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,16 +391,10 @@ mod tests {
         assert!(check_command(OsStr::new("sh")).is_ok());
         assert!(check_command(OsStr::new("/bin/sh")).is_ok());
         let e = check_command(OsStr::new("no-such-command-etcdlock")).unwrap_err();
-        assert_eq!(exit::code_of(&e), exit::NOT_FOUND);
-        let e = check_command(OsStr::new("/etc/passwd")).unwrap_err();
-        assert_eq!(exit::code_of(&e), exit::NOT_EXECUTABLE);
-        let e = check_command(OsStr::new("/tmp")).unwrap_err();
-        assert_eq!(exit::code_of(&e), exit::NOT_EXECUTABLE);
-    }
-
-    #[test]
-    fn exit_codes_follow_the_shell() {
-        assert_eq!(exit_code(ExitStatus::from_raw(7 << 8)), 7);
-        assert_eq!(exit_code(ExitStatus::from_raw(9)), 137);
+        assert!(matches!(e, Error::CommandNotFound(_)), "{e}");
+        for path in ["/etc/passwd", "/tmp"] {
+            let e = check_command(OsStr::new(path)).unwrap_err();
+            assert!(matches!(e, Error::NotExecutable { .. }), "{e}");
+        }
     }
 }

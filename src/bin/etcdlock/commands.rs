@@ -1,0 +1,56 @@
+//! Which subcommand runs which code, and on what runtime.
+
+use std::io::Write;
+
+use crate::cli::{Cli, Command};
+use crate::{config, generate, output, run, show};
+
+/// Run the subcommand; its exit code.
+pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    // These need neither etcd nor a runtime.
+    match &cli.command {
+        Command::Completions(args) => {
+            std::io::stdout().write_all(&generate::completions(args.shell))?;
+            return Ok(0);
+        }
+        Command::Man(args) => {
+            generate::write_man_pages(&args.dir)?;
+            return Ok(0);
+        }
+        Command::InternalReap(args) => {
+            return Ok(internal_reap(&args.run_id, args.cgroup.as_deref()));
+        }
+        _ => {}
+    }
+    let resolved = config::resolve(&cli.global)?;
+    // One thread: the keep-alive, watches and supervision are all I/O-bound, and spawning from the
+    // main thread is what makes PR_SET_PDEATHSIG reliable (see etcdlock::process).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Run(args) => runtime.block_on(run::run(resolved, args)),
+        Command::Status(args) => runtime.block_on(show::status(resolved.config, args)),
+        Command::List(args) => runtime.block_on(show::list(resolved.config, args)),
+        Command::Break(args) => runtime.block_on(show::break_lock(resolved.config, args)),
+        Command::Completions(_) | Command::Man(_) | Command::InternalReap(_) => Ok(0),
+    }
+}
+
+/// The reaper helper's rescue (see etcdlock::process::reaper): etcdlock died while its command
+/// ran; kill what is left and say so.
+fn internal_reap(run_id: &str, cgroup: Option<&std::path::Path>) -> u8 {
+    let done = etcdlock::process::reaper::rescue(run_id, cgroup);
+    if done.killed > 0 || !done.cgroup_removed {
+        output::warn(format!(
+            "etcdlock (run {run_id}) died while its command ran; killed {} leftover process(es){}",
+            done.killed,
+            if done.cgroup_removed {
+                ""
+            } else {
+                "; the cgroup could not be removed"
+            }
+        ));
+    }
+    0
+}

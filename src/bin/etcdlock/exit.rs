@@ -1,0 +1,165 @@
+//! Exit codes: the documented contract between etcdlock and whatever runs it (cron, CI, shells),
+//! and the one place where the library's errors become codes and user-facing messages.
+//!
+//! The numbers follow the conventions callers already know: the child's own code is passed through,
+//! 128+N for a child killed by signal N (as shells report it), sysexits(3) for etcdlock's own outcomes
+//! (69 unavailable, 70 lock lost, 75 conflict), 124 as timeout(1) uses it, and 126/127 as shells
+//! use them for exec failures.
+
+use std::fmt;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+use etcdlock::client::{Check, Client};
+use etcdlock::Error;
+
+/// etcdlock failed for a reason not covered below (a bug, or an unexpected OS error).
+pub const INTERNAL: u8 = 1;
+/// The command line was invalid (clap exits with this code too).
+pub const USAGE: u8 = 2;
+/// etcd could not be reached, or refused us, before the lock was acquired. The child never ran.
+pub const UNAVAILABLE: u8 = 69;
+/// The lease was lost while the child ran; the child was stopped before the lease could expire.
+pub const LOCK_LOST: u8 = 70;
+/// The lock was held and `--no-wait` or `--timeout` gave up (replaced by `--conflict-exit-code`).
+pub const CONFLICT: u8 = 75;
+/// `--max-runtime` was reached and the command was stopped (as timeout(1) reports it).
+pub const TIMED_OUT: u8 = 124;
+/// The command exists but could not be executed (permission denied, not a regular executable).
+pub const NOT_EXECUTABLE: u8 = 126;
+/// The command was not found.
+pub const NOT_FOUND: u8 = 127;
+
+/// The code a shell reports for a process killed by signal `n`.
+pub fn signal(n: i32) -> u8 {
+    u8::try_from(128 + n).unwrap_or(255)
+}
+
+/// The exit code that reports `status` the way a shell would.
+pub fn of_status(status: ExitStatus) -> u8 {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => c as u8,
+        (None, Some(sig)) => signal(sig),
+        _ => INTERNAL,
+    }
+}
+
+/// An error of the binary's own that carries the exit code etcdlock must end with.
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit code.
+    pub code: u8,
+    /// The message (without the `etcdlock: error:` prefix).
+    pub message: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Build an error that ends etcdlock with `code`.
+pub fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
+    Failure {
+        code,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// The exit code of a library error.
+fn code_of_library(e: &Error) -> u8 {
+    match e {
+        Error::Config(_) | Error::LimitMismatch { .. } | Error::Conflict(_) => USAGE,
+        Error::Unreachable { .. } | Error::Refused { .. } | Error::ExpiredWhileWaiting { .. } => {
+            UNAVAILABLE
+        }
+        Error::Lost(_) => LOCK_LOST,
+        Error::CommandNotFound(_) => NOT_FOUND,
+        Error::NotExecutable { .. } => NOT_EXECUTABLE,
+        _ => INTERNAL,
+    }
+}
+
+/// The exit code for an error: the outermost [`Failure`] or library error in its chain, else
+/// [`INTERNAL`].
+pub fn code_of(err: &anyhow::Error) -> u8 {
+    err.chain()
+        .find_map(|e| {
+            e.downcast_ref::<Failure>()
+                .map(|f| f.code)
+                .or_else(|| e.downcast_ref::<Error>().map(code_of_library))
+        })
+        .unwrap_or(INTERNAL)
+}
+
+/// A library error as the user reads it: in the CLI's words (its flags), with what to do next.
+pub fn explain(err: &anyhow::Error) -> String {
+    let Some(e) = err.chain().find_map(|e| e.downcast_ref::<Error>()) else {
+        return format!("{err:#}");
+    };
+    let text = e.to_string();
+    match e {
+        Error::Unreachable { .. } => {
+            format!("{text}; check --endpoints and that etcd is running")
+        }
+        Error::Refused { reason, .. } if reason.contains("permission denied") => format!(
+            "{text}; the etcd user lacks permission on these keys (run and break need read-write on the lock's prefix, status and list need read)"
+        ),
+        Error::Refused { reason, .. } if reason.contains("user name is empty") => format!(
+            "{text}; etcd has authentication enabled: pass --user NAME, with the password in --password-file or ETCDLOCK_PASSWORD"
+        ),
+        Error::LimitMismatch {
+            name,
+            theirs,
+            ours,
+            holder,
+        } => format!(
+            "{name} is held with --limit {theirs} by {holder}; this run asked for --limit {ours}; use the same limit everywhere"
+        ),
+        Error::ExpiredWhileWaiting { .. } => format!("{text}; try again"),
+        _ => text,
+    }
+}
+
+/// Connect as every subcommand does, passing the library's notices on to the user.
+pub async fn connect(config: etcdlock::Config, check: Check) -> anyhow::Result<Client> {
+    let client = Client::connect(config, check).await?;
+    for notice in client.notices() {
+        crate::output::warn(notice);
+    }
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_codes_follow_the_shell_convention() {
+        assert_eq!(signal(9), 137);
+        assert_eq!(signal(15), 143);
+        assert_eq!(signal(200), 255);
+        assert_eq!(of_status(ExitStatus::from_raw(7 << 8)), 7);
+        assert_eq!(of_status(ExitStatus::from_raw(9)), 137);
+    }
+
+    #[test]
+    fn codes_come_from_failures_and_library_errors() {
+        let err = fail(LOCK_LOST, "lost").context("while running");
+        assert_eq!(code_of(&err), LOCK_LOST);
+        assert_eq!(code_of(&anyhow::anyhow!("plain")), INTERNAL);
+        let lib = anyhow::Error::from(Error::CommandNotFound("x".into()));
+        assert_eq!(code_of(&lib), NOT_FOUND);
+        let unreachable = anyhow::Error::from(Error::Unreachable {
+            endpoints: "http://a:1".into(),
+            within: "5s".into(),
+            last_error: "refused".into(),
+        });
+        assert_eq!(code_of(&unreachable), UNAVAILABLE);
+        assert!(explain(&unreachable).ends_with("check --endpoints and that etcd is running"));
+    }
+}

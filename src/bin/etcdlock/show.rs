@@ -1,0 +1,280 @@
+//! `status`, `list` and `break`: the library's inspection data rendered for people (a compact
+//! table that fits 80 columns) or programs (JSON, schema in the README).
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::Result;
+use etcdlock::client::Check;
+use etcdlock::inspect::{self, Entry, List, Status};
+
+use crate::cli::{BreakArgs, ListArgs, StatusArgs};
+use crate::exit::{self, fail};
+use crate::output::{self, short_duration};
+
+pub async fn status(config: etcdlock::Config, args: StatusArgs) -> Result<u8> {
+    let etcd = crate::exit::connect(config, Check::Leader).await?;
+    let status = inspect::status(&etcd, &args.name).await?;
+    if args.json {
+        output::print(&format!("{}\n", serde_json::to_string_pretty(&status)?))?;
+    } else {
+        output::print(&render_status(&status))?;
+    }
+    Ok(if status.held { 0 } else { 1 })
+}
+
+fn age(secs: Option<u64>) -> String {
+    secs.map_or_else(
+        || "?".to_owned(),
+        |s| short_duration(Duration::from_secs(s)),
+    )
+}
+
+fn who(e: &Entry) -> String {
+    match (&e.user, &e.host) {
+        (Some(u), Some(h)) => format!("{u}@{h}"),
+        _ => "(etcdctl?)".to_owned(),
+    }
+}
+
+fn fit(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_owned()
+    } else {
+        let cut: String = s.chars().take(width.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+/// An aligned table, at most 80 columns wide: the last column is truncated to fit.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let n = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let fixed: usize = widths[..n - 1].iter().map(|w| w + 2).sum();
+    let last = 80usize.saturating_sub(fixed).max(10);
+    let mut out = String::new();
+    let line = |cells: Vec<String>, out: &mut String| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == n {
+                text.push_str(&fit(cell, last));
+            } else {
+                text.push_str(&format!("{:<w$}  ", fit(cell, widths[i]), w = widths[i]));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(header.iter().map(|s| s.to_string()).collect(), &mut out);
+    for row in rows {
+        line(row.clone(), &mut out);
+    }
+    out
+}
+
+/// One line about keys under `NAME/` that are not this lock's (empty if there are none).
+fn other_keys_note(s: &Status) -> String {
+    match (s.other_keys, &s.other_key_example) {
+        (0, _) | (_, None) => String::new(),
+        (n, Some(example)) => format!(
+            "({n} other key{} under {}/ skipped: nested locks or data without a lease, e.g. {example})\n",
+            if n == 1 { "" } else { "s" },
+            s.name
+        ),
+    }
+}
+
+fn render_status(s: &Status) -> String {
+    if !s.held {
+        return format!("{}: free\n{}", s.name, other_keys_note(s));
+    }
+    let limit = if s.limit > 1 {
+        format!(" (limit {})", s.limit)
+    } else {
+        String::new()
+    };
+    let mut out = format!(
+        "{}: held by {}{limit} · {} waiting\n",
+        s.name, s.holder_count, s.waiter_count
+    );
+    let rows: Vec<Vec<String>> = s
+        .holders
+        .iter()
+        .map(|e| ("holder", e, age(e.held_for_s)))
+        .chain(s.waiters.iter().map(|e| ("waiter", e, age(e.waited_for_s))))
+        .map(|(role, e, since)| {
+            vec![
+                role.to_owned(),
+                e.lease_id.clone(),
+                e.fencing_token.to_string(),
+                who(e),
+                e.pid.map_or("?".to_owned(), |p| p.to_string()),
+                since,
+                e.ttl_remaining_s
+                    .map_or("-".to_owned(), |t| format!("{t}s")),
+                e.command.as_ref().map_or("?".to_owned(), |c| c.join(" ")),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "ROLE",
+            "LEASE",
+            "TOKEN",
+            "USER@HOST",
+            "PID",
+            "FOR",
+            "TTL",
+            "COMMAND",
+        ],
+        &rows,
+    ));
+    out.push_str(&other_keys_note(s));
+    for e in s.holders.iter().chain(&s.waiters) {
+        if !e.meta.is_empty() {
+            let pairs: Vec<String> = e.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out.push_str(&format!("meta {}: {}\n", e.lease_id, pairs.join(" ")));
+        }
+    }
+    out
+}
+
+pub async fn list(config: etcdlock::Config, args: ListArgs) -> Result<u8> {
+    let etcd = crate::exit::connect(config, Check::Leader).await?;
+    let list = inspect::list(&etcd, args.prefix.as_deref().unwrap_or_default()).await?;
+    if args.json {
+        output::print(&format!("{}\n", serde_json::to_string_pretty(&list)?))?;
+    } else {
+        output::print(&render_list(&list))?;
+    }
+    Ok(0)
+}
+
+fn render_list(list: &List) -> String {
+    if list.locks.is_empty() {
+        return "no locks\n".to_owned();
+    }
+    let rows: Vec<Vec<String>> = list
+        .locks
+        .iter()
+        .map(|l| {
+            let oldest = l.holders.first();
+            vec![
+                l.name.clone(),
+                format!("{}/{}", l.holder_count, l.limit),
+                l.waiter_count.to_string(),
+                oldest.map_or("?".to_owned(), |e| age(e.held_for_s)),
+                oldest.map_or("?".to_owned(), |e| match (&e.host, e.pid) {
+                    (Some(h), Some(p)) => format!("{h} pid {p}"),
+                    _ => "(etcdctl?)".to_owned(),
+                }),
+            ]
+        })
+        .collect();
+    table(&["LOCK", "HELD", "WAITING", "FOR", "OLDEST HOLDER"], &rows)
+}
+
+/// "web-3 pid 4121 (./backup.sh) for 3m12s", or what is known of a holder that is not etcdlock.
+fn describe_holder(e: &Entry) -> String {
+    match (&e.host, e.pid) {
+        (Some(h), Some(p)) => format!(
+            "{h} pid {p} ({}) for {}",
+            e.command.as_deref().unwrap_or_default().join(" "),
+            age(e.held_for_s)
+        ),
+        _ => format!("a holder without etcdlock metadata (lease {})", e.lease_id),
+    }
+}
+
+pub async fn break_lock(config: etcdlock::Config, args: BreakArgs) -> Result<u8> {
+    let etcd = crate::exit::connect(config, Check::Leader).await?;
+    let status = inspect::status(&etcd, &args.name).await?;
+    let targets: Vec<&Entry> = match &args.lease {
+        None => status.holders.iter().collect(),
+        Some(id) => {
+            let id = id.trim_start_matches("0x").to_ascii_lowercase();
+            let found: Vec<&Entry> = status
+                .holders
+                .iter()
+                .chain(&status.waiters)
+                .filter(|e| e.lease_id == id)
+                .collect();
+            if found.is_empty() {
+                output::warn(format!(
+                    "{} has no holder or waiter with lease {id}; see etcdlock status {}",
+                    args.name, args.name
+                ));
+                return Ok(1);
+            }
+            found
+        }
+    };
+    if targets.is_empty() {
+        output::warn(format!("{} is not held; nothing to break", args.name));
+        return Ok(1);
+    }
+    if !args.yes && !confirm(&args.name, &targets).await? {
+        output::warn("not broken");
+        return Ok(exit::USAGE);
+    }
+    for e in targets {
+        let id = i64::from_str_radix(&e.lease_id, 16).unwrap_or_default();
+        inspect::revoke(&etcd, id).await?;
+        output::print(&format!(
+            "broke {}: revoked lease {} of {}\n",
+            args.name,
+            e.lease_id,
+            describe_holder(e)
+        ))?;
+        if e.etcdlock_version.is_none() {
+            output::warn(format!(
+                "note: lease {} was not etcdlock's (e.g. etcdctl lock): its command keeps running; only the lock is gone",
+                e.lease_id
+            ));
+        }
+    }
+    Ok(0)
+}
+
+/// Ask on the terminal; refuse (usage error) when there is none.
+async fn confirm(name: &str, targets: &[&Entry]) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(fail(
+            exit::USAGE,
+            "not breaking without confirmation: stdin is not a terminal; pass --yes",
+        ));
+    }
+    let question = format!(
+        "Break {name} held by {}? [y/N] ",
+        targets
+            .iter()
+            .map(|e| describe_holder(e))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let answer = tokio::task::spawn_blocking(move || {
+        output::stderr(&question);
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await??;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_fit_80_columns() {
+        let rows = vec![vec!["x".repeat(10), "y".repeat(200)]];
+        let t = table(&["A", "B"], &rows);
+        assert!(t.lines().all(|l| l.chars().count() <= 80), "{t}");
+        assert!(t.contains('…'));
+    }
+}

@@ -1,0 +1,71 @@
+//! Distributed locks in etcd whose holders stop *before* their lease can expire: the Rust
+//! counterpart of Go's `client/v3/concurrency` (Session, Mutex), and the engine of the `etcdlock`
+//! command.
+//!
+//! # The safety contract
+//!
+//! A [`Session`] holds one etcd lease and a [`Guard`] that knows the earliest moment the server
+//! could expire it: the *send* time of the last acknowledged keep-alive plus the TTL the server
+//! granted, on CLOCK_BOOTTIME. The guard declares the session lost — [`Session::lost`] resolves,
+//! and an armed process tree gets its kill signal, then SIGKILL — a grace period plus half a second
+//! *before* that moment. So while the holder's process runs normally, nothing it protects runs on
+//! once someone else can hold the lock: not when etcd is partitioned away, frozen or restarted,
+//! not when a leader is lost, not when someone revokes the lease or deletes the key.
+//!
+//! What no lease lock can promise: if the holder's process *itself* is paused (SIGSTOP, a VM
+//! freeze), it keeps running during the pause, and the lease can pass to someone else meanwhile.
+//! Pass [`Held::fencing_token`] (with [`Held::cluster_id`]) to the resource you protect and let it
+//! reject older tokens.
+//!
+//! # The invariants, and the one place each is enforced
+//!
+//! | invariant | where |
+//! |---|---|
+//! | the deadline is the send time of the last acknowledged keep-alive + the granted TTL, on CLOCK_BOOTTIME | [`Guard::extend`], [`clock::BootTime`] |
+//! | kill signal at deadline − grace − 0.5 s, SIGKILL at deadline − 0.5 s | [`SafetyParams::term_at`], [`SafetyParams::kill_at`] |
+//! | the TTL is one etcd will not change; the grace is under half the TTL, before and after the grant | [`SafetyParams::new`], [`SafetyParams::with_granted_ttl`] |
+//! | keep-alives are paced by the window before the kill signal (three per window), resent every 0.5 s, abandoned for another endpoint when silent | [`SafetyParams::renew_every`], [`SafetyParams::stale_after`], [`session::keep_alive`] |
+//! | loss is a latch: a late acknowledgement never revives a lost lease | [`Guard::lose`], [`Guard::extend`] |
+//! | enforcement runs on its own OS thread, which re-reads the clock at least once a second | [`Guard::start`] |
+//! | a revoked lease (TTL 0) or a deleted lock key is loss | [`session::keep_alive`], [`lock::watch_own_key`] |
+//! | a waiter re-reads its own key in the same read that finds it first (etcd #11456) | [`lock::Queued::wait`] |
+//! | unlock deletes only its own key revision (etcd #22082) | [`Held::unlock`] |
+//! | the lease grant is idempotent: no orphan lease after a lost answer | [`session::Lease::grant`] |
+//! | a lock's queue is exactly the keys `NAME/<lease hex>` attached to that lease | [`queue`] |
+//! | the guard signals only a tree it was armed with: armed after spawn, disarmed once the tree is empty | [`Guard::arm`], [`Guard::disarm`], [`process::supervise::supervise`] |
+//! | every process the command starts is tracked: a cgroup joined at clone time, else subreaper | [`process::tree::Tree`], [`process::spawn::spawn`] |
+//! | the command dies with its supervisor: `PR_SET_PDEATHSIG` from the spawning thread, and a reaper helper for the rest of the tree | [`process::spawn`], [`process::reaper`] |
+//!
+//! # Where things are
+//!
+//! - [`client`]: [`Config`] (endpoints, TLS, credentials) and [`Client`] (fail-over, retries).
+//! - [`session`]: [`Session`], the lease and its keep-alive; [`guard`]: the deadline.
+//! - [`lock`]: [`Mutex`] (also a semaphore), [`Held`]; the queue algorithm.
+//! - [`queue`]: what a lock is in etcd keys; [`holder`]: the metadata each key carries.
+//! - [`inspect`]: status, list and break as data.
+//! - [`process`]: running a command under a session (tree tracking, spawn, reaper, supervision).
+//!   It lives here rather than in the binary because its invariants and the guard's are one
+//!   contract: see the module's documentation.
+//!
+//! The API follows the `etcdlock` binary's needs first; it carries no semver promise before 1.0.
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod clock;
+pub mod error;
+pub mod guard;
+pub mod holder;
+pub mod inspect;
+pub mod lock;
+pub mod process;
+pub mod queue;
+pub mod safety;
+pub mod session;
+
+pub use client::{Client, Config};
+pub use error::{Error, Result};
+pub use guard::Guard;
+pub use holder::Holder;
+pub use lock::{Held, Mutex};
+pub use safety::SafetyParams;
+pub use session::Session;

@@ -334,8 +334,7 @@ impl Client {
     /// Find a member that answers and has a leader, trying every endpoint with backoff until the
     /// dial timeout runs out (exit 69 then): an etcd restart or election should not fail a cron job.
     pub async fn connect(mut config: Config, check: Check) -> Result<Client> {
-        let started = Instant::now();
-        let deadline = started + config.dial_timeout;
+        let deadline = Instant::now() + config.dial_timeout;
         let mut backoff = Duration::from_millis(50);
         let mut last_error = String::new();
         let mut notices = Vec::new();
@@ -359,17 +358,7 @@ impl Client {
             match probed {
                 Ok((client, cluster_id)) => {
                     info!(endpoint, "connected to etcd");
-                    return Ok(Client {
-                        notices: Arc::new(notices),
-                        cluster_id: Arc::new(AtomicU64::new(cluster_id)),
-                        current: Arc::new(Mutex::new(Current {
-                            client,
-                            index,
-                            generation: 0,
-                        })),
-                        config: Arc::new(config),
-                        switched: Arc::new(tokio::sync::watch::Sender::new(0)),
-                    });
+                    return Ok(Client::new(config, client, index, cluster_id, notices));
                 }
                 Err(e)
                     if config.user.is_some()
@@ -400,6 +389,26 @@ impl Client {
                 tokio::time::sleep(jitter(backoff).min(left)).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }
+        }
+    }
+
+    fn new(
+        config: Config,
+        client: EtcdClient,
+        index: usize,
+        cluster_id: u64,
+        notices: Vec<String>,
+    ) -> Client {
+        Client {
+            notices: Arc::new(notices),
+            cluster_id: Arc::new(AtomicU64::new(cluster_id)),
+            current: Arc::new(Mutex::new(Current {
+                client,
+                index,
+                generation: 0,
+            })),
+            config: Arc::new(config),
+            switched: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 

@@ -268,6 +268,26 @@ pub async fn status(etcd: &Client, name: &str) -> Result<Status> {
     })
 }
 
+/// Lock keys grouped by lock, each queue in order: every lock once, nested ones included (each
+/// key belongs to exactly the lock named by everything before its last slash).
+fn group_by_lock(keys: &[KeyValue]) -> HashMap<String, Vec<Slot>> {
+    let mut locks: HashMap<String, Vec<Slot>> = HashMap::new();
+    for kv in keys {
+        if let Some(name) = queue::lock_name_of(kv) {
+            let name = String::from_utf8_lossy(name).into_owned();
+            let prefix = queue::prefix_of(&name);
+            locks
+                .entry(name)
+                .or_default()
+                .extend(queue::slots(prefix.as_bytes(), std::slice::from_ref(kv)));
+        }
+    }
+    for slots in locks.values_mut() {
+        slots.sort_by_key(|s| s.create_revision);
+    }
+    locks
+}
+
 /// Every lock under `prefix` (`""`: all keys), each once, nested ones included: the oldest
 /// holder's metadata and the counts. Reads keys only, then one value per lock, in batches.
 pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
@@ -283,22 +303,7 @@ pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
         prefix.clone().into_bytes()
     };
     let keys = scan_keys(etcd, start, end, "cannot list the locks").await?;
-    // name -> its queue; every lock once, nested ones included (each key belongs to exactly the
-    // lock named by everything before its last slash).
-    let mut locks: HashMap<String, Vec<Slot>> = HashMap::new();
-    for kv in &keys {
-        if let Some(name) = queue::lock_name_of(kv) {
-            let name = String::from_utf8_lossy(name).into_owned();
-            let prefix = queue::prefix_of(&name);
-            locks
-                .entry(name)
-                .or_default()
-                .extend(queue::slots(prefix.as_bytes(), std::slice::from_ref(kv)));
-        }
-    }
-    for slots in locks.values_mut() {
-        slots.sort_by_key(|s| s.create_revision);
-    }
+    let locks = group_by_lock(&keys);
     let oldest: Vec<&str> = locks
         .values()
         .filter_map(|s| s.first())

@@ -119,6 +119,44 @@ fn related_lock(name: &str, own_page: &[KeyValue], ops: &[TxnOpResponse]) -> Opt
     })
 }
 
+/// Our key's create revision from the queue transaction's answer: the transaction's own revision
+/// if it put the key, else what the retry found.
+fn my_revision(resp: &etcd_client::TxnResponse) -> Result<i64> {
+    if resp.succeeded() {
+        return Ok(rev(resp.header()));
+    }
+    get_of(resp.op_responses().first())
+        .and_then(|g| g.kvs().first())
+        .map(KeyValue::create_revision)
+        .ok_or_else(|| Error::Protocol("unexpected answer to the lock transaction".into()))
+}
+
+/// One transaction: put our key unless it exists (a retry after a lost answer finds it instead),
+/// and read the oldest keys of the queue and of any related lock names, keys only.
+fn queue_txn(name: &str, key: &str, lease: &Lease, holder: &Holder) -> Txn {
+    let prefix = queue::prefix_of(name);
+    let oldest = queue_order(SortOrder::Ascend).with_limit(i64::from(holder.limit) + queue::SLACK);
+    let related = related_ops(name);
+    let mut then = vec![
+        TxnOp::put(
+            key,
+            holder.to_json(),
+            Some(PutOptions::new().with_lease(lease.id)),
+        ),
+        TxnOp::get(prefix.clone(), Some(oldest.clone())),
+    ];
+    then.extend(related.iter().cloned());
+    let mut otherwise = vec![
+        TxnOp::get(key, Some(GetOptions::new().with_keys_only())),
+        TxnOp::get(prefix, Some(oldest)),
+    ];
+    otherwise.extend(related);
+    Txn::new()
+        .when([Compare::create_revision(key, CompareOp::Equal, 0)])
+        .and_then(then)
+        .or_else(otherwise)
+}
+
 /// Join the queue for `name` (idempotently: a retry after a lost answer finds our key instead of
 /// creating a second one). Returns our place and, if we already hold the lock, the acquisition.
 pub async fn enqueue(
@@ -130,26 +168,7 @@ pub async fn enqueue(
     let prefix = queue::prefix_of(name);
     let key = queue::key_for(name, lease.id);
     let limit = holder.limit;
-    let oldest = queue_order(SortOrder::Ascend).with_limit(i64::from(limit) + queue::SLACK);
-    let related = related_ops(name);
-    let mut then = vec![
-        TxnOp::put(
-            key.clone(),
-            holder.to_json(),
-            Some(PutOptions::new().with_lease(lease.id)),
-        ),
-        TxnOp::get(prefix.clone(), Some(oldest.clone())),
-    ];
-    then.extend(related.iter().cloned());
-    let mut otherwise = vec![
-        TxnOp::get(key.clone(), Some(GetOptions::new().with_keys_only())),
-        TxnOp::get(prefix.clone(), Some(oldest.clone())),
-    ];
-    otherwise.extend(related);
-    let txn = Txn::new()
-        .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-        .and_then(then)
-        .or_else(otherwise);
+    let txn = queue_txn(name, &key, lease, holder);
     let resp = etcd
         .retrying("cannot queue for the lock", || {
             let txn = txn.clone();
@@ -158,14 +177,7 @@ pub async fn enqueue(
         .await?;
     let revision = rev(resp.header());
     let ops = resp.op_responses();
-    let my_rev = if resp.succeeded() {
-        revision
-    } else {
-        get_of(ops.first())
-            .and_then(|g| g.kvs().first())
-            .map(KeyValue::create_revision)
-            .ok_or_else(|| Error::Protocol("unexpected answer to the lock transaction".into()))?
-    };
+    let my_rev = my_revision(&resp)?;
     let page = get_of(ops.get(1))
         .ok_or_else(|| Error::Protocol("unexpected answer to the lock transaction".into()))?;
     let noticed = Noticed {
@@ -181,25 +193,21 @@ pub async fn enqueue(
     check_limits(etcd, name, limit, &holders, &key).await?;
     let holding = holders.iter().any(|s| s.create_revision == my_rev);
     let known_ahead = whole_queue.then(|| {
-        let ahead = slots
-            .iter()
-            .filter(|s| s.create_revision < my_rev)
-            .cloned()
-            .collect();
-        (ahead, revision)
+        let ahead = slots.iter().filter(|s| s.create_revision < my_rev);
+        (ahead.cloned().collect(), revision)
     });
     let queued = Queued {
         name: name.to_owned(),
-        key: key.clone(),
+        key,
         prefix,
         my_rev,
         limit,
         lease_id: lease.id,
         known_ahead,
     };
-    debug!(key, my_rev, "queued");
-    let acquired = holding.then_some(Acquired {
-        key,
+    debug!(key = queued.key, my_rev, "queued");
+    let acquired = holding.then(|| Acquired {
+        key: queued.key.clone(),
         fencing_token: my_rev,
         revision,
     });

@@ -162,20 +162,7 @@ unsafe fn helper_main(
     devnull: *const libc::c_char,
 ) -> ! {
     libc::close(writer);
-    for sig in [
-        libc::SIGHUP,
-        libc::SIGINT,
-        libc::SIGTERM,
-        libc::SIGQUIT,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-        libc::SIGPIPE,
-        libc::SIGTSTP,
-        libc::SIGTTIN,
-        libc::SIGTTOU,
-    ] {
-        libc::signal(sig, libc::SIG_IGN);
-    }
+    ignore_signals();
     libc::setsid();
     // Keep stderr (the rescue says what it did); never hold the caller's stdin or stdout open.
     let null = libc::open(devnull, libc::O_RDWR);
@@ -214,6 +201,27 @@ unsafe fn helper_main(
         libc::execve(exe.as_ptr(), argv, envp);
     }
     libc::_exit(1);
+}
+
+/// The helper must outlive whatever signals reach etcdlock's group or terminal.
+///
+/// # Safety
+/// Async-signal-safe: only sigaction.
+unsafe fn ignore_signals() {
+    for sig in [
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGPIPE,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+    ] {
+        libc::signal(sig, libc::SIG_IGN);
+    }
 }
 
 /// read(2) until `buf` is full; false on end-of-file or error.

@@ -524,36 +524,8 @@ fn usage_error(e: &clap::Error, args: &[String]) -> String {
         .flat_map(str::lines)
         .map(|t| t.trim().to_owned())
         .collect();
-    let cmd = Cli::command();
-    let visible = || cmd.get_subcommands().filter(|s| !s.is_hide_set());
-    let sub_at = args
-        .iter()
-        .position(|a| visible().any(|s| s.get_name() == a.as_str()));
-    if let (true, Some(ContextValue::String(bad))) =
-        (tips.is_empty(), e.get(ContextKind::InvalidSubcommand))
-    {
-        // clap misses close typos of short names ("rn"); an edit distance of 1 or 2 is a typo.
-        if let Some(near) = visible().find(|s| edit_distance(s.get_name(), bad) <= 2) {
-            tips.push(format!(
-                "tip: a similar subcommand exists: '{}'",
-                near.get_name()
-            ));
-        }
-    }
-    if let (Some(i), Some(ContextValue::String(bad))) = (sub_at, e.get(ContextKind::InvalidArg)) {
-        let flag = bad.split('=').next().unwrap_or(bad);
-        let sub = &cmd.get_subcommands().find(|s| s.get_name() == args[i]);
-        let belongs = sub.is_some_and(|s| {
-            s.get_arguments().any(|a| {
-                a.get_long().is_some_and(|l| flag == format!("--{l}"))
-                    || a.get_short().is_some_and(|c| flag == format!("-{c}"))
-            })
-        });
-        let before = args[..i].iter().any(|a| a.split('=').next() == Some(flag));
-        if belongs && before {
-            tips.insert(0, format!("tip: {flag} is an option of '{0}': put it after the subcommand (etcdlock {0} {flag} ...)", args[i]));
-        }
-    }
+    let sub_at = subcommand_position(args);
+    more_tips(e, args, sub_at, &mut tips);
     for tip in tips.iter().take(2) {
         out.push_str(&format!("  {tip}\n"));
     }
@@ -563,6 +535,56 @@ fn usage_error(e: &clap::Error, args: &[String]) -> String {
         None => out.push_str("  (see etcdlock --help)\n"),
     }
     out
+}
+
+/// Where the subcommand is in the arguments, if there is one.
+fn subcommand_position(args: &[String]) -> Option<usize> {
+    let cmd = Cli::command();
+    args.iter().position(|a| {
+        cmd.get_subcommands()
+            .any(|s| !s.is_hide_set() && s.get_name() == a.as_str())
+    })
+}
+
+/// Tips clap does not give: close typos of short subcommand names ("rn"), and an option of a
+/// subcommand given before it (`etcdlock -n run ...`).
+fn more_tips(e: &clap::Error, args: &[String], sub_at: Option<usize>, tips: &mut Vec<String>) {
+    use clap::error::{ContextKind, ContextValue};
+    let cmd = Cli::command();
+    let visible = || cmd.get_subcommands().filter(|s| !s.is_hide_set());
+    if let (true, Some(ContextValue::String(bad))) =
+        (tips.is_empty(), e.get(ContextKind::InvalidSubcommand))
+    {
+        if let Some(near) = visible().find(|s| edit_distance(s.get_name(), bad) <= 2) {
+            tips.push(format!(
+                "tip: a similar subcommand exists: '{}'",
+                near.get_name()
+            ));
+        }
+    }
+    let (Some(i), Some(ContextValue::String(bad))) = (sub_at, e.get(ContextKind::InvalidArg))
+    else {
+        return;
+    };
+    let flag = bad.split('=').next().unwrap_or(bad);
+    let belongs = visible()
+        .find(|s| s.get_name() == args[i])
+        .is_some_and(|s| {
+            s.get_arguments().any(|a| {
+                a.get_long().is_some_and(|l| flag == format!("--{l}"))
+                    || a.get_short().is_some_and(|c| flag == format!("-{c}"))
+            })
+        });
+    let before = args[..i].iter().any(|a| a.split('=').next() == Some(flag));
+    if belongs && before {
+        tips.insert(
+            0,
+            format!(
+                "tip: {flag} is an option of '{0}': put it after the subcommand (etcdlock {0} {flag} ...)",
+                args[i]
+            ),
+        );
+    }
 }
 
 /// Levenshtein distance, for typo suggestions.

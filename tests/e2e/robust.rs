@@ -2,13 +2,11 @@
 //! a property test over the CLI surface against a real etcd, the safety net for panics, and one
 //! test per case that used to panic, abort or mislead.
 
-mod common;
-
 use std::fs;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use etcdlock_testkit::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, TestRunner};
 

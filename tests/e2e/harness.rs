@@ -1,12 +1,10 @@
 //! Smoke tests for the integration-test harness in `tests/common`.
 
-mod common;
-
 use std::collections::HashSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use etcdlock_testkit::*;
 
 #[test]
 fn single_node_put_get_and_clean() {

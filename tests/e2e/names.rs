@@ -3,12 +3,10 @@
 //! lease-less keys and large unrelated data do not confuse them, and interop with `etcdctl lock`
 //! stays exact.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use etcdlock_testkit::*;
 
 const SOON: Duration = Duration::from_secs(20);
 

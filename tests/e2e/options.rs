@@ -2,14 +2,12 @@
 //! semaphores (--limit), metadata (--meta), --max-runtime, --min-hold, waiting progress,
 //! environment precedence, and surviving an etcd restart while waiting.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use etcdlock_testkit::*;
 
 const SOON: Duration = Duration::from_secs(20);
 

@@ -29,7 +29,6 @@
 //! of [start, end] intervals of children that ended normally, fencing tokens in start order,
 //! stale store operations that were accepted (must be 0), store value = accepted writes, and
 //! lost updates of the unfenced counter.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -45,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use nix::libc;
 
-use crate::common::*;
+use crate::*;
 
 /// Set to `lockset` in the child's environment to make the test binary act as the child.
 pub const CHILD_MODE_ENV: &str = "ETCDLOCK_TEST_CHILD";
@@ -206,7 +205,7 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed.max(1))
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -219,7 +218,7 @@ impl Rng {
         if hi <= lo {
             return lo;
         }
-        lo + self.next() % (hi - lo + 1)
+        lo + self.next_u64() % (hi - lo + 1)
     }
 }
 
@@ -236,20 +235,44 @@ pub fn seed() -> u64 {
 // The child
 // ---------------------------------------------------------------------------
 
-#[used]
-#[link_section = ".init_array"]
-static CHILD_ENTRY: extern "C" fn() = child_entry;
-
-extern "C" fn child_entry() {
+/// Act as the lock-set child if [`CHILD_MODE_ENV`] says so (then never return). A test binary
+/// calls this from `.init_array`, before `main`:
+///
+/// ```ignore
+/// #[used]
+/// #[link_section = ".init_array"]
+/// static CHILD_ENTRY: extern "C" fn() = etcdlock_testkit::lockset::child_entry;
+/// ```
+pub extern "C" fn child_entry() {
     if std::env::var_os(CHILD_MODE_ENV).is_some_and(|v| v == "lockset") {
-        let code = match child_main() {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("lockset child: {e}");
-                3
-            }
-        };
-        std::process::exit(code);
+        std::process::exit(run_child());
+    }
+}
+
+/// The lock-set child's whole run (configured by the environment, see [`Workload::configure`]);
+/// its exit code.
+pub fn run_child() -> i32 {
+    match child_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lockset child: {e}");
+            3
+        }
+    }
+}
+
+/// The smallest child there is, for timing hand-offs: append "START_NS END_NS" (CLOCK_MONOTONIC,
+/// the clock the lock-set events use) to `path`, with one write so concurrent children never
+/// interleave.
+pub fn stamp(path: &Path) -> i32 {
+    let start = now_ns();
+    let line = format!("{start} {}\n", now_ns());
+    match append(path, &line) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("lockset child: {e}");
+            3
+        }
     }
 }
 

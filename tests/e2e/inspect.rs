@@ -1,7 +1,5 @@
 //! `status`, `list`, `break`, JSON output, `--metrics-file` and `--log-format json` against real etcd.
 
-mod common;
-
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -9,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use etcdlock_testkit::*;
 use serde_json::Value;
 
 const SOON: Duration = Duration::from_secs(20);

@@ -1,14 +1,12 @@
 //! End-to-end tests of `etcdlock run` against real etcd processes: mutual exclusion, FIFO order,
 //! exit codes, environment, etcdctl interoperability, signals, and the lease-loss safety contract.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use etcdlock_testkit::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 

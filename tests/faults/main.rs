@@ -11,9 +11,6 @@
 //! `--nocapture` to see them. After every scenario no etcdlock or child process may be left
 //! (checked through /proc) and no key or lease may remain in etcd.
 
-mod common;
-mod lockset;
-
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,8 +18,13 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
-use lockset::*;
+use etcdlock_testkit::lockset::*;
+use etcdlock_testkit::*;
+
+/// The test binary is also the lock-set child: before main, it becomes one if told so.
+#[used]
+#[link_section = ".init_array"]
+static CHILD_ENTRY: extern "C" fn() = child_entry;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 

@@ -4,14 +4,12 @@
 //! etcdlock) reaches them. Each scenario runs with the cgroup (where the host has a writable
 //! cgroup v2, as CI does as root) and with `ETCDLOCK_CGROUP=off` (subreaper and process group).
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use etcdlock_testkit::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 

@@ -2,11 +2,9 @@
 //! three indented lines: clap's suggestions and which --help to read) and a documented exit
 //! code, never a panic.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{etcdlock_command, run_with_timeout};
+use etcdlock_testkit::{etcdlock_command, run_with_timeout};
 
 fn etcdlock(args: &[&str]) -> (Option<i32>, String) {
     let mut cmd = etcdlock_command();

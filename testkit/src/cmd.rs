@@ -1,0 +1,180 @@
+//! Starting etcdlock and etcdctl the way every test and script does: found once, with an
+//! environment cleared of everything the caller's shell may have set.
+
+use std::ffi::OsStr;
+use std::fs::{self};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use crate::*;
+
+// ---------------------------------------------------------------------------
+// Binaries
+// ---------------------------------------------------------------------------
+
+pub(crate) fn is_executable(p: &Path) -> bool {
+    fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+pub(crate) fn find_binary(env_var: &str, name: &str, package: &str) -> PathBuf {
+    if let Some(v) = std::env::var_os(env_var).filter(|v| !v.is_empty()) {
+        let p = PathBuf::from(&v);
+        if is_executable(&p) {
+            return p;
+        }
+        // A bare name in the variable: look it up on PATH.
+        if let Some(found) = search_path(&v) {
+            return found;
+        }
+        panic!(
+            "{name} not found: {env_var}={p:?} is not an executable file; \
+             install Debian package {package} or set {env_var}"
+        );
+    }
+    if let Some(found) = search_path(OsStr::new(name)) {
+        return found;
+    }
+    // cargo may run tests with a reduced PATH; try the usual locations.
+    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] {
+        let p = Path::new(dir).join(name);
+        if is_executable(&p) {
+            return p;
+        }
+    }
+    panic!("{name} not found: install Debian package {package} or set {env_var}");
+}
+
+pub(crate) fn search_path(name: &OsStr) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
+}
+
+/// `$ETCD_BIN`, or `etcd` from `PATH`. Panics (tests fail, never skip) if absent.
+pub fn etcd_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| find_binary("ETCD_BIN", "etcd", "etcd-server"))
+        .clone()
+}
+
+/// `$ETCDCTL_BIN`, or `etcdctl` from `PATH`. Panics if absent.
+pub fn etcdctl_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| find_binary("ETCDCTL_BIN", "etcdctl", "etcd-client"))
+        .clone()
+}
+
+/// The `etcdlock` binary built by cargo for this test run.
+/// The etcdlock binary under test: `ETCDLOCK_TEST_BIN` (to run the suite against another build),
+/// else the one cargo built beside the running test binary (`target/<profile>/etcdlock`, as
+/// `CARGO_BIN_EXE_etcdlock` would say). Panics if there is none.
+pub fn etcdlock_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("ETCDLOCK_TEST_BIN").filter(|p| !p.is_empty()) {
+            return PathBuf::from(p);
+        }
+        let exe = std::env::current_exe().expect("current_exe");
+        // target/<profile>/deps/<test> -> target/<profile>/etcdlock
+        let bin = exe
+            .parent()
+            .and_then(Path::parent)
+            .map(|dir| dir.join("etcdlock"))
+            .filter(|p| is_executable(p));
+        bin.unwrap_or_else(|| {
+            panic!("etcdlock binary not found beside {}; build it (cargo build) or set ETCDLOCK_TEST_BIN", exe.display())
+        })
+    })
+    .clone()
+}
+
+/// Remove everything from the caller's environment that would change what etcdlock or etcdctl
+/// does: an etcd operator's shell has `ETCDCTL_*` exported, a developer may have `RUST_LOG`.
+pub fn clean_env(cmd: &mut Command) -> &mut Command {
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("ETCDCTL_")
+            || k.starts_with("ETCDLOCK_")
+            || ["RUST_LOG", "NO_COLOR", "RUST_BACKTRACE"].contains(&k.as_ref())
+        {
+            cmd.env_remove(k.as_ref());
+        }
+    }
+    cmd
+}
+
+/// `etcdctl` with a clean environment and nothing else set (callers add `--endpoints`).
+pub fn etcdctl_plain() -> Command {
+    let mut cmd = Command::new(etcdctl_bin());
+    clean_env(&mut cmd);
+    cmd.env("ETCDCTL_API", "3");
+    cmd
+}
+
+/// `etcdlock` with a clean environment (see [`clean_env`]).
+pub fn etcdlock_command() -> Command {
+    let mut cmd = Command::new(etcdlock_bin());
+    clean_env(&mut cmd);
+    cmd
+}
+
+// ---------------------------------------------------------------------------
+// etcdctl
+// ---------------------------------------------------------------------------
+
+pub(crate) fn etcdctl_command(endpoints: &str) -> Command {
+    let mut cmd = Command::new(etcdctl_bin());
+    clean_env(&mut cmd);
+    cmd.env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={endpoints}"))
+        .arg(format!("--dial-timeout={ETCDCTL_DIAL_TIMEOUT}"))
+        .arg(format!("--command-timeout={ETCDCTL_COMMAND_TIMEOUT}"));
+    cmd
+}
+
+/// Runs etcdctl (API v3) against arbitrary endpoints (e.g. a [`Proxy::url`]).
+/// Default `--dial-timeout`/`--command-timeout` come first, so flags in `args`
+/// override them. Bounded by [`ETCDCTL_PROCESS_TIMEOUT`]; never panics on failure.
+pub fn etcdctl_at(endpoints: &str, args: &[&str]) -> Output {
+    let mut cmd = etcdctl_command(endpoints);
+    cmd.args(args);
+    run_with_timeout(cmd, ETCDCTL_PROCESS_TIMEOUT)
+}
+
+/// Panicking message for a failed command.
+pub fn describe_output(what: &str, out: &Output) -> String {
+    format!(
+        "{what}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+pub(crate) fn base64_decode(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => continue, // '=' padding, whitespace
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}

@@ -1,0 +1,102 @@
+//! The library (issue 12): examples/mutex.rs, the counterpart of etcd's Go Mutex example, excludes
+//! and is excluded by `etcdlock run` and `etcdctl lock` on the same name, and stops its work when
+//! the session says the lock is lost.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use etcdlock_testkit::*;
+
+const SOON: Duration = Duration::from_secs(20);
+
+/// target/<profile>/examples/mutex, built if `cargo test` did not build examples.
+fn example() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = dir.join("examples").join("mutex");
+    if !bin.exists() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--example", "mutex"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo build --example mutex");
+        assert!(status.success());
+    }
+    bin
+}
+
+fn spawn_example(ep: &str, hold: &str, out: &Path) -> Child {
+    let mut cmd = Command::new(example());
+    clean_env(&mut cmd);
+    cmd.args(["--endpoints", ep, "--hold", hold])
+        .stdout(fs::File::create(out).unwrap())
+        .stderr(fs::File::create(out.with_extension("err")).unwrap())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn the_mutex_example_excludes_etcdlock_and_etcdctl() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut example = spawn_example(&ep, "3s", &out);
+    wait_until("the example to hold /my-lock/", SOON, || {
+        read(&out).contains("acquired lock /my-lock//")
+    });
+    assert!(read(&out).contains("with fencing token "), "{}", read(&out));
+    let mut no_wait = etcdlock_command();
+    no_wait.args(["--endpoints", &ep, "run", "-n", "/my-lock/", "--", "true"]);
+    assert_eq!(run_with_timeout(no_wait, SOON).status.code(), Some(75));
+    let ran = dir.path().join("ctl-ran");
+    let mut ctl = etcdctl_plain()
+        .args(["--endpoints", &ep, "lock", "/my-lock/", "--", "touch"])
+        .arg(&ran)
+        .stdout(Stdio::null())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !ran.exists(),
+        "etcdctl lock ran while the example held the lock"
+    );
+    assert!(wait_exit(&mut example, SOON).success(), "{}", read(&out));
+    assert!(
+        read(&out).contains("work done\nreleased lock\n"),
+        "{}",
+        read(&out)
+    );
+    assert!(wait_exit(&mut ctl, SOON).success());
+    assert!(ran.exists());
+    cluster.assert_clean();
+}
+
+#[test]
+fn the_mutex_example_stops_its_work_when_the_lock_is_lost() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut example = spawn_example(&ep, "60s", &out);
+    wait_until("the example to hold /my-lock/", SOON, || {
+        read(&out).contains("acquired lock /my-lock//")
+    });
+    let keys = cluster.keys("/my-lock//");
+    let lease = keys[0].rsplit('/').next().unwrap().to_owned();
+    cluster.etcdctl_ok(&["lease", "revoke", &lease]);
+    let status = wait_exit(&mut example, SOON);
+    assert_eq!(status.code(), Some(1));
+    let err = read(&out.with_extension("err"));
+    assert!(err.contains("lock lost, work stopped"), "{err}");
+    cluster.assert_clean();
+}

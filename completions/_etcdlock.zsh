@@ -54,7 +54,8 @@ _arguments "${_arguments_options[@]}" : \
 '--record-command=[What of the command line to store in the lock key, where anyone who can read the lock'\''s prefix sees it\: the whole command line, only the program name (arguments may carry secrets\: mysql -pSECRET, curl -H '\''Authorization\: ...'\''), or nothing]:WHAT:((full\:"Every argument (up to 16 KiB)"
 program\:"argv\[0\] only"
 none\:"Nothing\: \`status\` shows "-""))' \
-'--min-hold=[Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period)]:DUR:_default' \
+'--once-per=[At most one successful run of NAME per DUR, cluster-wide\: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd'\''s clock; a failed run does not count, so the next firing on any host retries]:DUR:_default' \
+'--min-hold=[Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period; --once-per does it exactly)]:DUR:_default' \
 '--metrics-file=[Write a Prometheus textfile (node_exporter textfile collector) with this run'\''s timings, exit code and lost-lock count, updated when the command starts and ends]:PATH:_files' \
 '--progress-interval=[While waiting and stderr is not a terminal, print a progress line this often]:DUR:_default' \
 '--ttl=[Lease TTL\: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)]:DUR:_default' \
@@ -140,6 +141,27 @@ _arguments "${_arguments_options[@]}" : \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '-y[Do not ask for confirmation]' \
 '--yes[Do not ask for confirmation]' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':name -- Lock name:_default' \
+&& ret=0
+;;
+(forget)
+_arguments "${_arguments_options[@]}" : \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
@@ -243,6 +265,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(forget)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -275,6 +301,7 @@ _etcdlock_commands() {
 'status:Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)' \
 'list:List the locks under PREFIX with their holders and waiters' \
 'break:Break NAME\: revoke its holder'\''s lease, so that holder'\''s etcdlock stops its command (exit 70)' \
+'forget:Forget NAME'\''s run records and its --once-per marker (the next run may go at once)' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
 'internal-reap:Internal\: what the reaper helper execs when etcdlock died while its command ran' \
@@ -292,6 +319,11 @@ _etcdlock__subcmd__completions_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock completions commands' commands "$@"
 }
+(( $+functions[_etcdlock__subcmd__forget_commands] )) ||
+_etcdlock__subcmd__forget_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock forget commands' commands "$@"
+}
 (( $+functions[_etcdlock__subcmd__help_commands] )) ||
 _etcdlock__subcmd__help_commands() {
     local commands; commands=(
@@ -299,6 +331,7 @@ _etcdlock__subcmd__help_commands() {
 'status:Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)' \
 'list:List the locks under PREFIX with their holders and waiters' \
 'break:Break NAME\: revoke its holder'\''s lease, so that holder'\''s etcdlock stops its command (exit 70)' \
+'forget:Forget NAME'\''s run records and its --once-per marker (the next run may go at once)' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
 'internal-reap:Internal\: what the reaper helper execs when etcdlock died while its command ran' \
@@ -315,6 +348,11 @@ _etcdlock__subcmd__help__subcmd__break_commands() {
 _etcdlock__subcmd__help__subcmd__completions_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock help completions commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__help__subcmd__forget_commands] )) ||
+_etcdlock__subcmd__help__subcmd__forget_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help forget commands' commands "$@"
 }
 (( $+functions[_etcdlock__subcmd__help__subcmd__help_commands] )) ||
 _etcdlock__subcmd__help__subcmd__help_commands() {

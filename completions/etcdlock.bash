@@ -22,6 +22,9 @@ _etcdlock() {
             etcdlock,completions)
                 cmd="etcdlock__subcmd__completions"
                 ;;
+            etcdlock,forget)
+                cmd="etcdlock__subcmd__forget"
+                ;;
             etcdlock,help)
                 cmd="etcdlock__subcmd__help"
                 ;;
@@ -45,6 +48,9 @@ _etcdlock() {
                 ;;
             etcdlock__subcmd__help,completions)
                 cmd="etcdlock__subcmd__help__subcmd__completions"
+                ;;
+            etcdlock__subcmd__help,forget)
+                cmd="etcdlock__subcmd__help__subcmd__forget"
                 ;;
             etcdlock__subcmd__help,help)
                 cmd="etcdlock__subcmd__help__subcmd__help"
@@ -71,7 +77,7 @@ _etcdlock() {
 
     case "${cmd}" in
         etcdlock)
-            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version run status list break completions man internal-reap help"
+            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version run status list break forget completions man internal-reap help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -212,8 +218,54 @@ _etcdlock() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        etcdlock__subcmd__forget)
+            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dial-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         etcdlock__subcmd__help)
-            opts="run status list break completions man internal-reap help"
+            opts="run status list break forget completions man internal-reap help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -241,6 +293,20 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        etcdlock__subcmd__help__subcmd__forget)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -485,7 +551,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__run)
-            opts="-n -w -E -c -v -q -h -V --no-wait --timeout --conflict-exit-code --shell --limit --meta --kill-leftovers --max-runtime --record-command --min-hold --metrics-file --progress-interval --ttl --kill-after --kill-signal --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            opts="-n -w -E -c -v -q -h -V --no-wait --timeout --conflict-exit-code --shell --limit --meta --kill-leftovers --max-runtime --record-command --once-per --min-hold --metrics-file --progress-interval --ttl --kill-after --kill-signal --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -529,6 +595,10 @@ _etcdlock() {
                     ;;
                 --record-command)
                     COMPREPLY=($(compgen -W "full program none" -- "${cur}"))
+                    return 0
+                    ;;
+                --once-per)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --min-hold)

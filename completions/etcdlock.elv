@@ -38,6 +38,7 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand status 'Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)'
             cand list 'List the locks under PREFIX with their holders and waiters'
             cand break 'Break NAME: revoke its holder''s lease, so that holder''s etcdlock stops its command (exit 70)'
+            cand forget 'Forget NAME''s run records and its --once-per marker (the next run may go at once)'
             cand completions 'Print shell completions to stdout'
             cand man 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
             cand internal-reap 'Internal: what the reaper helper execs when etcdlock died while its command ran'
@@ -54,7 +55,8 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand --meta 'Extra holder metadata shown by `status`, e.g. --meta job=$CI_JOB_URL (repeatable)'
             cand --max-runtime 'Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does; 0 means no limit, as in timeout(1)'
             cand --record-command 'What of the command line to store in the lock key, where anyone who can read the lock''s prefix sees it: the whole command line, only the program name (arguments may carry secrets: mysql -pSECRET, curl -H ''Authorization: ...''), or nothing'
-            cand --min-hold 'Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period)'
+            cand --once-per 'At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd''s clock; a failed run does not count, so the next firing on any host retries'
+            cand --min-hold 'Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period; --once-per does it exactly)'
             cand --metrics-file 'Write a Prometheus textfile (node_exporter textfile collector) with this run''s timings, exit code and lost-lock count, updated when the command starts and ends'
             cand --progress-interval 'While waiting and stderr is not a terminal, print a progress line this often'
             cand --ttl 'Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)'
@@ -139,6 +141,24 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'etcdlock;forget'= {
+            cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
+            cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
+            cand --cacert 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system''s roots]'
+            cand --cert 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]'
+            cand --key 'Client certificate''s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]'
+            cand --user 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]'
+            cand --password-file 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]'
+            cand --log-format 'Format of -v diagnostics on stderr'
+            cand -v 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+            cand --verbose 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+            cand -q 'Only errors on stderr (no waiting progress)'
+            cand --quiet 'Only errors on stderr (no waiting progress)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'etcdlock;completions'= {
             cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
             cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
@@ -200,6 +220,7 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand status 'Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)'
             cand list 'List the locks under PREFIX with their holders and waiters'
             cand break 'Break NAME: revoke its holder''s lease, so that holder''s etcdlock stops its command (exit 70)'
+            cand forget 'Forget NAME''s run records and its --once-per marker (the next run may go at once)'
             cand completions 'Print shell completions to stdout'
             cand man 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
             cand internal-reap 'Internal: what the reaper helper execs when etcdlock died while its command ran'
@@ -212,6 +233,8 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
         &'etcdlock;help;list'= {
         }
         &'etcdlock;help;break'= {
+        }
+        &'etcdlock;help;forget'= {
         }
         &'etcdlock;help;completions'= {
         }

@@ -41,6 +41,7 @@ complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "run" -d 'Run COMM
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "status" -d 'Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "list" -d 'List the locks under PREFIX with their holders and waiters'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "break" -d 'Break NAME: revoke its holder\'s lease, so that holder\'s etcdlock stops its command (exit 70)'
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "forget" -d 'Forget NAME\'s run records and its --once-per marker (the next run may go at once)'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "completions" -d 'Print shell completions to stdout'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "internal-reap" -d 'Internal: what the reaper helper execs when etcdlock died while its command ran'
@@ -54,7 +55,8 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l max-runtime -d
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l record-command -d 'What of the command line to store in the lock key, where anyone who can read the lock\'s prefix sees it: the whole command line, only the program name (arguments may carry secrets: mysql -pSECRET, curl -H \'Authorization: ...\'), or nothing' -r -f -a "full\t'Every argument (up to 16 KiB)'
 program\t'argv[0] only'
 none\t'Nothing: `status` shows "-"'"
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l min-hold -d 'Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period)' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l once-per -d 'At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd\'s clock; a failed run does not count, so the next firing on any host retries' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l min-hold -d 'Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period; --once-per does it exactly)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l metrics-file -d 'Write a Prometheus textfile (node_exporter textfile collector) with this run\'s timings, exit code and lost-lock count, updated when the command starts and ends' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l progress-interval -d 'While waiting and stderr is not a terminal, print a progress line this often' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l ttl -d 'Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)' -r
@@ -118,6 +120,19 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -s v -l verbose
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -s h -l help -d 'Print help'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -s V -l version -d 'Print version'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -l cert -d 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
+json\t''"
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s h -l help -d 'Print help'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s V -l version -d 'Print version'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
@@ -159,11 +174,12 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s v -l
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s h -l help -d 'Print help'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s V -l version -d 'Print version'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man internal-reap help" -f -a "run" -d 'Run COMMAND while holding the lock NAME'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man internal-reap help" -f -a "status" -d 'Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man internal-reap help" -f -a "list" -d 'List the locks under PREFIX with their holders and waiters'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man internal-reap help" -f -a "break" -d 'Break NAME: revoke its holder\'s lease, so that holder\'s etcdlock stops its command (exit 70)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man internal-reap help" -f -a "completions" -d 'Print shell completions to stdout'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man internal-reap help" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man internal-reap help" -f -a "internal-reap" -d 'Internal: what the reaper helper execs when etcdlock died while its command ran'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break completions man internal-reap help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break forget completions man internal-reap help" -f -a "run" -d 'Run COMMAND while holding the lock NAME'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break forget completions man internal-reap help" -f -a "status" -d 'Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break forget completions man internal-reap help" -f -a "list" -d 'List the locks under PREFIX with their holders and waiters'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break forget completions man internal-reap help" -f -a "break" -d 'Break NAME: revoke its holder\'s lease, so that holder\'s etcdlock stops its command (exit 70)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break forget completions man internal-reap help" -f -a "forget" -d 'Forget NAME\'s run records and its --once-per marker (the next run may go at once)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break forget completions man internal-reap help" -f -a "completions" -d 'Print shell completions to stdout'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break forget completions man internal-reap help" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break forget completions man internal-reap help" -f -a "internal-reap" -d 'Internal: what the reaper helper execs when etcdlock died while its command ran'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break forget completions man internal-reap help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

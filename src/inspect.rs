@@ -16,6 +16,7 @@ use crate::client::Client;
 use crate::error::Result;
 use crate::holder::Holder;
 use crate::queue::{self, Slot};
+use crate::record::RunRecord;
 
 /// Bumped only for incompatible changes; new fields do not bump it.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -82,6 +83,12 @@ pub struct Status {
     pub other_keys: usize,
     /// One of them, for the message.
     pub other_key_example: Option<String>,
+    /// The last run that ended, however it ended (see [`crate::record`]).
+    pub last_run: Option<RunRecord>,
+    /// The last run that exited 0.
+    pub last_success: Option<RunRecord>,
+    /// With a `--once-per` marker in force: seconds until the next run is allowed.
+    pub next_run_allowed_in_s: Option<i64>,
 }
 
 /// One lock in `list --json`.
@@ -99,6 +106,8 @@ pub struct LockSummary {
     pub waiter_count: usize,
     /// The oldest holder.
     pub holders: Vec<Entry>,
+    /// The last run that ended.
+    pub last_run: Option<RunRecord>,
 }
 
 /// `list --json`.
@@ -228,6 +237,7 @@ pub async fn status(etcd: &Client, name: &str) -> Result<Status> {
     .await?;
     let mut slots = queue::slots(prefix.as_bytes(), &keys);
     slots.sort_by_key(|s| s.create_revision);
+    let records = crate::record::read(etcd, name).await?;
     let skipped: Vec<String> = keys
         .iter()
         .filter(|kv| !queue::is_queue_key(prefix.as_bytes(), kv))
@@ -265,6 +275,9 @@ pub async fn status(etcd: &Client, name: &str) -> Result<Status> {
         waiters,
         other_keys: skipped.len(),
         other_key_example: skipped.into_iter().next(),
+        last_run: records.last_run,
+        last_success: records.last_success,
+        next_run_allowed_in_s: records.once_remaining_s,
     })
 }
 
@@ -273,6 +286,12 @@ pub async fn status(etcd: &Client, name: &str) -> Result<Status> {
 fn group_by_lock(keys: &[KeyValue]) -> HashMap<String, Vec<Slot>> {
     let mut locks: HashMap<String, Vec<Slot>> = HashMap::new();
     for kv in keys {
+        if let Some(name) = crate::record::lock_of(kv.key()) {
+            // A lock with a run record is listed even while nobody holds it.
+            locks
+                .entry(String::from_utf8_lossy(name).into_owned())
+                .or_default();
+        }
         if let Some(name) = queue::lock_name_of(kv) {
             let name = String::from_utf8_lossy(name).into_owned();
             let prefix = queue::prefix_of(&name);
@@ -286,6 +305,34 @@ fn group_by_lock(keys: &[KeyValue]) -> HashMap<String, Vec<Slot>> {
         slots.sort_by_key(|s| s.create_revision);
     }
     locks
+}
+
+/// One lock's line in the list, from its queue, the values read and its last-run record.
+fn summarize(
+    name: &str,
+    slots: &[Slot],
+    values: &HashMap<String, Vec<u8>>,
+    last_run: Option<&[u8]>,
+) -> LockSummary {
+    let value = slots
+        .first()
+        .and_then(|s| values.get(&s.key))
+        .map(Vec::as_slice);
+    let limit = limit_of(value);
+    let holder_count = slots.len().min(limit as usize);
+    LockSummary {
+        name: name.to_owned(),
+        held: holder_count > 0,
+        limit,
+        holder_count,
+        waiter_count: slots.len() - holder_count,
+        holders: slots
+            .first()
+            .map(|s| entry(s, value, true))
+            .into_iter()
+            .collect(),
+        last_run: last_run.and_then(RunRecord::parse),
+    }
 }
 
 /// Every lock under `prefix` (`""`: all keys), each once, nested ones included: the oldest
@@ -304,33 +351,24 @@ pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
     };
     let keys = scan_keys(etcd, start, end, "cannot list the locks").await?;
     let locks = group_by_lock(&keys);
-    let oldest: Vec<&str> = locks
+    let present: std::collections::HashSet<&[u8]> = keys.iter().map(KeyValue::key).collect();
+    let last_runs: HashMap<&String, String> = locks
+        .keys()
+        .map(|name| (name, crate::record::last_run_key(name)))
+        .filter(|(_, key)| present.contains(key.as_bytes()))
+        .collect();
+    let wanted: Vec<&str> = locks
         .values()
         .filter_map(|s| s.first())
         .map(|s| s.key.as_str())
+        .chain(last_runs.values().map(String::as_str))
         .collect();
-    let values = values_of(etcd, &oldest).await?;
+    let values = values_of(etcd, &wanted).await?;
     let mut summaries: Vec<LockSummary> = locks
         .iter()
         .map(|(name, slots)| {
-            let value = slots
-                .first()
-                .and_then(|s| values.get(&s.key))
-                .map(Vec::as_slice);
-            let limit = limit_of(value);
-            let holder_count = slots.len().min(limit as usize);
-            LockSummary {
-                name: name.clone(),
-                held: holder_count > 0,
-                limit,
-                holder_count,
-                waiter_count: slots.len() - holder_count,
-                holders: slots
-                    .first()
-                    .map(|s| entry(s, value, true))
-                    .into_iter()
-                    .collect(),
-            }
+            let last_run = last_runs.get(name).and_then(|k| values.get(k));
+            summarize(name, slots, &values, last_run.map(Vec::as_slice))
         })
         .collect();
     summaries.sort_by(|a, b| a.name.cmp(&b.name));

@@ -41,7 +41,8 @@
 //! - [`client`]: [`Config`] (endpoints, TLS, credentials) and [`Client`] (fail-over, retries).
 //! - [`session`]: [`Session`], the lease and its keep-alive; [`guard`]: the deadline.
 //! - [`lock`]: [`Mutex`] (also a semaphore), [`Held`]; the queue algorithm.
-//! - [`queue`]: what a lock is in etcd keys; [`holder`]: the metadata each key carries.
+//! - [`queue`]: what a lock is in etcd keys; [`holder`]: the metadata each key carries;
+//!   [`record`]: the run records and the once-per-period marker kept beside each lock.
 //! - [`inspect`]: status, list and break as data.
 //! - [`process`]: running a command under a session (tree tracking, spawn, reaper, supervision).
 //!   It lives here rather than in the binary because its invariants and the guard's are one
@@ -59,6 +60,7 @@ pub mod inspect;
 pub mod lock;
 pub mod process;
 pub mod queue;
+pub mod record;
 pub mod safety;
 pub mod session;
 

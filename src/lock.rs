@@ -46,6 +46,9 @@ pub struct Queued {
     prefix: String,
     /// Our key's create revision (our place in the queue; the fencing token once we hold).
     pub my_rev: i64,
+    /// The store revision the queue transaction was served at: watching our key from just
+    /// after it misses nothing.
+    pub enqueued_at: i64,
     limit: u32,
     lease_id: i64,
     /// The keys ahead of ours as the queue transaction saw them, when it saw the whole queue
@@ -201,6 +204,7 @@ pub async fn enqueue(
         key,
         prefix,
         my_rev,
+        enqueued_at: revision,
         limit,
         lease_id: lease.id,
         known_ahead,
@@ -297,10 +301,13 @@ impl Queued {
     /// one watch event and one read, no write. The first round reuses what the queue transaction
     /// saw when that was the whole queue.
     pub async fn wait(&mut self, etcd: &Client) -> Result<Acquired> {
+        // The revision of the deletion that woke us: a member that has applied it may answer
+        // the next read from its own state (see `read_ahead`).
+        let mut woken_at = None;
         loop {
             let (ahead, revision) = match self.known_ahead.take() {
                 Some(known) => known,
-                None => self.read_ahead(etcd).await?,
+                None => self.read_ahead(etcd, woken_at).await?,
             };
             if ahead.len() < self.limit as usize {
                 return Ok(Acquired {
@@ -324,71 +331,80 @@ impl Queued {
             };
             // Any outcome but a confirmed deletion sends us round again: re-reading the queue is
             // always correct, and it is how compaction or a broken stream is survived.
-            let _ = wait_deleted(etcd, key, watch.with_start_revision(revision + 1)).await;
+            let start = WatchOptions::with_start_revision(watch, revision + 1);
+            woken_at = wait_deleted(etcd, key, start).await.ok();
         }
     }
 
-    /// The queue keys ahead of ours (for a mutex: the newest one is enough; for a semaphore, up
-    /// to `limit`), checking in the same read that our key is still ours.
-    async fn read_ahead(&self, etcd: &Client) -> Result<(Vec<Slot>, i64)> {
+    /// Our key and the queue keys ahead of it, in one range (create revision at most ours,
+    /// newest first, keys only): we hold the lock when our key is there and fewer than `limit`
+    /// are ahead. Our key missing means our lease ended: we hold nothing (etcd bug #11456 was a
+    /// Mutex that skipped this check).
+    ///
+    /// After a deletion at revision `woken_at`, the read is served serializable, from the state
+    /// of the member that reported the deletion: safe, because no key older than ours can appear
+    /// later (older keys were all created before ours), so a state at or after the deletion that
+    /// shows none ahead is final. It also keeps the read off the raft loop, where it would queue
+    /// behind the releasing holder's lease revoke. A state older than `woken_at` (another member
+    /// after a fail-over) is not used: the read is repeated linearizable.
+    async fn read_ahead(&self, etcd: &Client, woken_at: Option<i64>) -> Result<(Vec<Slot>, i64)> {
         let need = i64::from(self.limit);
-        let opts = self
-            .older_keys(SortOrder::Descend)
-            .with_limit(need + queue::SLACK);
-        let txn = Txn::new().and_then([
-            TxnOp::get(self.prefix.clone(), Some(opts)),
-            TxnOp::get(self.key.clone(), Some(GetOptions::new().with_keys_only())),
-        ]);
-        let resp = etcd
-            .retrying("cannot read the lock queue", || {
-                let txn = txn.clone();
-                etcd.call(|mut c| async move { c.txn(txn).await })
+        let opts = queue_order(SortOrder::Descend)
+            .with_max_create_revision(self.my_rev)
+            .with_limit(need + queue::SLACK + 1);
+        let serializable = woken_at.is_some_and(|r| r >= self.my_rev);
+        let fetch = |opts: GetOptions| {
+            let prefix = self.prefix.clone();
+            etcd.retrying("cannot read the lock queue", move || {
+                let (prefix, opts) = (prefix.clone(), opts.clone());
+                etcd.call(|mut c| async move { c.get(prefix, Some(opts)).await })
             })
-            .await?;
-        let revision = rev(resp.header());
-        let ops = resp.op_responses();
-        let (Some(page), Some(own)) = (get_of(ops.first()), get_of(ops.get(1))) else {
-            return Err(Error::Protocol(
-                "unexpected answer to the queue read".into(),
-            ));
         };
-        if own.kvs().first().map(KeyValue::create_revision) != Some(self.my_rev) {
+        let mut resp = fetch(if serializable {
+            opts.clone().with_serializable()
+        } else {
+            opts.clone()
+        })
+        .await?;
+        if serializable && rev(resp.header()) < woken_at.unwrap_or_default() {
+            resp = fetch(opts).await?;
+        }
+        let revision = rev(resp.header());
+        let mut slots = queue::slots(self.prefix.as_bytes(), resp.kvs());
+        if slots.first().map(|s| s.create_revision) != Some(self.my_rev) {
             return Err(Error::ExpiredWhileWaiting {
                 name: self.name.clone(),
             });
         }
-        let mut ahead = queue::slots(self.prefix.as_bytes(), page.kvs());
-        let mut last = page.kvs().last().map(KeyValue::create_revision);
-        let mut more = page.more();
+        slots.remove(0);
+        let mut last = resp.kvs().last().map(KeyValue::create_revision);
+        let mut more = resp.more();
         // Keys of nested locks filled the page: read further back, keys only.
-        while more && ahead.len() < self.limit as usize {
+        while more && slots.len() < self.limit as usize {
             let Some(before) = last else { break };
             let opts = queue_order(SortOrder::Descend)
                 .with_max_create_revision(before - 1)
                 .with_limit(need + queue::SLACK);
-            let resp = etcd
-                .retrying("cannot read the lock queue", || {
-                    let (prefix, opts) = (self.prefix.clone(), opts.clone());
-                    etcd.call(|mut c| async move { c.get(prefix, Some(opts)).await })
-                })
-                .await?;
-            ahead.extend(queue::slots(self.prefix.as_bytes(), resp.kvs()));
-            last = resp.kvs().last().map(KeyValue::create_revision);
-            more = resp.more();
+            let page = fetch(opts).await?;
+            slots.extend(queue::slots(self.prefix.as_bytes(), page.kvs()));
+            last = page.kvs().last().map(KeyValue::create_revision);
+            more = page.more();
         }
-        Ok((ahead, revision))
+        Ok((slots, revision))
     }
 
     fn older_keys(&self, order: SortOrder) -> GetOptions {
         queue_order(order).with_max_create_revision(self.my_rev - 1)
     }
 
-    /// Record in our key when we got the lock, for `status`. Informational, so it runs beside the
-    /// command instead of delaying it; only if the key is still ours (a plain put would resurrect
-    /// a deleted key).
+    /// Record in our key when we got the lock (`holder.acquired_at`, else now), for `status`.
+    /// Informational, so it runs beside the command instead of delaying it; only if the key is
+    /// still ours (a plain put would resurrect a deleted key).
     pub async fn mark_acquired(self, etcd: Client, holder: Holder) {
         let mut acquired = holder;
-        acquired.acquired_at = Some(crate::holder::now_rfc3339());
+        if acquired.acquired_at.is_none() {
+            acquired.acquired_at = Some(crate::holder::now_rfc3339());
+        }
         let txn = Txn::new()
             .when([Compare::create_revision(
                 self.key.clone(),
@@ -439,9 +455,10 @@ pub async fn queue_info(etcd: &Client, q: &Queued) -> Result<Option<QueueInfo>, 
     }))
 }
 
-/// Watch with `opts` on `key` until a deletion is seen. `Ok(())` on deletion; `Err` if the watch
-/// broke or the endpoint changed (the caller re-checks).
-async fn wait_deleted(etcd: &Client, key: Vec<u8>, opts: WatchOptions) -> Result<(), CallError> {
+/// Watch with `opts` on `key` until a deletion is seen. `Ok(revision)` on deletion (the member
+/// that sent it has applied at least that revision); `Err` if the watch broke or the endpoint
+/// changed (the caller re-checks).
+async fn wait_deleted(etcd: &Client, key: Vec<u8>, opts: WatchOptions) -> Result<i64, CallError> {
     let mut endpoint_changed = etcd.subscribe();
     let mut stream = etcd
         .call(|mut c| async move { c.watch(key, Some(opts)).await })
@@ -466,7 +483,7 @@ async fn wait_deleted(etcd: &Client, key: Vec<u8>, opts: WatchOptions) -> Result
                     .iter()
                     .any(|e| e.event_type() == EventType::Delete)
                 {
-                    return Ok(());
+                    return Ok(rev(resp.header()));
                 }
             }
             Ok(None) => {
@@ -502,7 +519,7 @@ pub async fn watch_own_key(
     loop {
         let watch = WatchOptions::new().with_start_revision(from);
         match wait_deleted(&etcd, key.clone().into_bytes(), watch).await {
-            Ok(()) => return lost(&guard),
+            Ok(_) => return lost(&guard),
             Err(e) => debug!(error = %e, "watch on our lock key broke; re-checking the key"),
         }
         // The watch broke (endpoint switch, compaction): look at the key itself, then watch
@@ -529,6 +546,85 @@ pub async fn watch_own_key(
             }
         }
     }
+}
+
+/// What a look at a lock, before joining its queue, found (reads only: a contender that would
+/// give up at once costs etcd no write).
+#[derive(Debug, Clone, Default)]
+pub struct Peek {
+    /// The oldest queue keys, up to the limit: the holders.
+    pub holders: Vec<Slot>,
+    /// Whether the read saw the whole front of the queue (false: keys of nested locks filled the
+    /// page, and the lock may or may not be full).
+    pub complete: bool,
+    /// Whether a once-per-period marker is in force (when asked).
+    pub once_marker: bool,
+    /// A live lock whose name is a prefix of ours, or one nested under ours: likely a typo.
+    pub related_lock: Option<String>,
+}
+
+impl Peek {
+    /// The lock is certainly held by `limit` holders.
+    pub fn full(&self, limit: u32) -> bool {
+        self.holders.len() >= limit as usize
+    }
+}
+
+/// Look at lock `name` without a lease or a write: its holders (keys only) and, with
+/// `once_marker`, whether its once-per-period marker is there. One linearizable read.
+pub async fn peek(client: &Client, name: &str, limit: u32, once_marker: bool) -> Result<Peek> {
+    let prefix = queue::prefix_of(name);
+    let oldest = queue_order(SortOrder::Ascend).with_limit(i64::from(limit) + queue::SLACK);
+    let mut ops = vec![
+        TxnOp::get(prefix.clone(), Some(oldest)),
+        crate::record::once_probe(name),
+    ];
+    ops.extend(related_ops(name));
+    let txn = Txn::new().and_then(ops);
+    let resp = client
+        .retrying("cannot read the lock", || {
+            let txn = txn.clone();
+            client.call(|mut c| async move { c.txn(txn).await })
+        })
+        .await?;
+    let ops = resp.op_responses();
+    let page = get_of(ops.first()).ok_or_else(|| Error::Protocol("unexpected answer".into()))?;
+    let mut holders = queue::slots(prefix.as_bytes(), page.kvs());
+    holders.truncate(limit as usize);
+    Ok(Peek {
+        complete: !page.more() || holders.len() >= limit as usize,
+        holders,
+        once_marker: once_marker && get_of(ops.get(1)).is_some_and(|g| !g.kvs().is_empty()),
+        related_lock: related_lock(name, page.kvs(), ops.get(2..).unwrap_or_default()),
+    })
+}
+
+/// Release a held lock: delete our key (only our key revision), and in the same transaction write
+/// what `ending` says (the run record, the once-marker) — the marker only if we still held the
+/// key. True if we still held it. The lease is the caller's to revoke afterwards.
+pub async fn release(
+    client: &Client,
+    name: &str,
+    acquired: &Acquired,
+    ending: Option<&crate::record::Ending>,
+) -> Result<bool> {
+    let mut held = ending.map(|e| e.held_ops(name)).unwrap_or_default();
+    held.push(TxnOp::delete(acquired.key.clone(), None));
+    let txn = Txn::new()
+        .when([Compare::create_revision(
+            acquired.key.clone(),
+            CompareOp::Equal,
+            acquired.fencing_token,
+        )])
+        .and_then(held)
+        .or_else(ending.map(|e| e.lost_ops(name)).unwrap_or_default());
+    let resp = client
+        .retrying("cannot release the lock", || {
+            let txn = txn.clone();
+            client.call(|mut c| async move { c.txn(txn).await })
+        })
+        .await?;
+    Ok(resp.succeeded())
 }
 
 /// Check a lock name: not empty, no control characters (it ends up in keys, messages, logs).

@@ -221,9 +221,10 @@ impl Tree {
         }
     }
 
-    /// Kill whatever is left of the tree and wait (at most `timeout`) until it is gone; then
-    /// [`Tree::finish`]. False if something would not die: the lease must then not be revoked
-    /// early (it expires by its TTL) and the reaper helper is left to go on killing.
+    /// Kill whatever is left of the tree and wait (at most `timeout`) until it is gone. False if
+    /// something would not die: the lease must then not be revoked early (it expires by its TTL)
+    /// and the reaper helper is left to go on killing. Call [`Tree::finish`] afterwards (it can
+    /// wait until the lock is released: removing the cgroup is not on the hand-off's path).
     pub fn stop_all(&self, timeout: std::time::Duration) -> bool {
         let give_up = std::time::Instant::now() + timeout;
         while !self.is_empty() {
@@ -234,7 +235,6 @@ impl Tree {
             self.kill_pass();
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        self.finish();
         true
     }
 

@@ -148,19 +148,32 @@ pub fn gateway_keys_and_leases(endpoint: &str) -> (usize, usize) {
     let keys = gateway_post(
         endpoint,
         "/v3/kv/range",
-        r#"{"key":"AA==","range_end":"AA==","count_only":true}"#,
+        r#"{"key":"AA==","range_end":"AA==","keys_only":true}"#,
     )
     .unwrap_or_default();
     let leases = gateway_post(endpoint, "/v3/lease/leases", "{}").unwrap_or_default();
     let count = serde_json::from_str::<serde_json::Value>(&keys)
         .ok()
-        .and_then(|v| v["count"].as_str().and_then(|c| c.parse().ok()))
+        .and_then(|v| {
+            v["kvs"].as_array().map(|kvs| {
+                kvs.iter()
+                    .filter_map(|kv| kv["key"].as_str())
+                    .map(|k| String::from_utf8_lossy(&base64_decode(k)).into_owned())
+                    .filter(|k| !is_run_record(k))
+                    .count()
+            })
+        })
         .unwrap_or(0);
     let n_leases = serde_json::from_str::<serde_json::Value>(&leases)
         .ok()
         .and_then(|v| v["leases"].as_array().map(Vec::len))
         .unwrap_or(0);
     (count, n_leases)
+}
+
+/// Whether `key` is one of the run records etcdlock keeps beside a lock (they are meant to stay).
+pub fn is_run_record(key: &str) -> bool {
+    key.ends_with(".etcdlock/last-run") || key.ends_with(".etcdlock/last-success")
 }
 
 /// One etcd member process. SIGKILLed and reaped on drop; its data dir and log
@@ -568,6 +581,13 @@ impl Cluster {
         self.try_keys(prefix).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// [`Cluster::keys`] without the run records etcdlock keeps beside each lock.
+    pub fn lock_keys(&self, prefix: &str) -> Vec<String> {
+        let mut keys = self.keys(prefix);
+        keys.retain(|k| !is_run_record(k));
+        keys
+    }
+
     /// Value of `key`, or None if absent. Panics if etcdctl fails.
     pub fn get(&self, key: &str) -> Option<String> {
         let out = self.etcdctl_ok(&["get", key, "--print-value-only"]);
@@ -593,7 +613,7 @@ impl Cluster {
         self.try_leases().unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Panics unless the cluster has no keys and no leases. Polls for up to
+    /// Panics unless the cluster has no keys (but run records) and no leases. Polls for up to
     /// [`CLEAN_TIMEOUT`] first (lease revocation by a dying client is async),
     /// then prints what is left (keys with values, leases with TTL and keys).
     pub fn assert_clean(&self) {
@@ -605,7 +625,15 @@ impl Cluster {
         let mut last: (Result<Vec<String>, String>, Result<Vec<String>, String>) =
             (Ok(vec![]), Ok(vec![]));
         let clean = poll_until(timeout, || {
-            last = (self.try_keys(""), self.try_leases());
+            // Run records (`NAME.etcdlock/last-run`, `.../last-success`) are meant to stay.
+            let keys = self.try_keys("").map(|keys| {
+                keys.into_iter()
+                    .filter(|k| {
+                        !k.ends_with(".etcdlock/last-run") && !k.ends_with(".etcdlock/last-success")
+                    })
+                    .collect::<Vec<_>>()
+            });
+            last = (keys, self.try_leases());
             matches!(&last, (Ok(k), Ok(l)) if k.is_empty() && l.is_empty())
         });
         if clean {

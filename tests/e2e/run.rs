@@ -348,7 +348,7 @@ fn interoperates_with_etcdctl_lock_both_ways() {
     assert!(ctl_ran.exists());
     // etcdctl lock does not revoke its session lease when it exits: its two leases linger until
     // their TTL runs out. Ours were revoked, and no key is left.
-    assert!(cluster.keys("").is_empty());
+    assert!(cluster.lock_keys("").is_empty());
     assert_eq!(
         cluster.leases().len(),
         2,

@@ -381,7 +381,11 @@ fn authentication_and_permissions() {
     ]);
     assert_eq!(code, Some(2), "no password given: {stderr}");
 
-    assert!(cluster.keys("").is_empty(), "{:?}", cluster.keys(""));
+    assert!(
+        cluster.lock_keys("").is_empty(),
+        "{:?}",
+        cluster.lock_keys("")
+    );
     assert!(cluster.leases().is_empty(), "{:?}", cluster.leases());
 }
 
@@ -407,7 +411,11 @@ fn a_hold_outlives_the_auth_token() {
     ]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(started.elapsed() >= Duration::from_secs(7));
-    assert!(cluster.keys("").is_empty(), "{:?}", cluster.keys(""));
+    assert!(
+        cluster.lock_keys("").is_empty(),
+        "{:?}",
+        cluster.lock_keys("")
+    );
     assert!(
         cluster.leases().is_empty(),
         "lease left behind: {:?}",

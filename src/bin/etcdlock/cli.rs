@@ -174,6 +174,9 @@ pub enum Command {
     /// Break NAME: revoke its holder's lease, so that holder's etcdlock stops its command (exit 70)
     #[command(after_help = BREAK_AFTER_HELP)]
     Break(BreakArgs),
+    /// Forget NAME's run records and its --once-per marker (the next run may go at once)
+    #[command(after_help = FORGET_AFTER_HELP)]
+    Forget(ForgetArgs),
     /// Print shell completions to stdout
     #[command(after_help = COMPLETIONS_AFTER_HELP)]
     Completions(CompletionsArgs),
@@ -271,6 +274,19 @@ pub struct ListArgs {
     pub prefix: Option<String>,
 }
 
+const FORGET_AFTER_HELP: &str = "\
+Examples:
+  etcdlock forget /jobs/backup      # run the --once-per job again now, and clear its last run
+
+Exit codes: 0 forgotten, 1 nothing was recorded, 2 usage error, 69 etcd unavailable.";
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Lock name
+    #[arg(value_parser = parse_name)]
+    pub name: String,
+}
+
 #[derive(Debug, Args)]
 pub struct BreakArgs {
     /// Do not ask for confirmation
@@ -341,8 +357,15 @@ pub struct RunArgs {
     )]
     pub record_command: RecordCommand,
 
+    /// At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0,
+    /// silently) if a run succeeded less than DUR ago, by etcd's clock; a failed run does not
+    /// count, so the next firing on any host retries
+    #[arg(long, value_name = "DUR", value_parser = parse_ttl, allow_hyphen_values = true)]
+    pub once_per: Option<Duration>,
+
     /// Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron
-    /// jobs on hosts with skewed clocks from running twice in one period)
+    /// jobs on hosts with skewed clocks from running twice in one period; --once-per does it
+    /// exactly)
     #[arg(long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
     pub min_hold: Option<Duration>,
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use etcdlock::lock::{self, Acquired};
+use etcdlock::lock::Acquired;
 use etcdlock::process::reaper;
 use etcdlock::process::supervise::{self, Event, Signals, Supervision};
 use etcdlock::process::tree::{self, Tree};
@@ -71,13 +71,6 @@ pub async fn run(
         "lock acquired"
     );
     let guard = session.guard();
-    let _watcher = AbortOnDrop(tokio::spawn(lock::watch_own_key(
-        session.client().clone(),
-        acquired.key.clone(),
-        acquired.fencing_token,
-        acquired.revision,
-        guard.clone(),
-    )));
     if let Some(reason) = guard.lost() {
         let name = &args.name;
         let why = format!("lock {name} lost before the command started: {reason}");

@@ -33,6 +33,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(args) => runtime.block_on(show::status(resolved.config, args)),
         Command::List(args) => runtime.block_on(show::list(resolved.config, args)),
         Command::Break(args) => runtime.block_on(show::break_lock(resolved.config, args)),
+        Command::Forget(args) => runtime.block_on(show::forget(resolved.config, args)),
         Command::Completions(_) | Command::Man(_) | Command::InternalReap(_) => Ok(0),
     }
 }

@@ -85,9 +85,11 @@ pub fn install() {
             Ok(mut r) => (r.lease.take(), r.tree.take()),
             Err(_) => (None, None),
         };
-        let dead = tree
-            .as_deref()
-            .is_none_or(|t| t.stop_all(Duration::from_secs(3)));
+        let dead = tree.as_deref().is_none_or(|t| {
+            let dead = t.stop_all(Duration::from_secs(3));
+            t.finish();
+            dead
+        });
         if let (true, Some((config, id))) = (dead, lease) {
             revoke(config, id);
         }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use etcdlock::client::{Check, Client};
@@ -18,6 +18,7 @@ use etcdlock::holder::{self, Holder};
 use etcdlock::process::reaper::{self, Rescue};
 use etcdlock::process::supervise::{self, Signals};
 use etcdlock::process::tree::Tree;
+use etcdlock::record::{Ending, RunRecord};
 use etcdlock::safety::{SafetyParams, Unsafe};
 use etcdlock::session::Lease;
 use etcdlock::Session;
@@ -29,7 +30,7 @@ use crate::config::Resolved;
 use crate::exit::{self, fail};
 use crate::metrics::Metrics;
 use crate::output;
-use crate::wait::{self, Waited, Waiting};
+use crate::wait::{self, Held, Waited, Waiting};
 
 /// Run `args` under the lock; the exit code.
 pub async fn run(resolved: Resolved, args: RunArgs) -> Result<u8> {
@@ -116,6 +117,9 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         client = exit::connect(resolved.config, Check::Lazy) => client?,
         sig = signals.recv_cancel() => return Ok(exit::signal(sig as i32)),
     };
+    if let Some(code) = look_first(&client, args).await? {
+        return Ok(code);
+    }
     let run_id = reaper::new_run_id();
     // Not cancellable: bounded by the dial timeout, and cancelling could orphan a lease. Its round
     // trip hides setting up the command's tree (cgroup, reaper helper): yield once so that the
@@ -146,8 +150,31 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         connection_env,
     };
     let result = hold(&session, &mut signals, args, &plan, &command, metrics).await;
-    release(session, &tree, &result).await;
-    result
+    release(session, &tree, args, &plan, result).await
+}
+
+/// `-n` and `--once-per`: learn with one read, before any lease or write, whether there is
+/// anything to do. A thousand hosts firing at a held lock, or after this period's run, cost etcd
+/// no write. When the read says free, go on as usual (a race costs only the usual path).
+async fn look_first(client: &Client, args: &RunArgs) -> Result<Option<u8>> {
+    if !args.no_wait && args.once_per.is_none() {
+        return Ok(None);
+    }
+    let peek =
+        etcdlock::lock::peek(client, &args.name, args.limit, args.once_per.is_some()).await?;
+    wait::warn_about_name(&args.name, peek.related_lock.as_deref());
+    if args.once_per.is_some() && peek.once_marker {
+        tracing::info!(
+            name = args.name,
+            "a run succeeded within --once-per; skipping"
+        );
+        return Ok(Some(0));
+    }
+    if args.no_wait && peek.full(args.limit) {
+        let code = wait::conflict(client, &args.name, &peek.holders, args.conflict_exit_code).await;
+        return Ok(Some(code));
+    }
+    Ok(None)
 }
 
 async fn start_session(
@@ -162,27 +189,118 @@ async fn start_session(
 
 /// The command must be dead before the lease goes: normally the tree is gone already; after an
 /// error it is killed here. If it will not die, the lease is left to expire (the reaper helper
-/// goes on killing).
-async fn release(session: Session, tree: &Tree, result: &Result<u8>) {
+/// goes on killing). Then the lock goes with the run's record (see [`record_and_release`]) and
+/// the lease is revoked.
+async fn release(
+    session: Session,
+    tree: &Tree,
+    args: &RunArgs,
+    plan: &Plan,
+    result: Result<Outcome>,
+) -> Result<u8> {
     let dead = tree.stop_all(Duration::from_secs(3));
-    crate::emergency::tracking(None);
-    // After a lost lock the lease is gone or about to be, and etcd is often unreachable: a
-    // failed revoke is then no news (the lost-lock line said it all).
-    let lost = matches!(result, Ok(exit::LOCK_LOST));
-    let lease = *session.lease();
     session.guard().stop();
-    if dead {
-        if let Err(why) = session.close().await {
-            if !lost {
-                output::warn(format!(
-                    "could not revoke lease {:x} ({why}); the lock frees when it expires within {}",
-                    lease.id,
-                    humantime::format_duration(lease.ttl)
-                ));
-            }
+    let code = match result {
+        Ok(Outcome::NotHeld(code)) => Ok(code),
+        Ok(Outcome::Skipped(held)) => {
+            let acquired = held.into_acquired();
+            let _ = etcdlock::lock::release(session.client(), &args.name, &acquired, None).await;
+            Ok(0)
         }
+        Ok(Outcome::Ran {
+            held,
+            code,
+            started,
+            took,
+        }) if dead => {
+            let ending = (started, took, code);
+            record_and_release(&session, args, plan, held, ending).await;
+            Ok(code)
+        }
+        Ok(Outcome::Ran { code, .. }) => Ok(code),
+        Err(e) => Err(e),
+    };
+    let lost = matches!(code, Ok(exit::LOCK_LOST));
+    if dead {
+        revoke(session, lost).await;
     }
     crate::emergency::lease_released();
+    tree.finish();
+    crate::emergency::tracking(None);
+    code
+}
+
+/// Delete our key and write the run's record (and, after a success under --once-per, the
+/// period's marker) in one transaction. Bounded; a failure is one warning, never the job's.
+async fn record_and_release(
+    session: &Session,
+    args: &RunArgs,
+    plan: &Plan,
+    held: Held,
+    (started, took, code): (SystemTime, Duration, u8),
+) {
+    let client = session.client();
+    let acquired = held.into_acquired();
+    let mut record = RunRecord::new(&plan.holder, started, took);
+    record.exit_code = i32::from(code);
+    record.fencing_token = acquired.fencing_token;
+    record.lost = code == exit::LOCK_LOST;
+    let success = code == 0;
+    let once_lease = match args.once_per.filter(|_| success) {
+        Some(period) => Lease::grant(client, period).await.ok(),
+        None => None,
+    };
+    let ending = Ending {
+        record,
+        success,
+        once_lease: once_lease.map(|l| l.id),
+    };
+    let released = tokio::time::timeout(
+        Duration::from_secs(3),
+        etcdlock::lock::release(client, &args.name, &acquired, Some(&ending)),
+    )
+    .await;
+    let marked = matches!(released, Ok(Ok(true)));
+    if let (Some(lease), false) = (once_lease, marked) {
+        let _ = lease.revoke(client).await;
+    }
+    if !matches!(released, Ok(Ok(_))) && code != exit::LOCK_LOST {
+        output::warn(format!(
+            "could not record this run of {} in etcd (the job itself is not affected)",
+            args.name
+        ));
+    }
+}
+
+/// Revoke the session's lease (its queue key, if still there, goes with it).
+async fn revoke(session: Session, lost: bool) {
+    let lease = *session.lease();
+    if let Err(why) = session.close().await {
+        // After a lost lock the lease is gone or about to be, and etcd is often unreachable: a
+        // failed revoke is then no news (the lost-lock line said it all).
+        if !lost {
+            output::warn(format!(
+                "could not revoke lease {:x} ({why}); the lock frees when it expires within {}",
+                lease.id,
+                humantime::format_duration(lease.ttl)
+            ));
+        }
+    }
+}
+
+/// How a hold ended, for the release.
+enum Outcome {
+    /// We never held the lock (gave up, cancelled): end with this code.
+    NotHeld(u8),
+    /// We held it but a run succeeded within --once-per: skipped, exit 0.
+    Skipped(Held),
+    /// The command ran (or was stopped) under the lock.
+    Ran {
+        held: Held,
+        code: u8,
+        started: SystemTime,
+        took: Duration,
+    },
 }
 
 /// Everything between the grant and the release.
@@ -193,16 +311,17 @@ async fn hold(
     plan: &Plan,
     command: &Command<'_>,
     metrics: &mut Metrics,
-) -> Result<u8> {
+) -> Result<Outcome> {
     let waiting = Waiting {
         name: &args.name,
         no_wait: args.no_wait,
         timeout: args.timeout,
         conflict_exit_code: args.conflict_exit_code,
         progress_interval: args.progress_interval,
+        name_noted: args.no_wait || args.once_per.is_some(),
     };
     let (client, guard) = (session.client(), session.guard());
-    let acquired = match wait::acquire(
+    let held = match wait::acquire(
         client,
         session.lease(),
         &plan.holder,
@@ -212,16 +331,33 @@ async fn hold(
     )
     .await?
     {
-        Waited::Held(acquired) => acquired,
-        Waited::Ended(code) => return Ok(code),
+        Waited::Held(held) => held,
+        Waited::Ended(code) => return Ok(Outcome::NotHeld(code)),
     };
-    let acquired_at = Instant::now();
+    if args.once_per.is_some()
+        && etcdlock::lock::peek(client, &args.name, args.limit, true)
+            .await?
+            .once_marker
+    {
+        tracing::info!(
+            name = args.name,
+            "a run succeeded within --once-per; skipping"
+        );
+        return Ok(Outcome::Skipped(held));
+    }
+    let (acquired_at, started) = (Instant::now(), SystemTime::now());
     metrics.started();
-    let code = command::run(session, signals, args, command, &acquired).await?;
+    let code = command::run(session, signals, args, command, &held.acquired).await?;
+    let took = acquired_at.elapsed();
     if let Some(min_hold) = args.min_hold {
         hold_on(signals, session, acquired_at + min_hold).await;
     }
-    Ok(code)
+    Ok(Outcome::Ran {
+        held,
+        code,
+        started,
+        took,
+    })
 }
 
 /// --min-hold: keep the lock until `until`, unless told to stop or the lease is lost.

@@ -7,8 +7,9 @@ use std::time::Duration;
 use anyhow::Result;
 use etcdlock::client::Check;
 use etcdlock::inspect::{self, Entry, List, Status};
+use etcdlock::record::RunRecord;
 
-use crate::cli::{BreakArgs, ListArgs, StatusArgs};
+use crate::cli::{BreakArgs, ForgetArgs, ListArgs, StatusArgs};
 use crate::exit::{self, fail};
 use crate::output::{self, short_duration};
 
@@ -89,9 +90,45 @@ fn other_keys_note(s: &Status) -> String {
     }
 }
 
+/// "web-3, exit 0, 12m ago, took 3m12s" (and "lock lost" when it was).
+fn describe_run(r: &RunRecord) -> String {
+    let ago = humantime::parse_rfc3339(&r.ended_at)
+        .ok()
+        .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+        .map_or_else(|| "?".to_owned(), short_duration);
+    let lost = if r.lost { ", lock lost" } else { "" };
+    format!(
+        "{}, exit {}{lost}, {ago} ago, took {}",
+        r.host,
+        r.exit_code,
+        short_duration(Duration::from_secs_f64(r.duration.max(0.0)))
+    )
+}
+
+/// The run-record lines of `status`.
+fn records(s: &Status) -> String {
+    let mut out = String::new();
+    if let Some(r) = &s.last_run {
+        out.push_str(&format!("last run: {}\n", describe_run(r)));
+    }
+    match (&s.last_success, &s.last_run) {
+        (Some(ok), Some(last)) if ok != last => {
+            out.push_str(&format!("last success: {}\n", describe_run(ok)));
+        }
+        _ => {}
+    }
+    if let Some(left) = s.next_run_allowed_in_s {
+        out.push_str(&format!(
+            "next run allowed in {} (--once-per)\n",
+            short_duration(Duration::from_secs(left.max(0) as u64))
+        ));
+    }
+    out
+}
+
 fn render_status(s: &Status) -> String {
     if !s.held {
-        return format!("{}: free\n{}", s.name, other_keys_note(s));
+        return format!("{}: free\n{}{}", s.name, other_keys_note(s), records(s));
     }
     let limit = if s.limit > 1 {
         format!(" (limit {})", s.limit)
@@ -135,6 +172,7 @@ fn render_status(s: &Status) -> String {
         &rows,
     ));
     out.push_str(&other_keys_note(s));
+    out.push_str(&records(s));
     for e in s.holders.iter().chain(&s.waiters) {
         if !e.meta.is_empty() {
             let pairs: Vec<String> = e.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -168,15 +206,32 @@ fn render_list(list: &List) -> String {
                 l.name.clone(),
                 format!("{}/{}", l.holder_count, l.limit),
                 l.waiter_count.to_string(),
-                oldest.map_or("?".to_owned(), |e| age(e.held_for_s)),
-                oldest.map_or("?".to_owned(), |e| match (&e.host, e.pid) {
+                oldest.map_or("-".to_owned(), |e| age(e.held_for_s)),
+                oldest.map_or("-".to_owned(), |e| match (&e.host, e.pid) {
                     (Some(h), Some(p)) => format!("{h} pid {p}"),
                     _ => "(etcdctl?)".to_owned(),
+                }),
+                l.last_run.as_ref().map_or("-".to_owned(), |r| {
+                    let run = describe_run(r);
+                    run.split(", took")
+                        .next()
+                        .unwrap_or_default()
+                        .replace(',', "")
                 }),
             ]
         })
         .collect();
-    table(&["LOCK", "HELD", "WAITING", "FOR", "OLDEST HOLDER"], &rows)
+    table(
+        &[
+            "LOCK",
+            "HELD",
+            "WAITING",
+            "FOR",
+            "OLDEST HOLDER",
+            "LAST RUN",
+        ],
+        &rows,
+    )
 }
 
 /// "web-3 pid 4121 (./backup.sh) for 3m12s", or what is known of a holder that is not etcdlock.
@@ -238,6 +293,24 @@ pub async fn break_lock(config: etcdlock::Config, args: BreakArgs) -> Result<u8>
             ));
         }
     }
+    Ok(0)
+}
+
+/// `forget`: delete the lock's run records and once-marker.
+pub async fn forget(config: etcdlock::Config, args: ForgetArgs) -> Result<u8> {
+    let client = crate::exit::connect(config, Check::Leader).await?;
+    let deleted = etcdlock::record::forget(&client, &args.name).await?;
+    if deleted == 0 {
+        output::warn(format!(
+            "{} has no run records; nothing to forget",
+            args.name
+        ));
+        return Ok(1);
+    }
+    output::print(&format!(
+        "forgot {}: {deleted} record(s) deleted\n",
+        args.name
+    ))?;
     Ok(0)
 }
 

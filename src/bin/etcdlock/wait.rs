@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use etcdlock::lock::{self, Acquired, Queued};
+use etcdlock::lock::{self, Acquired, QueueInfo, Queued};
+use etcdlock::queue::Slot;
+use etcdlock::session::AbortOnDrop;
 use etcdlock::{Client, Guard, Holder};
 use tokio::time::Instant;
 
@@ -16,10 +18,35 @@ use etcdlock::process::supervise::Signals;
 
 /// How the wait for a lock ended.
 pub enum Waited {
-    /// We hold it.
-    Held(Acquired),
+    /// We hold it; our key is watched (its deletion is loss) for as long as `Held` lives.
+    Held(Held),
     /// We gave up or were told to stop: end with this code.
     Ended(u8),
+}
+
+/// A lock we hold, and the tasks that live as long as we do.
+pub struct Held {
+    /// The acquisition.
+    pub acquired: Acquired,
+    /// The watch on our own key, started when we joined the queue: no new watch at hand-off.
+    _watch: AbortOnDrop<()>,
+    /// Records the acquisition time in our key after a second of holding (see [`lazy_mark`]).
+    _mark: Option<AbortOnDrop<()>>,
+}
+
+impl Held {
+    fn new(acquired: Acquired, watch: AbortOnDrop<()>, mark: Option<AbortOnDrop<()>>) -> Held {
+        Held {
+            acquired,
+            _watch: watch,
+            _mark: mark,
+        }
+    }
+
+    /// Stop watching our key (and marking it): we are about to delete it ourselves.
+    pub fn into_acquired(self) -> Acquired {
+        self.acquired
+    }
 }
 
 /// What waiting may do: the options of `run` (and `acquire`) that concern the queue.
@@ -34,6 +61,8 @@ pub struct Waiting<'a> {
     pub conflict_exit_code: u8,
     /// `--progress-interval`.
     pub progress_interval: Duration,
+    /// The notes about the name were given already (by the look before the queue).
+    pub name_noted: bool,
 }
 
 /// Queue and wait for the lock.
@@ -55,21 +84,52 @@ pub async fn acquire(
         r = lock::enqueue(client, how.name, lease, holder) => r?,
         reason = guard.wait_lost() => return Err(lost_while_waiting(reason)),
     };
-    warn_about_name(how.name, noticed.related_lock.as_deref());
+    if !how.name_noted {
+        warn_about_name(how.name, noticed.related_lock.as_deref());
+    }
+    // Our key is ours from now on: its deletion (a revoke, `etcdctl del`) is loss, noticed while
+    // waiting too (Go's Mutex does not: etcd issue 19597), by the one watch we keep throughout.
+    let watch = AbortOnDrop(tokio::spawn(lock::watch_own_key(
+        client.clone(),
+        queued.key.clone(),
+        queued.my_rev,
+        queued.enqueued_at,
+        guard.clone(),
+    )));
     if let Some(acquired) = acquired {
-        return Ok(Waited::Held(acquired));
+        return Ok(Waited::Held(Held::new(acquired, watch, None)));
     }
     crate::emergency::test_point("waiting");
     if how.no_wait || how.timeout.is_some_and(|t| t.is_zero()) {
-        return Ok(Waited::Ended(
-            give_up(client, &queued, how, "--no-wait").await,
-        ));
+        let code = give_up(client, &queued, how, "--no-wait").await;
+        return Ok(Waited::Ended(code));
     }
-    let waited = wait(client, &queued, guard, signals, how).await?;
-    if let Waited::Held(_) = waited {
-        tokio::spawn(queued.mark_acquired(client.clone(), holder.clone()));
-    }
-    Ok(waited)
+    Ok(match wait(client, &queued, guard, signals, how).await? {
+        Wake::Got(acquired) => {
+            let mark = lazy_mark(client, &queued, holder);
+            Waited::Held(Held::new(acquired, watch, Some(mark)))
+        }
+        Wake::Stop(code) => Waited::Ended(code),
+    })
+}
+
+/// How the waiting loop ended.
+enum Wake {
+    Got(Acquired),
+    Stop(u8),
+}
+
+/// Record when we got the lock in our key, for `status` — after a second of holding, so that the
+/// short holds of a busy queue cost no write per hand-off (`status` shows a holder without it as
+/// acquired when it started waiting, which is within that second).
+fn lazy_mark(client: &Client, queued: &Queued, holder: &Holder) -> AbortOnDrop<()> {
+    let (client, queued) = (client.clone(), queued.clone());
+    let mut acquired = holder.clone();
+    acquired.acquired_at = Some(etcdlock::holder::now_rfc3339());
+    AbortOnDrop(tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        queued.mark_acquired(client, acquired).await;
+    }))
 }
 
 /// The waiting loop: the lock, the timeout, progress ticks, a lost lease, a signal.
@@ -79,7 +139,7 @@ async fn wait(
     guard: &Guard,
     signals: &mut Signals,
     how: &Waiting<'_>,
-) -> Result<Waited> {
+) -> Result<Wake> {
     let mut progress = Progress::new(how.name, output::is_quiet());
     let mut waiter = queued.clone();
     let wait = waiter.wait(client);
@@ -93,12 +153,12 @@ async fn wait(
             acquired = &mut wait => {
                 let waited = short_duration(progress.waited());
                 progress.finish(Some(format!("acquired {} after {waited}", how.name)));
-                return Ok(Waited::Held(acquired?));
+                return Ok(Wake::Got(acquired?));
             }
             _ = tokio::time::sleep_until(give_up_at.unwrap_or_else(Instant::now)), if give_up_at.is_some() => {
                 progress.finish(None);
                 let why = format!("--timeout {}", humantime::format_duration(how.timeout.unwrap_or_default()));
-                return Ok(Waited::Ended(give_up(client, queued, how, &why).await));
+                return Ok(Wake::Stop(give_up(client, queued, how, &why).await));
             }
             _ = ticks.tick(), if show_progress => {
                 let info = lock::queue_info(client, queued).await.ok().flatten();
@@ -114,7 +174,7 @@ async fn wait(
             sig = signals.recv_cancel() => {
                 progress.finish(None);
                 output::info(format!("{sig} received while waiting for {}; leaving the queue", how.name));
-                return Ok(Waited::Ended(exit::signal(sig as i32)));
+                return Ok(Wake::Stop(exit::signal(sig as i32)));
             }
         }
     }
@@ -123,7 +183,7 @@ async fn wait(
 /// Names that are legal but likely typos: a trailing slash, or a live lock whose name is a prefix
 /// of ours or the other way round (different locks, though `etcdctl lock` would queue one behind
 /// the other's keys).
-fn warn_about_name(name: &str, related: Option<&str>) {
+pub fn warn_about_name(name: &str, related: Option<&str>) {
     if name.ends_with('/') && name.len() > 1 {
         output::info(format!(
             "note: {name} ends in '/': it is a different lock from {} (its keys are {name}/<lease>)",
@@ -136,6 +196,36 @@ fn warn_about_name(name: &str, related: Option<&str>) {
              (etcdlock never mixes them up, but `etcdctl lock` on the shorter name also waits for the longer one's holders)"
         ));
     }
+}
+
+/// `-n` found the lock full before joining the queue: the same line as [`give_up`], from the
+/// holders' keys (one read of the oldest's value), and the conflict exit code.
+pub async fn conflict(client: &Client, name: &str, holders: &[Slot], code: u8) -> u8 {
+    if code == 0 {
+        return 0;
+    }
+    let state = match holders.first() {
+        Some(first) => {
+            let key = first.key.clone();
+            let value = client
+                .call(|mut c| async move { c.get(key, None).await })
+                .await
+                .ok();
+            let holder = value
+                .as_ref()
+                .and_then(|v| v.kvs().first())
+                .and_then(|kv| Holder::parse(kv.value()));
+            let info = QueueInfo {
+                holder,
+                holder_key: first.key.clone(),
+                ahead: holders.len() as i64,
+            };
+            progress::describe_queue(&info)
+        }
+        None => "held by someone else".to_owned(),
+    };
+    output::info(format!("{name} is {state}; giving up (--no-wait)"));
+    code
 }
 
 /// One line naming the holder (none with `-E 0`: skipping is then the expected, silent outcome),

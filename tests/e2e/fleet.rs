@@ -1,0 +1,252 @@
+//! Cron across a fleet (issue 13): `--once-per` runs a job once per period whichever host fires
+//! first, every run leaves a record beside the lock, and losers cost etcd no write.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use etcdlock_testkit::*;
+
+const SOON: Duration = Duration::from_secs(20);
+
+fn etcdlock(ep: &str) -> Command {
+    let mut cmd = etcdlock_command();
+    cmd.args(["--endpoints", ep]).stdin(Stdio::null());
+    cmd
+}
+
+/// (exit code, stdout, stderr)
+fn run(ep: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = etcdlock(ep);
+    cmd.args(args);
+    let out = run_with_timeout(cmd, Duration::from_secs(60));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A "host" firing the job: append a line to `ran` (so runs can be counted), then `script`.
+fn fire(ep: &str, opts: &[&str], name: &str, ran: &Path, script: &str) -> Child {
+    etcdlock(ep)
+        .arg("run")
+        .args(opts)
+        .arg(name)
+        .args(["--", "sh", "-c"])
+        .arg(format!("echo run >> {}; {script}", ran.display()))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn runs(ran: &Path) -> usize {
+    fs::read_to_string(ran).unwrap_or_default().lines().count()
+}
+
+fn status_json(ep: &str, name: &str) -> serde_json::Value {
+    let (_, out, err) = run(ep, &["status", name, "--json"]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"))
+}
+
+#[test]
+fn once_per_runs_the_job_once_whichever_hosts_fire() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    for (mode, opts) in [
+        ("waiting", &["--once-per", "1h"][..]),
+        ("-n", &["--once-per", "1h", "-n", "-E", "0"][..]),
+    ] {
+        let ran = dir
+            .path()
+            .join(format!("ran-{}", mode.trim_start_matches('-')));
+        let name = format!("/fleet/{}", mode.trim_start_matches('-'));
+        let mut hosts: Vec<Child> = (0..8)
+            .map(|_| fire(&ep, opts, &name, &ran, "sleep 0.3"))
+            .collect();
+        for h in &mut hosts {
+            assert_eq!(wait_exit(h, SOON).code(), Some(0), "{mode}");
+        }
+        assert_eq!(runs(&ran), 1, "{mode}: the job ran {} times", runs(&ran));
+        // A host firing later in the same period skips too, silently.
+        let (code, out, err) = run(
+            &ep,
+            &["run", "--once-per", "1h", &name, "--", "echo", "ran"],
+        );
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (Some(0), "", ""),
+            "{mode}"
+        );
+        // etcdctl lock on the same name is not affected by the marker.
+        let out = cluster.etcdctl(&["lock", &name, "--", "echo", "ctl"]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "ctl\n");
+    }
+}
+
+#[test]
+fn a_failed_run_is_retried_and_the_period_ends_by_etcds_clock() {
+    let mut cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("ran");
+    let opts = ["--once-per", "3s"];
+    let mut failing = fire(&ep, &opts, "/retry", &ran, "exit 4");
+    assert_eq!(wait_exit(&mut failing, SOON).code(), Some(4));
+    let mut ok = fire(&ep, &opts, "/retry", &ran, "true");
+    assert_eq!(wait_exit(&mut ok, SOON).code(), Some(0));
+    assert_eq!(runs(&ran), 2, "a failed run must not count");
+    let mut skipped = fire(&ep, &opts, "/retry", &ran, "true");
+    assert_eq!(wait_exit(&mut skipped, SOON).code(), Some(0));
+    assert_eq!(runs(&ran), 2, "ran twice in one period");
+    // The marker survives an etcd restart.
+    cluster.kill(0);
+    cluster.restart(0);
+    cluster.wait_healthy();
+    let mut skipped = fire(&ep, &opts, "/retry", &ran, "true");
+    assert_eq!(wait_exit(&mut skipped, SOON).code(), Some(0));
+    assert_eq!(runs(&ran), 2, "the marker was lost in the restart");
+    let status = status_json(&ep, "/retry");
+    assert!(
+        status["next_run_allowed_in_s"].as_i64().is_some(),
+        "{status}"
+    );
+    // After the period (etcd's lease timer) a new run happens.
+    wait_until("the period to end", SOON, || {
+        let mut again = fire(&ep, &opts, "/retry", &ran, "true");
+        wait_exit(&mut again, SOON);
+        runs(&ran) == 3
+    });
+    // forget clears the marker and the records.
+    let (code, out, _) = run(&ep, &["forget", "/retry"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, _, err) = run(&ep, &["forget", "/retry"]);
+    assert_eq!(code, Some(1), "{err}");
+    let mut again = fire(&ep, &opts, "/retry", &ran, "true");
+    assert_eq!(wait_exit(&mut again, SOON).code(), Some(0));
+    assert_eq!(runs(&ran), 4, "forget did not clear the marker");
+}
+
+#[test]
+fn every_run_leaves_a_record_beside_the_lock() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let (code, _, _) = run(&ep, &["run", "/rec", "--", "true"]);
+    assert_eq!(code, Some(0));
+    let first = status_json(&ep, "/rec");
+    let success = first["last_success"].clone();
+    for field in [
+        "host",
+        "pid",
+        "user",
+        "command",
+        "started_at",
+        "ended_at",
+        "duration",
+        "exit_code",
+        "fencing_token",
+        "lost",
+    ] {
+        assert!(!success[field].is_null(), "{field} missing: {first}");
+    }
+    assert_eq!(first["last_run"], success);
+    // A failure, a timeout and a lost lock: last run changes, last success does not.
+    let (code, _, _) = run(&ep, &["run", "/rec", "--", "sh", "-c", "exit 5"]);
+    assert_eq!(code, Some(5));
+    assert_eq!(status_json(&ep, "/rec")["last_run"]["exit_code"], 5);
+    let (code, _, _) = run(
+        &ep,
+        &["run", "--max-runtime", "200ms", "/rec", "--", "sleep", "5"],
+    );
+    assert_eq!(code, Some(124));
+    assert_eq!(status_json(&ep, "/rec")["last_run"]["exit_code"], 124);
+    let mut holder = etcdlock(&ep)
+        .args(["run", "/rec", "--", "sleep", "30"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the holder", SOON, || cluster.keys("/rec/").len() == 1);
+    let (code, _, _) = run(&ep, &["break", "--yes", "/rec"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(wait_exit(&mut holder, SOON).code(), Some(70));
+    let status = status_json(&ep, "/rec");
+    assert_eq!(status["last_run"]["lost"], true, "{status}");
+    assert_eq!(status["last_run"]["exit_code"], 70);
+    assert_eq!(status["last_success"], success);
+    // Text forms: status says when and where; list has a last-run column.
+    let (_, out, _) = run(&ep, &["status", "/rec"]);
+    assert!(
+        out.contains("last run: ") && out.contains(", exit 70, lock lost, "),
+        "{out}"
+    );
+    assert!(
+        out.contains("last success: ") && out.contains(", exit 0, "),
+        "{out}"
+    );
+    let (_, out, _) = run(&ep, &["list"]);
+    assert!(out.contains("LAST RUN") && out.contains("exit 70"), "{out}");
+    // Nothing is left in etcd but the records themselves, and none under the lock's prefix.
+    wait_until("the lease to go", SOON, || cluster.leases().is_empty());
+    let mut keys = cluster.keys("");
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["/rec.etcdlock/last-run", "/rec.etcdlock/last-success"]
+    );
+}
+
+/// etcd's count of committed raft proposals (every write is one).
+fn proposals(ep: &str) -> u64 {
+    let addr = ep.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find(|l| l.starts_with("etcd_server_proposals_committed_total "))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[test]
+fn losers_make_no_writes() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("release");
+    let mut holder = etcdlock(&ep)
+        .args(["run", "--once-per", "1h", "/busy", "--", "sh", "-c"])
+        .arg(format!(
+            "while [ ! -e {} ]; do sleep 0.05; done",
+            release.display()
+        ))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the holder", SOON, || cluster.keys("/busy/").len() == 1);
+    let before = proposals(&ep);
+    for _ in 0..20 {
+        let (code, _, _) = run(&ep, &["run", "-n", "/busy", "--", "true"]);
+        assert_eq!(code, Some(75));
+    }
+    let held = proposals(&ep) - before;
+    assert!(held <= 2, "20 -n losers committed {held} proposals");
+    fs::write(&release, "").unwrap();
+    assert_eq!(wait_exit(&mut holder, SOON).code(), Some(0));
+    // With the period's marker in place, --once-per losers make no write either.
+    let before = proposals(&ep);
+    for _ in 0..20 {
+        let (code, _, _) = run(&ep, &["run", "--once-per", "1h", "/busy", "--", "true"]);
+        assert_eq!(code, Some(0));
+    }
+    let marked = proposals(&ep) - before;
+    assert!(
+        marked <= 2,
+        "20 --once-per losers committed {marked} proposals"
+    );
+}

@@ -32,8 +32,44 @@ pub struct Holder {
     /// Free-form `--meta KEY=VALUE` pairs (a CI job URL, a ticket).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub meta: BTreeMap<String, String>,
+    /// A shared (reader) holder: holds together with other shared holders (see [`Mode`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
+    /// Held by a handle (`etcdlock acquire`) rather than by a running process: `pid` is the
+    /// acquiring process, long gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub handle: bool,
     /// etcdlock version that wrote this value.
     pub version: String,
+}
+
+/// How a key holds its lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Alone: plain `run`, `etcdctl lock`, Go's Mutex (every key that is not etcdlock's own
+    /// shared key counts as exclusive, so exclusion with them stays exact).
+    #[default]
+    Exclusive,
+    /// Together with every other shared holder, never with an exclusive one.
+    Shared,
+}
+
+impl Mode {
+    /// The mode of a key's value (empty and foreign values are exclusive).
+    pub fn of_value(value: &[u8]) -> Mode {
+        match Holder::parse(value) {
+            Some(h) if h.shared => Mode::Shared,
+            _ => Mode::Exclusive,
+        }
+    }
+
+    /// "exclusive" / "shared".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Exclusive => "exclusive",
+            Mode::Shared => "shared",
+        }
+    }
 }
 
 /// At most this many bytes of the command and, separately, of `--meta` are stored in the lock
@@ -100,7 +136,18 @@ impl Holder {
             acquired_at: None,
             limit,
             meta,
+            shared: false,
+            handle: false,
             version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+
+    /// How this holder holds.
+    pub fn mode(&self) -> Mode {
+        if self.shared {
+            Mode::Shared
+        } else {
+            Mode::Exclusive
         }
     }
 
@@ -125,6 +172,9 @@ impl Holder {
 
     /// "web-3 pid 4121 (./backup.sh)" for messages.
     pub fn describe(&self) -> String {
+        if self.handle {
+            return format!("a handle acquired on {} by {}", self.host, self.user);
+        }
         format!(
             "{} pid {} ({})",
             self.host,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
 use crate::error::Result;
-use crate::holder::Holder;
+use crate::holder::{Holder, Mode};
 use crate::queue::{self, Slot};
 use crate::record::RunRecord;
 
@@ -57,6 +57,11 @@ pub struct Entry {
     pub acquired_at: Option<String>,
     /// etcdlock version of the holder; null for keys not written by etcdlock (etcdctl lock).
     pub etcdlock_version: Option<String>,
+    /// "exclusive" or "shared".
+    pub mode: String,
+    /// "etcdlock" (a run), "handle" (held by `etcdlock acquire`), or "other" (etcdctl lock, Go's
+    /// Mutex: no metadata).
+    pub kind: String,
 }
 
 /// `status --json`.
@@ -151,7 +156,21 @@ fn entry(slot: &Slot, value: Option<&[u8]>, holding: bool) -> Entry {
         command: holder.as_ref().map(|h| h.command.clone()),
         meta: holder.as_ref().map(|h| h.meta.clone()).unwrap_or_default(),
         started_at: holder.as_ref().map(|h| h.started_at.clone()),
-        acquired_at: holder.as_ref().and_then(|h| h.acquired_at.clone()),
+        acquired_at: holder.as_ref().filter(|_| holding).map(|h| {
+            h.acquired_at
+                .clone()
+                .unwrap_or_else(|| h.started_at.clone())
+        }),
+        mode: value
+            .map_or(Mode::Exclusive, Mode::of_value)
+            .as_str()
+            .to_owned(),
+        kind: match &holder {
+            Some(h) if h.handle => "handle",
+            Some(_) => "etcdlock",
+            None => "other",
+        }
+        .to_owned(),
         etcdlock_version: holder.map(|h| h.version),
     }
 }
@@ -247,7 +266,14 @@ pub async fn status(etcd: &Client, name: &str) -> Result<Status> {
     let values = values_of(etcd, &all).await?;
     let value = |s: &Slot| values.get(&s.key).map(Vec::as_slice);
     let limit = limit_of(slots.first().and_then(value));
-    let split = slots.len().min(limit as usize);
+    for slot in &mut slots {
+        slot.mode = Some(
+            values
+                .get(&slot.key)
+                .map_or(Mode::Exclusive, |v| Mode::of_value(v)),
+        );
+    }
+    let split = queue::holders(&slots, limit);
     let mut holders: Vec<Entry> = slots[..split]
         .iter()
         .map(|s| entry(s, value(s), true))
@@ -319,7 +345,14 @@ fn summarize(
         .and_then(|s| values.get(&s.key))
         .map(Vec::as_slice);
     let limit = limit_of(value);
-    let holder_count = slots.len().min(limit as usize);
+    let with_modes: Vec<Slot> = slots
+        .iter()
+        .map(|s| Slot {
+            mode: values.get(&s.key).map(|v| Mode::of_value(v)),
+            ..s.clone()
+        })
+        .collect();
+    let holder_count = queue::holders(&with_modes, limit);
     LockSummary {
         name: name.to_owned(),
         held: holder_count > 0,
@@ -363,7 +396,17 @@ pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
         .map(|s| s.key.as_str())
         .chain(last_runs.values().map(String::as_str))
         .collect();
-    let values = values_of(etcd, &wanted).await?;
+    let mut values = values_of(etcd, &wanted).await?;
+    // A lock held shared has as many holders as it has leading shared keys: read those values too.
+    let shared_queues: Vec<&str> = locks
+        .values()
+        .filter(|slots| {
+            let first = slots.first().and_then(|s| values.get(&s.key));
+            first.is_some_and(|v| Mode::of_value(v) == Mode::Shared)
+        })
+        .flat_map(|slots| slots.iter().skip(1).map(|s| s.key.as_str()))
+        .collect();
+    values.extend(values_of(etcd, &shared_queues).await?);
     let mut summaries: Vec<LockSummary> = locks
         .iter()
         .map(|(name, slots)| {

@@ -43,7 +43,7 @@
 //! - [`lock`]: [`Mutex`] (also a semaphore), [`Held`]; the queue algorithm.
 //! - [`queue`]: what a lock is in etcd keys; [`holder`]: the metadata each key carries;
 //!   [`record`]: the run records and the once-per-period marker kept beside each lock.
-//! - [`inspect`]: status, list and break as data.
+//! - [`inspect`]: status, list and break as data; [`handle`]: a held lock as one line of text.
 //! - [`process`]: running a command under a session (tree tracking, spawn, reaper, supervision).
 //!   It lives here rather than in the binary because its invariants and the guard's are one
 //!   contract: see the module's documentation.
@@ -55,6 +55,7 @@ pub mod client;
 pub mod clock;
 pub mod error;
 pub mod guard;
+pub mod handle;
 pub mod holder;
 pub mod inspect;
 pub mod lock;

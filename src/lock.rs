@@ -21,7 +21,7 @@ use tracing::{debug, trace};
 use crate::client::{CallError, Client};
 use crate::error::{Error, Result};
 use crate::guard::Guard;
-use crate::holder::Holder;
+use crate::holder::{Holder, Mode};
 use crate::queue::{self, Slot};
 use crate::session::{AbortOnDrop, Lease, Session};
 
@@ -50,6 +50,7 @@ pub struct Queued {
     /// after it misses nothing.
     pub enqueued_at: i64,
     limit: u32,
+    mode: Mode,
     lease_id: i64,
     /// The keys ahead of ours as the queue transaction saw them, when it saw the whole queue
     /// (then the first wait round needs no read): (slots, store revision).
@@ -172,12 +173,7 @@ pub async fn enqueue(
     let key = queue::key_for(name, lease.id);
     let limit = holder.limit;
     let txn = queue_txn(name, &key, lease, holder);
-    let resp = etcd
-        .retrying("cannot queue for the lock", || {
-            let txn = txn.clone();
-            etcd.call(|mut c| async move { c.txn(txn).await })
-        })
-        .await?;
+    let resp = run_txn(etcd, "cannot queue for the lock", txn).await?;
     let revision = rev(resp.header());
     let ops = resp.op_responses();
     let my_rev = my_revision(&resp)?;
@@ -194,8 +190,9 @@ pub async fn enqueue(
     }
     let holders: Vec<Slot> = slots.iter().take(limit as usize).cloned().collect();
     check_limits(etcd, name, limit, &holders, &key).await?;
-    let holding = holders.iter().any(|s| s.create_revision == my_rev);
-    let known_ahead = whole_queue.then(|| {
+    let mode = holder.mode();
+    let holding = holds_at_once(mode, &holders, my_rev);
+    let known_ahead = (whole_queue && mode == Mode::Exclusive).then(|| {
         let ahead = slots.iter().filter(|s| s.create_revision < my_rev);
         (ahead.cloned().collect(), revision)
     });
@@ -206,6 +203,7 @@ pub async fn enqueue(
         my_rev,
         enqueued_at: revision,
         limit,
+        mode,
         lease_id: lease.id,
         known_ahead,
     };
@@ -216,6 +214,25 @@ pub async fn enqueue(
         revision,
     });
     Ok((queued, acquired, noticed))
+}
+
+/// Run `txn`, retrying transient failures; `what` names it in a permanent failure.
+async fn run_txn(etcd: &Client, what: &str, txn: Txn) -> Result<etcd_client::TxnResponse> {
+    etcd.retrying(what, || {
+        let txn = txn.clone();
+        etcd.call(|mut c| async move { c.txn(txn).await })
+    })
+    .await
+}
+
+/// Whether the queue transaction's keys-only look already shows us holding: an exclusive
+/// contender among the `limit` oldest keys; a shared one only when nobody is ahead at all
+/// (otherwise the modes of the keys ahead decide, and `wait` reads them).
+fn holds_at_once(mode: Mode, holders: &[Slot], my_rev: i64) -> bool {
+    match mode {
+        Mode::Exclusive => holders.iter().any(|s| s.create_revision == my_rev),
+        Mode::Shared => holders.first().map(|s| s.create_revision) == Some(my_rev),
+    }
 }
 
 /// More of the oldest queue keys after a first page that held too few (keys of nested locks in
@@ -305,19 +322,13 @@ impl Queued {
         // the next read from its own state (see `read_ahead`).
         let mut woken_at = None;
         loop {
-            let (ahead, revision) = match self.known_ahead.take() {
-                Some(known) => known,
-                None => self.read_ahead(etcd, woken_at).await?,
+            let (ahead, revision) = match self.round(etcd, woken_at).await? {
+                Ok(acquired) => return Ok(acquired),
+                Err(blocked) => blocked,
             };
-            if ahead.len() < self.limit as usize {
-                return Ok(Acquired {
-                    key: self.key.clone(),
-                    fencing_token: self.my_rev,
-                    revision,
-                });
-            }
             let (key, watch) = if self.limit == 1 {
-                // The newest key ahead of ours: its deletion is our turn (or a reason to look).
+                // The newest key ahead of ours that blocks us: its deletion is our turn (or a
+                // reason to look).
                 let pred = ahead.iter().max_by_key(|s| s.create_revision);
                 let pred = pred.map(|s| s.key.clone()).unwrap_or_default();
                 debug!(predecessor = %pred, "waiting for predecessor");
@@ -336,6 +347,34 @@ impl Queued {
         }
     }
 
+    /// Whether we hold the lock now, by one look at the keys ahead (no waiting): what `--no-wait`
+    /// and [`Mutex::try_lock`] need when the queue transaction alone could not tell (a shared
+    /// contender behind shared holders, or a page filled by nested locks' keys).
+    pub async fn check(&mut self, etcd: &Client) -> Result<Option<Acquired>> {
+        Ok(self.round(etcd, None).await?.ok())
+    }
+
+    /// One look: `Ok` if we hold, else the keys that block us and the revision of the read.
+    async fn round(
+        &mut self,
+        etcd: &Client,
+        woken_at: Option<i64>,
+    ) -> Result<std::result::Result<Acquired, (Vec<Slot>, i64)>> {
+        let (ahead, revision) = match self.known_ahead.take() {
+            Some(known) => known,
+            None => self.read_ahead(etcd, woken_at).await?,
+        };
+        let ahead = queue::blockers(self.mode, &ahead);
+        if ahead.len() < self.limit as usize {
+            return Ok(Ok(Acquired {
+                key: self.key.clone(),
+                fencing_token: self.my_rev,
+                revision,
+            }));
+        }
+        Ok(Err((ahead, revision)))
+    }
+
     /// Our key and the queue keys ahead of it, in one range (create revision at most ours,
     /// newest first, keys only): we hold the lock when our key is there and fewer than `limit`
     /// are ahead. Our key missing means our lease ended: we hold nothing (etcd bug #11456 was a
@@ -349,9 +388,21 @@ impl Queued {
     /// after a fail-over) is not used: the read is repeated linearizable.
     async fn read_ahead(&self, etcd: &Client, woken_at: Option<i64>) -> Result<(Vec<Slot>, i64)> {
         let need = i64::from(self.limit);
-        let opts = queue_order(SortOrder::Descend)
-            .with_max_create_revision(self.my_rev)
-            .with_limit(need + queue::SLACK + 1);
+        let shared = self.mode == Mode::Shared;
+        let order = |rev: i64, limit: i64| {
+            let o = GetOptions::new()
+                .with_prefix()
+                .with_sort(SortTarget::Create, SortOrder::Descend)
+                .with_max_create_revision(rev)
+                .with_limit(limit);
+            // A shared contender needs the modes of the keys ahead (values are capped at 16 KiB).
+            if shared {
+                o
+            } else {
+                o.with_keys_only()
+            }
+        };
+        let opts = order(self.my_rev, need + queue::SLACK + 1);
         let serializable = woken_at.is_some_and(|r| r >= self.my_rev);
         let fetch = |opts: GetOptions| {
             let prefix = self.prefix.clone();
@@ -370,7 +421,8 @@ impl Queued {
             resp = fetch(opts).await?;
         }
         let revision = rev(resp.header());
-        let mut slots = queue::slots(self.prefix.as_bytes(), resp.kvs());
+        let read = |kvs: &[KeyValue]| queue::slots_with_modes(self.prefix.as_bytes(), kvs);
+        let mut slots = read(resp.kvs());
         if slots.first().map(|s| s.create_revision) != Some(self.my_rev) {
             return Err(Error::ExpiredWhileWaiting {
                 name: self.name.clone(),
@@ -379,14 +431,12 @@ impl Queued {
         slots.remove(0);
         let mut last = resp.kvs().last().map(KeyValue::create_revision);
         let mut more = resp.more();
-        // Keys of nested locks filled the page: read further back, keys only.
-        while more && slots.len() < self.limit as usize {
+        // The page held too few keys that block us (nested locks' keys, shared holders): read
+        // further back.
+        while more && queue::blockers(self.mode, &slots).len() < self.limit as usize {
             let Some(before) = last else { break };
-            let opts = queue_order(SortOrder::Descend)
-                .with_max_create_revision(before - 1)
-                .with_limit(need + queue::SLACK);
-            let page = fetch(opts).await?;
-            slots.extend(queue::slots(self.prefix.as_bytes(), page.kvs()));
+            let page = fetch(order(before - 1, need + queue::SLACK)).await?;
+            slots.extend(read(page.kvs()));
             last = page.kvs().last().map(KeyValue::create_revision);
             more = page.more();
         }
@@ -401,24 +451,35 @@ impl Queued {
     /// Informational, so it runs beside the command instead of delaying it; only if the key is
     /// still ours (a plain put would resurrect a deleted key).
     pub async fn mark_acquired(self, etcd: Client, holder: Holder) {
-        let mut acquired = holder;
-        if acquired.acquired_at.is_none() {
-            acquired.acquired_at = Some(crate::holder::now_rfc3339());
-        }
-        let txn = Txn::new()
-            .when([Compare::create_revision(
-                self.key.clone(),
-                CompareOp::Equal,
-                self.my_rev,
-            )])
-            .and_then([TxnOp::put(
-                self.key.clone(),
-                acquired.to_json(),
-                Some(PutOptions::new().with_lease(self.lease_id)),
-            )]);
-        if let Err(e) = etcd.call(|mut c| async move { c.txn(txn).await }).await {
-            debug!(error = %e, "cannot record the acquisition time");
-        }
+        let acquired = Acquired {
+            key: self.key.clone(),
+            fencing_token: self.my_rev,
+            revision: 0,
+        };
+        mark(&etcd, &acquired, self.lease_id, &holder).await;
+    }
+}
+
+/// Store `holder` (with its `acquired_at`, else now) in our key, only if the key is still ours (a
+/// plain put would resurrect a deleted key). Informational: a failure is only logged.
+pub async fn mark(etcd: &Client, acquired: &Acquired, lease_id: i64, holder: &Holder) {
+    let mut holder = holder.clone();
+    if holder.acquired_at.is_none() {
+        holder.acquired_at = Some(crate::holder::now_rfc3339());
+    }
+    let txn = Txn::new()
+        .when([Compare::create_revision(
+            acquired.key.clone(),
+            CompareOp::Equal,
+            acquired.fencing_token,
+        )])
+        .and_then([TxnOp::put(
+            acquired.key.clone(),
+            holder.to_json(),
+            Some(PutOptions::new().with_lease(lease_id)),
+        )]);
+    if let Err(e) = etcd.call(|mut c| async move { c.txn(txn).await }).await {
+        debug!(error = %e, "cannot record the acquisition time");
     }
 }
 
@@ -570,11 +631,26 @@ impl Peek {
     }
 }
 
-/// Look at lock `name` without a lease or a write: its holders (keys only) and, with
+/// Look at lock `name` without a lease or a write: whether a contender in `mode` would have to
+/// wait (for an exclusive one: keys only; a shared one needs the keys' modes) and, with
 /// `once_marker`, whether its once-per-period marker is there. One linearizable read.
-pub async fn peek(client: &Client, name: &str, limit: u32, once_marker: bool) -> Result<Peek> {
+pub async fn peek(
+    client: &Client,
+    name: &str,
+    limit: u32,
+    mode: Mode,
+    once_marker: bool,
+) -> Result<Peek> {
     let prefix = queue::prefix_of(name);
-    let oldest = queue_order(SortOrder::Ascend).with_limit(i64::from(limit) + queue::SLACK);
+    let oldest = match mode {
+        Mode::Exclusive => {
+            queue_order(SortOrder::Ascend).with_limit(i64::from(limit) + queue::SLACK)
+        }
+        Mode::Shared => GetOptions::new()
+            .with_prefix()
+            .with_sort(SortTarget::Create, SortOrder::Ascend)
+            .with_limit(4 * queue::SLACK),
+    };
     let mut ops = vec![
         TxnOp::get(prefix.clone(), Some(oldest)),
         crate::record::once_probe(name),
@@ -589,7 +665,12 @@ pub async fn peek(client: &Client, name: &str, limit: u32, once_marker: bool) ->
         .await?;
     let ops = resp.op_responses();
     let page = get_of(ops.first()).ok_or_else(|| Error::Protocol("unexpected answer".into()))?;
-    let mut holders = queue::slots(prefix.as_bytes(), page.kvs());
+    let queue = queue::slots_with_modes(prefix.as_bytes(), page.kvs());
+    let mut holders = match mode {
+        // Anything ahead that blocks a shared contender: an exclusive holder or waiter.
+        Mode::Shared => queue::blockers(Mode::Shared, &queue),
+        Mode::Exclusive => queue,
+    };
     holders.truncate(limit as usize);
     Ok(Peek {
         complete: !page.more() || holders.len() >= limit as usize,
@@ -597,6 +678,29 @@ pub async fn peek(client: &Client, name: &str, limit: u32, once_marker: bool) ->
         once_marker: once_marker && get_of(ops.get(1)).is_some_and(|g| !g.kvs().is_empty()),
         related_lock: related_lock(name, page.kvs(), ops.get(2..).unwrap_or_default()),
     })
+}
+
+/// Write a run's record (no once-marker) while keeping the lock: for a run inside a lock held by
+/// a handle, which stays held afterwards. True if we still held the key.
+pub async fn record_only(
+    client: &Client,
+    name: &str,
+    acquired: &Acquired,
+    ending: &crate::record::Ending,
+) -> Result<bool> {
+    let mut ending = ending.clone();
+    ending.once_lease = None;
+    let txn = Txn::new()
+        .when([Compare::create_revision(
+            acquired.key.clone(),
+            CompareOp::Equal,
+            acquired.fencing_token,
+        )])
+        .and_then(ending.held_ops(name))
+        .or_else(ending.lost_ops(name));
+    Ok(run_txn(client, "cannot record the run", txn)
+        .await?
+        .succeeded())
 }
 
 /// Release a held lock: delete our key (only our key revision), and in the same transaction write
@@ -668,6 +772,15 @@ impl Mutex {
         Self::semaphore(name, 1)
     }
 
+    /// A shared (reader) lock: any number of shared holders hold together, an exclusive one
+    /// (a plain [`Mutex`], `etcdctl lock`, Go's Mutex) alone; FIFO, so a shared request behind a
+    /// waiting exclusive one waits for it.
+    pub fn shared(name: impl Into<String>) -> Result<Mutex> {
+        let mut m = Self::semaphore(name, 1)?;
+        m.holder.shared = true;
+        Ok(m)
+    }
+
     /// Up to `limit` holders at once (the `limit` oldest keys hold); every holder must use the
     /// same limit.
     pub fn semaphore(name: impl Into<String>, limit: u32) -> Result<Mutex> {
@@ -682,9 +795,11 @@ impl Mutex {
         })
     }
 
-    /// Store `holder` as this contender's metadata (its `limit` is kept from the mutex).
+    /// Store `holder` as this contender's metadata (its `limit` and mode are kept from the
+    /// mutex).
     pub fn with_holder(mut self, mut holder: Holder) -> Mutex {
         holder.limit = self.holder.limit;
+        holder.shared = self.holder.shared;
         self.holder = holder;
         self
     }
@@ -725,6 +840,9 @@ impl Mutex {
     pub async fn lock_timeout(&self, session: &Session, timeout: Duration) -> Result<Option<Held>> {
         let (mut queued, acquired) = self.enqueue(session).await?;
         if let Some(a) = acquired {
+            return Ok(Some(Held::new(session, a)));
+        }
+        if let Some(a) = queued.check(session.client()).await? {
             return Ok(Some(Held::new(session, a)));
         }
         let waited = tokio::select! {

@@ -13,6 +13,8 @@
 
 use etcd_client::KeyValue;
 
+use crate::holder::Mode;
+
 /// Extra keys read beyond what is needed, so that a few keys of nested locks or other data in the
 /// range rarely cost a second page.
 pub const SLACK: i64 = 16;
@@ -26,6 +28,8 @@ pub struct Slot {
     pub create_revision: i64,
     /// The lease it is attached to.
     pub lease: i64,
+    /// How it holds, when its value was read (keys-only reads do not know).
+    pub mode: Option<Mode>,
 }
 
 /// The prefix under which a lock's keys live.
@@ -68,8 +72,43 @@ pub fn slots(prefix: &[u8], kvs: &[KeyValue]) -> Vec<Slot> {
             key: String::from_utf8_lossy(kv.key()).into_owned(),
             create_revision: kv.create_revision(),
             lease: kv.lease(),
+            // Keys-only reads cannot tell; see `slots_with_modes`.
+            mode: None,
         })
         .collect()
+}
+
+/// [`slots`] from a read that included values: each with its mode.
+pub fn slots_with_modes(prefix: &[u8], kvs: &[KeyValue]) -> Vec<Slot> {
+    let mut slots = slots(prefix, kvs);
+    let values = kvs.iter().filter(|kv| is_queue_key(prefix, kv));
+    for (slot, kv) in slots.iter_mut().zip(values) {
+        slot.mode = Some(Mode::of_value(kv.value()));
+    }
+    slots
+}
+
+/// Which of the keys ahead of a contender in `mode` keep it from holding: every one for an
+/// exclusive contender, the exclusive ones for a shared contender (one whose mode is unknown
+/// counts as exclusive).
+pub fn blockers(mode: Mode, ahead: &[Slot]) -> Vec<Slot> {
+    ahead
+        .iter()
+        .filter(|s| mode == Mode::Exclusive || s.mode != Some(Mode::Shared))
+        .cloned()
+        .collect()
+}
+
+/// The holders of a queue (in order, values read): the first key if exclusive, else every shared
+/// key before the first exclusive one — up to `limit` keys for a semaphore.
+pub fn holders(queue: &[Slot], limit: u32) -> usize {
+    match queue.first().and_then(|s| s.mode) {
+        Some(Mode::Shared) => queue
+            .iter()
+            .take_while(|s| s.mode == Some(Mode::Shared))
+            .count(),
+        _ => queue.len().min(limit as usize),
+    }
 }
 
 /// Lock names that a run of `name` could be confused with: every proper prefix of `name` that
@@ -110,6 +149,80 @@ mod tests {
             Some(&b"/jobs/backup"[..])
         );
         assert_eq!(lock_name(b"/jobs/backup", 0), None);
+    }
+
+    fn slot(rev: i64, mode: Option<Mode>) -> Slot {
+        Slot {
+            key: format!("/l/{rev:x}"),
+            create_revision: rev,
+            lease: rev,
+            mode,
+        }
+    }
+
+    #[test]
+    fn shared_holders_hold_together_and_wait_behind_an_exclusive_one() {
+        use Mode::*;
+        let (s, x, unknown) = (Some(Shared), Some(Exclusive), None);
+        // Shared behind shared: nothing blocks; behind an exclusive (or unknown) key: it blocks.
+        assert!(blockers(Shared, &[slot(1, s), slot(2, s)]).is_empty());
+        assert_eq!(
+            blockers(Shared, &[slot(1, s), slot(2, x), slot(3, s)]).len(),
+            1
+        );
+        assert_eq!(blockers(Shared, &[slot(1, unknown)]).len(), 1);
+        assert_eq!(blockers(Exclusive, &[slot(1, s)]).len(), 1);
+        // Holders: the leading shared keys, or the first exclusive alone.
+        assert_eq!(
+            holders(&[slot(1, s), slot(2, s), slot(3, x), slot(4, s)], 1),
+            2
+        );
+        assert_eq!(holders(&[slot(1, x), slot(2, s)], 1), 1);
+        assert_eq!(holders(&[slot(1, x), slot(2, x), slot(3, x)], 2), 2);
+        assert_eq!(holders(&[], 1), 0);
+    }
+
+    /// Who holds, by each contender's own rule: no blocker among the keys ahead of it.
+    fn holding(queue: &[Slot]) -> Vec<usize> {
+        (0..queue.len())
+            .filter(|&i| blockers(queue[i].mode.unwrap_or(Mode::Exclusive), &queue[..i]).is_empty())
+            .collect()
+    }
+
+    fn any_mode() -> impl proptest::strategy::Strategy<Value = Option<Mode>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Some(Mode::Shared)),
+            Just(Some(Mode::Exclusive)),
+            Just(None)
+        ]
+    }
+
+    proptest::proptest! {
+        /// In any queue, and after any sequence of arrivals and releases: the contenders that hold
+        /// are a prefix of the queue (FIFO: nobody overtakes a waiter, so a shared request behind a
+        /// waiting exclusive one waits), they are one exclusive key or only shared keys, and
+        /// `holders` (what status shows) agrees with each contender's own view.
+        #[test]
+        fn holders_are_a_compatible_prefix(
+            steps in proptest::collection::vec((any_mode(), proptest::bool::ANY, 0usize..8), 1..60)
+        ) {
+            let mut queue: Vec<Slot> = Vec::new();
+            for (rev, (mode, arrive, pick)) in steps.into_iter().enumerate() {
+                let held = holding(&queue);
+                if arrive || held.is_empty() {
+                    queue.push(slot(rev as i64 + 1, mode));
+                } else {
+                    queue.remove(held[pick % held.len()]);
+                }
+                let held = holding(&queue);
+                proptest::prop_assert_eq!(&held, &(0..held.len()).collect::<Vec<_>>());
+                proptest::prop_assert_eq!(held.len(), holders(&queue, 1));
+                let shared = held.iter().all(|&i| queue[i].mode == Some(Mode::Shared));
+                proptest::prop_assert!(held.len() <= 1 || shared);
+                proptest::prop_assert!(queue.is_empty() || !held.is_empty());
+            }
+        }
     }
 
     #[test]

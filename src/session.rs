@@ -111,6 +111,28 @@ impl Lease {
         }
     }
 
+    /// An existing lease (a handle's, kept by no process): its granted TTL, and `granted_at` set
+    /// so that `granted_at + ttl` is the earliest moment it can expire by what the server says
+    /// now (the TTL left, counted from before the question). [`Error::Lost`] if it is gone.
+    pub async fn attach(client: &Client, id: i64) -> Result<Lease> {
+        let sent = BootTime::now();
+        let resp = client
+            .call(|mut c| async move { c.lease_time_to_live(id, None).await })
+            .await
+            .map_err(|e| unreachable(client, &e))?;
+        client.note_cluster(resp.header());
+        if resp.ttl() <= 0 {
+            return Err(Error::Lost(format!("lease {id:x} expired or was revoked")));
+        }
+        let ttl = Duration::from_secs(resp.granted_ttl().max(0) as u64);
+        let left = Duration::from_secs(resp.ttl() as u64);
+        Ok(Lease {
+            id,
+            ttl,
+            granted_at: sent.saturating_sub(ttl.saturating_sub(left)),
+        })
+    }
+
     /// The TTL granted to lease `id` (after a grant whose answer was lost).
     async fn granted_ttl(client: &Client, id: i64) -> Result<i64> {
         let resp = client
@@ -162,8 +184,9 @@ fn unreachable(client: &Client, e: &CallError) -> Error {
 /// Keep the lease alive until the task is aborted or the lease is lost. Runs as its own task.
 pub async fn keep_alive(client: Client, lease: Lease, guard: Arc<Guard>) {
     // The grant itself started the countdown: nothing to renew before the first period is up, and
-    // not opening the stream at once keeps it off the path of the lock transaction.
-    sleep(guard.params().renew_every()).await;
+    // not opening the stream at once keeps it off the path of the lock transaction. A lease taken
+    // over (a handle's) may have less left: renew within half of that.
+    sleep(guard.params().renew_every().min(guard.time_left() / 2)).await;
     while guard.lost().is_none() {
         let (_, generation) = client.client();
         let Some((keeper, stream)) = open_stream(&client, &lease, &guard).await else {
@@ -369,6 +392,13 @@ impl Session {
     /// Why the lease was lost, if it was.
     pub fn is_lost(&self) -> Option<String> {
         self.guard.lost()
+    }
+
+    /// Stop keeping the lease alive and guarding it, but leave it granted: it lives on for its
+    /// TTL (a lock taken for a handle).
+    pub fn detach(self) -> Lease {
+        self.guard.stop();
+        self.lease
     }
 
     /// Stop keeping the lease alive and revoke it (deleting every key attached to it).

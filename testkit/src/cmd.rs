@@ -5,8 +5,9 @@ use std::ffi::OsStr;
 use std::fs::{self};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::*;
 
@@ -121,6 +122,26 @@ pub fn etcdlock_command() -> Command {
     let mut cmd = Command::new(etcdlock_bin());
     clean_env(&mut cmd);
     cmd
+}
+
+/// `etcdlock --endpoints ENDPOINTS` with a clean environment and stdin from /dev/null.
+pub fn etcdlock_at(endpoints: &str) -> Command {
+    let mut cmd = etcdlock_command();
+    cmd.args(["--endpoints", endpoints]).stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `etcdlock --endpoints ENDPOINTS ARGS…` to the end (bounded by a minute): (exit code,
+/// stdout, stderr).
+pub fn etcdlock_out(endpoints: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = etcdlock_at(endpoints);
+    cmd.args(args);
+    let out = run_with_timeout(cmd, Duration::from_secs(60));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 // ---------------------------------------------------------------------------

@@ -3,34 +3,16 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
 
 use etcdlock_testkit::*;
 
 const SOON: Duration = Duration::from_secs(20);
 
-fn etcdlock(ep: &str) -> Command {
-    let mut cmd = etcdlock_command();
-    cmd.args(["--endpoints", ep]).stdin(Stdio::null());
-    cmd
-}
-
-/// (exit code, stdout, stderr)
-fn run(ep: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut cmd = etcdlock(ep);
-    cmd.args(args);
-    let out = run_with_timeout(cmd, Duration::from_secs(60));
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// A "host" firing the job: append a line to `ran` (so runs can be counted), then `script`.
 fn fire(ep: &str, opts: &[&str], name: &str, ran: &Path, script: &str) -> Child {
-    etcdlock(ep)
+    etcdlock_at(ep)
         .arg("run")
         .args(opts)
         .arg(name)
@@ -46,7 +28,7 @@ fn runs(ran: &Path) -> usize {
 }
 
 fn status_json(ep: &str, name: &str) -> serde_json::Value {
-    let (_, out, err) = run(ep, &["status", name, "--json"]);
+    let (_, out, err) = etcdlock_out(ep, &["status", name, "--json"]);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"))
 }
 
@@ -71,7 +53,7 @@ fn once_per_runs_the_job_once_whichever_hosts_fire() {
         }
         assert_eq!(runs(&ran), 1, "{mode}: the job ran {} times", runs(&ran));
         // A host firing later in the same period skips too, silently.
-        let (code, out, err) = run(
+        let (code, out, err) = etcdlock_out(
             &ep,
             &["run", "--once-per", "1h", &name, "--", "echo", "ran"],
         );
@@ -120,20 +102,52 @@ fn a_failed_run_is_retried_and_the_period_ends_by_etcds_clock() {
         runs(&ran) == 3
     });
     // forget clears the marker and the records.
-    let (code, out, _) = run(&ep, &["forget", "/retry"]);
+    let (code, out, _) = etcdlock_out(&ep, &["forget", "/retry"]);
     assert_eq!(code, Some(0), "{out}");
-    let (code, _, err) = run(&ep, &["forget", "/retry"]);
+    let (code, _, err) = etcdlock_out(&ep, &["forget", "/retry"]);
     assert_eq!(code, Some(1), "{err}");
     let mut again = fire(&ep, &opts, "/retry", &ran, "true");
     assert_eq!(wait_exit(&mut again, SOON).code(), Some(0));
     assert_eq!(runs(&ran), 4, "forget did not clear the marker");
 }
 
+/// The period counts from the start of the successful run, not its end: with `*/5` in cron and
+/// `--once-per 4m`, a long run must not make the next slot's firings skip.
+#[test]
+fn the_period_counts_from_the_start_of_the_run() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("ran");
+    let opts = ["--once-per", "4s"];
+    let fired = Instant::now();
+    let mut long = fire(&ep, &opts, "/slot", &ran, "sleep 2.5");
+    assert_eq!(wait_exit(&mut long, SOON).code(), Some(0));
+    let ended = Instant::now();
+    let mut skipped = fire(&ep, &opts, "/slot", &ran, "true");
+    assert_eq!(wait_exit(&mut skipped, SOON).code(), Some(0));
+    assert_eq!(runs(&ran), 1, "ran again within the period");
+    wait_until("the next run", SOON, || {
+        let mut again = fire(&ep, &opts, "/slot", &ran, "true");
+        wait_exit(&mut again, SOON);
+        runs(&ran) == 2
+    });
+    let (from_start, from_end) = (fired.elapsed(), ended.elapsed());
+    assert!(
+        from_start >= Duration::from_secs(4),
+        "early: {from_start:?}"
+    );
+    assert!(
+        from_end < Duration::from_millis(3500),
+        "the period counted from the end of the run: {from_end:?} after it"
+    );
+}
+
 #[test]
 fn every_run_leaves_a_record_beside_the_lock() {
     let cluster = Cluster::single();
     let ep = cluster.endpoints();
-    let (code, _, _) = run(&ep, &["run", "/rec", "--", "true"]);
+    let (code, _, _) = etcdlock_out(&ep, &["run", "/rec", "--", "true"]);
     assert_eq!(code, Some(0));
     let first = status_json(&ep, "/rec");
     let success = first["last_success"].clone();
@@ -153,22 +167,22 @@ fn every_run_leaves_a_record_beside_the_lock() {
     }
     assert_eq!(first["last_run"], success);
     // A failure, a timeout and a lost lock: last run changes, last success does not.
-    let (code, _, _) = run(&ep, &["run", "/rec", "--", "sh", "-c", "exit 5"]);
+    let (code, _, _) = etcdlock_out(&ep, &["run", "/rec", "--", "sh", "-c", "exit 5"]);
     assert_eq!(code, Some(5));
     assert_eq!(status_json(&ep, "/rec")["last_run"]["exit_code"], 5);
-    let (code, _, _) = run(
+    let (code, _, _) = etcdlock_out(
         &ep,
         &["run", "--max-runtime", "200ms", "/rec", "--", "sleep", "5"],
     );
     assert_eq!(code, Some(124));
     assert_eq!(status_json(&ep, "/rec")["last_run"]["exit_code"], 124);
-    let mut holder = etcdlock(&ep)
+    let mut holder = etcdlock_at(&ep)
         .args(["run", "/rec", "--", "sleep", "30"])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     wait_until("the holder", SOON, || cluster.keys("/rec/").len() == 1);
-    let (code, _, _) = run(&ep, &["break", "--yes", "/rec"]);
+    let (code, _, _) = etcdlock_out(&ep, &["break", "--yes", "/rec"]);
     assert_eq!(code, Some(0));
     assert_eq!(wait_exit(&mut holder, SOON).code(), Some(70));
     let status = status_json(&ep, "/rec");
@@ -176,7 +190,7 @@ fn every_run_leaves_a_record_beside_the_lock() {
     assert_eq!(status["last_run"]["exit_code"], 70);
     assert_eq!(status["last_success"], success);
     // Text forms: status says when and where; list has a last-run column.
-    let (_, out, _) = run(&ep, &["status", "/rec"]);
+    let (_, out, _) = etcdlock_out(&ep, &["status", "/rec"]);
     assert!(
         out.contains("last run: ") && out.contains(", exit 70, lock lost, "),
         "{out}"
@@ -185,7 +199,7 @@ fn every_run_leaves_a_record_beside_the_lock() {
         out.contains("last success: ") && out.contains(", exit 0, "),
         "{out}"
     );
-    let (_, out, _) = run(&ep, &["list"]);
+    let (_, out, _) = etcdlock_out(&ep, &["list"]);
     assert!(out.contains("LAST RUN") && out.contains("exit 70"), "{out}");
     // Nothing is left in etcd but the records themselves, and none under the lock's prefix.
     wait_until("the lease to go", SOON, || cluster.leases().is_empty());
@@ -219,7 +233,7 @@ fn losers_make_no_writes() {
     let ep = cluster.endpoints();
     let dir = tempfile::tempdir().unwrap();
     let release = dir.path().join("release");
-    let mut holder = etcdlock(&ep)
+    let mut holder = etcdlock_at(&ep)
         .args(["run", "--once-per", "1h", "/busy", "--", "sh", "-c"])
         .arg(format!(
             "while [ ! -e {} ]; do sleep 0.05; done",
@@ -231,7 +245,7 @@ fn losers_make_no_writes() {
     wait_until("the holder", SOON, || cluster.keys("/busy/").len() == 1);
     let before = proposals(&ep);
     for _ in 0..20 {
-        let (code, _, _) = run(&ep, &["run", "-n", "/busy", "--", "true"]);
+        let (code, _, _) = etcdlock_out(&ep, &["run", "-n", "/busy", "--", "true"]);
         assert_eq!(code, Some(75));
     }
     let held = proposals(&ep) - before;
@@ -241,7 +255,7 @@ fn losers_make_no_writes() {
     // With the period's marker in place, --once-per losers make no write either.
     let before = proposals(&ep);
     for _ in 0..20 {
-        let (code, _, _) = run(&ep, &["run", "--once-per", "1h", "/busy", "--", "true"]);
+        let (code, _, _) = etcdlock_out(&ep, &["run", "--once-per", "1h", "/busy", "--", "true"]);
         assert_eq!(code, Some(0));
     }
     let marked = proposals(&ep) - before;

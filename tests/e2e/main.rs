@@ -9,7 +9,14 @@ mod inspect;
 mod library;
 mod names;
 mod options;
+mod pipeline;
 mod robust;
 mod run;
 mod security;
 mod tree;
+
+/// The test binary is also the lock-set child (the pipeline steps): before main, it becomes one
+/// if told so.
+#[used]
+#[link_section = ".init_array"]
+static CHILD_ENTRY: extern "C" fn() = etcdlock_testkit::lockset::child_entry;

@@ -3,35 +3,17 @@
 //! lease-less keys and large unrelated data do not confuse them, and interop with `etcdctl lock`
 //! stays exact.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use etcdlock_testkit::*;
 
 const SOON: Duration = Duration::from_secs(20);
 
-fn etcdlock(ep: &str) -> Command {
-    let mut cmd = etcdlock_command();
-    cmd.args(["--endpoints", ep]).stdin(Stdio::null());
-    cmd
-}
-
-/// (exit code, stdout, stderr)
-fn run(ep: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut cmd = etcdlock(ep);
-    cmd.args(args);
-    let out = run_with_timeout(cmd, Duration::from_secs(60));
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// A holder of `name` that runs until `release` exists; returns once it holds (its key exists).
 fn hold(cluster: &Cluster, name: &str, extra: &[&str], release: &std::path::Path) -> Child {
     let before = cluster.keys(&format!("{name}/")).len();
-    let child = etcdlock(&cluster.endpoints())
+    let child = etcdlock_at(&cluster.endpoints())
         .arg("run")
         .args(extra)
         .arg(name)
@@ -58,7 +40,7 @@ fn nested_names_are_different_locks_for_run_status_list_and_break() {
     let mut backup = hold(&cluster, "/jobs/backup", &[], &release);
 
     // Breaking /jobs must not touch /jobs/backup's holder.
-    let (code, _, err) = run(&ep, &["break", "--yes", "/jobs"]);
+    let (code, _, err) = etcdlock_out(&ep, &["break", "--yes", "/jobs"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("/jobs is not held"), "{err}");
     assert!(
@@ -67,22 +49,22 @@ fn nested_names_are_different_locks_for_run_status_list_and_break() {
     );
 
     // /jobs is free for run, status and list alike.
-    let (code, out, err) = run(&ep, &["run", "-n", "/jobs", "--", "echo", "ran"]);
+    let (code, out, err) = etcdlock_out(&ep, &["run", "-n", "/jobs", "--", "echo", "ran"]);
     assert_eq!((code, out.as_str()), (Some(0), "ran\n"), "{err}");
     assert!(
         err.contains("a lock named /jobs/backup is held too"),
         "{err}"
     );
-    let (code, out, _) = run(&ep, &["status", "/jobs"]);
+    let (code, out, _) = etcdlock_out(&ep, &["status", "/jobs"]);
     assert_eq!(code, Some(1));
     assert!(out.starts_with("/jobs: free\n"), "{out}");
     assert!(out.contains("1 other key under /jobs/ skipped"), "{out}");
-    let (code, out, _) = run(&ep, &["run", "--limit", "2", "-n", "/jobs", "--", "true"]);
+    let (code, out, _) = etcdlock_out(&ep, &["run", "--limit", "2", "-n", "/jobs", "--", "true"]);
     assert_eq!(code, Some(0), "{out}");
 
     // /jobs held too: both show in list, once each.
     let mut jobs = hold(&cluster, "/jobs", &[], &release);
-    let (code, out, _) = run(&ep, &["list", "--json"]);
+    let (code, out, _) = etcdlock_out(&ep, &["list", "--json"]);
     assert_eq!(code, Some(0));
     let list: serde_json::Value = serde_json::from_str(&out).unwrap();
     let names: Vec<&str> = list["locks"]
@@ -92,13 +74,13 @@ fn nested_names_are_different_locks_for_run_status_list_and_break() {
         .map(|l| l["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["/jobs", "/jobs/backup"]);
-    let (_, out, _) = run(&ep, &["status", "/jobs/backup", "--json"]);
+    let (_, out, _) = etcdlock_out(&ep, &["status", "/jobs/backup", "--json"]);
     let status: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(status["holder_count"], 1);
     assert_eq!(status["waiter_count"], 0);
 
     // Breaking /jobs/backup leaves /jobs alone.
-    let (code, out, err) = run(&ep, &["break", "--yes", "/jobs/backup"]);
+    let (code, out, err) = etcdlock_out(&ep, &["break", "--yes", "/jobs/backup"]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert_eq!(wait_exit(&mut backup, SOON).code(), Some(70));
     assert!(jobs.try_wait().unwrap().is_none());
@@ -127,12 +109,12 @@ fn trailing_slashes_and_etcdctl_interop() {
     wait_until("etcdctl to hold /my-lock/", SOON, || {
         cluster.keys("/my-lock//").len() == 1
     });
-    let (code, _, err) = run(&ep, &["run", "-n", "/my-lock/", "--", "true"]);
+    let (code, _, err) = etcdlock_out(&ep, &["run", "-n", "/my-lock/", "--", "true"]);
     assert_eq!(code, Some(75), "same name must conflict: {err}");
     assert!(err.contains("ends in '/'"), "{err}");
-    let (code, _, err) = run(&ep, &["run", "-n", "/my-lock", "--", "true"]);
+    let (code, _, err) = etcdlock_out(&ep, &["run", "-n", "/my-lock", "--", "true"]);
     assert_eq!(code, Some(0), "/my-lock is another lock: {err}");
-    let (code, out, _) = run(&ep, &["status", "/my-lock/"]);
+    let (code, out, _) = etcdlock_out(&ep, &["status", "/my-lock/"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("(etcdctl?)"), "{out}");
 
@@ -153,12 +135,13 @@ fn keys_without_a_lease_are_not_holders() {
     let cluster = Cluster::single();
     let ep = cluster.endpoints();
     cluster.etcdctl_ok(&["put", "/data/cfg/settings", "v1"]);
-    let (code, out, err) = run(&ep, &["run", "-w", "5s", "/data/cfg", "--", "echo", "ran"]);
+    let (code, out, err) =
+        etcdlock_out(&ep, &["run", "-w", "5s", "/data/cfg", "--", "echo", "ran"]);
     assert_eq!((code, out.as_str()), (Some(0), "ran\n"), "{err}");
-    let (code, out, _) = run(&ep, &["status", "/data/cfg"]);
+    let (code, out, _) = etcdlock_out(&ep, &["status", "/data/cfg"]);
     assert_eq!(code, Some(1));
     assert!(out.contains("free"), "{out}");
-    let (code, _, err) = run(&ep, &["break", "--yes", "/data/cfg"]);
+    let (code, _, err) = etcdlock_out(&ep, &["break", "--yes", "/data/cfg"]);
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(cluster.get("/data/cfg/settings").as_deref(), Some("v1"));
     cluster.etcdctl_ok(&["del", "/data/cfg/settings"]);
@@ -189,10 +172,10 @@ fn inspection_works_on_an_etcd_shared_with_large_data() {
     let mut holders: Vec<Child> = (0..6)
         .map(|_| hold(&cluster, "/big/lock", &["--meta", &meta], &release))
         .collect();
-    let (code, out, err) = run(&ep, &["list", "--json"]);
+    let (code, out, err) = etcdlock_out(&ep, &["list", "--json"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("\"/big/lock\""), "{out}");
-    let (code, out, err) = run(&ep, &["status", "/big/lock", "--json"]);
+    let (code, out, err) = etcdlock_out(&ep, &["status", "/big/lock", "--json"]);
     assert_eq!(code, Some(0), "{err}");
     let status: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(status["waiter_count"], 5);
@@ -200,14 +183,14 @@ fn inspection_works_on_an_etcd_shared_with_large_data() {
     // Oversize --meta is refused before anything is written.
     let big = format!("note={}", "m".repeat(17_000));
     let keys_before = cluster.keys("/big/lock/").len();
-    let (code, _, err) = run(&ep, &["run", "--meta", &big, "/big/lock", "--", "true"]);
+    let (code, _, err) = etcdlock_out(&ep, &["run", "--meta", &big, "/big/lock", "--", "true"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
         err.starts_with("etcdlock: ") && err.lines().count() == 1,
         "{err}"
     );
     assert_eq!(cluster.keys("/big/lock/").len(), keys_before);
-    let (code, out, err) = run(&ep, &["break", "--yes", "/big/lock"]);
+    let (code, out, err) = etcdlock_out(&ep, &["break", "--yes", "/big/lock"]);
     assert_eq!(code, Some(0), "{out}{err}");
     std::fs::write(&release, "").unwrap();
     let codes: Vec<Option<i32>> = holders
@@ -234,13 +217,13 @@ fn break_one_holder_of_a_semaphore_by_lease() {
     let release = dir.path().join("release");
     let mut a = hold(&cluster, "/sem", &["--limit", "2"], &release);
     let mut b = hold(&cluster, "/sem", &["--limit", "2"], &release);
-    let (_, out, _) = run(&ep, &["status", "/sem", "--json"]);
+    let (_, out, _) = etcdlock_out(&ep, &["status", "/sem", "--json"]);
     let status: serde_json::Value = serde_json::from_str(&out).unwrap();
     let first = status["holders"][0]["lease_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let (code, out, err) = run(&ep, &["break", "--yes", "--lease", &first, "/sem"]);
+    let (code, out, err) = etcdlock_out(&ep, &["break", "--yes", "--lease", &first, "/sem"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains(&format!("revoked lease {first}")), "{out}");
     assert_eq!(wait_exit(&mut a, SOON).code(), Some(70));
@@ -248,7 +231,7 @@ fn break_one_holder_of_a_semaphore_by_lease() {
         b.try_wait().unwrap().is_none(),
         "the other holder was broken too"
     );
-    let (code, _, err) = run(&ep, &["break", "--yes", "--lease", "123abc", "/sem"]);
+    let (code, _, err) = etcdlock_out(&ep, &["break", "--yes", "--lease", "123abc", "/sem"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("no holder or waiter with lease 123abc"),
@@ -267,7 +250,7 @@ fn break_one_holder_of_a_semaphore_by_lease() {
     wait_until("etcdctl to hold /ctl", SOON, || {
         cluster.keys("/ctl/").len() == 1
     });
-    let (code, _, err) = run(&ep, &["break", "--yes", "/ctl"]);
+    let (code, _, err) = etcdlock_out(&ep, &["break", "--yes", "/ctl"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("its command keeps running"), "{err}");
     let _ = ctl.kill();

@@ -174,6 +174,16 @@ pub enum Command {
     /// Break NAME: revoke its holder's lease, so that holder's etcdlock stops its command (exit 70)
     #[command(after_help = BREAK_AFTER_HELP)]
     Break(BreakArgs),
+    /// Take the lock NAME and leave it held (by a lease that frees it after --ttl); print a
+    /// handle for renew, release and run --handle in later steps (CI jobs, ExecStartPre)
+    #[command(after_help = ACQUIRE_AFTER_HELP)]
+    Acquire(AcquireArgs),
+    /// Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)
+    #[command(after_help = RENEW_AFTER_HELP)]
+    Renew(HandleArgs),
+    /// Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)
+    #[command(after_help = RELEASE_AFTER_HELP)]
+    Release(HandleArgs),
     /// Forget NAME's run records and its --once-per marker (the next run may go at once)
     #[command(after_help = FORGET_AFTER_HELP)]
     Forget(ForgetArgs),
@@ -274,6 +284,89 @@ pub struct ListArgs {
     pub prefix: Option<String>,
 }
 
+const ACQUIRE_AFTER_HELP: &str = "\
+Examples:
+  HANDLE=$(etcdlock acquire --ttl 30m /ci/deploy-prod)      # later: run --handle, renew, release
+  etcdlock acquire --env-file \"$GITHUB_ENV\" /ci/deploy-prod  # ETCDLOCK_HANDLE=... for later steps
+  etcdlock acquire --shared --json /db/schema | jq -r .handle
+
+The handle is one line of [A-Za-z0-9._-], safe in variables and CI outputs. Nothing keeps the
+lease alive: the lock frees itself --ttl after the last acquire, renew or run --handle, so a
+pipeline that dies leaves no stale lock.
+
+Exit codes: 0 acquired, 2 usage error, 69 etcd unavailable, 75 held and -n or -w gave up (see -E),
+128+N interrupted by signal N while waiting (the queue key is removed).";
+
+const RENEW_AFTER_HELP: &str = "\
+Examples:
+  etcdlock renew \"$ETCDLOCK_HANDLE\"      # another --ttl from now
+
+Exit codes: 0 renewed, 2 malformed handle or one from another cluster, 69 etcd unavailable,
+70 the lock was lost (expired, broken or revoked).";
+
+const RELEASE_AFTER_HELP: &str = "\
+Examples:
+  etcdlock release \"$ETCDLOCK_HANDLE\"    # in the pipeline's last job, with if: always()
+
+Exit codes: 0 released, 2 malformed handle or one from another cluster, 69 etcd unavailable,
+70 the lock had been lost meanwhile (someone else may have held it).";
+
+#[derive(Debug, Args)]
+pub struct AcquireArgs {
+    /// If the lock is held, give up at once (exit 75, or --conflict-exit-code)
+    #[arg(short = 'n', long, conflicts_with = "timeout")]
+    pub no_wait: bool,
+
+    /// Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)
+    #[arg(short = 'w', long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub timeout: Option<Duration>,
+
+    /// Exit code when giving up because of --no-wait or --timeout
+    #[arg(short = 'E', long, value_name = "N", default_value_t = crate::exit::CONFLICT, value_parser = clap::value_parser!(u8))]
+    pub conflict_exit_code: u8,
+
+    /// Semaphore: up to N holders at once; every holder must use the same N
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+
+    /// Shared (reader) lock: holds together with other shared holders, never with an exclusive one
+    #[arg(short = 's', long)]
+    pub shared: bool,
+
+    /// Extra holder metadata shown by status, e.g. --meta job=$CI_JOB_URL (repeatable)
+    #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
+    pub meta: Vec<(String, String)>,
+
+    /// The lock frees itself this long after the last acquire, renew or run --handle (whole
+    /// seconds; plain numbers are seconds)
+    #[arg(long, value_name = "DUR", default_value = "15m", value_parser = parse_ttl, allow_hyphen_values = true)]
+    pub ttl: Duration,
+
+    /// Print the handle with its key, lease, fencing token and expiry as JSON
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also append ETCDLOCK_HANDLE=... and ETCDLOCK_FENCING_TOKEN=... lines to FILE (e.g.
+    /// $GITHUB_ENV, a GitLab dotenv artifact)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+
+    /// While waiting and stderr is not a terminal, print a progress line this often
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_positive_duration, allow_hyphen_values = true)]
+    pub progress_interval: Duration,
+
+    /// Lock name
+    #[arg(value_parser = parse_name)]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct HandleArgs {
+    /// The handle etcdlock acquire printed [env: ETCDLOCK_HANDLE]
+    #[arg(value_name = "HANDLE", env = "ETCDLOCK_HANDLE", hide_env_values = true)]
+    pub handle: String,
+}
+
 const FORGET_AFTER_HELP: &str = "\
 Examples:
   etcdlock forget /jobs/backup      # run the --once-per job again now, and clear its last run
@@ -330,6 +423,17 @@ pub struct RunArgs {
     /// Semaphore: up to N holders at once (the N oldest keys hold); every holder must use the same N
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
+
+    /// Run inside a lock taken earlier with `etcdlock acquire` (NAME comes from the handle):
+    /// keep-alive while the command runs, kill before expiry; the lock stays held afterwards
+    #[arg(long, value_name = "HANDLE", conflicts_with_all = ["no_wait", "timeout", "limit", "shared", "once_per", "meta", "ttl"])]
+    pub handle: Option<String>,
+
+    /// Shared (reader) lock, as flock -s: any number of shared holders hold together, an
+    /// exclusive one (plain run, etcdctl lock, Go's Mutex) alone; FIFO, so a shared request
+    /// behind a waiting exclusive one waits for it
+    #[arg(short = 's', long)]
+    pub shared: bool,
 
     /// Extra holder metadata shown by `status`, e.g. --meta job=$CI_JOB_URL (repeatable)
     #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
@@ -392,14 +496,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIG", default_value = "TERM", value_parser = parse_signal)]
     pub kill_signal: Signal,
 
-    /// Lock name; the lock's keys are NAME/<lease id in hex>
-    #[arg(value_parser = parse_name)]
+    /// Lock name; the lock's keys are NAME/<lease id in hex> (with --handle: from the handle)
+    #[arg(value_name = "NAME", value_parser = parse_name, required_unless_present = "handle")]
+    pub name_arg: Option<String>,
+
+    /// The lock name in force (NAME, or the handle's).
+    #[arg(skip)]
     pub name: String,
 
     /// The command and its arguments, run directly (no shell)
     #[arg(
         value_name = "COMMAND",
-        required_unless_present = "shell",
+        required_unless_present_any = ["shell", "handle"],
         num_args = 1..,
         trailing_var_arg = true,
         allow_hyphen_values = true,
@@ -409,6 +517,27 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// After parsing: with --handle, NAME is the handle's and what clap took for NAME is the
+    /// command's first word (`run --handle H -- cmd args`).
+    pub fn resolve_name(&mut self) -> Result<(), String> {
+        match &self.handle {
+            Some(h) => {
+                let handle = etcdlock::handle::Handle::parse(h).map_err(|e| e.to_string())?;
+                if let Some(first) = self.name_arg.take() {
+                    self.command.insert(0, OsString::from(first));
+                }
+                if self.command.is_empty() && self.shell.is_none() {
+                    return Err(
+                        "--handle needs a command: etcdlock run --handle HANDLE -- COMMAND".into(),
+                    );
+                }
+                self.name = handle.name;
+            }
+            None => self.name = self.name_arg.clone().unwrap_or_default(),
+        }
+        Ok(())
+    }
+
     /// The argv to execute: COMMAND, or `/bin/sh -c STRING`.
     pub fn argv(&self) -> Vec<OsString> {
         match &self.shell {
@@ -498,7 +627,21 @@ pub fn parse_signal(s: &str) -> Result<Signal, String> {
 pub fn parse() -> Cli {
     use clap::error::ErrorKind;
     match Cli::try_parse() {
-        Ok(cli) => cli,
+        Ok(mut cli) => {
+            if let Command::Run(run) = &mut cli.command {
+                if let Err(e) = run.resolve_name() {
+                    // A bad handle's message already says what to pass instead: one line.
+                    let tip = if run.handle.is_some() {
+                        ""
+                    } else {
+                        "  (see etcdlock run --help)\n"
+                    };
+                    crate::output::stderr(&format!("etcdlock: error: {e}\n{tip}"));
+                    std::process::exit(i32::from(crate::exit::USAGE));
+                }
+            }
+            cli
+        }
         Err(e)
             if matches!(
                 e.kind(),

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::cli::{Cli, Command};
-use crate::{config, generate, output, run, show};
+use crate::{config, generate, handles, output, run, show};
 
 /// Run the subcommand; its exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
@@ -34,6 +34,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::List(args) => runtime.block_on(show::list(resolved.config, args)),
         Command::Break(args) => runtime.block_on(show::break_lock(resolved.config, args)),
         Command::Forget(args) => runtime.block_on(show::forget(resolved.config, args)),
+        Command::Acquire(args) => runtime.block_on(handles::acquire(resolved, args)),
+        Command::Renew(args) => runtime.block_on(handles::renew(resolved, args)),
+        Command::Release(args) => runtime.block_on(handles::release(resolved, args)),
         Command::Completions(_) | Command::Man(_) | Command::InternalReap(_) => Ok(0),
     }
 }

@@ -9,6 +9,7 @@ mod config;
 mod emergency;
 mod exit;
 mod generate;
+mod handles;
 mod metrics;
 mod output;
 mod progress;

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use etcdlock::client::{Check, Client};
-use etcdlock::holder::{self, Holder};
+use etcdlock::holder::{self, Holder, Mode};
 use etcdlock::process::reaper::{self, Rescue};
 use etcdlock::process::supervise::{self, Signals};
 use etcdlock::process::tree::Tree;
@@ -38,7 +38,10 @@ pub async fn run(resolved: Resolved, args: RunArgs) -> Result<u8> {
         crate::metrics::check_writable(path)?;
     }
     let mut metrics = Metrics::new(args.metrics_file.clone(), &args.name);
-    let result = run_locked(resolved, &args, &mut metrics).await;
+    let result = match &args.handle {
+        Some(_) => crate::handles::run_in(resolved, &args, &mut metrics).await,
+        None => run_locked(resolved, &args, &mut metrics).await,
+    };
     let code = match &result {
         Ok(code) => *code,
         Err(e) => exit::code_of(e),
@@ -48,11 +51,14 @@ pub async fn run(resolved: Resolved, args: RunArgs) -> Result<u8> {
 }
 
 /// What `run` will do, checked before anything touches etcd.
-struct Plan {
-    argv: Vec<OsString>,
-    program: PathBuf,
+pub struct Plan {
+    /// argv (`argv[0]` included).
+    pub argv: Vec<OsString>,
+    /// The path found for argv[0].
+    pub program: PathBuf,
     params: SafetyParams,
-    holder: Holder,
+    /// This run's metadata in the lock key.
+    pub holder: Holder,
 }
 
 /// The safety parameters of the options, refused in their own words.
@@ -71,7 +77,14 @@ pub fn safety_params(ttl: Duration, kill_after: Option<Duration>) -> Result<Safe
 }
 
 impl Plan {
-    fn new(args: &RunArgs) -> Result<Plan> {
+    /// Check the command and the options.
+    pub fn new(args: &RunArgs) -> Result<Plan> {
+        if args.shared && args.limit > 1 {
+            return Err(fail(
+                exit::USAGE,
+                "--shared cannot be combined with --limit above 1",
+            ));
+        }
         let argv = args.argv();
         let program = supervise::check_command(&argv[0])?;
         let params = safety_params(args.ttl, args.kill_after)?;
@@ -91,7 +104,8 @@ impl Plan {
             RecordCommand::Program => argv.get(..1).unwrap_or_default(),
             RecordCommand::None => &[],
         };
-        let holder = Holder::current(recorded, args.limit, meta);
+        let mut holder = Holder::current(recorded, args.limit, meta);
+        holder.shared = args.shared;
         Ok(Plan {
             argv,
             program,
@@ -101,8 +115,17 @@ impl Plan {
     }
 }
 
+/// `--shared` or not.
+fn mode(args: &RunArgs) -> Mode {
+    if args.shared {
+        Mode::Shared
+    } else {
+        Mode::Exclusive
+    }
+}
+
 /// What the reaper helper execs when etcdlock dies: this very binary (see commands.rs).
-fn rescue() -> Rescue {
+pub fn rescue() -> Rescue {
     Rescue {
         program: "/proc/self/exe".into(),
         args: vec!["etcdlock".into(), "internal-reap".into()],
@@ -160,8 +183,14 @@ async fn look_first(client: &Client, args: &RunArgs) -> Result<Option<u8>> {
     if !args.no_wait && args.once_per.is_none() {
         return Ok(None);
     }
-    let peek =
-        etcdlock::lock::peek(client, &args.name, args.limit, args.once_per.is_some()).await?;
+    let peek = etcdlock::lock::peek(
+        client,
+        &args.name,
+        args.limit,
+        mode(args),
+        args.once_per.is_some(),
+    )
+    .await?;
     wait::warn_about_name(&args.name, peek.related_lock.as_deref());
     if args.once_per.is_some() && peek.once_marker {
         tracing::info!(
@@ -246,9 +275,9 @@ async fn record_and_release(
     record.fencing_token = acquired.fencing_token;
     record.lost = code == exit::LOCK_LOST;
     let success = code == 0;
-    let once_lease = match args.once_per.filter(|_| success) {
-        Some(period) => Lease::grant(client, period).await.ok(),
-        None => None,
+    let once_lease = match args.once_per.filter(|_| success).map(|p| once_ttl(p, took)) {
+        Some(Some(ttl)) => Lease::grant(client, ttl).await.ok(),
+        _ => None,
     };
     let ending = Ending {
         record,
@@ -270,6 +299,18 @@ async fn record_and_release(
             args.name
         ));
     }
+}
+
+/// The once-marker's TTL: what is left of the period counted from the start of the run (rounded
+/// up to whole seconds, so the marker never ends early), or none if the run took the whole period.
+/// Counting from the start makes `--once-per` a per-slot guarantee whatever the run takes: with
+/// `*/5` in cron and `--once-per 4m`, a 3-minute run at :00 does not make the :05 firings skip,
+/// as a marker of the full period written at the end would.
+fn once_ttl(period: Duration, took: Duration) -> Option<Duration> {
+    let left = period.checked_sub(took).filter(|d| !d.is_zero())?;
+    Some(Duration::from_secs(
+        left.as_secs() + u64::from(left.subsec_nanos() > 0),
+    ))
 }
 
 /// Revoke the session's lease (its queue key, if still there, goes with it).
@@ -335,7 +376,7 @@ async fn hold(
         Waited::Ended(code) => return Ok(Outcome::NotHeld(code)),
     };
     if args.once_per.is_some()
-        && etcdlock::lock::peek(client, &args.name, args.limit, true)
+        && etcdlock::lock::peek(client, &args.name, args.limit, mode(args), true)
             .await?
             .once_marker
     {
@@ -370,5 +411,20 @@ async fn hold_on(signals: &mut Signals, session: &Session, until: Instant) {
         _ = tokio::time::sleep_until(until) => {}
         _ = signals.recv_cancel() => {}
         _ = session.lost() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_once_marker_covers_what_is_left_of_the_period_from_the_start() {
+        let s = Duration::from_secs;
+        assert_eq!(once_ttl(s(240), s(180)), Some(s(60)));
+        assert_eq!(once_ttl(s(240), Duration::from_millis(1500)), Some(s(239)));
+        assert_eq!(once_ttl(s(3600), Duration::ZERO), Some(s(3600)));
+        assert_eq!(once_ttl(s(60), s(60)), None);
+        assert_eq!(once_ttl(s(60), s(90)), None);
     }
 }

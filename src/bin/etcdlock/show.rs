@@ -38,6 +38,32 @@ fn who(e: &Entry) -> String {
     }
 }
 
+/// A handle's pid is the `etcdlock acquire` that has long exited: not worth showing.
+fn pid_of(e: &Entry) -> String {
+    match e.pid {
+        Some(_) if e.kind == "handle" => "-".to_owned(),
+        Some(p) => p.to_string(),
+        None => "?".to_owned(),
+    }
+}
+
+fn short_mode(e: &Entry) -> &'static str {
+    if e.mode == "shared" {
+        "shared"
+    } else {
+        "excl"
+    }
+}
+
+/// The command, or what holds the lock when no command does.
+fn command_of(e: &Entry) -> String {
+    match (&e.command, e.kind.as_str()) {
+        (_, "handle") => "(handle)".to_owned(),
+        (Some(c), _) => c.join(" "),
+        (None, _) => "?".to_owned(),
+    }
+}
+
 fn fit(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
         s.to_owned()
@@ -150,11 +176,12 @@ fn render_status(s: &Status) -> String {
                 e.lease_id.clone(),
                 e.fencing_token.to_string(),
                 who(e),
-                e.pid.map_or("?".to_owned(), |p| p.to_string()),
+                pid_of(e),
                 since,
                 e.ttl_remaining_s
                     .map_or("-".to_owned(), |t| format!("{t}s")),
-                e.command.as_ref().map_or("?".to_owned(), |c| c.join(" ")),
+                short_mode(e).to_owned(),
+                command_of(e),
             ]
         })
         .collect();
@@ -167,6 +194,7 @@ fn render_status(s: &Status) -> String {
             "PID",
             "FOR",
             "TTL",
+            "MODE",
             "COMMAND",
         ],
         &rows,
@@ -204,10 +232,11 @@ fn render_list(list: &List) -> String {
             let oldest = l.holders.first();
             vec![
                 l.name.clone(),
-                format!("{}/{}", l.holder_count, l.limit),
+                held_of(l),
                 l.waiter_count.to_string(),
                 oldest.map_or("-".to_owned(), |e| age(e.held_for_s)),
                 oldest.map_or("-".to_owned(), |e| match (&e.host, e.pid) {
+                    (Some(h), _) if e.kind == "handle" => format!("{h} handle"),
                     (Some(h), Some(p)) => format!("{h} pid {p}"),
                     _ => "(etcdctl?)".to_owned(),
                 }),
@@ -234,9 +263,23 @@ fn render_list(list: &List) -> String {
     )
 }
 
+/// "2/3", or "4 shared" when shared holders hold it (a shared lock has no count limit).
+fn held_of(l: &etcdlock::inspect::LockSummary) -> String {
+    if l.holders.iter().any(|e| e.mode == "shared") {
+        format!("{} shared", l.holder_count)
+    } else {
+        format!("{}/{}", l.holder_count, l.limit)
+    }
+}
+
 /// "web-3 pid 4121 (./backup.sh) for 3m12s", or what is known of a holder that is not etcdlock.
 fn describe_holder(e: &Entry) -> String {
     match (&e.host, e.pid) {
+        (Some(h), _) if e.kind == "handle" => format!(
+            "a handle acquired on {h} by {} for {}",
+            e.user.as_deref().unwrap_or("?"),
+            age(e.held_for_s)
+        ),
         (Some(h), Some(p)) => format!(
             "{h} pid {p} ({}) for {}",
             e.command.as_deref().unwrap_or_default().join(" "),

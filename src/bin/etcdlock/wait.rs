@@ -80,7 +80,7 @@ pub async fn acquire(
             format!("lost the lease while waiting for {}: {reason}", how.name),
         )
     };
-    let (queued, acquired, noticed) = tokio::select! {
+    let (mut queued, acquired, noticed) = tokio::select! {
         r = lock::enqueue(client, how.name, lease, holder) => r?,
         reason = guard.wait_lost() => return Err(lost_while_waiting(reason)),
     };
@@ -101,6 +101,11 @@ pub async fn acquire(
     }
     crate::emergency::test_point("waiting");
     if how.no_wait || how.timeout.is_some_and(|t| t.is_zero()) {
+        // The queue transaction's keys-only look cannot see that shared holders ahead let a
+        // shared contender in: one read of the keys ahead decides.
+        if let Some(acquired) = queued.check(client).await? {
+            return Ok(Waited::Held(Held::new(acquired, watch, None)));
+        }
         let code = give_up(client, &queued, how, "--no-wait").await;
         return Ok(Waited::Ended(code));
     }

@@ -1,0 +1,281 @@
+//! `acquire`, `renew` and `release`: a lock held across processes (CI jobs, `ExecStartPre` /
+//! `ExecStartPost`) through a handle (see etcdlock::handle). While `acquire` waits, its lease is
+//! kept alive and guarded like `run`'s; once it holds, it renews once (so the TTL counts from
+//! now), prints the handle and leaves, and nothing keeps the lease alive any more: the lock frees
+//! itself `--ttl` after the last acquire, renew or `run --handle`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::Result;
+use etcdlock::client::{Check, Client};
+use etcdlock::handle::Handle;
+use etcdlock::holder::{self, Holder, Mode};
+use etcdlock::process::supervise::Signals;
+use etcdlock::session::Lease;
+use etcdlock::{SafetyParams, Session};
+use nix::sys::signal::Signal;
+
+use std::sync::Arc;
+
+use etcdlock::handle::State;
+use etcdlock::lock::Acquired;
+use etcdlock::process::reaper;
+use etcdlock::process::tree::Tree;
+use etcdlock::record::{Ending, RunRecord};
+use etcdlock::session::AbortOnDrop;
+
+use crate::cli::{AcquireArgs, HandleArgs, RunArgs};
+use crate::command::{self, Command};
+use crate::config::Resolved;
+use crate::exit::{self, fail};
+use crate::metrics::Metrics;
+use crate::output;
+use crate::run::Plan;
+use crate::wait::{self, Waited, Waiting};
+
+/// The `--env-file`, opened for appending before anything else happens (a path that cannot be
+/// written is a usage error, not a surprise after the lock was taken).
+fn open_env_file(args: &AcquireArgs) -> Result<Option<std::fs::File>> {
+    let Some(path) = &args.env_file else {
+        return Ok(None);
+    };
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map(Some)
+        .map_err(|e| fail(exit::USAGE, format!("--env-file {}: {e}", path.display())))
+}
+
+fn check(args: &AcquireArgs) -> Result<BTreeMap<String, String>> {
+    if args.shared && args.limit > 1 {
+        return Err(fail(
+            exit::USAGE,
+            "--shared cannot be combined with --limit above 1",
+        ));
+    }
+    let meta: BTreeMap<String, String> = args.meta.iter().cloned().collect();
+    if holder::meta_size(&meta) > holder::MAX_STORED {
+        return Err(fail(
+            exit::USAGE,
+            format!("--meta takes more than {} bytes", holder::MAX_STORED),
+        ));
+    }
+    Ok(meta)
+}
+
+/// `etcdlock acquire NAME`.
+pub async fn acquire(resolved: Resolved, args: AcquireArgs) -> Result<u8> {
+    let meta = check(&args)?;
+    let env_file = open_env_file(&args)?;
+    let mut signals = Signals::install()?;
+    let client = tokio::select! {
+        client = exit::connect(resolved.config, Check::Leader) => client?,
+        sig = signals.recv_cancel() => return Ok(exit::signal(sig as i32)),
+    };
+    let mode = if args.shared {
+        Mode::Shared
+    } else {
+        Mode::Exclusive
+    };
+    if args.no_wait {
+        // Learn with a read that there is nothing to do: no lease, no write.
+        let peek = etcdlock::lock::peek(&client, &args.name, args.limit, mode, false).await?;
+        if peek.full(args.limit) {
+            let code = wait::conflict(&client, &args.name, &peek.holders, args.conflict_exit_code);
+            return Ok(code.await);
+        }
+    }
+    let params = SafetyParams::new(args.ttl, None).map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    let lease = Lease::grant(&client, args.ttl).await?;
+    let session = Session::from_lease(&client, lease, params, Signal::SIGTERM).await?;
+    let mut holder = Holder::current(&[], args.limit, meta);
+    holder.shared = args.shared;
+    holder.handle = true;
+    let waiting = Waiting {
+        name: &args.name,
+        no_wait: args.no_wait,
+        timeout: args.timeout,
+        conflict_exit_code: args.conflict_exit_code,
+        progress_interval: args.progress_interval,
+        name_noted: false,
+    };
+    let (guard, lease) = (session.guard().clone(), *session.lease());
+    let waited = wait::acquire(&client, &lease, &holder, &guard, &mut signals, &waiting).await;
+    let acquired = match waited {
+        Ok(Waited::Held(held)) => held.into_acquired(),
+        other => {
+            // Gave up, interrupted or failed: leave the queue (the revoke deletes our key).
+            let _ = session.close().await;
+            return match other {
+                Ok(Waited::Ended(code)) => Ok(code),
+                Err(e) => Err(e),
+                Ok(Waited::Held(_)) => Ok(exit::INTERNAL),
+            };
+        }
+    };
+    holder.acquired_at = Some(holder::now_rfc3339());
+    etcdlock::lock::mark(&client, &acquired, lease.id, &holder).await;
+    let lease = session.detach();
+    let handle = Handle {
+        cluster_id: client.cluster_id(),
+        lease_id: lease.id,
+        fencing_token: acquired.fencing_token,
+        name: args.name.clone(),
+    };
+    let ttl = handle.renew(&client).await?;
+    print_handle(&handle, &args, ttl, env_file)?;
+    Ok(0)
+}
+
+/// The handle on stdout (or the JSON object), and the `--env-file` lines.
+fn print_handle(
+    handle: &Handle,
+    args: &AcquireArgs,
+    ttl: std::time::Duration,
+    env_file: Option<std::fs::File>,
+) -> Result<()> {
+    let text = handle.encode();
+    if args.json {
+        let expires = std::time::SystemTime::now() + ttl;
+        let json = serde_json::json!({
+            "handle": text,
+            "name": handle.name,
+            "key": handle.key(),
+            "lease_id": format!("{:x}", handle.lease_id),
+            "fencing_token": handle.fencing_token,
+            "cluster_id": format!("{:x}", handle.cluster_id),
+            "mode": if args.shared { "shared" } else { "exclusive" },
+            "ttl_s": ttl.as_secs(),
+            "expires_at": humantime::format_rfc3339_seconds(expires).to_string(),
+        });
+        output::print(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
+    } else {
+        output::print(&format!("{text}\n"))?;
+    }
+    if let Some(mut file) = env_file {
+        let lines = format!(
+            "ETCDLOCK_HANDLE={text}\nETCDLOCK_FENCING_TOKEN={}\n",
+            handle.fencing_token
+        );
+        file.write_all(lines.as_bytes())
+            .map_err(|e| anyhow::anyhow!("cannot write --env-file: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Parse a handle and connect to its cluster (refusing another cluster's handle).
+pub async fn open(resolved: Resolved, text: &str) -> Result<(Client, Handle)> {
+    let handle = Handle::parse(text).map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    let client = exit::connect(resolved.config, Check::Leader).await?;
+    handle
+        .check_cluster(&client)
+        .map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    Ok((client, handle))
+}
+
+/// `etcdlock renew HANDLE`.
+pub async fn renew(resolved: Resolved, args: HandleArgs) -> Result<u8> {
+    let (client, handle) = open(resolved, &args.handle).await?;
+    let ttl = handle.renew(&client).await?;
+    output::info(format!(
+        "renewed {}: it frees itself in {} unless renewed or released",
+        handle.name,
+        humantime::format_duration(ttl)
+    ));
+    Ok(0)
+}
+
+/// `etcdlock release HANDLE`.
+pub async fn release(resolved: Resolved, args: HandleArgs) -> Result<u8> {
+    let (client, handle) = open(resolved, &args.handle).await?;
+    handle.release(&client).await?;
+    output::info(format!("released {}", handle.name));
+    Ok(0)
+}
+
+/// `etcdlock run --handle HANDLE -- COMMAND`: the full supervision of `run` inside a lock held by
+/// a handle — keep-alive while the command runs, kill before expiry, the run's record — and the
+/// lock stays held afterwards, for its TTL from the last keep-alive.
+pub async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -> Result<u8> {
+    let text = args.handle.clone().unwrap_or_default();
+    let plan = Plan::new(args)?;
+    let mut signals = Signals::install()?;
+    let connection_env = resolved.child_env();
+    let (client, handle) = open(resolved, &text).await?;
+    let (state, revision) = handle.state_at(&client).await?;
+    if state == State::Lost {
+        return Err(handle.lost().into());
+    }
+    let lease = Lease::attach(&client, handle.lease_id)
+        .await
+        .map_err(|_| handle.lost())?;
+    let params = crate::run::safety_params(lease.ttl, args.kill_after)?;
+    let run_id = reaper::new_run_id();
+    let tree = Arc::new(Tree::prepare());
+    tree.guard_against_our_death(&run_id, Some(&crate::run::rescue()));
+    crate::emergency::tracking(Some(tree.clone()));
+    let session = Session::from_lease(&client, lease, params, args.kill_signal).await?;
+    let acquired = Acquired {
+        key: handle.key(),
+        fencing_token: handle.fencing_token,
+        revision,
+    };
+    let _watch = AbortOnDrop(tokio::spawn(etcdlock::lock::watch_own_key(
+        client.clone(),
+        acquired.key.clone(),
+        acquired.fencing_token,
+        revision,
+        session.guard().clone(),
+    )));
+    let command = Command {
+        program: &plan.program,
+        argv: &plan.argv,
+        tree: &tree,
+        run_id: &run_id,
+        connection_env,
+    };
+    let started = (std::time::Instant::now(), std::time::SystemTime::now());
+    metrics.started();
+    let code = command::run(&session, &mut signals, args, &command, &acquired).await;
+    let dead = tree.stop_all(std::time::Duration::from_secs(3));
+    if let (Ok(code), true) = (&code, dead) {
+        record(&session, args, &plan, &acquired, started, *code).await;
+    }
+    session.detach();
+    tree.finish();
+    crate::emergency::tracking(None);
+    code
+}
+
+/// The run's record, keeping the lock (bounded; a failure is one warning).
+async fn record(
+    session: &Session,
+    args: &RunArgs,
+    plan: &Plan,
+    acquired: &Acquired,
+    (at, started): (std::time::Instant, std::time::SystemTime),
+    code: u8,
+) {
+    let mut record = RunRecord::new(&plan.holder, started, at.elapsed());
+    record.exit_code = i32::from(code);
+    record.fencing_token = acquired.fencing_token;
+    record.lost = code == exit::LOCK_LOST;
+    let ending = Ending {
+        record,
+        success: code == 0,
+        once_lease: None,
+    };
+    let written = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        etcdlock::lock::record_only(session.client(), &args.name, acquired, &ending),
+    )
+    .await;
+    if !matches!(written, Ok(Ok(_))) && code != exit::LOCK_LOST {
+        output::warn(format!(
+            "could not record this run of {} in etcd (the job itself is not affected)",
+            args.name
+        ));
+    }
+}

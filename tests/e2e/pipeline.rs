@@ -1,0 +1,433 @@
+//! Locks held across CI jobs (issue 14): `acquire` → `run --handle` steps in separate processes
+//! → `release`, expiry with no process alive, `renew`, handles that are lost, malformed or from
+//! another cluster, interrupting `acquire`, and `break` of a handle's lock.
+
+use std::path::Path;
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use etcdlock_testkit::lockset::*;
+use etcdlock_testkit::*;
+
+const SOON: Duration = Duration::from_secs(30);
+
+/// `etcdlock acquire ARGS… NAME`, which must succeed: the handle it printed.
+fn acquire(ep: &str, args: &[&str]) -> String {
+    let mut all = vec!["acquire"];
+    all.extend_from_slice(args);
+    let (code, out, err) = etcdlock_out(ep, &all);
+    assert_eq!(code, Some(0), "acquire {args:?}: {err}");
+    assert_eq!(out.lines().count(), 1, "one line on stdout: {out:?}");
+    out.trim_end().to_owned()
+}
+
+/// `etcdlock acquire` in the background (it waits), stdout piped for the handle.
+fn spawn_acquire(ep: &str, name: &str) -> Child {
+    etcdlock_at(ep)
+        .args(["acquire", "--ttl", "60s", name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The handle a background `acquire` printed, once it has the lock.
+fn handle_of(mut acquire: Child) -> String {
+    let status = wait_exit(&mut acquire, SOON);
+    assert!(status.success(), "acquire: {status}");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut acquire.stdout.take().unwrap(), &mut out).unwrap();
+    out.trim_end().to_owned()
+}
+
+/// The fencing token in a handle (`etl1.<cluster>.<lease>.<token>.<name>.<check>`).
+fn token_of(handle: &str) -> i64 {
+    handle.split('.').nth(3).unwrap().parse().unwrap()
+}
+
+fn still_waiting(child: &mut Child, what: &str) {
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "{what} should still wait"
+    );
+}
+
+/// One pipeline step: `run --handle H -- <lock-set child>`, in its own process.
+fn step(w: &Workload, ep: &str, handle: &str, contender: usize) -> ExitStatus {
+    let mut cmd = etcdlock_at(ep);
+    cmd.args(["run", "--handle", handle, "--"])
+        .arg(Workload::child_exe());
+    let spec = ChildSpec {
+        hold_ms: 150,
+        ..ChildSpec::default()
+    };
+    w.configure(&mut cmd, contender, &spec);
+    cmd.stdout(Stdio::null());
+    run_with_timeout(cmd, SOON).status
+}
+
+fn three_steps(w: &Workload, ep: &str, handle: &str, pipeline: usize) {
+    for i in 0..3 {
+        let status = step(w, ep, handle, pipeline * 10 + i);
+        assert!(status.success(), "pipeline {pipeline} step {i}: {status}");
+    }
+}
+
+fn release(ep: &str, handle: &str) {
+    let (code, _, err) = etcdlock_out(ep, &["release", handle]);
+    assert_eq!(code, Some(0), "release: {err}");
+}
+
+#[test]
+fn pipelines_hold_across_processes_and_queue_fifo() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let w = Workload::new("pipeline");
+    let a = acquire(&ep, &["--ttl", "60s", "/deploy"]);
+    // Two more pipelines queue behind it, in this order.
+    let mut b = spawn_acquire(&ep, "/deploy");
+    wait_until("pipeline B queued", SOON, || {
+        cluster.lock_keys("/deploy/").len() == 2
+    });
+    let mut c = spawn_acquire(&ep, "/deploy");
+    wait_until("pipeline C queued", SOON, || {
+        cluster.lock_keys("/deploy/").len() == 3
+    });
+
+    three_steps(&w, &ep, &a, 0);
+    still_waiting(&mut b, "pipeline B while A runs");
+    still_waiting(&mut c, "pipeline C while A runs");
+    release(&ep, &a);
+    let b = handle_of(b);
+    still_waiting(&mut c, "pipeline C while B holds");
+    three_steps(&w, &ep, &b, 1);
+    release(&ep, &b);
+    let c = handle_of(c);
+    three_steps(&w, &ep, &c, 2);
+    release(&ep, &c);
+
+    assert!(token_of(&a) < token_of(&b) && token_of(&b) < token_of(&c));
+    let report = w.check();
+    assert_eq!(report.acquisitions, 9, "{}", report.summary());
+    assert_eq!(
+        (report.witness_overlaps, report.interval_overlaps),
+        (0, 0),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(report.counter, 9, "{}", report.summary());
+    assert_eq!(report.counter_lost_updates, 0, "{}", report.summary());
+    // The steps of one pipeline share its token, so the store sees equal tokens; none is stale.
+    report.assert_fence_works("pipelines");
+    assert_eq!(report.store_value, 9, "{}", report.summary());
+    cluster.assert_clean();
+}
+
+#[test]
+fn a_handle_lock_expires_with_no_process_alive_unless_renewed() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let ttl = Duration::from_secs(4);
+    let h = acquire(&ep, &["--ttl", "4s", "/exp"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    let renewed_before = Instant::now();
+    let (code, _, err) = etcdlock_out(&ep, &["renew", &h]);
+    assert_eq!(code, Some(0), "renew: {err}");
+    assert!(err.contains("frees itself in 4s"), "{err}");
+
+    // Nothing keeps the lease alive now: a waiter gets the lock when the renewed TTL runs out,
+    // not before (and not at the first TTL, which the renew pushed back).
+    let mut waiter = etcdlock_at(&ep)
+        .args(["run", "/exp", "--", "true"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut waiter, SOON);
+    assert!(status.success(), "waiter: {status}");
+    let waited = renewed_before.elapsed();
+    assert!(waited >= ttl, "the lock freed {waited:?} after the renew");
+
+    for args in [
+        vec!["release", h.as_str()],
+        vec!["renew", h.as_str()],
+        vec!["run", "--handle", h.as_str(), "--", "true"],
+    ] {
+        let (code, _, err) = etcdlock_out(&ep, &args);
+        assert_eq!(code, Some(70), "{args:?} of an expired lock: {err}");
+        assert!(err.contains("was lost"), "{err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+    cluster.assert_clean();
+}
+
+#[test]
+fn foreign_and_malformed_handles_are_refused_without_writes() {
+    let ours = Cluster::single();
+    let theirs = Cluster::single();
+    let h = acquire(&theirs.endpoints(), &["--ttl", "60s", "/h"]);
+    let ep = ours.endpoints();
+    let cut = &h[..h.len() - 1];
+    let changed = h.replacen("/h", "/x", 1).replacen(".L2g.", ".L3g.", 1);
+    let cases = [
+        (h.as_str(), "another etcd cluster"),
+        ("", "not an etcdlock handle"),
+        ("etl1", "not an etcdlock handle"),
+        (cut, "not an etcdlock handle"),
+        (changed.as_str(), "not an etcdlock handle"),
+        ("etl9.1.2.3.L2g.0", "not an etcdlock handle"),
+    ];
+    for (handle, says) in cases {
+        for args in [
+            vec!["release", handle],
+            vec!["renew", handle],
+            vec!["run", "--handle", handle, "--", "true"],
+        ] {
+            let (code, _, err) = etcdlock_out(&ep, &args);
+            assert_eq!(code, Some(2), "{args:?}: {err}");
+            assert!(err.contains(says), "{args:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        }
+    }
+    assert!(ours.keys("").is_empty() && ours.leases().is_empty());
+    // The handle still works where it came from.
+    release(&theirs.endpoints(), &h);
+    theirs.assert_clean();
+}
+
+#[test]
+fn acquire_interrupted_while_waiting_leaves_nothing_and_unreachable_is_69() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let h = acquire(&ep, &["--ttl", "60s", "/busy"]);
+    let mut waiting = spawn_acquire(&ep, "/busy");
+    wait_until("the second acquire to queue", SOON, || {
+        cluster.lock_keys("/busy/").len() == 2
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(waiting.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(wait_exit(&mut waiting, SOON).code(), Some(128 + 15));
+    assert_eq!(cluster.lock_keys("/busy/").len(), 1, "its key is gone");
+    assert_eq!(cluster.leases().len(), 1, "its lease is revoked");
+    let (code, _, err) = etcdlock_out(&ep, &["acquire", "-n", "/busy"]);
+    assert_eq!(code, Some(75), "-n on a held lock: {err}");
+    release(&ep, &h);
+    cluster.assert_clean();
+
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let (code, out, err) = etcdlock_out(&dead, &["--dial-timeout", "1s", "acquire", "/x"]);
+    assert_eq!((code, out.as_str()), (Some(69), ""), "{err}");
+}
+
+#[test]
+fn break_frees_a_handle_lock_and_the_pipeline_sees_it_lost() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let h = acquire(&ep, &["--ttl", "60s", "/stuck"]);
+    let (code, out, _) = etcdlock_out(&ep, &["status", "/stuck"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("(handle)"), "{out}");
+    let (code, out, err) = etcdlock_out(&ep, &["break", "--yes", "/stuck"]);
+    assert_eq!(code, Some(0), "break: {err}");
+    assert!(out.contains("of a handle acquired on"), "{out}");
+    let (code, _, err) = etcdlock_out(&ep, &["release", &h]);
+    assert_eq!(code, Some(70), "release after break: {err}");
+    cluster.assert_clean();
+}
+
+#[test]
+fn run_handle_supervises_keeps_alive_and_leaves_the_lock_held() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("env");
+    std::fs::write(&env_file, "EARLIER=1\n").unwrap();
+    let env = env_file.to_str().unwrap();
+    let (code, out, err) = etcdlock_out(
+        &ep,
+        &["acquire", "--ttl", "3s", "--json", "--env-file", env, "/j"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let h = v["handle"].as_str().unwrap().to_owned();
+    let token = v["fencing_token"].as_i64().unwrap();
+    assert_eq!(v["key"], format!("/j/{}", v["lease_id"].as_str().unwrap()));
+    assert!(v["expires_at"].is_string(), "{v}");
+    assert_eq!(
+        std::fs::read_to_string(&env_file).unwrap(),
+        format!("EARLIER=1\nETCDLOCK_HANDLE={h}\nETCDLOCK_FENCING_TOKEN={token}\n")
+    );
+
+    // The command runs longer than the TTL: run --handle keeps the lease alive meanwhile.
+    let (code, out, err) = etcdlock_out(
+        &ep,
+        &[
+            "run",
+            "--handle",
+            &h,
+            "--",
+            "sh",
+            "-c",
+            "sleep 5; echo $ETCDLOCK_FENCING_TOKEN; exit 7",
+        ],
+    );
+    assert_eq!(code, Some(7), "the command's exit code: {err}");
+    assert_eq!(out.trim(), token.to_string());
+    // ... and leaves the lock held by the handle.
+    let (_, out, _) = etcdlock_out(&ep, &["status", "--json", "/j"]);
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["holders"][0]["kind"], "handle", "{s}");
+    assert_eq!(s["holders"][0]["fencing_token"], token, "{s}");
+    release(&ep, &h);
+    cluster.assert_clean();
+}
+
+/// A holder of `name` whose command touches `DIR/started.TAG` and runs until `DIR/release.TAG`
+/// exists.
+fn holder(ep: &str, dir: &Path, tag: &str, args: &[&str], name: &str) -> Child {
+    etcdlock_at(ep)
+        .arg("run")
+        .args(args)
+        .arg(name)
+        .args(["--", "sh", "-c"])
+        .arg(format!(
+            "touch {d}/started.{tag}; while [ ! -e {d}/release.{tag} ]; do sleep 0.05; done",
+            d = dir.display()
+        ))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Like [`holder`] for `etcdctl lock` (an exclusive holder with an empty value).
+fn etcdctl_holder(ep: &str, dir: &Path, tag: &str, name: &str) -> Child {
+    etcdctl_plain()
+        .args(["--endpoints", ep, "lock", name, "--", "sh", "-c"])
+        .arg(format!(
+            "touch {d}/started.{tag}; while [ ! -e {d}/release.{tag} ]; do sleep 0.05; done",
+            d = dir.display()
+        ))
+        .stdout(Stdio::null())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn started(dir: &Path, tag: &str) -> bool {
+    dir.join(format!("started.{tag}")).exists()
+}
+
+fn wait_started(dir: &Path, tag: &str) {
+    wait_until(&format!("{tag} to start"), SOON, || started(dir, tag));
+}
+
+fn let_go(dir: &Path, tag: &str, child: &mut Child) {
+    std::fs::write(dir.join(format!("release.{tag}")), "").unwrap();
+    let status = wait_exit(child, SOON);
+    assert!(status.success(), "{tag}: {status}");
+}
+
+/// Waits until `name` has `n` keys (holders and waiters), then makes sure that a waiter that
+/// should not start has had time to (a reader would have started by now if it could).
+fn queued(cluster: &Cluster, name: &str, n: usize) {
+    wait_until(&format!("{n} keys under {name}"), SOON, || {
+        cluster.lock_keys(&format!("{name}/")).len() == n
+    });
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+#[test]
+fn shared_holders_hold_together_and_an_exclusive_one_alone_in_fifo_order() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Readers hold together.
+    let mut r1 = holder(&ep, d, "r1", &["-s"], "/db");
+    let mut r2 = holder(&ep, d, "r2", &["--shared"], "/db");
+    wait_started(d, "r1");
+    wait_started(d, "r2");
+    // A writer waits for both; a reader behind the waiting writer waits for it (no starvation).
+    let mut w1 = holder(&ep, d, "w1", &[], "/db");
+    queued(&cluster, "/db", 3);
+    let mut r3 = holder(&ep, d, "r3", &["-s"], "/db");
+    queued(&cluster, "/db", 4);
+    assert!(!started(d, "w1") && !started(d, "r3"));
+    let (_, out, _) = etcdlock_out(&ep, &["status", "/db"]);
+    assert!(out.contains("held by 2 · 2 waiting"), "{out}");
+    assert_eq!(out.matches("shared").count(), 3, "{out}");
+    let (_, out, _) = etcdlock_out(&ep, &["list"]);
+    assert!(out.contains("2 shared"), "{out}");
+
+    let_go(d, "r1", &mut r1);
+    queued(&cluster, "/db", 3);
+    assert!(!started(d, "w1"), "the writer waits for the last reader");
+    let_go(d, "r2", &mut r2);
+    wait_started(d, "w1");
+    queued(&cluster, "/db", 2);
+    assert!(!started(d, "r3"), "a reader waits while the writer holds");
+    // The other order: readers queued behind a writer all start when it ends.
+    let mut r4 = holder(&ep, d, "r4", &["-s"], "/db");
+    queued(&cluster, "/db", 3);
+    let_go(d, "w1", &mut w1);
+    wait_started(d, "r3");
+    wait_started(d, "r4");
+    let_go(d, "r3", &mut r3);
+    let_go(d, "r4", &mut r4);
+    cluster.assert_clean();
+}
+
+#[test]
+fn shared_locks_exclude_etcdctl_lock_both_ways() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // etcdctl holds: a reader waits.
+    let mut ctl = etcdctl_holder(&ep, d, "c1", "/mix");
+    wait_started(d, "c1");
+    let mut r1 = holder(&ep, d, "r1", &["-s"], "/mix");
+    queued(&cluster, "/mix", 2);
+    assert!(!started(d, "r1"), "a reader waits for etcdctl lock");
+    let_go(d, "c1", &mut ctl);
+    wait_started(d, "r1");
+    // A reader holds: etcdctl lock waits, and so does a reader behind it.
+    let mut ctl = etcdctl_holder(&ep, d, "c2", "/mix");
+    queued(&cluster, "/mix", 2);
+    let mut r2 = holder(&ep, d, "r2", &["-s"], "/mix");
+    queued(&cluster, "/mix", 3);
+    assert!(!started(d, "c2"), "etcdctl lock waits for a reader");
+    assert!(!started(d, "r2"), "a reader waits behind etcdctl lock");
+    let_go(d, "r1", &mut r1);
+    wait_started(d, "c2");
+    queued(&cluster, "/mix", 2);
+    assert!(!started(d, "r2"));
+    let_go(d, "c2", &mut ctl);
+    wait_started(d, "r2");
+    let_go(d, "r2", &mut r2);
+    // A shared handle, too.
+    let h = acquire(&ep, &["--shared", "--ttl", "60s", "/mix"]);
+    let (code, _, _) = etcdlock_out(&ep, &["run", "-s", "-n", "/mix", "--", "true"]);
+    assert_eq!(code, Some(0), "readers hold together with a shared handle");
+    let (code, _, _) = etcdlock_out(&ep, &["run", "-n", "/mix", "--", "true"]);
+    assert_eq!(code, Some(75), "a writer does not");
+    release(&ep, &h);
+    cluster.assert_clean();
+}
+
+#[test]
+fn shared_with_a_limit_is_a_usage_error() {
+    for args in [
+        ["run", "-s", "--limit", "2", "/x", "--", "true"].as_slice(),
+        ["acquire", "--shared", "--limit", "2", "/x"].as_slice(),
+    ] {
+        let (code, out, err) = etcdlock_out("http://127.0.0.1:9", args);
+        assert_eq!((code, out.as_str()), (Some(2), ""), "{args:?}: {err}");
+        assert!(
+            err.contains("--shared cannot be combined with --limit"),
+            "{err}"
+        );
+    }
+}

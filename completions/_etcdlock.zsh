@@ -49,6 +49,7 @@ _arguments "${_arguments_options[@]}" : \
 '()-c+[Run STRING with /bin/sh -c instead of COMMAND]:STRING:_default' \
 '()--shell=[Run STRING with /bin/sh -c instead of COMMAND]:STRING:_default' \
 '--limit=[Semaphore\: up to N holders at once (the N oldest keys hold); every holder must use the same N]:N:_default' \
+'(-n --no-wait -w --timeout --limit -s --shared --once-per --meta --ttl)--handle=[Run inside a lock taken earlier with \`etcdlock acquire\` (NAME comes from the handle)\: keep-alive while the command runs, kill before expiry; the lock stays held afterwards]:HANDLE:_default' \
 '*--meta=[Extra holder metadata shown by \`status\`, e.g. --meta job=\$CI_JOB_URL (repeatable)]:KEY=VALUE:_default' \
 '--max-runtime=[Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does; 0 means no limit, as in timeout(1)]:DUR:_default' \
 '--record-command=[What of the command line to store in the lock key, where anyone who can read the lock'\''s prefix sees it\: the whole command line, only the program name (arguments may carry secrets\: mysql -pSECRET, curl -H '\''Authorization\: ...'\''), or nothing]:WHAT:((full\:"Every argument (up to 16 KiB)"
@@ -71,6 +72,8 @@ none\:"Nothing\: \`status\` shows "-""))' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '(-w --timeout)-n[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
 '(-w --timeout)--no-wait[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
+'-s[Shared (reader) lock, as flock -s\: any number of shared holders hold together, an exclusive one (plain run, etcdctl lock, Go'\''s Mutex) alone; FIFO, so a shared request behind a waiting exclusive one waits for it]' \
+'--shared[Shared (reader) lock, as flock -s\: any number of shared holders hold together, an exclusive one (plain run, etcdctl lock, Go'\''s Mutex) alone; FIFO, so a shared request behind a waiting exclusive one waits for it]' \
 '--kill-leftovers[When the command exits while processes it started still run (\`cmd &\`, nohup, setsid, daemons), stop them (kill signal, grace, SIGKILL) and release at once, instead of holding the lock until they exit; the exit code stays the command'\''s own]' \
 '*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
@@ -80,7 +83,7 @@ none\:"Nothing\: \`status\` shows "-""))' \
 '--help[Print help (see more with '\''--help'\'')]' \
 '-V[Print version]' \
 '--version[Print version]' \
-':name -- Lock name; the lock'\''s keys are NAME/<lease id in hex>:_default' \
+'::name_arg -- Lock name; the lock'\''s keys are NAME/<lease id in hex> (with --handle\: from the handle):_default' \
 '*::command -- The command and its arguments, run directly (no shell):_default' \
 && ret=0
 ;;
@@ -150,6 +153,83 @@ _arguments "${_arguments_options[@]}" : \
 '-V[Print version]' \
 '--version[Print version]' \
 ':name -- Lock name:_default' \
+&& ret=0
+;;
+(acquire)
+_arguments "${_arguments_options[@]}" : \
+'-w+[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \
+'--timeout=[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \
+'-E+[Exit code when giving up because of --no-wait or --timeout]:N:_default' \
+'--conflict-exit-code=[Exit code when giving up because of --no-wait or --timeout]:N:_default' \
+'--limit=[Semaphore\: up to N holders at once; every holder must use the same N]:N:_default' \
+'*--meta=[Extra holder metadata shown by status, e.g. --meta job=\$CI_JOB_URL (repeatable)]:KEY=VALUE:_default' \
+'--ttl=[The lock frees itself this long after the last acquire, renew or run --handle (whole seconds; plain numbers are seconds)]:DUR:_default' \
+'--env-file=[Also append ETCDLOCK_HANDLE=... and ETCDLOCK_FENCING_TOKEN=... lines to FILE (e.g. \$GITHUB_ENV, a GitLab dotenv artifact)]:FILE:_files' \
+'--progress-interval=[While waiting and stderr is not a terminal, print a progress line this often]:DUR:_default' \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'(-w --timeout)-n[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
+'(-w --timeout)--no-wait[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
+'-s[Shared (reader) lock\: holds together with other shared holders, never with an exclusive one]' \
+'--shared[Shared (reader) lock\: holds together with other shared holders, never with an exclusive one]' \
+'--json[Print the handle with its key, lease, fencing token and expiry as JSON]' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':name -- Lock name:_default' \
+&& ret=0
+;;
+(renew)
+_arguments "${_arguments_options[@]}" : \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':handle -- The handle etcdlock acquire printed \[env\: ETCDLOCK_HANDLE\]:_default' \
+&& ret=0
+;;
+(release)
+_arguments "${_arguments_options[@]}" : \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':handle -- The handle etcdlock acquire printed \[env\: ETCDLOCK_HANDLE\]:_default' \
 && ret=0
 ;;
 (forget)
@@ -265,6 +345,18 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(acquire)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(renew)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(release)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (forget)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -301,6 +393,9 @@ _etcdlock_commands() {
 'status:Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)' \
 'list:List the locks under PREFIX with their holders and waiters' \
 'break:Break NAME\: revoke its holder'\''s lease, so that holder'\''s etcdlock stops its command (exit 70)' \
+'acquire:Take the lock NAME and leave it held (by a lease that frees it after --ttl); print a handle for renew, release and run --handle in later steps (CI jobs, ExecStartPre)' \
+'renew:Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)' \
+'release:Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)' \
 'forget:Forget NAME'\''s run records and its --once-per marker (the next run may go at once)' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
@@ -308,6 +403,11 @@ _etcdlock_commands() {
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'etcdlock commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__acquire_commands] )) ||
+_etcdlock__subcmd__acquire_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock acquire commands' commands "$@"
 }
 (( $+functions[_etcdlock__subcmd__break_commands] )) ||
 _etcdlock__subcmd__break_commands() {
@@ -331,6 +431,9 @@ _etcdlock__subcmd__help_commands() {
 'status:Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)' \
 'list:List the locks under PREFIX with their holders and waiters' \
 'break:Break NAME\: revoke its holder'\''s lease, so that holder'\''s etcdlock stops its command (exit 70)' \
+'acquire:Take the lock NAME and leave it held (by a lease that frees it after --ttl); print a handle for renew, release and run --handle in later steps (CI jobs, ExecStartPre)' \
+'renew:Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)' \
+'release:Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)' \
 'forget:Forget NAME'\''s run records and its --once-per marker (the next run may go at once)' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
@@ -338,6 +441,11 @@ _etcdlock__subcmd__help_commands() {
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'etcdlock help commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__help__subcmd__acquire_commands] )) ||
+_etcdlock__subcmd__help__subcmd__acquire_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help acquire commands' commands "$@"
 }
 (( $+functions[_etcdlock__subcmd__help__subcmd__break_commands] )) ||
 _etcdlock__subcmd__help__subcmd__break_commands() {
@@ -374,6 +482,16 @@ _etcdlock__subcmd__help__subcmd__man_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock help man commands' commands "$@"
 }
+(( $+functions[_etcdlock__subcmd__help__subcmd__release_commands] )) ||
+_etcdlock__subcmd__help__subcmd__release_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help release commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__help__subcmd__renew_commands] )) ||
+_etcdlock__subcmd__help__subcmd__renew_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help renew commands' commands "$@"
+}
 (( $+functions[_etcdlock__subcmd__help__subcmd__run_commands] )) ||
 _etcdlock__subcmd__help__subcmd__run_commands() {
     local commands; commands=()
@@ -398,6 +516,16 @@ _etcdlock__subcmd__list_commands() {
 _etcdlock__subcmd__man_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock man commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__release_commands] )) ||
+_etcdlock__subcmd__release_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock release commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__renew_commands] )) ||
+_etcdlock__subcmd__renew_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock renew commands' commands "$@"
 }
 (( $+functions[_etcdlock__subcmd__run_commands] )) ||
 _etcdlock__subcmd__run_commands() {

@@ -16,6 +16,9 @@ _etcdlock() {
             ",$1")
                 cmd="etcdlock"
                 ;;
+            etcdlock,acquire)
+                cmd="etcdlock__subcmd__acquire"
+                ;;
             etcdlock,break)
                 cmd="etcdlock__subcmd__break"
                 ;;
@@ -37,11 +40,20 @@ _etcdlock() {
             etcdlock,man)
                 cmd="etcdlock__subcmd__man"
                 ;;
+            etcdlock,release)
+                cmd="etcdlock__subcmd__release"
+                ;;
+            etcdlock,renew)
+                cmd="etcdlock__subcmd__renew"
+                ;;
             etcdlock,run)
                 cmd="etcdlock__subcmd__run"
                 ;;
             etcdlock,status)
                 cmd="etcdlock__subcmd__status"
+                ;;
+            etcdlock__subcmd__help,acquire)
+                cmd="etcdlock__subcmd__help__subcmd__acquire"
                 ;;
             etcdlock__subcmd__help,break)
                 cmd="etcdlock__subcmd__help__subcmd__break"
@@ -64,6 +76,12 @@ _etcdlock() {
             etcdlock__subcmd__help,man)
                 cmd="etcdlock__subcmd__help__subcmd__man"
                 ;;
+            etcdlock__subcmd__help,release)
+                cmd="etcdlock__subcmd__help__subcmd__release"
+                ;;
+            etcdlock__subcmd__help,renew)
+                cmd="etcdlock__subcmd__help__subcmd__renew"
+                ;;
             etcdlock__subcmd__help,run)
                 cmd="etcdlock__subcmd__help__subcmd__run"
                 ;;
@@ -77,12 +95,94 @@ _etcdlock() {
 
     case "${cmd}" in
         etcdlock)
-            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version run status list break forget completions man internal-reap help"
+            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version run status list break acquire renew release forget completions man internal-reap help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dial-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        etcdlock__subcmd__acquire)
+            opts="-n -w -E -s -v -q -h -V --no-wait --timeout --conflict-exit-code --limit --shared --meta --ttl --json --env-file --progress-interval --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -w)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --conflict-exit-code)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -E)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --meta)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --endpoints)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -265,8 +365,22 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__help)
-            opts="run status list break forget completions man internal-reap help"
+            opts="run status list break acquire renew release forget completions man internal-reap help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        etcdlock__subcmd__help__subcmd__acquire)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -363,6 +477,34 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        etcdlock__subcmd__help__subcmd__release)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        etcdlock__subcmd__help__subcmd__renew)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -550,8 +692,100 @@ _etcdlock() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        etcdlock__subcmd__release)
+            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dial-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        etcdlock__subcmd__renew)
+            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dial-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         etcdlock__subcmd__run)
-            opts="-n -w -E -c -v -q -h -V --no-wait --timeout --conflict-exit-code --shell --limit --meta --kill-leftovers --max-runtime --record-command --once-per --min-hold --metrics-file --progress-interval --ttl --kill-after --kill-signal --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            opts="-n -w -E -c -s -v -q -h -V --no-wait --timeout --conflict-exit-code --shell --limit --handle --shared --meta --kill-leftovers --max-runtime --record-command --once-per --min-hold --metrics-file --progress-interval --ttl --kill-after --kill-signal --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -582,6 +816,10 @@ _etcdlock() {
                     return 0
                     ;;
                 --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --handle)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -356,8 +356,11 @@ fn shared_holders_hold_together_and_an_exclusive_one_alone_in_fifo_order() {
     queued(&cluster, "/db", 4);
     assert!(!started(d, "w1") && !started(d, "r3"));
     let (_, out, _) = etcdlock_out(&ep, &["status", "/db"]);
-    assert!(out.contains("held by 2 · 2 waiting"), "{out}");
-    assert_eq!(out.matches("shared").count(), 3, "{out}");
+    assert!(out.contains("held by 2 shared · 2 waiting"), "{out}");
+    assert!(out.lines().nth(1).unwrap().contains(" MODE "), "{out}");
+    let rows: Vec<&str> = out.lines().skip(2).collect();
+    let mode = |m: &str| rows.iter().filter(|r| r.contains(m)).count();
+    assert_eq!((mode(" shared "), mode(" excl ")), (3, 1), "{out}");
     let (_, out, _) = etcdlock_out(&ep, &["list"]);
     assert!(out.contains("2 shared"), "{out}");
 

@@ -161,9 +161,21 @@ fn render_status(s: &Status) -> String {
     } else {
         String::new()
     };
+    // The MODE column only when readers are in the queue: for a plain mutex it would only
+    // repeat "excl" (`--json` always carries `mode`).
+    let shared = s
+        .holders
+        .iter()
+        .chain(&s.waiters)
+        .any(|e| e.mode == "shared");
+    let held_by = if shared && s.holders.iter().all(|e| e.mode == "shared") {
+        format!("{} shared", s.holder_count)
+    } else {
+        s.holder_count.to_string()
+    };
     let mut out = format!(
-        "{}: held by {}{limit} · {} waiting\n",
-        s.name, s.holder_count, s.waiter_count
+        "{}: held by {held_by}{limit} · {} waiting\n",
+        s.name, s.waiter_count
     );
     let rows: Vec<Vec<String>> = s
         .holders
@@ -171,7 +183,7 @@ fn render_status(s: &Status) -> String {
         .map(|e| ("holder", e, age(e.held_for_s)))
         .chain(s.waiters.iter().map(|e| ("waiter", e, age(e.waited_for_s))))
         .map(|(role, e, since)| {
-            vec![
+            let mut row = vec![
                 role.to_owned(),
                 e.lease_id.clone(),
                 e.fencing_token.to_string(),
@@ -180,25 +192,16 @@ fn render_status(s: &Status) -> String {
                 since,
                 e.ttl_remaining_s
                     .map_or("-".to_owned(), |t| format!("{t}s")),
-                short_mode(e).to_owned(),
-                command_of(e),
-            ]
+            ];
+            row.extend(shared.then(|| short_mode(e).to_owned()));
+            row.push(command_of(e));
+            row
         })
         .collect();
-    out.push_str(&table(
-        &[
-            "ROLE",
-            "LEASE",
-            "TOKEN",
-            "USER@HOST",
-            "PID",
-            "FOR",
-            "TTL",
-            "MODE",
-            "COMMAND",
-        ],
-        &rows,
-    ));
+    let mut header = vec!["ROLE", "LEASE", "TOKEN", "USER@HOST", "PID", "FOR", "TTL"];
+    header.extend(shared.then_some("MODE"));
+    header.push("COMMAND");
+    out.push_str(&table(&header, &rows));
     out.push_str(&other_keys_note(s));
     out.push_str(&records(s));
     for e in s.holders.iter().chain(&s.waiters) {

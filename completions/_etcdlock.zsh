@@ -42,26 +42,26 @@ _etcdlock() {
         case $line[1] in
             (run)
 _arguments "${_arguments_options[@]}" : \
+'--limit=[Semaphore\: up to N holders at once (the N oldest keys hold); every holder must use the same N]:N:_default' \
+'--once-per=[At most one successful run of NAME per DUR, cluster-wide\: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd'\''s clock; a failed run does not count, so the next firing on any host retries]:DUR:_default' \
+'(-n --no-wait -w --timeout --limit -s --shared --once-per --meta --ttl)--handle=[Run inside a lock taken earlier with \`etcdlock acquire\` (NAME comes from the handle)\: keep-alive while the command runs, kill before expiry; the lock stays held afterwards]:HANDLE:_default' \
+'--ttl=[Lease TTL\: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)]:DUR:_default' \
+'*--meta=[Extra holder metadata shown by \`status\`, e.g. --meta job=\$CI_JOB_URL (repeatable)]:KEY=VALUE:_default' \
+'--min-hold=[Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period; --once-per does it exactly)]:DUR:_default' \
+'--record-command=[What of the command line to store in the lock key, where anyone who can read the lock'\''s prefix sees it\: the whole command line, only the program name (arguments may carry secrets\: mysql -pSECRET, curl -H '\''Authorization\: ...'\''), or nothing]:WHAT:((full\:"Every argument (up to 16 KiB)"
+program\:"argv\[0\] only"
+none\:"Nothing\: \`status\` shows "-""))' \
 '-w+[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \
 '--timeout=[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \
 '-E+[Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)]:N:_default' \
 '--conflict-exit-code=[Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)]:N:_default' \
+'--progress-interval=[While waiting and stderr is not a terminal, print a progress line this often]:DUR:_default' \
 '()-c+[Run STRING with /bin/sh -c instead of COMMAND]:STRING:_default' \
 '()--shell=[Run STRING with /bin/sh -c instead of COMMAND]:STRING:_default' \
-'--limit=[Semaphore\: up to N holders at once (the N oldest keys hold); every holder must use the same N]:N:_default' \
-'(-n --no-wait -w --timeout --limit -s --shared --once-per --meta --ttl)--handle=[Run inside a lock taken earlier with \`etcdlock acquire\` (NAME comes from the handle)\: keep-alive while the command runs, kill before expiry; the lock stays held afterwards]:HANDLE:_default' \
-'*--meta=[Extra holder metadata shown by \`status\`, e.g. --meta job=\$CI_JOB_URL (repeatable)]:KEY=VALUE:_default' \
 '--max-runtime=[Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does; 0 means no limit, as in timeout(1)]:DUR:_default' \
-'--record-command=[What of the command line to store in the lock key, where anyone who can read the lock'\''s prefix sees it\: the whole command line, only the program name (arguments may carry secrets\: mysql -pSECRET, curl -H '\''Authorization\: ...'\''), or nothing]:WHAT:((full\:"Every argument (up to 16 KiB)"
-program\:"argv\[0\] only"
-none\:"Nothing\: \`status\` shows "-""))' \
-'--once-per=[At most one successful run of NAME per DUR, cluster-wide\: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd'\''s clock; a failed run does not count, so the next firing on any host retries]:DUR:_default' \
-'--min-hold=[Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period; --once-per does it exactly)]:DUR:_default' \
-'--metrics-file=[Write a Prometheus textfile (node_exporter textfile collector) with this run'\''s timings, exit code and lost-lock count, updated when the command starts and ends]:PATH:_files' \
-'--progress-interval=[While waiting and stderr is not a terminal, print a progress line this often]:DUR:_default' \
-'--ttl=[Lease TTL\: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)]:DUR:_default' \
-'--kill-after=[Grace between --kill-signal and SIGKILL when the lease is lost, --max-runtime is reached or etcdlock gets SIGTERM \[default\: 2s, or TTL/4 if that is shorter\]; must be less than TTL/2]:DUR:_default' \
 '--kill-signal=[Signal sent to the command'\''s process group when the lease is about to be lost or --max-runtime is reached]:SIG:_default' \
+'--kill-after=[Grace between --kill-signal and SIGKILL when the lease is lost, --max-runtime is reached or etcdlock gets SIGTERM \[default\: 2s, or TTL/4 if that is shorter\]; must be less than TTL/2]:DUR:_default' \
+'--metrics-file=[Write a Prometheus textfile (node_exporter textfile collector) with this run'\''s timings, exit code and lost-lock count, updated when the command starts and ends]:PATH:_files' \
 '*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
 '--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
 '--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
@@ -70,10 +70,10 @@ none\:"Nothing\: \`status\` shows "-""))' \
 '--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
 '--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
-'(-w --timeout)-n[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
-'(-w --timeout)--no-wait[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
 '-s[Shared (reader) lock, as flock -s\: any number of shared holders hold together, an exclusive one (plain run, etcdctl lock, Go'\''s Mutex) alone; FIFO, so a shared request behind a waiting exclusive one waits for it]' \
 '--shared[Shared (reader) lock, as flock -s\: any number of shared holders hold together, an exclusive one (plain run, etcdctl lock, Go'\''s Mutex) alone; FIFO, so a shared request behind a waiting exclusive one waits for it]' \
+'(-w --timeout)-n[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
+'(-w --timeout)--no-wait[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
 '--kill-leftovers[When the command exits while processes it started still run (\`cmd &\`, nohup, setsid, daemons), stop them (kill signal, grace, SIGKILL) and release at once, instead of holding the lock until they exit; the exit code stays the command'\''s own]' \
 '*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
@@ -157,15 +157,15 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (acquire)
 _arguments "${_arguments_options[@]}" : \
+'--limit=[Semaphore\: up to N holders at once; every holder must use the same N]:N:_default' \
+'--ttl=[The lock frees itself this long after the last acquire, renew or run --handle (whole seconds; plain numbers are seconds)]:DUR:_default' \
+'*--meta=[Extra holder metadata shown by status, e.g. --meta job=\$CI_JOB_URL (repeatable)]:KEY=VALUE:_default' \
 '-w+[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \
 '--timeout=[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \
 '-E+[Exit code when giving up because of --no-wait or --timeout]:N:_default' \
 '--conflict-exit-code=[Exit code when giving up because of --no-wait or --timeout]:N:_default' \
-'--limit=[Semaphore\: up to N holders at once; every holder must use the same N]:N:_default' \
-'*--meta=[Extra holder metadata shown by status, e.g. --meta job=\$CI_JOB_URL (repeatable)]:KEY=VALUE:_default' \
-'--ttl=[The lock frees itself this long after the last acquire, renew or run --handle (whole seconds; plain numbers are seconds)]:DUR:_default' \
-'--env-file=[Also append ETCDLOCK_HANDLE=... and ETCDLOCK_FENCING_TOKEN=... lines to FILE (e.g. \$GITHUB_ENV, a GitLab dotenv artifact)]:FILE:_files' \
 '--progress-interval=[While waiting and stderr is not a terminal, print a progress line this often]:DUR:_default' \
+'--env-file=[Also append ETCDLOCK_HANDLE=... and ETCDLOCK_FENCING_TOKEN=... lines to FILE (e.g. \$GITHUB_ENV, a GitLab dotenv artifact)]:FILE:_files' \
 '*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
 '--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
 '--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
@@ -174,10 +174,10 @@ _arguments "${_arguments_options[@]}" : \
 '--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
 '--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
-'(-w --timeout)-n[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
-'(-w --timeout)--no-wait[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
 '-s[Shared (reader) lock\: holds together with other shared holders, never with an exclusive one]' \
 '--shared[Shared (reader) lock\: holds together with other shared holders, never with an exclusive one]' \
+'(-w --timeout)-n[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
+'(-w --timeout)--no-wait[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
 '--json[Print the handle with its key, lease, fencing token and expiry as JSON]' \
 '*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
@@ -253,6 +253,28 @@ _arguments "${_arguments_options[@]}" : \
 ':name -- Lock name:_default' \
 && ret=0
 ;;
+(internal-reap)
+_arguments "${_arguments_options[@]}" : \
+'--run-id=[The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)]:RUN_ID:_default' \
+'--cgroup=[The run'\''s cgroup, if it had one]:CGROUP:_files' \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 '*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
@@ -293,28 +315,6 @@ _arguments "${_arguments_options[@]}" : \
 '-V[Print version]' \
 '--version[Print version]' \
 ':dir -- Directory to write the pages into (created if missing):_files' \
-&& ret=0
-;;
-(internal-reap)
-_arguments "${_arguments_options[@]}" : \
-'--run-id=[The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)]:RUN_ID:_default' \
-'--cgroup=[The run'\''s cgroup, if it had one]:CGROUP:_files' \
-'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
-'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
-'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
-'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
-'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
-'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
-'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
-'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
-'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
-'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
-'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
-'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
-'-h[Print help]' \
-'--help[Print help]' \
-'-V[Print version]' \
-'--version[Print version]' \
 && ret=0
 ;;
 (help)
@@ -361,15 +361,15 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(internal-reap)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
 (man)
-_arguments "${_arguments_options[@]}" : \
-&& ret=0
-;;
-(internal-reap)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -390,16 +390,16 @@ esac
 _etcdlock_commands() {
     local commands; commands=(
 'run:Run COMMAND while holding the lock NAME' \
-'status:Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)' \
+'status:Show who holds NAME, since when, who waits, and its last run' \
 'list:List the locks under PREFIX with their holders and waiters' \
 'break:Break NAME\: revoke its holder'\''s lease, so that holder'\''s etcdlock stops its command (exit 70)' \
 'acquire:Take the lock NAME and leave it held (by a lease that frees it after --ttl); print a handle for renew, release and run --handle in later steps (CI jobs, ExecStartPre)' \
 'renew:Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)' \
 'release:Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)' \
 'forget:Forget NAME'\''s run records and its --once-per marker (the next run may go at once)' \
+'internal-reap:Internal\: what the reaper helper execs when etcdlock died while its command ran' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
-'internal-reap:Internal\: what the reaper helper execs when etcdlock died while its command ran' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'etcdlock commands' commands "$@"
@@ -428,16 +428,16 @@ _etcdlock__subcmd__forget_commands() {
 _etcdlock__subcmd__help_commands() {
     local commands; commands=(
 'run:Run COMMAND while holding the lock NAME' \
-'status:Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)' \
+'status:Show who holds NAME, since when, who waits, and its last run' \
 'list:List the locks under PREFIX with their holders and waiters' \
 'break:Break NAME\: revoke its holder'\''s lease, so that holder'\''s etcdlock stops its command (exit 70)' \
 'acquire:Take the lock NAME and leave it held (by a lease that frees it after --ttl); print a handle for renew, release and run --handle in later steps (CI jobs, ExecStartPre)' \
 'renew:Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)' \
 'release:Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)' \
 'forget:Forget NAME'\''s run records and its --once-per marker (the next run may go at once)' \
+'internal-reap:Internal\: what the reaper helper execs when etcdlock died while its command ran' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
-'internal-reap:Internal\: what the reaper helper execs when etcdlock died while its command ran' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'etcdlock help commands' commands "$@"

@@ -38,34 +38,34 @@ complete -c etcdlock -n "__fish_etcdlock_needs_command" -s q -l quiet -d 'Only e
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -s V -l version -d 'Print version'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "run" -d 'Run COMMAND while holding the lock NAME'
-complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "status" -d 'Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)'
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "status" -d 'Show who holds NAME, since when, who waits, and its last run'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "list" -d 'List the locks under PREFIX with their holders and waiters'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "break" -d 'Break NAME: revoke its holder\'s lease, so that holder\'s etcdlock stops its command (exit 70)'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "acquire" -d 'Take the lock NAME and leave it held (by a lease that frees it after --ttl); print a handle for renew, release and run --handle in later steps (CI jobs, ExecStartPre)'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "renew" -d 'Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "release" -d 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "forget" -d 'Forget NAME\'s run records and its --once-per marker (the next run may go at once)'
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "internal-reap" -d 'Internal: what the reaper helper execs when etcdlock died while its command ran'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "completions" -d 'Print shell completions to stdout'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
-complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "internal-reap" -d 'Internal: what the reaper helper execs when etcdlock died while its command ran'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s w -l timeout -d 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s E -l conflict-exit-code -d 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s c -l shell -d 'Run STRING with /bin/sh -c instead of COMMAND' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l limit -d 'Semaphore: up to N holders at once (the N oldest keys hold); every holder must use the same N' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l once-per -d 'At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd\'s clock; a failed run does not count, so the next firing on any host retries' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l handle -d 'Run inside a lock taken earlier with `etcdlock acquire` (NAME comes from the handle): keep-alive while the command runs, kill before expiry; the lock stays held afterwards' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l ttl -d 'Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l meta -d 'Extra holder metadata shown by `status`, e.g. --meta job=$CI_JOB_URL (repeatable)' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l max-runtime -d 'Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does; 0 means no limit, as in timeout(1)' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l min-hold -d 'Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period; --once-per does it exactly)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l record-command -d 'What of the command line to store in the lock key, where anyone who can read the lock\'s prefix sees it: the whole command line, only the program name (arguments may carry secrets: mysql -pSECRET, curl -H \'Authorization: ...\'), or nothing' -r -f -a "full\t'Every argument (up to 16 KiB)'
 program\t'argv[0] only'
 none\t'Nothing: `status` shows "-"'"
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l once-per -d 'At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd\'s clock; a failed run does not count, so the next firing on any host retries' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l min-hold -d 'Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period; --once-per does it exactly)' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l metrics-file -d 'Write a Prometheus textfile (node_exporter textfile collector) with this run\'s timings, exit code and lost-lock count, updated when the command starts and ends' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s w -l timeout -d 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s E -l conflict-exit-code -d 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l progress-interval -d 'While waiting and stderr is not a terminal, print a progress line this often' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l ttl -d 'Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l kill-after -d 'Grace between --kill-signal and SIGKILL when the lease is lost, --max-runtime is reached or etcdlock gets SIGTERM [default: 2s, or TTL/4 if that is shorter]; must be less than TTL/2' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s c -l shell -d 'Run STRING with /bin/sh -c instead of COMMAND' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l max-runtime -d 'Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does; 0 means no limit, as in timeout(1)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l kill-signal -d 'Signal sent to the command\'s process group when the lease is about to be lost or --max-runtime is reached' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l kill-after -d 'Grace between --kill-signal and SIGKILL when the lease is lost, --max-runtime is reached or etcdlock gets SIGTERM [default: 2s, or TTL/4 if that is shorter]; must be less than TTL/2' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l metrics-file -d 'Write a Prometheus textfile (node_exporter textfile collector) with this run\'s timings, exit code and lost-lock count, updated when the command starts and ends' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
@@ -75,8 +75,8 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l user -d 'etcd 
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s n -l no-wait -d 'If the lock is held, give up at once (exit 75, or --conflict-exit-code)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s s -l shared -d 'Shared (reader) lock, as flock -s: any number of shared holders hold together, an exclusive one (plain run, etcdctl lock, Go\'s Mutex) alone; FIFO, so a shared request behind a waiting exclusive one waits for it'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s n -l no-wait -d 'If the lock is held, give up at once (exit 75, or --conflict-exit-code)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l kill-leftovers -d 'When the command exits while processes it started still run (`cmd &`, nohup, setsid, daemons), stop them (kill signal, grace, SIGKILL) and release at once, instead of holding the lock until they exit; the exit code stays the command\'s own'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
@@ -125,13 +125,13 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -s v -l verbose
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -s h -l help -d 'Print help'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -s V -l version -d 'Print version'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l limit -d 'Semaphore: up to N holders at once; every holder must use the same N' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l ttl -d 'The lock frees itself this long after the last acquire, renew or run --handle (whole seconds; plain numbers are seconds)' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l meta -d 'Extra holder metadata shown by status, e.g. --meta job=$CI_JOB_URL (repeatable)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -s w -l timeout -d 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -s E -l conflict-exit-code -d 'Exit code when giving up because of --no-wait or --timeout' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l limit -d 'Semaphore: up to N holders at once; every holder must use the same N' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l meta -d 'Extra holder metadata shown by status, e.g. --meta job=$CI_JOB_URL (repeatable)' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l ttl -d 'The lock frees itself this long after the last acquire, renew or run --handle (whole seconds; plain numbers are seconds)' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l env-file -d 'Also append ETCDLOCK_HANDLE=... and ETCDLOCK_FENCING_TOKEN=... lines to FILE (e.g. $GITHUB_ENV, a GitLab dotenv artifact)' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l progress-interval -d 'While waiting and stderr is not a terminal, print a progress line this often' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l env-file -d 'Also append ETCDLOCK_HANDLE=... and ETCDLOCK_FENCING_TOKEN=... lines to FILE (e.g. $GITHUB_ENV, a GitLab dotenv artifact)' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
@@ -141,8 +141,8 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l user -d 'e
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -s n -l no-wait -d 'If the lock is held, give up at once (exit 75, or --conflict-exit-code)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -s s -l shared -d 'Shared (reader) lock: holds together with other shared holders, never with an exclusive one'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -s n -l no-wait -d 'If the lock is held, give up at once (exit 75, or --conflict-exit-code)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l json -d 'Print the handle with its key, lease, fencing token and expiry as JSON'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
@@ -187,6 +187,21 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s v -l verbos
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s h -l help -d 'Print help'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s V -l version -d 'Print version'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l run-id -d 'The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l cgroup -d 'The run\'s cgroup, if it had one' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l cert -d 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
+json\t''"
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s h -l help -d 'Print help'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s V -l version -d 'Print version'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
@@ -213,30 +228,15 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s v -l verbose -
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s h -l help -d 'Print help'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s V -l version -d 'Print version'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l run-id -d 'The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l cgroup -d 'The run\'s cgroup, if it had one' -r -F
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l cert -d 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]' -r -F
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
-json\t''"
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s h -l help -d 'Print help'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s V -l version -d 'Print version'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man internal-reap help" -f -a "run" -d 'Run COMMAND while holding the lock NAME'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man internal-reap help" -f -a "status" -d 'Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man internal-reap help" -f -a "list" -d 'List the locks under PREFIX with their holders and waiters'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man internal-reap help" -f -a "break" -d 'Break NAME: revoke its holder\'s lease, so that holder\'s etcdlock stops its command (exit 70)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man internal-reap help" -f -a "acquire" -d 'Take the lock NAME and leave it held (by a lease that frees it after --ttl); print a handle for renew, release and run --handle in later steps (CI jobs, ExecStartPre)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man internal-reap help" -f -a "renew" -d 'Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man internal-reap help" -f -a "release" -d 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man internal-reap help" -f -a "forget" -d 'Forget NAME\'s run records and its --once-per marker (the next run may go at once)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man internal-reap help" -f -a "completions" -d 'Print shell completions to stdout'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man internal-reap help" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man internal-reap help" -f -a "internal-reap" -d 'Internal: what the reaper helper execs when etcdlock died while its command ran'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man internal-reap help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "run" -d 'Run COMMAND while holding the lock NAME'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "status" -d 'Show who holds NAME, since when, who waits, and its last run'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "list" -d 'List the locks under PREFIX with their holders and waiters'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "break" -d 'Break NAME: revoke its holder\'s lease, so that holder\'s etcdlock stops its command (exit 70)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "acquire" -d 'Take the lock NAME and leave it held (by a lease that frees it after --ttl); print a handle for renew, release and run --handle in later steps (CI jobs, ExecStartPre)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "renew" -d 'Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "release" -d 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "forget" -d 'Forget NAME\'s run records and its --once-per marker (the next run may go at once)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "internal-reap" -d 'Internal: what the reaper helper execs when etcdlock died while its command ran'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "completions" -d 'Print shell completions to stdout'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -380,7 +380,15 @@ impl Client {
                 }
                 Err(e) => {
                     debug!(endpoint, error = %e, "endpoint not usable");
-                    last_error = format!("{endpoint}: {e}");
+                    // A timeout says less than an earlier refusal, and its duration is only what
+                    // was left of --dial-timeout: keep the more telling error.
+                    if let CallError::Timeout(_) = e {
+                        if last_error.is_empty() || last_error.ends_with(": no answer") {
+                            last_error = format!("{endpoint}: no answer");
+                        }
+                    } else {
+                        last_error = format!("{endpoint}: {e}");
+                    }
                 }
             }
             attempt += 1;

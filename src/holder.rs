@@ -76,6 +76,12 @@ impl Mode {
 /// key: a lock key is read by every waiter and by `status`, and etcd caps a request at 1.5 MiB.
 pub const MAX_STORED: usize = 16 * 1024;
 
+/// A command line as a shell would take it back: `sh -c 'echo inner'`, not `sh -c echo inner`.
+pub fn shell_words(args: &[String]) -> String {
+    shlex::try_join(args.iter().map(String::as_str)).unwrap_or_else(|_| args.join(" "))
+    // only a NUL byte fails, which argv cannot hold
+}
+
 /// The command as stored: arguments up to [`MAX_STORED`] bytes in all; the rest is cut and the
 /// last stored argument ends with a marker saying how much.
 pub fn stored_command(command: &[OsString]) -> Vec<String> {
@@ -170,7 +176,7 @@ impl Holder {
         Some(SystemTime::now().duration_since(since).unwrap_or_default())
     }
 
-    /// "web-3 pid 4121 (./backup.sh)" for messages.
+    /// "web-3 pid 4121 (./backup.sh)" for messages (the command shell-quoted).
     pub fn describe(&self) -> String {
         if self.handle {
             return format!("a handle acquired on {} by {}", self.host, self.user);
@@ -179,7 +185,7 @@ impl Holder {
             "{} pid {} ({})",
             self.host,
             self.pid,
-            self.command.join(" ")
+            shell_words(&self.command)
         )
     }
 }
@@ -210,6 +216,14 @@ mod tests {
         let h = Holder::parse(v).unwrap();
         assert_eq!(h.limit, 1);
         assert!(h.meta.is_empty());
+    }
+
+    #[test]
+    fn commands_are_shown_shell_quoted() {
+        let words = |a: &[&str]| shell_words(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(words(&["sh", "-c", "echo inner"]), "sh -c 'echo inner'");
+        assert_eq!(words(&["./backup.sh", "-v", "/srv"]), "./backup.sh -v /srv");
+        assert_eq!(words(&["echo", "it's", ""]), r#"echo "it's" ''"#);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::queue::{self, Slot};
 use crate::record::RunRecord;
 
 /// Bumped only for incompatible changes; new fields do not bump it.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// Keys per range request when listing: large enough for few round trips, small enough to keep
 /// each response well under etcd's default 1.5 MiB request limit.
 const PAGE: i64 = 2000;
@@ -35,6 +35,8 @@ pub struct Entry {
     pub lease_id: String,
     /// Create revision of the key: the holder's fencing token.
     pub fencing_token: i64,
+    /// The etcd cluster id, hex: fencing tokens are only comparable within one cluster.
+    pub cluster_id: String,
     /// Seconds until the lease expires if not renewed (holders only).
     pub ttl_remaining_s: Option<i64>,
     /// Seconds since it acquired the lock (holders with etcdlock metadata).
@@ -140,6 +142,7 @@ fn entry(slot: &Slot, value: Option<&[u8]>, holding: bool) -> Entry {
         key: slot.key.clone(),
         lease_id: format!("{:x}", slot.lease),
         fencing_token: slot.create_revision,
+        cluster_id: String::new(),
         ttl_remaining_s: None,
         held_for_s: holder
             .as_ref()
@@ -173,6 +176,55 @@ fn entry(slot: &Slot, value: Option<&[u8]>, holding: bool) -> Entry {
         .to_owned(),
         etcdlock_version: holder.map(|h| h.version),
     }
+}
+
+/// What the queue's keys do not say: the cluster id of every entry, and each holder's remaining
+/// TTL (none if it cannot be read).
+async fn complete<'a>(
+    etcd: &Client,
+    holders: impl Iterator<Item = &'a mut Entry>,
+    waiters: impl Iterator<Item = &'a mut Entry>,
+) {
+    let holders: Vec<&mut Entry> = holders.collect();
+    let leases = holders
+        .iter()
+        .map(|h| u64::from_str_radix(&h.lease_id, 16).map_or(0, |id| id as i64));
+    let ttls = lease_ttls(etcd, leases.collect()).await;
+    let cluster = format!("{:x}", etcd.cluster_id());
+    for h in holders {
+        let id = u64::from_str_radix(&h.lease_id, 16).map_or(0, |id| id as i64);
+        h.ttl_remaining_s = ttls.get(&id).copied().flatten();
+        h.cluster_id.clone_from(&cluster);
+    }
+    for w in waiters {
+        w.cluster_id.clone_from(&cluster);
+    }
+}
+
+/// The remaining TTL of each lease, 32 requests in flight at a time (`list` of a thousand locks
+/// should not take a thousand round trips one after another).
+async fn lease_ttls(etcd: &Client, mut ids: Vec<i64>) -> HashMap<i64, Option<i64>> {
+    ids.sort_unstable();
+    ids.dedup();
+    let mut ttls = HashMap::new();
+    for chunk in ids.chunks(32) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for &id in chunk {
+            let etcd = etcd.clone();
+            tasks.spawn(async move {
+                let ttl = etcd
+                    .call(|mut c| async move { c.lease_time_to_live(id, None).await })
+                    .await;
+                (id, ttl.ok().map(|r| r.ttl()))
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((id, ttl)) = joined {
+                ttls.insert(id, ttl);
+            }
+        }
+    }
+    ttls
 }
 
 /// The limit a lock's holders agreed on (1 for etcdctl's mutex), from the oldest holder's value.
@@ -278,18 +330,11 @@ pub async fn status(etcd: &Client, name: &str) -> Result<Status> {
         .iter()
         .map(|s| entry(s, value(s), true))
         .collect();
-    for (h, s) in holders.iter_mut().zip(&slots) {
-        let id = s.lease;
-        h.ttl_remaining_s = etcd
-            .call(|mut c| async move { c.lease_time_to_live(id, None).await })
-            .await
-            .ok()
-            .map(|r| r.ttl());
-    }
-    let waiters: Vec<Entry> = slots[split..]
+    let mut waiters: Vec<Entry> = slots[split..]
         .iter()
         .map(|s| entry(s, value(s), false))
         .collect();
+    complete(etcd, holders.iter_mut(), waiters.iter_mut()).await;
     Ok(Status {
         schema_version: SCHEMA_VERSION,
         name: name.to_owned(),
@@ -415,6 +460,8 @@ pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
         })
         .collect();
     summaries.sort_by(|a, b| a.name.cmp(&b.name));
+    let entries = summaries.iter_mut().flat_map(|s| s.holders.iter_mut());
+    complete(etcd, entries, std::iter::empty()).await;
     let list = List {
         schema_version: SCHEMA_VERSION,
         prefix,

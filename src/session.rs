@@ -66,6 +66,9 @@ impl Lease {
         let budget = Instant::now() + config.dial_timeout();
         let granted_at = BootTime::now();
         let mut backoff = Duration::from_millis(50);
+        // The most telling failure: a timeout of the last, shortened try says less than the
+        // refusal or transport error before it.
+        let mut worst: Option<String> = None;
         loop {
             // Leave time to try every endpoint within the dial timeout.
             let per_try = (config.dial_timeout() / config.endpoints().len() as u32)
@@ -96,17 +99,26 @@ impl Lease {
                 }
                 Err(e) if is_fatal(&e) => {
                     return Err(Error::Refused {
-                        context: "etcd refused us".into(),
+                        context: format!("etcd at {} refused us", config.endpoints().join(",")),
                         reason: e.to_string(),
                     });
                 }
                 Err(e) if Instant::now() < budget => {
                     debug!(error = %e, "lease grant failed, retrying");
+                    if !matches!(e, CallError::Timeout(_)) || worst.is_none() {
+                        worst = Some(failure(&e));
+                    }
                     let left = budget.saturating_duration_since(Instant::now());
                     sleep(jitter(backoff).min(left)).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
-                Err(e) => return Err(unreachable(client, &e)),
+                Err(e) => {
+                    let last = match (&e, worst) {
+                        (CallError::Timeout(_), Some(earlier)) => earlier,
+                        _ => failure(&e),
+                    };
+                    return Err(unreachable(client, last));
+                }
             }
         }
     }
@@ -119,7 +131,7 @@ impl Lease {
         let resp = client
             .call(|mut c| async move { c.lease_time_to_live(id, None).await })
             .await
-            .map_err(|e| unreachable(client, &e))?;
+            .map_err(|e| unreachable(client, failure(&e)))?;
         client.note_cluster(resp.header());
         if resp.ttl() <= 0 {
             return Err(Error::Lost(format!("lease {id:x} expired or was revoked")));
@@ -138,7 +150,7 @@ impl Lease {
         let resp = client
             .call(|mut c| async move { c.lease_time_to_live(id, None).await })
             .await
-            .map_err(|e| unreachable(client, &e))?;
+            .map_err(|e| unreachable(client, failure(&e)))?;
         client.note_cluster(resp.header());
         Ok(resp.granted_ttl())
     }
@@ -172,12 +184,21 @@ impl Lease {
     }
 }
 
-fn unreachable(client: &Client, e: &CallError) -> Error {
+fn unreachable(client: &Client, last_error: String) -> Error {
     let config = client.config();
     Error::Unreachable {
         endpoints: config.endpoints().join(","),
         within: humantime::format_duration(config.dial_timeout()).to_string(),
-        last_error: e.to_string(),
+        last_error,
+    }
+}
+
+/// A failed call in words, naming the member; a timeout without its duration, which is only
+/// what was left of the budget.
+fn failure(e: &CallError) -> String {
+    match e {
+        CallError::Timeout(_) => "no answer".to_owned(),
+        e => e.to_string(),
     }
 }
 

@@ -62,10 +62,11 @@ fn wait_exit(child: &mut Child) -> Option<i32> {
     }
 }
 
-const ENTRY_FIELDS: [&str; 15] = [
+const ENTRY_FIELDS: [&str; 17] = [
     "key",
     "lease_id",
     "fencing_token",
+    "cluster_id",
     "ttl_remaining_s",
     "held_for_s",
     "waited_for_s",
@@ -77,7 +78,8 @@ const ENTRY_FIELDS: [&str; 15] = [
     "started_at",
     "acquired_at",
     "etcdlock_version",
-    "key",
+    "mode",
+    "kind",
 ];
 
 fn assert_entry_schema(e: &Value) {
@@ -92,10 +94,11 @@ fn status_of_a_free_lock() {
     let (code, out, _) = etcdlock(&cluster.endpoints(), &["status", "/nothing"]);
     assert_eq!(code, Some(1));
     assert_eq!(out, "/nothing: free\n");
+    // --json says "free" itself and exits 0, so `status --json | jq` works under pipefail.
     let (code, out, _) = etcdlock(&cluster.endpoints(), &["status", "--json", "/nothing"]);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(0));
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     assert_eq!(v["held"], false);
     assert_eq!(v["holders"], Value::Array(vec![]));
 }
@@ -271,13 +274,23 @@ fn list_many_locks() {
     );
     assert_eq!(code, Some(0), "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     let locks = v["locks"].as_array().unwrap();
     assert_eq!(locks.len(), N);
     assert_eq!(locks[0]["name"], "/many/lock-00000");
     assert_eq!(locks[0]["holder_count"], 1);
     assert_eq!(locks[0]["waiter_count"], 0);
     assert_entry_schema(&locks[0]["holders"][0]);
+    let ttl = locks[0]["holders"][0]["ttl_remaining_s"].as_i64();
+    assert!(
+        ttl.is_some_and(|t| t > 60),
+        "list shows the holder's TTL: {ttl:?}"
+    );
+    let cluster_id = locks[0]["holders"][0]["cluster_id"].as_str().unwrap();
+    assert!(
+        u64::from_str_radix(cluster_id, 16).is_ok_and(|id| id != 0),
+        "{cluster_id}"
+    );
 
     let (code, out, _) = etcdlock(&ep, &["list", "/many/lock-0000"]);
     assert_eq!(code, Some(0));

@@ -357,19 +357,15 @@ fn progress_lines_when_stderr_is_not_a_terminal() {
     cluster.assert_clean_within(Duration::from_millis(1500));
 }
 
-#[test]
-fn spinner_on_a_terminal() {
+/// `etcdlock ARGS` with stderr on a pseudo-terminal; what the terminal showed so far arrives on
+/// the channel (all of it each time).
+fn on_a_terminal(ep: &str, args: &[&str]) -> (Child, std::sync::mpsc::Receiver<String>) {
     use std::os::fd::OwnedFd;
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
-    let (mut holder, go) = hold(&ep, "/tty", dir.path(), &[]);
     let pty = nix::pty::openpty(None, None).unwrap();
     let slave: OwnedFd = pty.slave;
-    let stderr_fd: OwnedFd = slave.try_clone().unwrap();
-    let mut waiter = etcdlock(&ep)
-        .args(["run", "/tty", "--", "true"])
-        .stderr(Stdio::from(stderr_fd))
+    let child = etcdlock(ep)
+        .args(args)
+        .stderr(Stdio::from(slave.try_clone().unwrap()))
         .spawn()
         .unwrap();
     drop(slave);
@@ -388,20 +384,69 @@ fn spinner_on_a_terminal() {
             let _ = tx.send(seen.clone());
         }
     });
+    (child, rx)
+}
+
+/// Waits until the terminal shows `needle`; all it showed.
+fn shown(rx: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
     let deadline = Instant::now() + SOON;
     let mut seen = String::new();
-    while !seen.contains("waiting for /tty · held by") {
+    while !seen.contains(needle) {
         assert!(
             Instant::now() < deadline,
-            "no spinner line on the terminal: {seen:?}"
+            "the terminal never showed {needle:?}: {seen:?}"
         );
         if let Ok(s) = rx.recv_timeout(Duration::from_millis(200)) {
             seen = s;
         }
     }
+    seen
+}
+
+/// The last spinner frame was erased (`ESC[2K`) before anything else was printed.
+fn assert_spinner_cleared(seen: &str) {
+    let last_frame = seen.rfind("waiting for /tty ·").expect("a spinner frame");
+    let rest = &seen[last_frame..];
+    let cleared = rest
+        .find("\x1b[2K")
+        .unwrap_or_else(|| panic!("spinner left on screen: {rest:?}"));
+    assert!(
+        !rest[..cleared].contains("etcdlock:"),
+        "a message was printed over the spinner: {rest:?}"
+    );
+}
+
+#[test]
+fn spinner_on_a_terminal_is_cleared_on_every_exit() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut holder, go) = hold(&ep, "/tty", dir.path(), &[]);
+    // Given up after -w, and interrupted while waiting: the message replaces the spinner.
+    let (mut timed_out, rx) = on_a_terminal(&ep, &["run", "-w", "2", "/tty", "--", "true"]);
+    let seen = shown(&rx, "giving up");
+    assert_eq!(wait_exit(&mut timed_out, SOON).code(), Some(75));
+    assert_spinner_cleared(&seen);
+    let (mut interrupted, rx) = on_a_terminal(&ep, &["run", "/tty", "--", "true"]);
+    shown(&rx, "waiting for /tty · held by");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(interrupted.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let seen = shown(&rx, "leaving the queue");
+    assert_eq!(wait_exit(&mut interrupted, SOON).code(), Some(143));
+    assert_spinner_cleared(&seen);
+    // Acquired: the spinner goes before the command runs.
+    let (mut waiter, rx) = on_a_terminal(&ep, &["run", "/tty", "--", "sh", "-c", "echo ran >&2"]);
+    shown(&rx, "waiting for /tty · held by");
     fs::write(&go, "").unwrap();
     assert!(wait_exit(&mut holder, SOON).success());
+    let seen = shown(&rx, "ran");
     assert!(wait_exit(&mut waiter, SOON).success());
+    let last_frame = seen.rfind("waiting for /tty ·").unwrap();
+    let ran = seen.rfind("ran").unwrap();
+    assert!(seen[last_frame..ran].contains("\x1b[2K"), "{seen:?}");
     cluster.assert_clean_within(Duration::from_millis(1500));
 }
 

@@ -246,7 +246,22 @@ fn tls_with_client_certificates() {
     let (code, stderr) = etcdlock(&args);
     assert_eq!(code, Some(69), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains("http://"), "no scheme hint here: {stderr}");
     assert!(!marker.exists());
+    // The wrong scheme, both ways: a hint at the right one.
+    let plain = etcd.url.replace("https://", "http://");
+    let args: Vec<&str> = ["--endpoints", &plain, "run", "/tls"]
+        .into_iter()
+        .chain(touch)
+        .collect();
+    assert_refused(&args, "use https://", &marker);
+    let cluster = Cluster::single();
+    let tls_to_plain = cluster.endpoints().replace("http://", "https://");
+    let args: Vec<&str> = ["--endpoints", &tls_to_plain, "run", "/tls"]
+        .into_iter()
+        .chain(touch)
+        .collect();
+    assert_refused(&args, "use http://", &marker);
     // A certificate file that does not exist is a usage error.
     let args: Vec<&str> = [
         "--endpoints",

@@ -38,36 +38,67 @@ Environment (a flag beats both; the ETCDCTL_ names let an existing etcdctl setup
   ETCDLOCK_USER          ETCDCTL_USER           --user
   ETCDLOCK_PASSWORD      ETCDCTL_PASSWORD       the password (or --password-file)";
 
-const RUN_AFTER_HELP: &str = "\
+const RUN_USAGE: &str = "\
+etcdlock run [OPTIONS] NAME -- COMMAND [ARGS...]
+       etcdlock run [OPTIONS] NAME -c 'SHELL COMMAND'
+       etcdlock run [OPTIONS] --handle HANDLE -- COMMAND [ARGS...]";
+
+const RUN_EXAMPLES: &str = "\
 Examples:
-  # crontab: at most one backup across all hosts; skip quietly if the last one still runs
-  */5 * * * * etcdlock -q run -n -E 0 /cron/backup -- /usr/local/bin/backup.sh
+  # crontab: one backup per hour across all hosts, whichever fires first
+  0 * * * * etcdlock -q run --once-per 55m /cron/backup -- /srv/backup.sh
 
-  # CI: serialise deploys, wait at most 20 minutes, record the job in the lock
-  etcdlock run -w 20m --ttl 30s --meta job=$CI_JOB_URL /ci/deploy-prod -- ./deploy.sh production
+  # CI: serialise deploys, wait at most 20 minutes, show the job in status
+  etcdlock run -w 20m --meta job=$CI_JOB_URL /ci/deploy -- ./deploy.sh prod
 
-  # at most 3 concurrent database migrations, through a shell
-  etcdlock run --limit 3 /db/migrations -c 'cd /srv/app && ./migrate up'
+  # deploys share /db/schema (--shared); a migration takes it alone
+  etcdlock run --shared /db/schema -- ./deploy.sh api
+  etcdlock run /db/schema -- ./migrate.sh
 
-  # systemd service (ExecStart): the unit's stop signal reaches the command
-  ExecStart=/usr/local/bin/etcdlock run --max-runtime 1h /timers/reindex -- /usr/local/bin/reindex
+  # at most 3 at once, through a shell
+  etcdlock run --limit 3 /jobs/render -c 'cd /srv/app && ./render'
+
+  # systemd service: the unit's stop signal reaches the command
+  ExecStart=/usr/bin/etcdlock run --max-runtime 1h /reindex -- /srv/reindex
 
   # pass the fencing token to the resource you protect
-  etcdlock run /jobs/migrate -- sh -c 'migrate --fencing-token \"$ETCDLOCK_FENCING_TOKEN\"'
+  etcdlock run /db/migrate -- sh -c 'migrate --token $ETCDLOCK_FENCING_TOKEN'";
 
-The command gets these environment variables:
-  ETCDLOCK_NAME, ETCDLOCK_KEY, ETCDLOCK_LEASE_ID (hex), ETCDLOCK_FENCING_TOKEN (create revision of
-  the lock key, strictly increasing from holder to holder), ETCDLOCK_CLUSTER_ID (hex), and for
-  etcdctl compatibility ETCD_LOCK_KEY and ETCD_LOCK_REV.
+/// `run --help` after the options: the examples, then (long help only) durations, the command's
+/// environment, the safety paragraph with the numbers of [`SafetyParams`], and the exit codes.
+/// Paragraphs are single lines: clap wraps them to the terminal.
+fn run_after_help(long: bool) -> String {
+    use etcdlock::safety::SafetyParams;
+    if !long {
+        return RUN_EXAMPLES.to_owned();
+    }
+    let d = |d: Duration| humantime::format_duration(d).to_string();
+    let margin = d(SafetyParams::MARGIN);
+    format!(
+        "{RUN_EXAMPLES}
 
-Safety: the lease deadline is the send time of the last acknowledged keep-alive plus the granted TTL.
-If the lease cannot be renewed, every process the command started (tracked in a cgroup v2 of its
-own where etcdlock may create one, else as a subreaper with the process group) gets --kill-signal
-at deadline - kill-after - 0.5s and SIGKILL at deadline - 0.5s: all of it is dead before anyone
-else can take the lock. When the command exits while processes it started still run, the lock is
-held until they exit (or --kill-leftovers). A paused or partitioned etcdlock cannot promise more:
-pass ETCDLOCK_FENCING_TOKEN to the resource you protect and let it reject older tokens.
-";
+Durations: 90s, 5m, 1h30m, or a plain number of seconds (-w 5, --ttl 30), as flock and \
+etcdctl take them.
+
+The command gets these environment variables: ETCDLOCK_NAME, ETCDLOCK_KEY, ETCDLOCK_LEASE_ID \
+(hex), ETCDLOCK_FENCING_TOKEN (create revision of the lock key, strictly increasing from holder \
+to holder), ETCDLOCK_CLUSTER_ID (hex), ETCDLOCK_RUN_ID, and for etcdctl compatibility \
+ETCD_LOCK_KEY and ETCD_LOCK_REV.
+
+Safety: the lease deadline is the send time of the last acknowledged keep-alive plus the granted \
+TTL (default {ttl}). If the lease cannot be renewed, every process the command started (tracked \
+in a cgroup v2 of its own where etcdlock may create one, else as a subreaper with the process \
+group) gets --kill-signal at deadline - kill-after - {margin} and SIGKILL at deadline - {margin} \
+(kill-after: {kill}, or TTL/4 if shorter): all of it is dead before anyone else can take the \
+lock. When the command exits while processes it started still run, the lock is held until they \
+exit (or --kill-leftovers). A paused or partitioned etcdlock cannot promise more: pass \
+ETCDLOCK_FENCING_TOKEN to the resource you protect and let it reject older tokens.
+
+{EXIT_CODES_HELP}",
+        ttl = d(SafetyParams::DEFAULT_TTL),
+        kill = d(SafetyParams::DEFAULT_KILL_AFTER),
+    )
+}
 
 /// Run a command while holding a distributed lock in etcd.
 ///
@@ -96,6 +127,7 @@ pub struct GlobalArgs {
     /// etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS]
     /// [default: http://127.0.0.1:2379]
     #[arg(
+        help_heading = "Connection",
         long,
         global = true,
         value_name = "URL[,URL...]",
@@ -105,41 +137,70 @@ pub struct GlobalArgs {
 
     /// How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT,
     /// ETCDCTL_DIAL_TIMEOUT] [default: 5s]
-    #[arg(long, global = true, value_name = "DUR", value_parser = parse_positive_duration, allow_hyphen_values = true)]
+    #[arg(help_heading = "Connection", long, global = true, value_name = "DUR", value_parser = parse_positive_duration, allow_hyphen_values = true)]
     pub dial_timeout: Option<Duration>,
 
     /// CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the
     /// system's roots]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(help_heading = "Connection", long, global = true, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
     /// Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]
-    #[arg(long, global = true, value_name = "FILE", requires = "key")]
+    #[arg(
+        help_heading = "Connection",
+        long,
+        global = true,
+        value_name = "FILE",
+        requires = "key"
+    )]
     pub cert: Option<PathBuf>,
 
     /// Client certificate's private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]
-    #[arg(long, global = true, value_name = "FILE", requires = "cert")]
+    #[arg(
+        help_heading = "Connection",
+        long,
+        global = true,
+        value_name = "FILE",
+        requires = "cert"
+    )]
     pub key: Option<PathBuf>,
 
     /// etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]
-    #[arg(long, global = true, value_name = "NAME[:PASSWORD]")]
+    #[arg(
+        help_heading = "Connection",
+        long,
+        global = true,
+        value_name = "NAME[:PASSWORD]"
+    )]
     pub user: Option<String>,
 
     /// Read the password from FILE (first line) so it never shows in the process list [password
     /// also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(help_heading = "Connection", long, global = true, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 
     /// More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(help_heading = "Output", short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
     /// Only errors on stderr (no waiting progress)
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        help_heading = "Output",
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose"
+    )]
     pub quiet: bool,
 
     /// Format of -v diagnostics on stderr
-    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        global = true,
+        value_name = "FORMAT",
+        default_value = "text"
+    )]
     pub log_format: LogFormat,
 }
 
@@ -163,9 +224,13 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run COMMAND while holding the lock NAME
-    #[command(after_help = RUN_AFTER_HELP, after_long_help = format!("{RUN_AFTER_HELP}\n{EXIT_CODES_HELP}"))]
+    #[command(
+        after_help = run_after_help(false),
+        after_long_help = run_after_help(true),
+        override_usage = RUN_USAGE
+    )]
     Run(RunArgs),
-    /// Show who holds NAME, since when, and who waits (exit 0 held, 1 free, 69 etcd unavailable)
+    /// Show who holds NAME, since when, who waits, and its last run
     #[command(after_help = STATUS_AFTER_HELP)]
     Status(StatusArgs),
     /// List the locks under PREFIX with their holders and waiters
@@ -241,8 +306,10 @@ Examples:
   etcdlock status /jobs/backup --json | jq '.holders[0].host'
   etcdlock status /jobs/backup >/dev/null && echo held
 
-Exit codes: 0 held, 1 free, 2 usage error, 69 etcd unavailable.
-Locks taken by `etcdctl lock` are shown too, without host/pid/command (etcdctl stores none).";
+Locks taken by `etcdctl lock` are shown too, without host/pid/command (etcdctl stores none).
+
+Exit codes: 0 held, 1 free, 2 usage error, 69 etcd unavailable; with --json 0 whenever the lock \
+could be read (the JSON says held or free).";
 
 const LIST_AFTER_HELP: &str = "\
 Examples:
@@ -313,47 +380,52 @@ Exit codes: 0 released, 2 malformed handle or one from another cluster, 69 etcd 
 
 #[derive(Debug, Args)]
 pub struct AcquireArgs {
-    /// If the lock is held, give up at once (exit 75, or --conflict-exit-code)
-    #[arg(short = 'n', long, conflicts_with = "timeout")]
-    pub no_wait: bool,
-
-    /// Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)
-    #[arg(short = 'w', long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
-    pub timeout: Option<Duration>,
-
-    /// Exit code when giving up because of --no-wait or --timeout
-    #[arg(short = 'E', long, value_name = "N", default_value_t = crate::exit::CONFLICT, value_parser = clap::value_parser!(u8))]
-    pub conflict_exit_code: u8,
-
     /// Semaphore: up to N holders at once; every holder must use the same N
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(help_heading = "Lock", long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
 
     /// Shared (reader) lock: holds together with other shared holders, never with an exclusive one
-    #[arg(short = 's', long)]
+    #[arg(help_heading = "Lock", short = 's', long)]
     pub shared: bool,
-
-    /// Extra holder metadata shown by status, e.g. --meta job=$CI_JOB_URL (repeatable)
-    #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
-    pub meta: Vec<(String, String)>,
 
     /// The lock frees itself this long after the last acquire, renew or run --handle (whole
     /// seconds; plain numbers are seconds)
-    #[arg(long, value_name = "DUR", default_value = "15m", value_parser = parse_ttl, allow_hyphen_values = true)]
+    #[arg(help_heading = "Lock", long, value_name = "DUR", default_value = "15m", value_parser = parse_ttl, allow_hyphen_values = true)]
     pub ttl: Duration,
 
+    /// Extra holder metadata shown by status, e.g. --meta job=$CI_JOB_URL (repeatable)
+    #[arg(help_heading = "Lock", long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
+    pub meta: Vec<(String, String)>,
+
+    /// If the lock is held, give up at once (exit 75, or --conflict-exit-code)
+    #[arg(
+        help_heading = "Waiting",
+        short = 'n',
+        long,
+        conflicts_with = "timeout"
+    )]
+    pub no_wait: bool,
+
+    /// Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)
+    #[arg(help_heading = "Waiting", short = 'w', long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub timeout: Option<Duration>,
+
+    /// Exit code when giving up because of --no-wait or --timeout
+    #[arg(help_heading = "Waiting", short = 'E', long, value_name = "N", default_value_t = crate::exit::CONFLICT, value_parser = clap::value_parser!(u8))]
+    pub conflict_exit_code: u8,
+
+    /// While waiting and stderr is not a terminal, print a progress line this often
+    #[arg(help_heading = "Waiting", long, value_name = "DUR", default_value = "30s", value_parser = parse_positive_duration, allow_hyphen_values = true)]
+    pub progress_interval: Duration,
+
     /// Print the handle with its key, lease, fencing token and expiry as JSON
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub json: bool,
 
     /// Also append ETCDLOCK_HANDLE=... and ETCDLOCK_FENCING_TOKEN=... lines to FILE (e.g.
     /// $GITHUB_ENV, a GitLab dotenv artifact)
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
-
-    /// While waiting and stderr is not a terminal, print a progress line this often
-    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_positive_duration, allow_hyphen_values = true)]
-    pub progress_interval: Duration,
 
     /// Lock name
     #[arg(value_parser = parse_name)]
@@ -398,62 +470,46 @@ pub struct BreakArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// If the lock is held, give up at once (exit 75, or --conflict-exit-code)
-    #[arg(short = 'n', long, conflicts_with = "timeout")]
-    pub no_wait: bool,
-
-    /// Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)
-    #[arg(short = 'w', long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
-    pub timeout: Option<Duration>,
-
-    /// Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if
-    /// already running" (no message either)
-    #[arg(short = 'E', long, value_name = "N", default_value_t = crate::exit::CONFLICT, value_parser = clap::value_parser!(u8))]
-    pub conflict_exit_code: u8,
-
-    /// Run STRING with /bin/sh -c instead of COMMAND
-    #[arg(
-        short = 'c',
-        long = "shell",
-        value_name = "STRING",
-        conflicts_with = "command"
-    )]
-    pub shell: Option<String>,
-
     /// Semaphore: up to N holders at once (the N oldest keys hold); every holder must use the same N
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(help_heading = "Lock", long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
-
-    /// Run inside a lock taken earlier with `etcdlock acquire` (NAME comes from the handle):
-    /// keep-alive while the command runs, kill before expiry; the lock stays held afterwards
-    #[arg(long, value_name = "HANDLE", conflicts_with_all = ["no_wait", "timeout", "limit", "shared", "once_per", "meta", "ttl"])]
-    pub handle: Option<String>,
 
     /// Shared (reader) lock, as flock -s: any number of shared holders hold together, an
     /// exclusive one (plain run, etcdctl lock, Go's Mutex) alone; FIFO, so a shared request
     /// behind a waiting exclusive one waits for it
-    #[arg(short = 's', long)]
+    #[arg(help_heading = "Lock", short = 's', long)]
     pub shared: bool,
 
+    /// At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0,
+    /// silently) if a run succeeded less than DUR ago, by etcd's clock; a failed run does not
+    /// count, so the next firing on any host retries
+    #[arg(help_heading = "Lock", long, value_name = "DUR", value_parser = parse_ttl, allow_hyphen_values = true)]
+    pub once_per: Option<Duration>,
+
+    /// Run inside a lock taken earlier with `etcdlock acquire` (NAME comes from the handle):
+    /// keep-alive while the command runs, kill before expiry; the lock stays held afterwards
+    #[arg(help_heading = "Lock", long, value_name = "HANDLE", conflicts_with_all = ["no_wait", "timeout", "limit", "shared", "once_per", "meta", "ttl"])]
+    pub handle: Option<String>,
+
+    /// Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)
+    #[arg(help_heading = "Lock", long, value_name = "DUR", default_value = "10s", value_parser = parse_ttl, allow_hyphen_values = true)]
+    pub ttl: Duration,
+
     /// Extra holder metadata shown by `status`, e.g. --meta job=$CI_JOB_URL (repeatable)
-    #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
+    #[arg(help_heading = "Lock", long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
     pub meta: Vec<(String, String)>,
 
-    /// When the command exits while processes it started still run (`cmd &`, nohup, setsid,
-    /// daemons), stop them (kill signal, grace, SIGKILL) and release at once, instead of holding
-    /// the lock until they exit; the exit code stays the command's own
-    #[arg(long)]
-    pub kill_leftovers: bool,
-
-    /// Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does;
-    /// 0 means no limit, as in timeout(1)
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
-    pub max_runtime: Option<Duration>,
+    /// Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron
+    /// jobs on hosts with skewed clocks from running twice in one period; --once-per does it
+    /// exactly)
+    #[arg(help_heading = "Lock", long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub min_hold: Option<Duration>,
 
     /// What of the command line to store in the lock key, where anyone who can read the lock's
     /// prefix sees it: the whole command line, only the program name (arguments may carry
     /// secrets: mysql -pSECRET, curl -H 'Authorization: ...'), or nothing
     #[arg(
+        help_heading = "Lock",
         long,
         value_name = "WHAT",
         default_value = "full",
@@ -461,40 +517,63 @@ pub struct RunArgs {
     )]
     pub record_command: RecordCommand,
 
-    /// At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0,
-    /// silently) if a run succeeded less than DUR ago, by etcd's clock; a failed run does not
-    /// count, so the next firing on any host retries
-    #[arg(long, value_name = "DUR", value_parser = parse_ttl, allow_hyphen_values = true)]
-    pub once_per: Option<Duration>,
+    /// If the lock is held, give up at once (exit 75, or --conflict-exit-code)
+    #[arg(
+        help_heading = "Waiting",
+        short = 'n',
+        long,
+        conflicts_with = "timeout"
+    )]
+    pub no_wait: bool,
 
-    /// Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron
-    /// jobs on hosts with skewed clocks from running twice in one period; --once-per does it
-    /// exactly)
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
-    pub min_hold: Option<Duration>,
+    /// Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)
+    #[arg(help_heading = "Waiting", short = 'w', long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub timeout: Option<Duration>,
 
-    /// Write a Prometheus textfile (node_exporter textfile collector) with this run's timings,
-    /// exit code and lost-lock count, updated when the command starts and ends
-    #[arg(long, value_name = "PATH")]
-    pub metrics_file: Option<PathBuf>,
+    /// Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if
+    /// already running" (no message either)
+    #[arg(help_heading = "Waiting", short = 'E', long, value_name = "N", default_value_t = crate::exit::CONFLICT, value_parser = clap::value_parser!(u8))]
+    pub conflict_exit_code: u8,
 
     /// While waiting and stderr is not a terminal, print a progress line this often
-    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_positive_duration, allow_hyphen_values = true)]
+    #[arg(help_heading = "Waiting", long, value_name = "DUR", default_value = "30s", value_parser = parse_positive_duration, allow_hyphen_values = true)]
     pub progress_interval: Duration,
 
-    /// Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)
-    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_ttl, allow_hyphen_values = true)]
-    pub ttl: Duration,
+    /// Run STRING with /bin/sh -c instead of COMMAND
+    #[arg(
+        help_heading = "Command",
+        short = 'c',
+        long = "shell",
+        value_name = "STRING",
+        conflicts_with = "command"
+    )]
+    pub shell: Option<String>,
 
-    /// Grace between --kill-signal and SIGKILL when the lease is lost, --max-runtime is reached or
-    /// etcdlock gets SIGTERM [default: 2s, or TTL/4 if that is shorter]; must be less than TTL/2
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
-    pub kill_after: Option<Duration>,
+    /// Stop the command after DUR (kill signal, grace, SIGKILL) and exit 124, as timeout(1) does;
+    /// 0 means no limit, as in timeout(1)
+    #[arg(help_heading = "Command", long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub max_runtime: Option<Duration>,
 
     /// Signal sent to the command's process group when the lease is about to be lost or
     /// --max-runtime is reached
-    #[arg(long, value_name = "SIG", default_value = "TERM", value_parser = parse_signal)]
+    #[arg(help_heading = "Command", long, value_name = "SIG", default_value = "TERM", value_parser = parse_signal)]
     pub kill_signal: Signal,
+
+    /// Grace between --kill-signal and SIGKILL when the lease is lost, --max-runtime is reached or
+    /// etcdlock gets SIGTERM [default: 2s, or TTL/4 if that is shorter]; must be less than TTL/2
+    #[arg(help_heading = "Command", long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub kill_after: Option<Duration>,
+
+    /// When the command exits while processes it started still run (`cmd &`, nohup, setsid,
+    /// daemons), stop them (kill signal, grace, SIGKILL) and release at once, instead of holding
+    /// the lock until they exit; the exit code stays the command's own
+    #[arg(help_heading = "Command", long)]
+    pub kill_leftovers: bool,
+
+    /// Write a Prometheus textfile (node_exporter textfile collector) with this run's timings,
+    /// exit code and lost-lock count, updated when the command starts and ends
+    #[arg(help_heading = "Command", long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 
     /// Lock name; the lock's keys are NAME/<lease id in hex> (with --handle: from the handle)
     #[arg(value_name = "NAME", value_parser = parse_name, required_unless_present = "handle")]
@@ -621,12 +700,32 @@ pub fn parse_signal(s: &str) -> Result<Signal, String> {
         .map_err(|_| format!("unknown signal {s:?} (expected e.g. TERM, INT, HUP, KILL or 15)"))
 }
 
+/// The command line as clap sees it, with what the derive attributes cannot say: the global
+/// (connection and output) options are hidden from the help, completions and man pages of the
+/// subcommands that never talk to etcd. Parsing, `completions` and `man` all use this.
+pub fn command() -> clap::Command {
+    let cmd = Cli::command();
+    // clap does not propagate a global option into a subcommand that defines one of that name
+    // itself, so a hidden copy there hides it.
+    let hidden: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| a.clone().hide(true))
+        .collect();
+    ["completions", "man"].iter().fold(cmd, |cmd, sub| {
+        cmd.mut_subcommand(sub, |s| s.args(hidden.iter().cloned()))
+    })
+}
+
 /// Parse the process arguments. A usage error is a few lines on stderr (the mistake, clap's
 /// suggestions, which help to read) and exit code 2: in a cron mail or CI log a full usage
 /// screen would bury the actual mistake.
 pub fn parse() -> Cli {
     use clap::error::ErrorKind;
-    match Cli::try_parse() {
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|mut m| <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m));
+    match parsed {
         Ok(mut cli) => {
             if let Command::Run(run) = &mut cli.command {
                 if let Err(e) = run.resolve_name() {
@@ -718,14 +817,15 @@ fn more_tips(e: &clap::Error, args: &[String], sub_at: Option<usize>, tips: &mut
     use clap::error::{ContextKind, ContextValue};
     let cmd = Cli::command();
     let visible = || cmd.get_subcommands().filter(|s| !s.is_hide_set());
-    if let (true, Some(ContextValue::String(bad))) =
-        (tips.is_empty(), e.get(ContextKind::InvalidSubcommand))
-    {
-        if let Some(near) = visible().find(|s| edit_distance(s.get_name(), bad) <= 2) {
-            tips.push(format!(
-                "tip: a similar subcommand exists: '{}'",
-                near.get_name()
-            ));
+    if let Some(ContextValue::String(bad)) = e.get(ContextKind::InvalidSubcommand) {
+        // clap ranks by similarity, which prefers 'renew' to 'run' for "rn": the fewest edits
+        // win here.
+        let nearest = visible()
+            .map(|s| (edit_distance(s.get_name(), bad), s.get_name()))
+            .min();
+        if let Some((_, near)) = nearest.filter(|(d, _)| *d <= 2) {
+            tips.retain(|t| !t.contains("similar subcommand"));
+            tips.insert(0, format!("tip: a similar subcommand exists: '{near}'"));
         }
     }
     let (Some(i), Some(ContextValue::String(bad))) = (sub_at, e.get(ContextKind::InvalidArg))

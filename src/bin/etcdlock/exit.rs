@@ -103,6 +103,20 @@ pub fn explain(err: &anyhow::Error) -> String {
     };
     let text = e.to_string();
     match e {
+        // A scheme that does not match the server: TLS to a plain-http etcd fails in the
+        // handshake, plain http to a TLS etcd as a bare transport error.
+        Error::Refused { reason, .. } if reason.contains("handshake") && text.contains("https://") => {
+            format!("{text}; does etcd serve plain http there? then use http:// in --endpoints (etcd serves https only with --cert-file)")
+        }
+        Error::Unreachable {
+            endpoints,
+            last_error,
+            ..
+        } if endpoints.starts_with("http://")
+            && (last_error.contains("transport error") || last_error.ends_with("no answer")) =>
+        {
+            format!("{text}; if etcd serves TLS there, use https:// in --endpoints (with --cacert for a private CA)")
+        }
         Error::Unreachable { .. } => {
             format!("{text}; check --endpoints and that etcd is running")
         }

@@ -21,7 +21,9 @@ pub async fn status(config: etcdlock::Config, args: StatusArgs) -> Result<u8> {
     } else {
         output::print(&render_status(&status))?;
     }
-    Ok(if status.held { 0 } else { 1 })
+    // With --json the document says held or free: exit 0 whenever it could be read, so that
+    // `status --json | jq` works under `set -o pipefail`. The plain form keeps flock-like codes.
+    Ok(if status.held || args.json { 0 } else { 1 })
 }
 
 fn age(secs: Option<u64>) -> String {
@@ -59,7 +61,7 @@ fn short_mode(e: &Entry) -> &'static str {
 fn command_of(e: &Entry) -> String {
     match (&e.command, e.kind.as_str()) {
         (_, "handle") => "(handle)".to_owned(),
-        (Some(c), _) => c.join(" "),
+        (Some(c), _) => etcdlock::holder::shell_words(c),
         (None, _) => "?".to_owned(),
     }
 }
@@ -285,7 +287,7 @@ fn describe_holder(e: &Entry) -> String {
         ),
         (Some(h), Some(p)) => format!(
             "{h} pid {p} ({}) for {}",
-            e.command.as_deref().unwrap_or_default().join(" "),
+            etcdlock::holder::shell_words(e.command.as_deref().unwrap_or_default()),
             age(e.held_for_s)
         ),
         _ => format!("a holder without etcdlock metadata (lease {})", e.lease_id),

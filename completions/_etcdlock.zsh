@@ -162,8 +162,8 @@ _arguments "${_arguments_options[@]}" : \
 '*--meta=[Extra holder metadata shown by status, e.g. --meta job=\$CI_JOB_URL (repeatable)]:KEY=VALUE:_default' \
 '-w+[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \
 '--timeout=[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \
-'-E+[Exit code when giving up because of --no-wait or --timeout]:N:_default' \
-'--conflict-exit-code=[Exit code when giving up because of --no-wait or --timeout]:N:_default' \
+'-E+[Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)]:N:_default' \
+'--conflict-exit-code=[Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)]:N:_default' \
 '--progress-interval=[While waiting and stderr is not a terminal, print a progress line this often]:DUR:_default' \
 '--env-file=[Also append ETCDLOCK_HANDLE=... and ETCDLOCK_FENCING_TOKEN=... lines to FILE (e.g. \$GITHUB_ENV, a GitLab dotenv artifact)]:FILE:_files' \
 '*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \

@@ -129,7 +129,7 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l limit -d '
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l ttl -d 'The lock frees itself this long after the last acquire, renew or run --handle (whole seconds; plain numbers are seconds)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l meta -d 'Extra holder metadata shown by status, e.g. --meta job=$CI_JOB_URL (repeatable)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -s w -l timeout -d 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -s E -l conflict-exit-code -d 'Exit code when giving up because of --no-wait or --timeout' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -s E -l conflict-exit-code -d 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l progress-interval -d 'While waiting and stderr is not a terminal, print a progress line this often' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l env-file -d 'Also append ETCDLOCK_HANDLE=... and ETCDLOCK_FENCING_TOKEN=... lines to FILE (e.g. $GITHUB_ENV, a GitLab dotenv artifact)' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r

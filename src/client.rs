@@ -330,6 +330,19 @@ async fn open(config: &Config, endpoint: &str, timeout: Duration) -> Result<Etcd
     }
 }
 
+/// Note a failed try in `last` (as `PREFIX<error>`), unless it is a timeout after something more
+/// telling: a timeout's duration is only what was left of the budget, and it would hide why the
+/// earlier tries failed.
+pub(crate) fn keep_telling(last: &mut String, prefix: &str, e: &CallError) {
+    match e {
+        CallError::Timeout(_) if last.is_empty() || last.ends_with("no answer") => {
+            *last = format!("{prefix}no answer");
+        }
+        CallError::Timeout(_) => {}
+        e => *last = format!("{prefix}{e}"),
+    }
+}
+
 impl Client {
     /// Find a member that answers and has a leader, trying every endpoint with backoff until the
     /// dial timeout runs out (exit 69 then): an etcd restart or election should not fail a cron job.
@@ -380,15 +393,7 @@ impl Client {
                 }
                 Err(e) => {
                     debug!(endpoint, error = %e, "endpoint not usable");
-                    // A timeout says less than an earlier refusal, and its duration is only what
-                    // was left of --dial-timeout: keep the more telling error.
-                    if let CallError::Timeout(_) = e {
-                        if last_error.is_empty() || last_error.ends_with(": no answer") {
-                            last_error = format!("{endpoint}: no answer");
-                        }
-                    } else {
-                        last_error = format!("{endpoint}: {e}");
-                    }
+                    keep_telling(&mut last_error, &format!("{endpoint}: "), &e);
                 }
             }
             attempt += 1;
@@ -546,6 +551,15 @@ async fn probe(
 }
 
 impl Client {
+    /// Run `txn`, retrying transient failures; `what` names it in a permanent failure.
+    pub async fn txn(&self, what: &str, txn: etcd_client::Txn) -> Result<etcd_client::TxnResponse> {
+        self.retrying(what, || {
+            let txn = txn.clone();
+            self.call(|mut c| async move { c.txn(txn).await })
+        })
+        .await
+    }
+
     /// Retry `op` while it fails transiently (the caller bounds the whole wait, e.g. by the
     /// lease's life); a permanent error (permission denied, lease not found) ends the attempt as
     /// [`Error::Refused`] with `what` as its context.

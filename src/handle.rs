@@ -198,7 +198,7 @@ impl Handle {
     /// The error for a lock this handle no longer holds.
     pub fn lost(&self) -> Error {
         Error::Lost(format!(
-            "the lock {} of this handle was lost: its lease expired (the TTL ran out after the last acquire or renew) or was revoked, or the key was deleted; someone else may have held the lock since",
+            "the lock {} of this handle was lost: its lease expired (the TTL ran out after the last acquire, renew or run --handle), was revoked, or its key was deleted",
             self.name
         ))
     }

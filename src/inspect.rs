@@ -275,12 +275,7 @@ async fn values_of(etcd: &Client, keys: &[&str]) -> Result<HashMap<String, Vec<u
                 .map(|k| TxnOp::get(*k, None))
                 .collect::<Vec<_>>(),
         );
-        let resp = etcd
-            .retrying("cannot read the lock's holders", || {
-                let txn = txn.clone();
-                etcd.call(|mut c| async move { c.txn(txn).await })
-            })
-            .await?;
+        let resp = etcd.txn("cannot read the lock's holders", txn).await?;
         for op in resp.op_responses() {
             if let TxnOpResponse::Get(g) = op {
                 for kv in g.kvs() {

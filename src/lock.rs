@@ -173,7 +173,7 @@ pub async fn enqueue(
     let key = queue::key_for(name, lease.id);
     let limit = holder.limit;
     let txn = queue_txn(name, &key, lease, holder);
-    let resp = run_txn(etcd, "cannot queue for the lock", txn).await?;
+    let resp = etcd.txn("cannot queue for the lock", txn).await?;
     let revision = rev(resp.header());
     let ops = resp.op_responses();
     let my_rev = my_revision(&resp)?;
@@ -214,15 +214,6 @@ pub async fn enqueue(
         revision,
     });
     Ok((queued, acquired, noticed))
-}
-
-/// Run `txn`, retrying transient failures; `what` names it in a permanent failure.
-async fn run_txn(etcd: &Client, what: &str, txn: Txn) -> Result<etcd_client::TxnResponse> {
-    etcd.retrying(what, || {
-        let txn = txn.clone();
-        etcd.call(|mut c| async move { c.txn(txn).await })
-    })
-    .await
 }
 
 /// Whether the queue transaction's keys-only look already shows us holding: an exclusive
@@ -283,12 +274,7 @@ async fn check_limits(
         return Ok(());
     }
     let txn = Txn::new().and_then(others);
-    let resp = etcd
-        .retrying("cannot read the lock's holders", || {
-            let txn = txn.clone();
-            etcd.call(|mut c| async move { c.txn(txn).await })
-        })
-        .await?;
+    let resp = etcd.txn("cannot read the lock's holders", txn).await?;
     for kv in resp
         .op_responses()
         .iter()
@@ -657,12 +643,7 @@ pub async fn peek(
     ];
     ops.extend(related_ops(name));
     let txn = Txn::new().and_then(ops);
-    let resp = client
-        .retrying("cannot read the lock", || {
-            let txn = txn.clone();
-            client.call(|mut c| async move { c.txn(txn).await })
-        })
-        .await?;
+    let resp = client.txn("cannot read the lock", txn).await?;
     let ops = resp.op_responses();
     let page = get_of(ops.first()).ok_or_else(|| Error::Protocol("unexpected answer".into()))?;
     let queue = queue::slots_with_modes(prefix.as_bytes(), page.kvs());
@@ -698,7 +679,7 @@ pub async fn record_only(
         )])
         .and_then(ending.held_ops(name))
         .or_else(ending.lost_ops(name));
-    Ok(run_txn(client, "cannot record the run", txn)
+    Ok(client.txn("cannot record the run", txn)
         .await?
         .succeeded())
 }
@@ -722,12 +703,7 @@ pub async fn release(
         )])
         .and_then(held)
         .or_else(ending.map(|e| e.lost_ops(name)).unwrap_or_default());
-    let resp = client
-        .retrying("cannot release the lock", || {
-            let txn = txn.clone();
-            client.call(|mut c| async move { c.txn(txn).await })
-        })
-        .await?;
+    let resp = client.txn("cannot release the lock", txn).await?;
     Ok(resp.succeeded())
 }
 
@@ -870,12 +846,7 @@ async fn delete_own(client: &Client, key: &str, create_revision: i64) -> Result<
             create_revision,
         )])
         .and_then([TxnOp::delete(key.to_owned(), None)]);
-    client
-        .retrying("cannot release the lock", || {
-            let txn = txn.clone();
-            client.call(|mut c| async move { c.txn(txn).await })
-        })
-        .await?;
+    client.txn("cannot release the lock", txn).await?;
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use nix::sys::signal::Signal;
 use tokio::time::{sleep, timeout, Instant};
 use tracing::{debug, info, trace};
 
-use crate::client::{describe, is_fatal, jitter, CallError, Client};
+use crate::client::{describe, is_fatal, jitter, keep_telling, CallError, Client};
 use crate::error::{Error, Result};
 use crate::guard::{BootTime, Guard};
 use crate::safety::SafetyParams;
@@ -66,9 +66,7 @@ impl Lease {
         let budget = Instant::now() + config.dial_timeout();
         let granted_at = BootTime::now();
         let mut backoff = Duration::from_millis(50);
-        // The most telling failure: a timeout of the last, shortened try says less than the
-        // refusal or transport error before it.
-        let mut worst: Option<String> = None;
+        let mut telling = String::new();
         loop {
             // Leave time to try every endpoint within the dial timeout.
             let per_try = (config.dial_timeout() / config.endpoints().len() as u32)
@@ -105,19 +103,14 @@ impl Lease {
                 }
                 Err(e) if Instant::now() < budget => {
                     debug!(error = %e, "lease grant failed, retrying");
-                    if !matches!(e, CallError::Timeout(_)) || worst.is_none() {
-                        worst = Some(failure(&e));
-                    }
+                    keep_telling(&mut telling, "", &e);
                     let left = budget.saturating_duration_since(Instant::now());
                     sleep(jitter(backoff).min(left)).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
                 Err(e) => {
-                    let last = match (&e, worst) {
-                        (CallError::Timeout(_), Some(earlier)) => earlier,
-                        _ => failure(&e),
-                    };
-                    return Err(unreachable(client, last));
+                    keep_telling(&mut telling, "", &e);
+                    return Err(unreachable(client, telling));
                 }
             }
         }

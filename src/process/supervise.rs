@@ -312,17 +312,7 @@ pub async fn supervise(
         if let Some(status) = super::spawn::reap_all(child.pid.as_raw()).leader {
             break status;
         }
-        tokio::select! {
-            received = signals.recv_or_child() => if let Some(sig) = received {
-                w.forward(sig);
-            },
-            () = until(w.stop_at) => w.max_runtime_reached(),
-            () = until(w.kill_at) => w.kill_now(),
-            reason = guard.wait_lost(), if !w.lost_reported => {
-                w.lost_reported = true;
-                report(Event::Lost(&reason));
-            }
-        }
+        w.round(signals, guard, &report, std::future::pending()).await;
     };
     tree.leader_reaped();
     if let Some(fd) = child.tty {
@@ -367,15 +357,33 @@ async fn leftovers(
     // that left our ancestry but not the cgroup.
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     while !w.tree.is_empty() {
+        let tick = tick.tick();
+        w.round(signals, guard, report, async {
+            tick.await;
+        })
+        .await;
+    }
+}
+
+impl Watch<'_> {
+    /// One round of supervision, whichever comes first: a signal to forward (or SIGCHLD, after
+    /// which the caller reaps), --max-runtime, the kill deadline, the lock lost, or `wake`.
+    async fn round(
+        &mut self,
+        signals: &mut Signals,
+        guard: &Guard,
+        report: &impl Fn(Event<'_>),
+        wake: impl std::future::Future<Output = ()>,
+    ) {
         tokio::select! {
-            _ = tick.tick() => {}
+            () = wake => {}
             received = signals.recv_or_child() => if let Some(sig) = received {
-                w.forward(sig);
+                self.forward(sig);
             },
-            () = until(w.stop_at) => w.max_runtime_reached(),
-            () = until(w.kill_at) => w.kill_now(),
-            reason = guard.wait_lost(), if !w.lost_reported => {
-                w.lost_reported = true;
+            () = until(self.stop_at) => self.max_runtime_reached(),
+            () = until(self.kill_at) => self.kill_now(),
+            reason = guard.wait_lost(), if !self.lost_reported => {
+                self.lost_reported = true;
                 report(Event::Lost(&reason));
             }
         }

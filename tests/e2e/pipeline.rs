@@ -155,6 +155,10 @@ fn a_handle_lock_expires_with_no_process_alive_unless_renewed() {
         let (code, _, err) = etcdlock_out(&ep, &args);
         assert_eq!(code, Some(70), "{args:?} of an expired lock: {err}");
         assert!(err.contains("was lost"), "{err}");
+        assert!(
+            err.contains(" held it since (ended "),
+            "the waiter's run: {err}"
+        );
         assert_eq!(err.lines().count(), 1, "one line: {err}");
     }
     cluster.assert_clean();
@@ -234,6 +238,14 @@ fn break_frees_a_handle_lock_and_the_pipeline_sees_it_lost() {
     assert!(out.contains("of a handle acquired on"), "{out}");
     let (code, _, err) = etcdlock_out(&ep, &["release", &h]);
     assert_eq!(code, Some(70), "release after break: {err}");
+    assert!(err.contains("nobody has taken it since"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut next = holder(&ep, dir.path(), "next", &[], "/stuck");
+    wait_started(dir.path(), "next");
+    let (code, _, err) = etcdlock_out(&ep, &["renew", &h]);
+    assert_eq!(code, Some(70), "renew after break: {err}");
+    assert!(err.contains("someone else holds it now: "), "{err}");
+    let_go(dir.path(), "next", &mut next);
     cluster.assert_clean();
 }
 

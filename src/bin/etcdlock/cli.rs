@@ -378,6 +378,32 @@ Examples:
 Exit codes: 0 released, 2 malformed handle or one from another cluster, 69 etcd unavailable,
 70 the lock had been lost meanwhile (someone else may have held it).";
 
+/// How to wait for a lock: the options `run` and `acquire` share.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// If the lock is held, give up at once (exit 75, or --conflict-exit-code)
+    #[arg(
+        help_heading = "Waiting",
+        short = 'n',
+        long,
+        conflicts_with = "timeout"
+    )]
+    pub no_wait: bool,
+
+    /// Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)
+    #[arg(help_heading = "Waiting", short = 'w', long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub timeout: Option<Duration>,
+
+    /// Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if
+    /// already running" (no message either)
+    #[arg(help_heading = "Waiting", short = 'E', long, value_name = "N", default_value_t = crate::exit::CONFLICT, value_parser = clap::value_parser!(u8))]
+    pub conflict_exit_code: u8,
+
+    /// While waiting and stderr is not a terminal, print a progress line this often
+    #[arg(help_heading = "Waiting", long, value_name = "DUR", default_value = "30s", value_parser = parse_positive_duration, allow_hyphen_values = true)]
+    pub progress_interval: Duration,
+}
+
 #[derive(Debug, Args)]
 pub struct AcquireArgs {
     /// Semaphore: up to N holders at once; every holder must use the same N
@@ -397,26 +423,8 @@ pub struct AcquireArgs {
     #[arg(help_heading = "Lock", long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
     pub meta: Vec<(String, String)>,
 
-    /// If the lock is held, give up at once (exit 75, or --conflict-exit-code)
-    #[arg(
-        help_heading = "Waiting",
-        short = 'n',
-        long,
-        conflicts_with = "timeout"
-    )]
-    pub no_wait: bool,
-
-    /// Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)
-    #[arg(help_heading = "Waiting", short = 'w', long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
-    pub timeout: Option<Duration>,
-
-    /// Exit code when giving up because of --no-wait or --timeout
-    #[arg(help_heading = "Waiting", short = 'E', long, value_name = "N", default_value_t = crate::exit::CONFLICT, value_parser = clap::value_parser!(u8))]
-    pub conflict_exit_code: u8,
-
-    /// While waiting and stderr is not a terminal, print a progress line this often
-    #[arg(help_heading = "Waiting", long, value_name = "DUR", default_value = "30s", value_parser = parse_positive_duration, allow_hyphen_values = true)]
-    pub progress_interval: Duration,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 
     /// Print the handle with its key, lease, fencing token and expiry as JSON
     #[arg(help_heading = "Output", long)]
@@ -517,27 +525,8 @@ pub struct RunArgs {
     )]
     pub record_command: RecordCommand,
 
-    /// If the lock is held, give up at once (exit 75, or --conflict-exit-code)
-    #[arg(
-        help_heading = "Waiting",
-        short = 'n',
-        long,
-        conflicts_with = "timeout"
-    )]
-    pub no_wait: bool,
-
-    /// Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)
-    #[arg(help_heading = "Waiting", short = 'w', long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
-    pub timeout: Option<Duration>,
-
-    /// Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if
-    /// already running" (no message either)
-    #[arg(help_heading = "Waiting", short = 'E', long, value_name = "N", default_value_t = crate::exit::CONFLICT, value_parser = clap::value_parser!(u8))]
-    pub conflict_exit_code: u8,
-
-    /// While waiting and stderr is not a terminal, print a progress line this often
-    #[arg(help_heading = "Waiting", long, value_name = "DUR", default_value = "30s", value_parser = parse_positive_duration, allow_hyphen_values = true)]
-    pub progress_interval: Duration,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 
     /// Run STRING with /bin/sh -c instead of COMMAND
     #[arg(
@@ -876,6 +865,26 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    /// The defaults the help shows are the library's safety constants.
+    #[test]
+    fn help_numbers_are_the_safety_constants() {
+        use etcdlock::safety::SafetyParams;
+        let Command::Run(run) = Cli::parse_from(["etcdlock", "run", "x", "--", "true"]).command
+        else {
+            unreachable!()
+        };
+        assert_eq!(run.ttl, SafetyParams::DEFAULT_TTL);
+        let min = SafetyParams::MIN_TTL;
+        assert!(parse_ttl(&format!("{}s", min.as_secs())).is_ok());
+        assert!(parse_ttl(&format!("{}s", min.as_secs() - 1)).is_err());
+        let help = run_after_help(true);
+        let d = |d| humantime::format_duration(d).to_string();
+        let ttl = format!("(default {})", d(SafetyParams::DEFAULT_TTL));
+        let kill = format!("deadline - {}", d(SafetyParams::MARGIN));
+        assert!(help.contains(&ttl) && help.contains(&kill), "{help}");
     }
 
     #[test]

@@ -79,11 +79,11 @@ pub async fn acquire(resolved: Resolved, args: AcquireArgs) -> Result<u8> {
     } else {
         Mode::Exclusive
     };
-    if args.no_wait {
+    if args.wait.no_wait {
         // Learn with a read that there is nothing to do: no lease, no write.
         let peek = etcdlock::lock::peek(&client, &args.name, args.limit, mode, false).await?;
         if peek.full(args.limit) {
-            let code = wait::conflict(&client, &args.name, &peek.holders, args.conflict_exit_code);
+            let code = wait::conflict(&client, &args.name, &peek.holders, args.wait.conflict_exit_code);
             return Ok(code.await);
         }
     }
@@ -95,10 +95,7 @@ pub async fn acquire(resolved: Resolved, args: AcquireArgs) -> Result<u8> {
     holder.handle = true;
     let waiting = Waiting {
         name: &args.name,
-        no_wait: args.no_wait,
-        timeout: args.timeout,
-        conflict_exit_code: args.conflict_exit_code,
-        progress_interval: args.progress_interval,
+        wait: &args.wait,
         name_noted: false,
     };
     let (guard, lease) = (session.guard().clone(), *session.lease());
@@ -175,10 +172,35 @@ pub async fn open(resolved: Resolved, text: &str) -> Result<(Client, Handle)> {
     Ok((client, handle))
 }
 
+/// A lost lock's error with what became of the lock since, as far as etcd still shows it: who
+/// holds it now, or who ran it last, after us.
+async fn lost_since(client: &Client, handle: &Handle, e: etcdlock::Error) -> etcdlock::Error {
+    let etcdlock::Error::Lost(reason) = e else {
+        return e;
+    };
+    let ours = handle.fencing_token;
+    let since = match etcdlock::inspect::status(client, &handle.name).await {
+        Ok(s) => match s.holders.iter().find(|h| h.fencing_token > ours) {
+            Some(h) => format!("; someone else holds it now: {}", crate::show::describe_holder(h)),
+            None => match &s.last_run {
+                Some(r) if r.fencing_token > ours => {
+                    format!("; {} held it since (ended {})", r.host, r.ended_at)
+                }
+                _ => "; nobody has taken it since".to_owned(),
+            },
+        },
+        Err(_) => "; someone else may have held it since".to_owned(),
+    };
+    etcdlock::Error::Lost(format!("{reason}{since}"))
+}
+
 /// `etcdlock renew HANDLE`.
 pub async fn renew(resolved: Resolved, args: HandleArgs) -> Result<u8> {
     let (client, handle) = open(resolved, &args.handle).await?;
-    let ttl = handle.renew(&client).await?;
+    let ttl = match handle.renew(&client).await {
+        Ok(ttl) => ttl,
+        Err(e) => return Err(lost_since(&client, &handle, e).await.into()),
+    };
     output::info(format!(
         "renewed {}: it frees itself in {} unless renewed or released",
         handle.name,
@@ -190,7 +212,9 @@ pub async fn renew(resolved: Resolved, args: HandleArgs) -> Result<u8> {
 /// `etcdlock release HANDLE`.
 pub async fn release(resolved: Resolved, args: HandleArgs) -> Result<u8> {
     let (client, handle) = open(resolved, &args.handle).await?;
-    handle.release(&client).await?;
+    if let Err(e) = handle.release(&client).await {
+        return Err(lost_since(&client, &handle, e).await.into());
+    }
     output::info(format!("released {}", handle.name));
     Ok(0)
 }
@@ -206,7 +230,7 @@ pub async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
     let (client, handle) = open(resolved, &text).await?;
     let (state, revision) = handle.state_at(&client).await?;
     if state == State::Lost {
-        return Err(handle.lost().into());
+        return Err(lost_since(&client, &handle, handle.lost()).await.into());
     }
     let lease = Lease::attach(&client, handle.lease_id)
         .await

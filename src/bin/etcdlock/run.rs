@@ -180,7 +180,7 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
 /// anything to do. A thousand hosts firing at a held lock, or after this period's run, cost etcd
 /// no write. When the read says free, go on as usual (a race costs only the usual path).
 async fn look_first(client: &Client, args: &RunArgs) -> Result<Option<u8>> {
-    if !args.no_wait && args.once_per.is_none() {
+    if !args.wait.no_wait && args.once_per.is_none() {
         return Ok(None);
     }
     let peek = etcdlock::lock::peek(
@@ -199,8 +199,8 @@ async fn look_first(client: &Client, args: &RunArgs) -> Result<Option<u8>> {
         );
         return Ok(Some(0));
     }
-    if args.no_wait && peek.full(args.limit) {
-        let code = wait::conflict(client, &args.name, &peek.holders, args.conflict_exit_code).await;
+    if args.wait.no_wait && peek.full(args.limit) {
+        let code = wait::conflict(client, &args.name, &peek.holders, args.wait.conflict_exit_code).await;
         return Ok(Some(code));
     }
     Ok(None)
@@ -355,11 +355,8 @@ async fn hold(
 ) -> Result<Outcome> {
     let waiting = Waiting {
         name: &args.name,
-        no_wait: args.no_wait,
-        timeout: args.timeout,
-        conflict_exit_code: args.conflict_exit_code,
-        progress_interval: args.progress_interval,
-        name_noted: args.no_wait || args.once_per.is_some(),
+        wait: &args.wait,
+        name_noted: args.wait.no_wait || args.once_per.is_some(),
     };
     let (client, guard) = (session.client(), session.guard());
     let held = match wait::acquire(

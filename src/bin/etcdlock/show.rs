@@ -278,7 +278,7 @@ fn held_of(l: &etcdlock::inspect::LockSummary) -> String {
 }
 
 /// "web-3 pid 4121 (./backup.sh) for 3m12s", or what is known of a holder that is not etcdlock.
-fn describe_holder(e: &Entry) -> String {
+pub fn describe_holder(e: &Entry) -> String {
     match (&e.host, e.pid) {
         (Some(h), _) if e.kind == "handle" => format!(
             "a handle acquired on {h} by {} for {}",

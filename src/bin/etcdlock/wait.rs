@@ -53,14 +53,8 @@ impl Held {
 pub struct Waiting<'a> {
     /// The lock.
     pub name: &'a str,
-    /// `-n`.
-    pub no_wait: bool,
-    /// `-w`.
-    pub timeout: Option<Duration>,
-    /// `-E`.
-    pub conflict_exit_code: u8,
-    /// `--progress-interval`.
-    pub progress_interval: Duration,
+    /// `-n`, `-w`, `-E`, `--progress-interval`.
+    pub wait: &'a crate::cli::WaitArgs,
     /// The notes about the name were given already (by the look before the queue).
     pub name_noted: bool,
 }
@@ -100,7 +94,7 @@ pub async fn acquire(
         return Ok(Waited::Held(Held::new(acquired, watch, None)));
     }
     crate::emergency::test_point("waiting");
-    if how.no_wait || how.timeout.is_some_and(|t| t.is_zero()) {
+    if how.wait.no_wait || how.wait.timeout.is_some_and(|t| t.is_zero()) {
         // The queue transaction's keys-only look cannot see that shared holders ahead let a
         // shared contender in: one read of the keys ahead decides.
         if let Some(acquired) = queued.check(client).await? {
@@ -149,8 +143,8 @@ async fn wait(
     let mut waiter = queued.clone();
     let wait = waiter.wait(client);
     tokio::pin!(wait);
-    let give_up_at = how.timeout.map(|t| Instant::now() + t);
-    let mut ticks = tokio::time::interval(progress.tick(how.progress_interval));
+    let give_up_at = how.wait.timeout.map(|t| Instant::now() + t);
+    let mut ticks = tokio::time::interval(progress.tick(how.wait.progress_interval));
     // Progress costs a queue read per tick; with nothing to show, do not ask.
     let show_progress = !output::is_quiet();
     loop {
@@ -162,7 +156,7 @@ async fn wait(
             }
             _ = tokio::time::sleep_until(give_up_at.unwrap_or_else(Instant::now)), if give_up_at.is_some() => {
                 progress.finish(None);
-                let why = format!("--timeout {}", humantime::format_duration(how.timeout.unwrap_or_default()));
+                let why = format!("--timeout {}", humantime::format_duration(how.wait.timeout.unwrap_or_default()));
                 return Ok(Wake::Stop(give_up(client, queued, how, &why).await));
             }
             _ = ticks.tick(), if show_progress => {
@@ -236,7 +230,7 @@ pub async fn conflict(client: &Client, name: &str, holders: &[Slot], code: u8) -
 /// One line naming the holder (none with `-E 0`: skipping is then the expected, silent outcome),
 /// then the conflict exit code. Leaving the queue is the caller's revoke.
 async fn give_up(client: &Client, queued: &Queued, how: &Waiting<'_>, why: &str) -> u8 {
-    if how.conflict_exit_code == 0 {
+    if how.wait.conflict_exit_code == 0 {
         return 0;
     }
     let state = match lock::queue_info(client, queued).await {
@@ -244,5 +238,5 @@ async fn give_up(client: &Client, queued: &Queued, how: &Waiting<'_>, why: &str)
         _ => "held by someone else".to_owned(),
     };
     output::info(format!("{} is {state}; giving up ({why})", how.name));
-    how.conflict_exit_code
+    how.wait.conflict_exit_code
 }

@@ -679,9 +679,7 @@ pub async fn record_only(
         )])
         .and_then(ending.held_ops(name))
         .or_else(ending.lost_ops(name));
-    Ok(client.txn("cannot record the run", txn)
-        .await?
-        .succeeded())
+    Ok(client.txn("cannot record the run", txn).await?.succeeded())
 }
 
 /// Release a held lock: delete our key (only our key revision), and in the same transaction write

@@ -163,7 +163,9 @@ pub async fn read(client: &Client, name: &str) -> Result<Records> {
         TxnOp::get(last_success_key(name), None),
         TxnOp::get(once_key(name), None),
     ]);
-    let resp = client.txn("cannot read the lock's run records", txn).await?;
+    let resp = client
+        .txn("cannot read the lock's run records", txn)
+        .await?;
     let kv = |i: usize| match resp.op_responses().get(i) {
         Some(TxnOpResponse::Get(g)) => g.kvs().first().cloned(),
         _ => None,

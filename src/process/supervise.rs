@@ -312,7 +312,8 @@ pub async fn supervise(
         if let Some(status) = super::spawn::reap_all(child.pid.as_raw()).leader {
             break status;
         }
-        w.round(signals, guard, &report, std::future::pending()).await;
+        w.round(signals, guard, &report, std::future::pending())
+            .await;
     };
     tree.leader_reaped();
     if let Some(fd) = child.tty {

@@ -83,7 +83,12 @@ pub async fn acquire(resolved: Resolved, args: AcquireArgs) -> Result<u8> {
         // Learn with a read that there is nothing to do: no lease, no write.
         let peek = etcdlock::lock::peek(&client, &args.name, args.limit, mode, false).await?;
         if peek.full(args.limit) {
-            let code = wait::conflict(&client, &args.name, &peek.holders, args.wait.conflict_exit_code);
+            let code = wait::conflict(
+                &client,
+                &args.name,
+                &peek.holders,
+                args.wait.conflict_exit_code,
+            );
             return Ok(code.await);
         }
     }
@@ -181,7 +186,10 @@ async fn lost_since(client: &Client, handle: &Handle, e: etcdlock::Error) -> etc
     let ours = handle.fencing_token;
     let since = match etcdlock::inspect::status(client, &handle.name).await {
         Ok(s) => match s.holders.iter().find(|h| h.fencing_token > ours) {
-            Some(h) => format!("; someone else holds it now: {}", crate::show::describe_holder(h)),
+            Some(h) => format!(
+                "; someone else holds it now: {}",
+                crate::show::describe_holder(h)
+            ),
             None => match &s.last_run {
                 Some(r) if r.fencing_token > ours => {
                     format!("; {} held it since (ended {})", r.host, r.ended_at)

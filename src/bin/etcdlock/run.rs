@@ -200,7 +200,13 @@ async fn look_first(client: &Client, args: &RunArgs) -> Result<Option<u8>> {
         return Ok(Some(0));
     }
     if args.wait.no_wait && peek.full(args.limit) {
-        let code = wait::conflict(client, &args.name, &peek.holders, args.wait.conflict_exit_code).await;
+        let code = wait::conflict(
+            client,
+            &args.name,
+            &peek.holders,
+            args.wait.conflict_exit_code,
+        )
+        .await;
         return Ok(Some(code));
     }
     Ok(None)

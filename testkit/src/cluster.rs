@@ -43,6 +43,12 @@ pub const ETCDCTL_COMMAND_TIMEOUT: &str = "10s";
 pub const ETCDCTL_PROCESS_TIMEOUT: Duration = Duration::from_secs(30);
 /// Poll interval used by every wait loop in this module.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// How long the test kit waits for what a test's processes should do soon (a holder to start,
+/// a waiter to queue) on a noisy 2-core machine, before the test fails.
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The bound of [`Cluster::assert_clean_now`]: long enough for a revoke in flight, too short for
+/// a lease to expire by its TTL.
+pub const CLEAN_NOW_TIMEOUT: Duration = Duration::from_millis(1500);
 
 // ---------------------------------------------------------------------------
 // Ports
@@ -588,6 +594,14 @@ impl Cluster {
         keys
     }
 
+    /// Waits (up to [`WAIT_TIMEOUT`]) until exactly `n` keys are under `prefix`, e.g. until the
+    /// holders and waiters of a lock have queued.
+    pub fn wait_keys(&self, prefix: &str, n: usize) {
+        wait_until(&format!("{n} keys under {prefix}"), WAIT_TIMEOUT, || {
+            self.keys(prefix).len() == n
+        });
+    }
+
     /// Value of `key`, or None if absent. Panics if etcdctl fails.
     pub fn get(&self, key: &str) -> Option<String> {
         let out = self.etcdctl_ok(&["get", key, "--print-value-only"]);
@@ -618,6 +632,13 @@ impl Cluster {
     /// then prints what is left (keys with values, leases with TTL and keys).
     pub fn assert_clean(&self) {
         self.assert_clean_within(CLEAN_TIMEOUT);
+    }
+
+    /// [`Cluster::assert_clean`] within [`CLEAN_NOW_TIMEOUT`]: after etcdlock has exited, it
+    /// revoked its lease itself, so nothing may be left right away (a lease merely expiring by
+    /// its TTL would not pass).
+    pub fn assert_clean_now(&self) {
+        self.assert_clean_within(CLEAN_NOW_TIMEOUT);
     }
 
     /// [`Cluster::assert_clean`] with a custom polling bound.

@@ -136,7 +136,32 @@ pub fn etcdlock_at(endpoints: &str) -> Command {
 pub fn etcdlock_out(endpoints: &str, args: &[&str]) -> (Option<i32>, String, String) {
     let mut cmd = etcdlock_at(endpoints);
     cmd.args(args);
-    let out = run_with_timeout(cmd, Duration::from_secs(60));
+    run_text(cmd, Duration::from_secs(60))
+}
+
+/// `etcdlock --endpoints ENDPOINTS run OPTS NAME -- sh -c SCRIPT` (see [`etcdlock_at`]), for the
+/// caller to redirect and spawn.
+pub fn etcdlock_sh(endpoints: &str, opts: &[&str], name: &str, script: &str) -> Command {
+    let mut cmd = etcdlock_at(endpoints);
+    cmd.arg("run")
+        .args(opts)
+        .arg(name)
+        .args(["--", "sh", "-c", script]);
+    cmd
+}
+
+/// [`run_with_timeout`] of a command that must succeed: panics with its output (see
+/// [`describe_output`]) otherwise.
+pub fn run_ok(cmd: Command, timeout: Duration) -> Output {
+    let what = format!("{:?}", cmd.get_program());
+    let out = run_with_timeout(cmd, timeout);
+    assert!(out.status.success(), "{}", describe_output(&what, &out));
+    out
+}
+
+/// [`run_with_timeout`], with the output as text: (exit code, stdout, stderr), lossy UTF-8.
+pub fn run_text(cmd: Command, timeout: Duration) -> (Option<i32>, String, String) {
+    let out = run_with_timeout(cmd, timeout);
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -14,6 +14,8 @@
 //!   environment ([`clean_env`]).
 //! - [`process`]: [`wait_until`], [`pid_alive`], [`read_pid_file`], [`wait_exit`],
 //!   [`run_with_timeout`], ...
+//! - [`mod@hold`]: [`Hold`], a lock holder (`etcdlock run` or `etcdctl lock`) that runs until the
+//!   test creates its release file; [`hold()`], [`let_go`].
 //! - [`lockset`]: the Jepsen-style lock-set workload, its child, the fenced store and the checker.
 //!
 //! The `etcd-sandbox` binary starts a throwaway etcd for scripts (demo, examples, bench) with the
@@ -21,11 +23,13 @@
 
 pub mod cluster;
 pub mod cmd;
+pub mod hold;
 pub mod lockset;
 pub mod process;
 pub mod proxy;
 
 pub use cluster::*;
 pub use cmd::*;
+pub use hold::*;
 pub use process::*;
 pub use proxy::*;

@@ -149,7 +149,7 @@ pub fn proc_environ(pid: i32) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Parent pid from /proc/<pid>/stat.
+/// Parent pid from `/proc/<pid>/stat`.
 pub fn proc_ppid(pid: i32) -> Option<i32> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 1..];

@@ -138,6 +138,15 @@ pub fn descendants_of(pid: i32) -> Vec<i32> {
 /// Waits for `child` (an etcdlock started by a test) to exit, at most `timeout`; on expiry it is
 /// SIGKILLed and the test fails.
 pub fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    wait_exit_named(child, timeout, "etcdlock")
+}
+
+/// [`wait_exit`] for a child the failure message calls `what` ("holder", "waiter", ...).
+pub fn wait_exit_named(
+    child: &mut Child,
+    timeout: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
@@ -146,10 +155,29 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStat
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("etcdlock did not exit within {timeout:?}");
+            panic!("{what} did not exit within {timeout:?}");
         }
         thread::sleep(POLL_INTERVAL);
     }
+}
+
+/// Sends `sig` to `child` (which must not have been reaped yet).
+pub fn signal(child: &Child, sig: Signal) {
+    kill(Pid::from_raw(child.id() as i32), sig)
+        .unwrap_or_else(|e| panic!("kill -{sig} {}: {e}", child.id()));
+}
+
+/// All that `child` wrote to its piped stderr (it must have been spawned with
+/// `Stdio::piped()`); read to the end, so call it once the child has exited.
+pub fn stderr_text(child: &mut Child) -> String {
+    let mut text = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr piped")
+        .read_to_string(&mut text)
+        .expect("read stderr");
+    text
 }
 
 /// Runs `cmd` with `input` on its stdin, capturing stdout and stderr.

@@ -4,18 +4,16 @@
 
 use std::time::Duration;
 
-use etcdlock_testkit::{etcdlock_command, run_with_timeout};
+use etcdlock_testkit::{etcdlock_command, etcdlock_out, run_with_timeout};
 
+/// `etcdlock ARGS` against an endpoint where nothing listens (every case must fail before it
+/// would matter): (exit code, stderr).
 fn etcdlock(args: &[&str]) -> (Option<i32>, String) {
-    let mut cmd = etcdlock_command();
-    // Nothing listens here: every case must fail before it would matter.
-    cmd.args(["--endpoints", "http://127.0.0.1:9", "--dial-timeout", "1s"])
-        .args(args);
-    let out = run_with_timeout(cmd, Duration::from_secs(20));
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (code, _, err) = etcdlock_out(
+        "http://127.0.0.1:9",
+        &[&["--dial-timeout", "1s"], args].concat(),
+    );
+    (code, err)
 }
 
 fn assert_one_line(args: &[&str], code: i32, needle: &str) {
@@ -61,95 +59,57 @@ fn usage_errors_keep_the_suggestions_and_name_the_right_help() {
 
 #[test]
 fn usage_errors_are_one_line_and_exit_2() {
-    assert_one_line(&["run", "", "--", "true"], 2, "must not be empty");
-    assert_one_line(&["run", "a\nb", "--", "true"], 2, "control characters");
-    assert_one_line(&["run", "--ttl", "abc", "x", "--", "true"], 2, "--ttl");
-    assert_one_line(&["run", "--ttl", "0s", "x", "--", "true"], 2, "at least 2s");
-    assert_one_line(&["run", "--ttl", "-5s", "x", "--", "true"], 2, "negative");
-    assert_one_line(
-        &["run", "--ttl", "1ns", "x", "--", "true"],
-        2,
-        "whole seconds",
-    );
-    assert_one_line(
-        &["run", "--ttl", "100000000000000s", "x", "--", "true"],
-        2,
-        "--ttl",
-    );
-    assert_one_line(
-        &[
-            "run",
-            "--ttl",
-            "10s",
-            "--kill-after",
-            "5s",
-            "x",
-            "--",
-            "true",
-        ],
-        2,
-        "half the TTL",
-    );
-    assert_one_line(
-        &["run", "--kill-signal", "NOPE", "x", "--", "true"],
-        2,
-        "unknown signal",
-    );
-    assert_one_line(&["run", "x"], 2, "<COMMAND>");
-    assert_one_line(&["frobnicate"], 2, "unrecognized subcommand");
-    assert_one_line(&["run", "--limit", "0", "x", "--", "true"], 2, "--limit");
-    assert_one_line(&["run", "-E", "300", "x", "--", "true"], 2, "300");
-    assert_one_line(&["run", "-w", "soon", "x", "--", "true"], 2, "--timeout");
-    assert_one_line(
-        &["run", "-n", "-w", "1s", "x", "--", "true"],
-        2,
-        "cannot be used with",
-    );
-    assert_one_line(
-        &["run", "--meta", "novalue", "x", "--", "true"],
-        2,
-        "KEY=VALUE",
-    );
-    assert_one_line(
-        &["run", "x", "-c", "true", "--", "true"],
-        2,
-        "cannot be used with",
-    );
-    assert_one_line(
-        &[
-            "--cacert",
+    // Options of `run`, given as `run OPTS x -- true`.
+    for (opts, needle) in [
+        (&["--ttl", "abc"][..], "--ttl"),
+        (&["--ttl", "0s"], "at least 2s"),
+        (&["--ttl", "-5s"], "negative"),
+        (&["--ttl", "1ns"], "whole seconds"),
+        (&["--ttl", "100000000000000s"], "--ttl"),
+        (&["--ttl", "10s", "--kill-after", "5s"], "half the TTL"),
+        (&["--kill-signal", "NOPE"], "unknown signal"),
+        (&["--limit", "0"], "--limit"),
+        (&["-E", "300"], "300"),
+        (&["-w", "soon"], "--timeout"),
+        (&["-n", "-w", "1s"], "cannot be used with"),
+        (&["--meta", "novalue"], "KEY=VALUE"),
+    ] {
+        let args = [&["run"], opts, &["x", "--", "true"]].concat();
+        assert_one_line(&args, 2, needle);
+    }
+    // Global options, given as `OPTS run x -- true`.
+    for (opts, needle) in [
+        (
+            &[
+                "--cacert",
+                "/nonexistent.pem",
+                "--endpoints",
+                "https://127.0.0.1:9",
+            ][..],
             "/nonexistent.pem",
-            "--endpoints",
-            "https://127.0.0.1:9",
-            "run",
-            "x",
-            "--",
-            "true",
-        ],
-        2,
-        "/nonexistent.pem",
-    );
-    assert_one_line(&["--cert", "/c.pem", "run", "x", "--", "true"], 2, "--key");
-    assert_one_line(
-        &["--user", "bob", "run", "x", "--", "true"],
-        2,
-        "no password",
-    );
-    assert_one_line(
-        &["--dial-timeout", "soon", "run", "x", "--", "true"],
-        2,
-        "--dial-timeout",
-    );
-    assert_one_line(
-        &["--endpoints", "ftp://x:1", "run", "x", "--", "true"],
-        2,
-        "invalid endpoint",
-    );
-    assert_one_line(
-        &["--endpoints", "http://host", "run", "x", "--", "true"],
-        2,
-        "no port",
-    );
+        ),
+        (&["--cert", "/c.pem"], "--key"),
+        (&["--user", "bob"], "no password"),
+        (&["--dial-timeout", "soon"], "--dial-timeout"),
+        (&["--endpoints", "ftp://x:1"], "invalid endpoint"),
+        (&["--endpoints", "http://host"], "no port"),
+    ] {
+        let args = [opts, &["run", "x", "--", "true"]].concat();
+        assert_one_line(&args, 2, needle);
+    }
+    // And the rest, as they are.
+    for (args, needle) in [
+        (&["run", "", "--", "true"][..], "must not be empty"),
+        (&["run", "a\nb", "--", "true"], "control characters"),
+        (&["run", "x"], "<COMMAND>"),
+        (&["frobnicate"], "unrecognized subcommand"),
+        (
+            &["run", "x", "-c", "true", "--", "true"],
+            "cannot be used with",
+        ),
+    ] {
+        assert_one_line(args, 2, needle);
+    }
 }
 
 #[test]

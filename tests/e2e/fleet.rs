@@ -1,42 +1,35 @@
 //! Cron across a fleet (issue 13): `--once-per` runs a job once per period whichever host fires
 //! first, every run leaves a record beside the lock, and losers cost etcd no write.
 
-use std::fs;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use etcdlock_testkit::*;
 
-const SOON: Duration = Duration::from_secs(20);
+use crate::common::*;
 
 /// A "host" firing the job: append a line to `ran` (so runs can be counted), then `script`.
 fn fire(ep: &str, opts: &[&str], name: &str, ran: &Path, script: &str) -> Child {
-    etcdlock_at(ep)
-        .arg("run")
-        .args(opts)
-        .arg(name)
-        .args(["--", "sh", "-c"])
-        .arg(format!("echo run >> {}; {script}", ran.display()))
+    let script = format!("echo run >> {}; {script}", ran.display());
+    etcdlock_sh(ep, opts, name, &script)
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
 }
 
-fn runs(ran: &Path) -> usize {
-    fs::read_to_string(ran).unwrap_or_default().lines().count()
+/// [`fire`] and wait for the host to finish: its exit code.
+fn fire_and_wait(ep: &str, opts: &[&str], name: &str, ran: &Path, script: &str) -> Option<i32> {
+    wait_exit(&mut fire(ep, opts, name, ran, script), SOON).code()
 }
 
-fn status_json(ep: &str, name: &str) -> serde_json::Value {
-    let (_, out, err) = etcdlock_out(ep, &["status", name, "--json"]);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"))
+fn runs(ran: &Path) -> usize {
+    read(ran).lines().count()
 }
 
 #[test]
 fn once_per_runs_the_job_once_whichever_hosts_fire() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     for (mode, opts) in [
         ("waiting", &["--once-per", "1h"][..]),
         ("-n", &["--once-per", "1h", "-n", "-E", "0"][..]),
@@ -70,25 +63,19 @@ fn once_per_runs_the_job_once_whichever_hosts_fire() {
 
 #[test]
 fn a_failed_run_is_retried_and_the_period_ends_by_etcds_clock() {
-    let mut cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (mut cluster, ep, dir) = etcd_with_dir();
     let ran = dir.path().join("ran");
     let opts = ["--once-per", "3s"];
-    let mut failing = fire(&ep, &opts, "/retry", &ran, "exit 4");
-    assert_eq!(wait_exit(&mut failing, SOON).code(), Some(4));
-    let mut ok = fire(&ep, &opts, "/retry", &ran, "true");
-    assert_eq!(wait_exit(&mut ok, SOON).code(), Some(0));
+    assert_eq!(fire_and_wait(&ep, &opts, "/retry", &ran, "exit 4"), Some(4));
+    assert_eq!(fire_and_wait(&ep, &opts, "/retry", &ran, "true"), Some(0));
     assert_eq!(runs(&ran), 2, "a failed run must not count");
-    let mut skipped = fire(&ep, &opts, "/retry", &ran, "true");
-    assert_eq!(wait_exit(&mut skipped, SOON).code(), Some(0));
+    assert_eq!(fire_and_wait(&ep, &opts, "/retry", &ran, "true"), Some(0));
     assert_eq!(runs(&ran), 2, "ran twice in one period");
     // The marker survives an etcd restart.
     cluster.kill(0);
     cluster.restart(0);
     cluster.wait_healthy();
-    let mut skipped = fire(&ep, &opts, "/retry", &ran, "true");
-    assert_eq!(wait_exit(&mut skipped, SOON).code(), Some(0));
+    assert_eq!(fire_and_wait(&ep, &opts, "/retry", &ran, "true"), Some(0));
     assert_eq!(runs(&ran), 2, "the marker was lost in the restart");
     let status = status_json(&ep, "/retry");
     assert!(
@@ -97,8 +84,7 @@ fn a_failed_run_is_retried_and_the_period_ends_by_etcds_clock() {
     );
     // After the period (etcd's lease timer) a new run happens.
     wait_until("the period to end", SOON, || {
-        let mut again = fire(&ep, &opts, "/retry", &ran, "true");
-        wait_exit(&mut again, SOON);
+        fire_and_wait(&ep, &opts, "/retry", &ran, "true");
         runs(&ran) == 3
     });
     // forget clears the marker and the records.
@@ -106,8 +92,7 @@ fn a_failed_run_is_retried_and_the_period_ends_by_etcds_clock() {
     assert_eq!(code, Some(0), "{out}");
     let (code, _, err) = etcdlock_out(&ep, &["forget", "/retry"]);
     assert_eq!(code, Some(1), "{err}");
-    let mut again = fire(&ep, &opts, "/retry", &ran, "true");
-    assert_eq!(wait_exit(&mut again, SOON).code(), Some(0));
+    assert_eq!(fire_and_wait(&ep, &opts, "/retry", &ran, "true"), Some(0));
     assert_eq!(runs(&ran), 4, "forget did not clear the marker");
 }
 
@@ -115,21 +100,19 @@ fn a_failed_run_is_retried_and_the_period_ends_by_etcds_clock() {
 /// `--once-per 4m`, a long run must not make the next slot's firings skip.
 #[test]
 fn the_period_counts_from_the_start_of_the_run() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (_cluster, ep, dir) = etcd_with_dir();
     let ran = dir.path().join("ran");
     let opts = ["--once-per", "4s"];
     let fired = Instant::now();
-    let mut long = fire(&ep, &opts, "/slot", &ran, "sleep 2.5");
-    assert_eq!(wait_exit(&mut long, SOON).code(), Some(0));
+    assert_eq!(
+        fire_and_wait(&ep, &opts, "/slot", &ran, "sleep 2.5"),
+        Some(0)
+    );
     let ended = Instant::now();
-    let mut skipped = fire(&ep, &opts, "/slot", &ran, "true");
-    assert_eq!(wait_exit(&mut skipped, SOON).code(), Some(0));
+    assert_eq!(fire_and_wait(&ep, &opts, "/slot", &ran, "true"), Some(0));
     assert_eq!(runs(&ran), 1, "ran again within the period");
     wait_until("the next run", SOON, || {
-        let mut again = fire(&ep, &opts, "/slot", &ran, "true");
-        wait_exit(&mut again, SOON);
+        fire_and_wait(&ep, &opts, "/slot", &ran, "true");
         runs(&ran) == 2
     });
     let (from_start, from_end) = (fired.elapsed(), ended.elapsed());
@@ -145,8 +128,7 @@ fn the_period_counts_from_the_start_of_the_run() {
 
 #[test]
 fn every_run_leaves_a_record_beside_the_lock() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
+    let (cluster, ep) = etcd();
     let (code, _, _) = etcdlock_out(&ep, &["run", "/rec", "--", "true"]);
     assert_eq!(code, Some(0));
     let first = status_json(&ep, "/rec");
@@ -181,7 +163,7 @@ fn every_run_leaves_a_record_beside_the_lock() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("the holder", SOON, || cluster.keys("/rec/").len() == 1);
+    cluster.wait_keys("/rec/", 1);
     let (code, _, _) = etcdlock_out(&ep, &["break", "--yes", "/rec"]);
     assert_eq!(code, Some(0));
     assert_eq!(wait_exit(&mut holder, SOON).code(), Some(70));
@@ -229,20 +211,11 @@ fn proposals(ep: &str) -> u64 {
 
 #[test]
 fn losers_make_no_writes() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let release = dir.path().join("release");
-    let mut holder = etcdlock_at(&ep)
-        .args(["run", "--once-per", "1h", "/busy", "--", "sh", "-c"])
-        .arg(format!(
-            "while [ ! -e {} ]; do sleep 0.05; done",
-            release.display()
-        ))
+    let mut holder = Hold::run(&ep, &["--once-per", "1h"], "/busy", &release)
         .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("the holder", SOON, || cluster.keys("/busy/").len() == 1);
+        .queued(&cluster);
     let before = proposals(&ep);
     for _ in 0..20 {
         let (code, _, _) = etcdlock_out(&ep, &["run", "-n", "/busy", "--", "true"]);
@@ -250,8 +223,7 @@ fn losers_make_no_writes() {
     }
     let held = proposals(&ep) - before;
     assert!(held <= 2, "20 -n losers committed {held} proposals");
-    fs::write(&release, "").unwrap();
-    assert_eq!(wait_exit(&mut holder, SOON).code(), Some(0));
+    assert_eq!(let_go(&mut holder, &release).code(), Some(0));
     // With the period's marker in place, --once-per losers make no write either.
     let before = proposals(&ep);
     for _ in 0..20 {

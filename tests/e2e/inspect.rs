@@ -3,63 +3,17 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use etcdlock_testkit::*;
 use serde_json::Value;
 
-const SOON: Duration = Duration::from_secs(20);
+use crate::common::*;
 
-fn etcdlock(ep: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut cmd = etcdlock_command();
-    cmd.args(["--endpoints", ep]).args(args);
-    let out = run_with_timeout(cmd, Duration::from_secs(60));
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Hold `name` until the returned file is created.
-fn hold(
-    ep: &str,
-    name: &str,
-    dir: &Path,
-    tag: &str,
-    extra: &[&str],
-) -> (Child, std::path::PathBuf) {
-    let ready = dir.join(format!("ready-{tag}"));
-    let go = dir.join(format!("go-{tag}"));
-    let child = etcdlock_command()
-        .args(["--endpoints", ep, "run"])
-        .args(extra)
-        .arg(name)
-        .args(["--", "sh", "-c"])
-        .arg(format!(
-            "touch {}; while [ ! -e {} ]; do sleep 0.02; done",
-            ready.display(),
-            go.display()
-        ))
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("holder to start", SOON, || ready.exists());
-    (child, go)
-}
-
-fn wait_exit(child: &mut Child) -> Option<i32> {
-    let deadline = Instant::now() + SOON;
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s.code();
-        }
-        assert!(Instant::now() < deadline, "etcdlock did not exit");
-        std::thread::sleep(POLL_INTERVAL);
-    }
+/// `etcdlock ARGS` in the background, stderr to /dev/null.
+fn spawn(ep: &str, args: &[&str]) -> Child {
+    spawn_etcdlock(ep, args, Stdio::null())
 }
 
 const ENTRY_FIELDS: [&str; 17] = [
@@ -91,11 +45,11 @@ fn assert_entry_schema(e: &Value) {
 #[test]
 fn status_of_a_free_lock() {
     let cluster = Cluster::single();
-    let (code, out, _) = etcdlock(&cluster.endpoints(), &["status", "/nothing"]);
+    let (code, out, _) = etcdlock_out(&cluster.endpoints(), &["status", "/nothing"]);
     assert_eq!(code, Some(1));
     assert_eq!(out, "/nothing: free\n");
     // --json says "free" itself and exits 0, so `status --json | jq` works under pipefail.
-    let (code, out, _) = etcdlock(&cluster.endpoints(), &["status", "--json", "/nothing"]);
+    let (code, out, _) = etcdlock_out(&cluster.endpoints(), &["status", "--json", "/nothing"]);
     assert_eq!(code, Some(0));
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["schema_version"], 2);
@@ -105,24 +59,14 @@ fn status_of_a_free_lock() {
 
 #[test]
 fn status_of_a_held_lock_with_two_waiters() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
-    let (mut holder, go) = hold(&ep, "/st", dir.path(), "h", &["--meta", "job=https://ci/9"]);
+    let (cluster, ep, dir) = etcd_with_dir();
+    let (mut holder, go) = hold(&ep, "/st", &["--meta", "job=https://ci/9"], dir.path(), "h");
     let mut waiters: Vec<Child> = Vec::new();
     for i in 0..2 {
-        waiters.push(
-            etcdlock_command()
-                .args(["--endpoints", &ep, "run", "/st", "--", "true"])
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        wait_until("waiter to queue", SOON, || {
-            cluster.keys("/st/").len() == i + 2
-        });
+        waiters.push(spawn(&ep, &["run", "/st", "--", "true"]));
+        cluster.wait_keys("/st/", i + 2);
     }
-    let (code, out, _) = etcdlock(&ep, &["status", "/st"]);
+    let (code, out, _) = etcdlock_out(&ep, &["status", "/st"]);
     assert_eq!(code, Some(0));
     assert!(out.starts_with("/st: held by 1 · 2 waiting\n"), "{out}");
     assert!(
@@ -141,7 +85,7 @@ fn status_of_a_held_lock_with_two_waiters() {
         "{out}"
     );
 
-    let (code, out, _) = etcdlock(&ep, &["status", "--json", "/st"]);
+    let (code, out, _) = etcdlock_out(&ep, &["status", "--json", "/st"]);
     assert_eq!(code, Some(0));
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
@@ -163,42 +107,27 @@ fn status_of_a_held_lock_with_two_waiters() {
     let again: Value = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
     assert_eq!(again, v);
 
-    fs::write(&go, "").unwrap();
-    assert_eq!(wait_exit(&mut holder), Some(0));
+    assert_eq!(let_go(&mut holder, &go).code(), Some(0));
     for w in &mut waiters {
-        assert_eq!(wait_exit(w), Some(0));
+        assert_eq!(wait_exit(w, SOON).code(), Some(0));
     }
-    cluster.assert_clean_within(Duration::from_millis(1500));
+    cluster.assert_clean_now();
 }
 
 #[test]
 fn status_shows_an_etcdctl_holder_with_unknown_metadata() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
-    let (ready, go) = (dir.path().join("ready"), dir.path().join("go"));
-    let mut ctl = etcdctl_plain()
-        .env("ETCDCTL_API", "3")
-        .args(["--endpoints", &ep, "lock", "/ctl", "--", "sh", "-c"])
-        .arg(format!(
-            "touch {}; while [ ! -e {} ]; do sleep 0.02; done",
-            ready.display(),
-            go.display()
-        ))
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("etcdctl's child", SOON, || ready.exists());
-    let (code, out, _) = etcdlock(&ep, &["status", "/ctl"]);
+    let (_cluster, ep, dir) = etcd_with_dir();
+    let (ready, go) = hold_files(dir.path(), "ctl");
+    let mut ctl = Hold::etcdctl(&ep, "/ctl", &go).ready(&ready).start();
+    let (code, out, _) = etcdlock_out(&ep, &["status", "/ctl"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("(etcdctl?)"), "{out}");
-    let (_, out, _) = etcdlock(&ep, &["status", "--json", "/ctl"]);
+    let (_, out, _) = etcdlock_out(&ep, &["status", "--json", "/ctl"]);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_entry_schema(&v["holders"][0]);
     assert_eq!(v["holders"][0]["host"], Value::Null);
     assert_eq!(v["holders"][0]["etcdlock_version"], Value::Null);
-    fs::write(&go, "").unwrap();
-    assert_eq!(wait_exit(&mut ctl), Some(0));
+    assert_eq!(let_go(&mut ctl, &go).code(), Some(0));
 }
 
 /// Grant a lease with etcdctl; returns (decimal id, hex id).
@@ -257,8 +186,7 @@ fn put_many(addr: &str, keys: &[String], lease: i64) {
 
 #[test]
 fn list_many_locks() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
+    let (cluster, ep) = etcd();
     let (lease, hex) = grant(&cluster, 120);
     const N: usize = 3000;
     let keys: Vec<String> = (0..N).map(|i| format!("/many/lock-{i:05}/{hex}")).collect();
@@ -267,7 +195,7 @@ fn list_many_locks() {
     cluster.etcdctl_ok(&["put", "/many/config/abc", "x"]);
 
     let started = Instant::now();
-    let (code, out, err) = etcdlock(&ep, &["list", "--json", "/many/"]);
+    let (code, out, err) = etcdlock_out(&ep, &["list", "--json", "/many/"]);
     eprintln!(
         "list of {N} locks took {:?} (process included)",
         started.elapsed()
@@ -292,7 +220,7 @@ fn list_many_locks() {
         "{cluster_id}"
     );
 
-    let (code, out, _) = etcdlock(&ep, &["list", "/many/lock-0000"]);
+    let (code, out, _) = etcdlock_out(&ep, &["list", "/many/lock-0000"]);
     assert_eq!(code, Some(0));
     assert_eq!(out.lines().count(), 1 + 10, "{out}");
     assert!(out.starts_with("LOCK"), "{out}");
@@ -301,18 +229,12 @@ fn list_many_locks() {
 
 #[test]
 fn list_shows_holders_and_waiters_of_real_locks() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
-    let (mut a, go_a) = hold(&ep, "/l/a", dir.path(), "a", &[]);
-    let (mut b, go_b) = hold(&ep, "/l/b", dir.path(), "b", &["--limit", "2"]);
-    let mut w = etcdlock_command()
-        .args(["--endpoints", &ep, "run", "/l/a", "--", "true"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("waiter to queue", SOON, || cluster.keys("/l/a/").len() == 2);
-    let (code, out, _) = etcdlock(&ep, &["list"]);
+    let (cluster, ep, dir) = etcd_with_dir();
+    let (mut a, go_a) = hold(&ep, "/l/a", &[], dir.path(), "a");
+    let (mut b, go_b) = hold(&ep, "/l/b", &["--limit", "2"], dir.path(), "b");
+    let mut w = spawn(&ep, &["run", "/l/a", "--", "true"]);
+    cluster.wait_keys("/l/a/", 2);
+    let (code, out, _) = etcdlock_out(&ep, &["list"]);
     assert_eq!(code, Some(0));
     let row = |name: &str| {
         out.lines()
@@ -328,56 +250,47 @@ fn list_shows_holders_and_waiters_of_real_locks() {
         fs::write(go, "").unwrap();
     }
     for c in [&mut a, &mut b, &mut w] {
-        assert_eq!(wait_exit(c), Some(0));
+        assert_eq!(wait_exit(c, SOON).code(), Some(0));
     }
-    cluster.assert_clean_within(Duration::from_millis(1500));
+    cluster.assert_clean_now();
 }
 
 #[test]
 fn break_a_held_lock_and_a_free_one() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
-    let (mut holder, _go) = hold(&ep, "/brk", dir.path(), "h", &[]);
+    let (cluster, ep, dir) = etcd_with_dir();
+    let (ready, go) = hold_files(dir.path(), "h");
+    let mut holder = Hold::run(&ep, &[], "/brk", &go)
+        .ready(&ready)
+        .stderr(Stdio::piped())
+        .start();
     let ran = dir.path().join("waiter-ran");
-    let mut waiter = etcdlock_command()
-        .args(["--endpoints", &ep, "run", "/brk", "--", "touch"])
-        .arg(&ran)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("waiter to queue", SOON, || cluster.keys("/brk/").len() == 2);
+    let mut waiter = spawn(&ep, &["run", "/brk", "--", "touch", ran.to_str().unwrap()]);
+    cluster.wait_keys("/brk/", 2);
 
     // Without a terminal, --yes is required.
-    let (code, _, err) = etcdlock(&ep, &["break", "/brk"]);
+    let (code, _, err) = etcdlock_out(&ep, &["break", "/brk"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--yes"), "{err}");
     assert_eq!(cluster.keys("/brk/").len(), 2);
 
-    let (code, out, err) = etcdlock(&ep, &["break", "--yes", "/brk"]);
+    let (code, out, err) = etcdlock_out(&ep, &["break", "--yes", "/brk"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.starts_with("broke /brk: revoked lease"), "{out}");
     assert!(out.contains(&format!("pid {}", holder.id())), "{out}");
     assert_eq!(
-        wait_exit(&mut holder),
+        wait_exit(&mut holder, SOON).code(),
         Some(70),
         "the holder goes through the lost-lease path"
     );
-    let mut stderr = String::new();
-    holder
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stderr_text(&mut holder);
     assert!(stderr.contains("lock /brk lost"), "{stderr}");
-    assert_eq!(wait_exit(&mut waiter), Some(0));
+    assert_eq!(wait_exit(&mut waiter, SOON).code(), Some(0));
     assert!(ran.exists(), "the waiter got the lock");
 
-    let (code, _, err) = etcdlock(&ep, &["break", "--yes", "/brk"]);
+    let (code, _, err) = etcdlock_out(&ep, &["break", "--yes", "/brk"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("not held"), "{err}");
-    cluster.assert_clean_within(Duration::from_millis(1500));
+    cluster.assert_clean_now();
 }
 
 fn metric(text: &str, name: &str) -> f64 {
@@ -393,9 +306,7 @@ fn metric(text: &str, name: &str) -> f64 {
 
 #[test]
 fn metrics_file_after_success_failure_and_lost_lock() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let file = dir.path().join("etcdlock.prom");
     let f = file.to_str().unwrap();
     let before = std::time::SystemTime::now()
@@ -403,7 +314,7 @@ fn metrics_file_after_success_failure_and_lost_lock() {
         .unwrap()
         .as_secs_f64();
 
-    let (code, _, err) = etcdlock(
+    let (code, _, err) = etcdlock_out(
         &ep,
         &["run", "--metrics-file", f, "/m", "--", "sleep", "0.3"],
     );
@@ -423,7 +334,7 @@ fn metrics_file_after_success_failure_and_lost_lock() {
     assert!(metric(&text, "etcdlock_wait_seconds") >= 0.0);
     assert_eq!(metric(&text, "etcdlock_lock_lost_total"), 0.0);
 
-    let (code, _, _) = etcdlock(
+    let (code, _, _) = etcdlock_out(
         &ep,
         &["run", "--metrics-file", f, "/m", "--", "sh", "-c", "exit 3"],
     );
@@ -435,22 +346,15 @@ fn metrics_file_after_success_failure_and_lost_lock() {
 
     // Lost lock: break it from outside while the command runs.
     let pidfile = dir.path().join("pid");
-    let mut run = etcdlock_command()
-        .args([
-            "--endpoints",
-            &ep,
-            "run",
-            "--metrics-file",
-            f,
-            "/m",
-            "--",
-            "sh",
-            "-c",
-        ])
-        .arg(format!("echo $$ > {}; exec sleep 60", pidfile.display()))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = etcdlock_sh(
+        &ep,
+        &["--metrics-file", f],
+        "/m",
+        &format!("echo $$ > {}; exec sleep 60", pidfile.display()),
+    )
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     read_pid_file(&pidfile, SOON);
     // While it runs, the file already says when it started.
     let text = fs::read_to_string(&file).unwrap();
@@ -459,9 +363,9 @@ fn metrics_file_after_success_failure_and_lost_lock() {
         !text.contains("etcdlock_exit_code"),
         "no exit code while running:\n{text}"
     );
-    let (code, _, _) = etcdlock(&ep, &["break", "--yes", "/m"]);
+    let (code, _, _) = etcdlock_out(&ep, &["break", "--yes", "/m"]);
     assert_eq!(code, Some(0));
-    assert_eq!(wait_exit(&mut run), Some(70));
+    assert_eq!(wait_exit(&mut run, SOON).code(), Some(70));
     let text = fs::read_to_string(&file).unwrap();
     assert_eq!(metric(&text, "etcdlock_exit_code"), 70.0);
     assert_eq!(metric(&text, "etcdlock_lock_lost_total"), 1.0);
@@ -471,13 +375,13 @@ fn metrics_file_after_success_failure_and_lost_lock() {
         2,
         "only the metrics file and the pid file"
     );
-    cluster.assert_clean_within(Duration::from_millis(1500));
+    cluster.assert_clean_now();
 }
 
 #[test]
 fn json_logs() {
     let cluster = Cluster::single();
-    let (code, _, err) = etcdlock(
+    let (code, _, err) = etcdlock_out(
         &cluster.endpoints(),
         &["-vv", "--log-format", "json", "run", "/log", "--", "true"],
     );

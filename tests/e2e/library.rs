@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use etcdlock_testkit::*;
 
-const SOON: Duration = Duration::from_secs(20);
+use crate::common::*;
 
 /// target/<profile>/examples/mutex, built if `cargo test` did not build examples.
 fn example() -> PathBuf {
@@ -28,35 +28,32 @@ fn example() -> PathBuf {
     bin
 }
 
-fn spawn_example(ep: &str, hold: &str, out: &Path) -> Child {
+/// The example holding /my-lock/ for `hold`, its stdout into `out` and its stderr beside it
+/// (`out.err`); returns once it says it has the lock.
+fn start_example(ep: &str, hold: &str, out: &Path) -> Child {
     let mut cmd = Command::new(example());
     clean_env(&mut cmd);
-    cmd.args(["--endpoints", ep, "--hold", hold])
+    let example = cmd
+        .args(["--endpoints", ep, "--hold", hold])
         .stdout(fs::File::create(out).unwrap())
         .stderr(fs::File::create(out.with_extension("err")).unwrap())
         .stdin(Stdio::null())
         .spawn()
-        .unwrap()
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_default()
+        .unwrap();
+    wait_until("the example to hold /my-lock/", SOON, || {
+        read(out).contains("acquired lock /my-lock//")
+    });
+    example
 }
 
 #[test]
 fn the_mutex_example_excludes_etcdlock_and_etcdctl() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let out = dir.path().join("out");
-    let mut example = spawn_example(&ep, "3s", &out);
-    wait_until("the example to hold /my-lock/", SOON, || {
-        read(&out).contains("acquired lock /my-lock//")
-    });
+    let mut example = start_example(&ep, "3s", &out);
     assert!(read(&out).contains("with fencing token "), "{}", read(&out));
-    let mut no_wait = etcdlock_command();
-    no_wait.args(["--endpoints", &ep, "run", "-n", "/my-lock/", "--", "true"]);
-    assert_eq!(run_with_timeout(no_wait, SOON).status.code(), Some(75));
+    let no_wait = etcdlock_out(&ep, &["run", "-n", "/my-lock/", "--", "true"]);
+    assert_eq!(no_wait.0, Some(75));
     let ran = dir.path().join("ctl-ran");
     let mut ctl = etcdctl_plain()
         .args(["--endpoints", &ep, "lock", "/my-lock/", "--", "touch"])
@@ -83,14 +80,9 @@ fn the_mutex_example_excludes_etcdlock_and_etcdctl() {
 
 #[test]
 fn the_mutex_example_stops_its_work_when_the_lock_is_lost() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let out = dir.path().join("out");
-    let mut example = spawn_example(&ep, "60s", &out);
-    wait_until("the example to hold /my-lock/", SOON, || {
-        read(&out).contains("acquired lock /my-lock//")
-    });
+    let mut example = start_example(&ep, "60s", &out);
     let keys = cluster.keys("/my-lock//");
     let lease = keys[0].rsplit('/').next().unwrap().to_owned();
     cluster.etcdctl_ok(&["lease", "revoke", &lease]);

@@ -2,6 +2,7 @@
 //! Each module covers one area; the fault-injection suite is the other binary (tests/faults).
 
 mod cli;
+mod common;
 mod fleet;
 mod generated;
 mod harness;

@@ -3,41 +3,26 @@
 //! lease-less keys and large unrelated data do not confuse them, and interop with `etcdctl lock`
 //! stays exact.
 
+use std::path::Path;
 use std::process::{Child, Stdio};
-use std::time::Duration;
 
 use etcdlock_testkit::*;
 
-const SOON: Duration = Duration::from_secs(20);
+use crate::common::*;
 
-/// A holder of `name` that runs until `release` exists; returns once it holds (its key exists).
-fn hold(cluster: &Cluster, name: &str, extra: &[&str], release: &std::path::Path) -> Child {
-    let before = cluster.keys(&format!("{name}/")).len();
-    let child = etcdlock_at(&cluster.endpoints())
-        .arg("run")
-        .args(extra)
-        .arg(name)
-        .args(["--", "sh", "-c"])
-        .arg(format!(
-            "while [ ! -e {} ]; do sleep 0.05; done",
-            release.display()
-        ))
+/// A holder of `name` that runs until `release` exists; returns once it holds or waits (its key
+/// exists).
+fn holder(cluster: &Cluster, name: &str, extra: &[&str], release: &Path) -> Child {
+    Hold::run(&cluster.endpoints(), extra, name, release)
         .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until(&format!("a holder of {name}"), SOON, || {
-        cluster.keys(&format!("{name}/")).len() > before
-    });
-    child
+        .queued(cluster)
 }
 
 #[test]
 fn nested_names_are_different_locks_for_run_status_list_and_break() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let release = dir.path().join("release");
-    let mut backup = hold(&cluster, "/jobs/backup", &[], &release);
+    let mut backup = holder(&cluster, "/jobs/backup", &[], &release);
 
     // Breaking /jobs must not touch /jobs/backup's holder.
     let (code, _, err) = etcdlock_out(&ep, &["break", "--yes", "/jobs"]);
@@ -63,7 +48,7 @@ fn nested_names_are_different_locks_for_run_status_list_and_break() {
     assert_eq!(code, Some(0), "{out}");
 
     // /jobs held too: both show in list, once each.
-    let mut jobs = hold(&cluster, "/jobs", &[], &release);
+    let mut jobs = holder(&cluster, "/jobs", &[], &release);
     let (code, out, _) = etcdlock_out(&ep, &["list", "--json"]);
     assert_eq!(code, Some(0));
     let list: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -74,8 +59,7 @@ fn nested_names_are_different_locks_for_run_status_list_and_break() {
         .map(|l| l["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["/jobs", "/jobs/backup"]);
-    let (_, out, _) = etcdlock_out(&ep, &["status", "/jobs/backup", "--json"]);
-    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let status = status_json(&ep, "/jobs/backup");
     assert_eq!(status["holder_count"], 1);
     assert_eq!(status["waiter_count"], 0);
 
@@ -84,31 +68,16 @@ fn nested_names_are_different_locks_for_run_status_list_and_break() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert_eq!(wait_exit(&mut backup, SOON).code(), Some(70));
     assert!(jobs.try_wait().unwrap().is_none());
-    std::fs::write(&release, "").unwrap();
-    assert_eq!(wait_exit(&mut jobs, SOON).code(), Some(0));
+    assert_eq!(let_go(&mut jobs, &release).code(), Some(0));
     cluster.assert_clean();
 }
 
 #[test]
 fn trailing_slashes_and_etcdctl_interop() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let release = dir.path().join("release");
     // etcdctl lock /my-lock/ is Go's NewMutex(s, "/my-lock/"): keys /my-lock//<hex>.
-    let mut ctl = etcdctl_plain()
-        .args(["--endpoints", &ep, "lock", "/my-lock/", "--", "sh", "-c"])
-        .arg(format!(
-            "while [ ! -e {} ]; do sleep 0.05; done",
-            release.display()
-        ))
-        .stdout(Stdio::null())
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("etcdctl to hold /my-lock/", SOON, || {
-        cluster.keys("/my-lock//").len() == 1
-    });
+    let mut ctl = Hold::etcdctl(&ep, "/my-lock/", &release).queued(&cluster);
     let (code, _, err) = etcdlock_out(&ep, &["run", "-n", "/my-lock/", "--", "true"]);
     assert_eq!(code, Some(75), "same name must conflict: {err}");
     assert!(err.contains("ends in '/'"), "{err}");
@@ -120,20 +89,18 @@ fn trailing_slashes_and_etcdctl_interop() {
 
     // And the other way round: etcdlock holds /jobs/backup, etcdctl lock /jobs/backup waits,
     // etcdctl lock /jobs/other does not.
-    let mut holder = hold(&cluster, "/jobs/backup", &[], &release.with_extension("2"));
+    let release2 = release.with_extension("2");
+    let mut holder = holder(&cluster, "/jobs/backup", &[], &release2);
     let out = cluster.etcdctl(&["lock", "/jobs/other", "--", "echo", "other"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "other\n");
-    std::fs::write(&release, "").unwrap();
-    assert!(wait_exit(&mut ctl, SOON).success());
-    std::fs::write(release.with_extension("2"), "").unwrap();
-    assert_eq!(wait_exit(&mut holder, SOON).code(), Some(0));
+    assert!(let_go(&mut ctl, &release).success());
+    assert_eq!(let_go(&mut holder, &release2).code(), Some(0));
     cluster.assert_clean();
 }
 
 #[test]
 fn keys_without_a_lease_are_not_holders() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
+    let (cluster, ep) = etcd();
     cluster.etcdctl_ok(&["put", "/data/cfg/settings", "v1"]);
     let (code, out, err) =
         etcdlock_out(&ep, &["run", "-w", "5s", "/data/cfg", "--", "echo", "ran"]);
@@ -150,8 +117,7 @@ fn keys_without_a_lease_are_not_holders() {
 
 #[test]
 fn inspection_works_on_an_etcd_shared_with_large_data() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
+    let (cluster, ep) = etcd();
     // 2 100 keys of 2.5 KB (over 5 MB, more than a 4 MiB response) plus nested data under the
     // lock's own prefix.
     let value = "v".repeat(2500);
@@ -170,7 +136,7 @@ fn inspection_works_on_an_etcd_shared_with_large_data() {
     let release = dir.path().join("release");
     let meta = format!("note={}", "m".repeat(15_000));
     let mut holders: Vec<Child> = (0..6)
-        .map(|_| hold(&cluster, "/big/lock", &["--meta", &meta], &release))
+        .map(|_| holder(&cluster, "/big/lock", &["--meta", &meta], &release))
         .collect();
     let (code, out, err) = etcdlock_out(&ep, &["list", "--json"]);
     assert_eq!(code, Some(0), "{err}");
@@ -211,14 +177,11 @@ fn inspection_works_on_an_etcd_shared_with_large_data() {
 
 #[test]
 fn break_one_holder_of_a_semaphore_by_lease() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let release = dir.path().join("release");
-    let mut a = hold(&cluster, "/sem", &["--limit", "2"], &release);
-    let mut b = hold(&cluster, "/sem", &["--limit", "2"], &release);
-    let (_, out, _) = etcdlock_out(&ep, &["status", "/sem", "--json"]);
-    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut a = holder(&cluster, "/sem", &["--limit", "2"], &release);
+    let mut b = holder(&cluster, "/sem", &["--limit", "2"], &release);
+    let status = status_json(&ep, "/sem");
     let first = status["holders"][0]["lease_id"]
         .as_str()
         .unwrap()
@@ -237,8 +200,7 @@ fn break_one_holder_of_a_semaphore_by_lease() {
         err.contains("no holder or waiter with lease 123abc"),
         "{err}"
     );
-    std::fs::write(&release, "").unwrap();
-    assert_eq!(wait_exit(&mut b, SOON).code(), Some(0));
+    assert_eq!(let_go(&mut b, &release).code(), Some(0));
 
     // A holder that is not etcdlock: the break says its command keeps running.
     let mut ctl = etcdctl_plain()
@@ -247,9 +209,7 @@ fn break_one_holder_of_a_semaphore_by_lease() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("etcdctl to hold /ctl", SOON, || {
-        cluster.keys("/ctl/").len() == 1
-    });
+    cluster.wait_keys("/ctl/", 1);
     let (code, _, err) = etcdlock_out(&ep, &["break", "--yes", "/ctl"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("its command keeps running"), "{err}");

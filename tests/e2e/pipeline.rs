@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use etcdlock_testkit::lockset::*;
 use etcdlock_testkit::*;
+use nix::sys::signal::Signal;
+
+use crate::common::{etcd, etcd_with_dir};
 
 const SOON: Duration = Duration::from_secs(30);
 
@@ -80,8 +83,7 @@ fn release(ep: &str, handle: &str) {
 
 #[test]
 fn pipelines_hold_across_processes_and_queue_fifo() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
+    let (cluster, ep) = etcd();
     let w = Workload::new("pipeline");
     let a = acquire(&ep, &["--ttl", "60s", "/deploy"]);
     // Two more pipelines queue behind it, in this order.
@@ -125,8 +127,7 @@ fn pipelines_hold_across_processes_and_queue_fifo() {
 
 #[test]
 fn a_handle_lock_expires_with_no_process_alive_unless_renewed() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
+    let (cluster, ep) = etcd();
     let ttl = Duration::from_secs(4);
     let h = acquire(&ep, &["--ttl", "4s", "/exp"]);
     std::thread::sleep(Duration::from_millis(2500));
@@ -200,18 +201,13 @@ fn foreign_and_malformed_handles_are_refused_without_writes() {
 
 #[test]
 fn acquire_interrupted_while_waiting_leaves_nothing_and_unreachable_is_69() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
+    let (cluster, ep) = etcd();
     let h = acquire(&ep, &["--ttl", "60s", "/busy"]);
     let mut waiting = spawn_acquire(&ep, "/busy");
     wait_until("the second acquire to queue", SOON, || {
         cluster.lock_keys("/busy/").len() == 2
     });
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(waiting.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    signal(&waiting, Signal::SIGTERM);
     assert_eq!(wait_exit(&mut waiting, SOON).code(), Some(128 + 15));
     assert_eq!(cluster.lock_keys("/busy/").len(), 1, "its key is gone");
     assert_eq!(cluster.leases().len(), 1, "its lease is revoked");
@@ -227,8 +223,7 @@ fn acquire_interrupted_while_waiting_leaves_nothing_and_unreachable_is_69() {
 
 #[test]
 fn break_frees_a_handle_lock_and_the_pipeline_sees_it_lost() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
+    let (cluster, ep) = etcd();
     let h = acquire(&ep, &["--ttl", "60s", "/stuck"]);
     let (code, out, _) = etcdlock_out(&ep, &["status", "/stuck"]);
     assert_eq!(code, Some(0));
@@ -245,15 +240,13 @@ fn break_frees_a_handle_lock_and_the_pipeline_sees_it_lost() {
     let (code, _, err) = etcdlock_out(&ep, &["renew", &h]);
     assert_eq!(code, Some(70), "renew after break: {err}");
     assert!(err.contains("someone else holds it now: "), "{err}");
-    let_go(dir.path(), "next", &mut next);
+    let_go_of(dir.path(), "next", &mut next);
     cluster.assert_clean();
 }
 
 #[test]
 fn run_handle_supervises_keeps_alive_and_leaves_the_lock_held() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let env_file = dir.path().join("env");
     std::fs::write(&env_file, "EARLIER=1\n").unwrap();
     let env = env_file.to_str().unwrap();
@@ -296,48 +289,33 @@ fn run_handle_supervises_keeps_alive_and_leaves_the_lock_held() {
     cluster.assert_clean();
 }
 
-/// A holder of `name` whose command touches `DIR/started.TAG` and runs until `DIR/release.TAG`
-/// exists.
+/// A holder of `name` (`etcdlock run ARGS NAME`) with the [`hold_files`] of `tag` in `dir`: its
+/// command creates the ready file and runs until the release file exists. Returns at once.
 fn holder(ep: &str, dir: &Path, tag: &str, args: &[&str], name: &str) -> Child {
-    etcdlock_at(ep)
-        .arg("run")
-        .args(args)
-        .arg(name)
-        .args(["--", "sh", "-c"])
-        .arg(format!(
-            "touch {d}/started.{tag}; while [ ! -e {d}/release.{tag} ]; do sleep 0.05; done",
-            d = dir.display()
-        ))
+    let (ready, release) = hold_files(dir, tag);
+    Hold::run(ep, args, name, &release)
+        .ready(&ready)
         .stderr(Stdio::null())
         .spawn()
-        .unwrap()
 }
 
 /// Like [`holder`] for `etcdctl lock` (an exclusive holder with an empty value).
 fn etcdctl_holder(ep: &str, dir: &Path, tag: &str, name: &str) -> Child {
-    etcdctl_plain()
-        .args(["--endpoints", ep, "lock", name, "--", "sh", "-c"])
-        .arg(format!(
-            "touch {d}/started.{tag}; while [ ! -e {d}/release.{tag} ]; do sleep 0.05; done",
-            d = dir.display()
-        ))
-        .stdout(Stdio::null())
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap()
+    let (ready, release) = hold_files(dir, tag);
+    Hold::etcdctl(ep, name, &release).ready(&ready).spawn()
 }
 
 fn started(dir: &Path, tag: &str) -> bool {
-    dir.join(format!("started.{tag}")).exists()
+    hold_files(dir, tag).0.exists()
 }
 
 fn wait_started(dir: &Path, tag: &str) {
     wait_until(&format!("{tag} to start"), SOON, || started(dir, tag));
 }
 
-fn let_go(dir: &Path, tag: &str, child: &mut Child) {
-    std::fs::write(dir.join(format!("release.{tag}")), "").unwrap();
-    let status = wait_exit(child, SOON);
+/// Releases the holder `tag` and checks it ended well.
+fn let_go_of(dir: &Path, tag: &str, child: &mut Child) {
+    let status = let_go(child, &hold_files(dir, tag).1);
     assert!(status.success(), "{tag}: {status}");
 }
 
@@ -352,9 +330,7 @@ fn queued(cluster: &Cluster, name: &str, n: usize) {
 
 #[test]
 fn shared_holders_hold_together_and_an_exclusive_one_alone_in_fifo_order() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let d = dir.path();
     // Readers hold together.
     let mut r1 = holder(&ep, d, "r1", &["-s"], "/db");
@@ -376,29 +352,27 @@ fn shared_holders_hold_together_and_an_exclusive_one_alone_in_fifo_order() {
     let (_, out, _) = etcdlock_out(&ep, &["list"]);
     assert!(out.contains("2 shared"), "{out}");
 
-    let_go(d, "r1", &mut r1);
+    let_go_of(d, "r1", &mut r1);
     queued(&cluster, "/db", 3);
     assert!(!started(d, "w1"), "the writer waits for the last reader");
-    let_go(d, "r2", &mut r2);
+    let_go_of(d, "r2", &mut r2);
     wait_started(d, "w1");
     queued(&cluster, "/db", 2);
     assert!(!started(d, "r3"), "a reader waits while the writer holds");
     // The other order: readers queued behind a writer all start when it ends.
     let mut r4 = holder(&ep, d, "r4", &["-s"], "/db");
     queued(&cluster, "/db", 3);
-    let_go(d, "w1", &mut w1);
+    let_go_of(d, "w1", &mut w1);
     wait_started(d, "r3");
     wait_started(d, "r4");
-    let_go(d, "r3", &mut r3);
-    let_go(d, "r4", &mut r4);
+    let_go_of(d, "r3", &mut r3);
+    let_go_of(d, "r4", &mut r4);
     cluster.assert_clean();
 }
 
 #[test]
 fn shared_locks_exclude_etcdctl_lock_both_ways() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let d = dir.path();
     // etcdctl holds: a reader waits.
     let mut ctl = etcdctl_holder(&ep, d, "c1", "/mix");
@@ -406,7 +380,7 @@ fn shared_locks_exclude_etcdctl_lock_both_ways() {
     let mut r1 = holder(&ep, d, "r1", &["-s"], "/mix");
     queued(&cluster, "/mix", 2);
     assert!(!started(d, "r1"), "a reader waits for etcdctl lock");
-    let_go(d, "c1", &mut ctl);
+    let_go_of(d, "c1", &mut ctl);
     wait_started(d, "r1");
     // A reader holds: etcdctl lock waits, and so does a reader behind it.
     let mut ctl = etcdctl_holder(&ep, d, "c2", "/mix");
@@ -415,13 +389,13 @@ fn shared_locks_exclude_etcdctl_lock_both_ways() {
     queued(&cluster, "/mix", 3);
     assert!(!started(d, "c2"), "etcdctl lock waits for a reader");
     assert!(!started(d, "r2"), "a reader waits behind etcdctl lock");
-    let_go(d, "r1", &mut r1);
+    let_go_of(d, "r1", &mut r1);
     wait_started(d, "c2");
     queued(&cluster, "/mix", 2);
     assert!(!started(d, "r2"));
-    let_go(d, "c2", &mut ctl);
+    let_go_of(d, "c2", &mut ctl);
     wait_started(d, "r2");
-    let_go(d, "r2", &mut r2);
+    let_go_of(d, "r2", &mut r2);
     // A shared handle, too.
     let h = acquire(&ep, &["--shared", "--ttl", "60s", "/mix"]);
     let (code, _, _) = etcdlock_out(&ep, &["run", "-s", "-n", "/mix", "--", "true"]);

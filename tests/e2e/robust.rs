@@ -10,21 +10,10 @@ use etcdlock_testkit::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, TestRunner};
 
-const SOON: Duration = Duration::from_secs(20);
-
-fn etcdlock(ep: &str) -> Command {
-    let mut cmd = etcdlock_command();
-    cmd.args(["--endpoints", ep]).stdin(Stdio::null());
-    cmd
-}
+use crate::common::*;
 
 fn run(cmd: Command) -> (Option<i32>, String, String) {
-    let out = run_with_timeout(cmd, SOON);
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_text(cmd, SOON)
 }
 
 /// One `etcdlock:` line, nothing else, and the documented code.
@@ -37,8 +26,7 @@ fn assert_usage(out: (Option<i32>, String, String), what: &str) {
 
 #[test]
 fn durations_and_zeros_are_checked_at_parse_time() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
+    let (cluster, ep) = etcd();
     for flags in [
         ["--progress-interval", "0s"],
         ["--max-runtime", "9223372036854775807s"],
@@ -49,12 +37,12 @@ fn durations_and_zeros_are_checked_at_parse_time() {
         ["--dial-timeout", "0"],
         ["--ttl", "1e400"],
     ] {
-        let mut cmd = etcdlock(&ep);
+        let mut cmd = etcdlock_at(&ep);
         cmd.arg("run").args(flags).args(["/d", "--", "true"]);
         assert_usage(run(cmd), &flags.join(" "));
     }
     // flock and etcdctl habits: plain seconds.
-    let mut cmd = etcdlock(&ep);
+    let mut cmd = etcdlock_at(&ep);
     cmd.args([
         "run",
         "-w",
@@ -71,10 +59,10 @@ fn durations_and_zeros_are_checked_at_parse_time() {
     assert_eq!(run(cmd).0, Some(0));
     assert!(started.elapsed() >= Duration::from_millis(200));
     // --max-runtime 0 is "no limit", as in timeout(1).
-    let mut cmd = etcdlock(&ep);
+    let mut cmd = etcdlock_at(&ep);
     cmd.args(["run", "--max-runtime", "0", "/d", "--", "sleep", "1.2"]);
     assert_eq!(run(cmd).0, Some(0));
-    cluster.assert_clean_within(Duration::from_millis(1500));
+    cluster.assert_clean_now();
 }
 
 #[test]
@@ -111,23 +99,14 @@ fn bad_settings_are_usage_errors_before_any_etcd_call() {
         ),
     ];
     for (flags, expect) in cases {
-        let mut cmd = etcdlock_command();
-        cmd.args(["--endpoints", dead, "run"])
-            .args(&flags)
-            .args(["/x", "--", "true"]);
+        let mut cmd = etcdlock_at(dead);
+        cmd.arg("run").args(&flags).args(["/x", "--", "true"]);
         let out = run(cmd);
         assert!(out.2.contains(expect), "{flags:?}: {}", out.2);
         assert_usage(out, &flags.join(" "));
     }
-    let mut cmd = etcdlock_command();
-    cmd.args([
-        "--endpoints",
-        "http://user:pw@127.0.0.1:9",
-        "run",
-        "/x",
-        "--",
-        "true",
-    ]);
+    let mut cmd = etcdlock_at("http://user:pw@127.0.0.1:9");
+    cmd.args(["run", "/x", "--", "true"]);
     let out = run(cmd);
     assert!(out.2.contains("credentials in endpoint URLs"), "{}", out.2);
     assert_usage(out, "userinfo");
@@ -141,8 +120,8 @@ fn bad_settings_are_usage_errors_before_any_etcd_call() {
         out.2
     );
     assert_usage(out, "empty ETCDLOCK_ENDPOINTS");
-    let mut cmd = etcdlock_command();
-    cmd.args(["--endpoints", dead, "run", "a\n\nb", "--", "true"]);
+    let mut cmd = etcdlock_at(dead);
+    cmd.args(["run", "a\n\nb", "--", "true"]);
     let out = run(cmd);
     assert!(out.2.contains("'a\\n\\nb'"), "{}", out.2);
     assert_eq!(out.2.lines().count(), 2, "{}", out.2);
@@ -151,38 +130,29 @@ fn bad_settings_are_usage_errors_before_any_etcd_call() {
 
 #[test]
 fn an_etcdctl_setup_for_another_cluster_does_not_get_in_the_way() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
+    let (cluster, ep) = etcd();
     // Credentials against an etcd without authentication: a warning, then on (as etcdctl).
-    let mut cmd = etcdlock(&ep);
+    let mut cmd = etcdlock_at(&ep);
     cmd.env("ETCDCTL_USER", "root:x")
         .args(["run", "/u", "--", "echo", "ran"]);
     let (code, out, err) = run(cmd);
     assert_eq!((code, out.as_str()), (Some(0), "ran\n"), "{err}");
     assert!(err.contains("authentication disabled"), "{err}");
     // Spaces after commas in an endpoint list.
-    let mut cmd = etcdlock_command();
-    cmd.args([
-        "--endpoints",
-        &format!("{ep}, {ep}"),
-        "run",
-        "/u",
-        "--",
-        "true",
-    ]);
+    let mut cmd = etcdlock_at(&format!("{ep}, {ep}"));
+    cmd.args(["run", "/u", "--", "true"]);
     assert_eq!(run(cmd).0, Some(0));
     let mut cmd = etcdlock_command();
     cmd.env("ETCDLOCK_ENDPOINTS", format!("{ep} , {ep}"))
         .args(["run", "/u", "--", "true"]);
     assert_eq!(run(cmd).0, Some(0));
-    cluster.assert_clean_within(Duration::from_millis(1500));
+    cluster.assert_clean_now();
 }
 
 #[test]
 fn logs_are_plain_off_a_terminal_and_a_lost_lock_is_one_line() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let mut cmd = etcdlock(&ep);
+    let (cluster, ep) = etcd();
+    let mut cmd = etcdlock_at(&ep);
     cmd.args(["-vv", "run", "/log", "--", "true"]);
     let (code, _, err) = run(cmd);
     assert_eq!(code, Some(0));
@@ -195,12 +165,15 @@ fn logs_are_plain_off_a_terminal_and_a_lost_lock_is_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("pid");
     let errfile = dir.path().join("err");
-    let mut holder = etcdlock(&ep)
-        .args(["run", "--ttl", "3s", "/log", "--", "sh", "-c"])
-        .arg(format!("echo $$ > {}; exec sleep 60", pidfile.display()))
-        .stderr(fs::File::create(&errfile).unwrap())
-        .spawn()
-        .unwrap();
+    let mut holder = etcdlock_sh(
+        &ep,
+        &["--ttl", "3s"],
+        "/log",
+        &format!("echo $$ > {}; exec sleep 60", pidfile.display()),
+    )
+    .stderr(fs::File::create(&errfile).unwrap())
+    .spawn()
+    .unwrap();
     read_pid_file(&pidfile, SOON);
     cluster.stop(0);
     let status = wait_exit(&mut holder, SOON);
@@ -214,23 +187,13 @@ fn logs_are_plain_off_a_terminal_and_a_lost_lock_is_one_line() {
 
 #[test]
 fn a_waiter_with_a_closed_stderr_leaves_nothing_behind() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let release = dir.path().join("release");
-    let mut holder = etcdlock(&ep)
-        .args(["run", "/pipe", "--", "sh", "-c"])
-        .arg(format!(
-            "while [ ! -e {} ]; do sleep 0.05; done",
-            release.display()
-        ))
-        .spawn()
-        .unwrap();
-    wait_until("the holder", SOON, || cluster.keys("/pipe/").len() == 1);
+    let mut holder = Hold::run(&ep, &[], "/pipe", &release).queued(&cluster);
     // stderr is a pipe whose reader is gone: every progress line hits EPIPE.
     let (reader, writer) = nix::unistd::pipe().unwrap();
     drop(reader);
-    let mut waiter = etcdlock(&ep)
+    let mut waiter = etcdlock_at(&ep)
         .args([
             "run",
             "--progress-interval",
@@ -243,16 +206,13 @@ fn a_waiter_with_a_closed_stderr_leaves_nothing_behind() {
         .stderr(Stdio::from(writer))
         .spawn()
         .unwrap();
-    wait_until("the waiter to queue", SOON, || {
-        cluster.keys("/pipe/").len() == 2
-    });
+    cluster.wait_keys("/pipe/", 2);
     std::thread::sleep(Duration::from_millis(500));
-    fs::write(&release, "").unwrap();
-    assert_eq!(wait_exit(&mut holder, SOON).code(), Some(0));
+    assert_eq!(let_go(&mut holder, &release).code(), Some(0));
     assert_eq!(wait_exit(&mut waiter, SOON).code(), Some(0));
-    cluster.assert_clean_within(Duration::from_millis(1500));
+    cluster.assert_clean_now();
     // And stdout: a reader that stops early is not an error.
-    let mut cmd = etcdlock(&ep);
+    let mut cmd = etcdlock_at(&ep);
     cmd.args(["list"]);
     let (reader, writer) = nix::unistd::pipe().unwrap();
     drop(reader);
@@ -262,8 +222,7 @@ fn a_waiter_with_a_closed_stderr_leaves_nothing_behind() {
 
 #[test]
 fn what_the_lock_key_records_of_the_command_is_chosen_by_the_user() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
+    let (cluster, ep) = etcd();
     for (mode, expect) in [
         (
             "full",
@@ -272,7 +231,7 @@ fn what_the_lock_key_records_of_the_command_is_chosen_by_the_user() {
         ("program", serde_json::json!(["sh"])),
         ("none", serde_json::json!([])),
     ] {
-        let mut holder = etcdlock(&ep)
+        let mut holder = etcdlock_at(&ep)
             .args(["run", "--record-command", mode, "/rec", "--"])
             .args(["sh", "-c", "cat \"$0\"; sleep 0.3", "SECRET"])
             .stdout(Stdio::null())
@@ -292,19 +251,20 @@ fn what_the_lock_key_records_of_the_command_is_chosen_by_the_user() {
 
 #[test]
 fn a_panic_kills_the_tree_and_revokes_the_lease() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let pidfile = dir.path().join("pid");
     // While running: the command and a setsid descendant die, the lease is revoked at once
     // (TTL 10 s: an expiry could not pass the 1.5 s bound below).
-    let mut cmd = etcdlock(&ep);
-    cmd.env("ETCDLOCK_TEST_PANIC", "running")
-        .args(["run", "/panic", "--", "sh", "-c"])
-        .arg(format!(
+    let mut cmd = etcdlock_sh(
+        &ep,
+        &[],
+        "/panic",
+        &format!(
             "setsid -f sh -c 'echo $$ > {}; exec sleep 60'; sleep 60",
             pidfile.display()
-        ));
+        ),
+    );
+    cmd.env("ETCDLOCK_TEST_PANIC", "running");
     let (code, _, err) = run(cmd);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.starts_with("etcdlock: internal error"), "{err}");
@@ -314,20 +274,12 @@ fn a_panic_kills_the_tree_and_revokes_the_lease() {
         !pid_alive(descendant),
         "the command's descendant survived the panic"
     );
-    cluster.assert_clean_within(Duration::from_millis(1500));
+    cluster.assert_clean_now();
 
     // While waiting: the waiter's key and lease go, the holder is untouched.
     let release = dir.path().join("release");
-    let mut holder = etcdlock(&ep)
-        .args(["run", "/panic", "--", "sh", "-c"])
-        .arg(format!(
-            "while [ ! -e {} ]; do sleep 0.05; done",
-            release.display()
-        ))
-        .spawn()
-        .unwrap();
-    wait_until("the holder", SOON, || cluster.keys("/panic/").len() == 1);
-    let mut cmd = etcdlock(&ep);
+    let mut holder = Hold::run(&ep, &[], "/panic", &release).queued(&cluster);
+    let mut cmd = etcdlock_at(&ep);
     cmd.env("ETCDLOCK_TEST_PANIC", "waiting")
         .args(["run", "/panic", "--", "true"]);
     let (code, _, err) = run(cmd);
@@ -337,9 +289,8 @@ fn a_panic_kills_the_tree_and_revokes_the_lease() {
         Duration::from_millis(1500),
         || cluster.keys("/panic/").len() == 1,
     );
-    fs::write(&release, "").unwrap();
-    assert_eq!(wait_exit(&mut holder, SOON).code(), Some(0));
-    cluster.assert_clean_within(Duration::from_millis(1500));
+    assert_eq!(let_go(&mut holder, &release).code(), Some(0));
+    cluster.assert_clean_now();
 }
 
 /// Values worth trying for each kind of option: valid, boundary and nonsense.
@@ -423,7 +374,7 @@ fn check_case(ep: &str, flags: &[Vec<String>], name: &str, command: usize) -> Re
         &["no-such-command-xyz"],
         &["sh", "-c", "setsid -f sleep 0.3; exit 0"],
     ];
-    let mut cmd = etcdlock(ep);
+    let mut cmd = etcdlock_at(ep);
     cmd.arg("run");
     for f in flags {
         cmd.args(f);
@@ -448,19 +399,9 @@ fn check_case(ep: &str, flags: &[Vec<String>], name: &str, command: usize) -> Re
 
 #[test]
 fn property_no_input_panics_or_leaves_a_lock_behind() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let release = dir.path().join("release");
-    let mut holder = etcdlock(&ep)
-        .args(["run", "/held", "--", "sh", "-c"])
-        .arg(format!(
-            "while [ ! -e {} ]; do sleep 0.05; done",
-            release.display()
-        ))
-        .spawn()
-        .unwrap();
-    wait_until("the holder", SOON, || cluster.keys("/held/").len() == 1);
+    let mut holder = Hold::run(&ep, &[], "/held", &release).queued(&cluster);
     let baseline = gateway_keys_and_leases(&ep);
     let cases = std::env::var("ETCDLOCK_PROPTEST_CASES")
         .ok()
@@ -487,8 +428,7 @@ fn property_no_input_panics_or_leaves_a_lock_behind() {
         Ok(())
     });
     eprintln!("property test: {cases} cases in {:?}", started.elapsed());
-    fs::write(&release, "").unwrap();
-    assert_eq!(wait_exit(&mut holder, SOON).code(), Some(0));
+    assert_eq!(let_go(&mut holder, &release).code(), Some(0));
     if let Err(e) = result {
         panic!("{e}");
     }

@@ -3,62 +3,45 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use etcdlock_testkit::*;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
-/// Generous bound for anything that should happen "soon" on a noisy 2-core machine.
-const SOON: Duration = Duration::from_secs(20);
-
-fn etcdlock(endpoints: &str) -> Command {
-    let mut cmd = etcdlock_command();
-    cmd.arg("--endpoints").arg(endpoints).stdin(Stdio::null());
-    cmd
-}
+use crate::common::*;
 
 /// `etcdlock run [opts] NAME -- sh -c SCRIPT`, in the background.
 fn spawn_run(endpoints: &str, opts: &[&str], name: &str, script: &str) -> Child {
-    etcdlock(endpoints)
-        .arg("run")
-        .args(opts)
-        .arg(name)
-        .args(["--", "sh", "-c", script])
+    etcdlock_sh(endpoints, opts, name, script)
         .spawn()
         .expect("spawn etcdlock")
 }
 
-/// After etcdlock exits, its lease was revoked synchronously: nothing may be left, right away
-/// (a short bound, so a lease merely expiring by TTL would not pass).
-fn assert_clean_now(cluster: &Cluster) {
-    cluster.assert_clean_within(Duration::from_millis(1500));
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_default()
-}
-
-fn wait_file(path: &Path, what: &str) {
-    wait_until(what, SOON, || path.exists());
+/// `etcdlock run OPTS NAME` of a shell that writes its pid to `DIR/pid`, then runs `rest`
+/// (`exec sleep 600`, ...), etcdlock's stderr to `stderr`; returns once the pid is there:
+/// (etcdlock, the shell's pid).
+fn spawn_with_pid(
+    ep: &str,
+    opts: &[&str],
+    name: &str,
+    dir: &Path,
+    rest: &str,
+    stderr: Stdio,
+) -> (Child, i32) {
+    let pidfile = dir.join("pid");
+    let script = format!("echo $$ > {}; {rest}", pidfile.display());
+    let run = etcdlock_sh(ep, opts, name, &script)
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn etcdlock");
+    (run, read_pid_file(&pidfile, SOON))
 }
 
 #[test]
 fn exit_codes_of_the_child_are_passed_through() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let code = |args: &[&str]| {
-        let out = run_with_timeout(
-            {
-                let mut c = etcdlock(&ep);
-                c.args(args);
-                c
-            },
-            SOON,
-        );
-        out.status.code()
-    };
+    let (cluster, ep) = etcd();
+    let code = |args: &[&str]| etcdlock_out(&ep, args).0;
     assert_eq!(code(&["run", "/x", "--", "true"]), Some(0));
     assert_eq!(code(&["run", "/x", "--", "sh", "-c", "exit 7"]), Some(7));
     assert_eq!(
@@ -77,7 +60,7 @@ fn exit_codes_of_the_child_are_passed_through() {
         code(&["run", "/x", "--", not_executable.to_str().unwrap()]),
         Some(126)
     );
-    assert_clean_now(&cluster);
+    cluster.assert_clean_now();
 }
 
 #[test]
@@ -86,7 +69,7 @@ fn unreachable_etcd_exits_69_within_the_dial_timeout() {
     let started = Instant::now();
     let out = run_with_timeout(
         {
-            let mut c = etcdlock(&format!("http://127.0.0.1:{port}"));
+            let mut c = etcdlock_at(&format!("http://127.0.0.1:{port}"));
             c.args(["--dial-timeout", "1s", "run", "/x", "--", "true"]);
             c
         },
@@ -107,24 +90,20 @@ fn unreachable_etcd_exits_69_within_the_dial_timeout() {
 
 #[test]
 fn environment_and_increasing_fencing_tokens() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let mut tokens = Vec::new();
     for i in 0..3 {
         let env_file = dir.path().join(format!("env{i}"));
-        let mut cmd = etcdlock(&ep);
-        cmd.args(["run", "/jobs/env", "--", "sh", "-c"])
-            .arg(format!("env > {}", env_file.display()))
-            // Inherited values of these names must be overwritten.
-            .env("ETCD_LOCK_KEY", "stale")
-            .env("ETCDLOCK_FENCING_TOKEN", "999999");
-        let out = run_with_timeout(cmd, SOON);
-        assert!(
-            out.status.success(),
-            "{}",
-            describe_output("etcdlock", &out)
+        let mut cmd = etcdlock_sh(
+            &ep,
+            &[],
+            "/jobs/env",
+            &format!("env > {}", env_file.display()),
         );
+        // Inherited values of these names must be overwritten.
+        cmd.env("ETCD_LOCK_KEY", "stale")
+            .env("ETCDLOCK_FENCING_TOKEN", "999999");
+        run_ok(cmd, SOON);
         let env: std::collections::HashMap<String, String> = read(&env_file)
             .lines()
             .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
@@ -144,27 +123,13 @@ fn environment_and_increasing_fencing_tokens() {
         tokens.windows(2).all(|w| w[0] < w[1]),
         "tokens must increase: {tokens:?}"
     );
-    assert_clean_now(&cluster);
+    cluster.assert_clean_now();
 }
 
 #[test]
 fn holder_metadata_is_json_in_the_key() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
-    let ready = dir.path().join("ready");
-    let done = dir.path().join("done");
-    let mut holder = spawn_run(
-        &ep,
-        &[],
-        "/meta",
-        &format!(
-            "touch {}; while [ ! -e {} ]; do sleep 0.05; done",
-            ready.display(),
-            done.display()
-        ),
-    );
-    wait_file(&ready, "holder to start");
+    let (cluster, ep, dir) = etcd_with_dir();
+    let (mut holder, done) = hold(&ep, "/meta", &[], dir.path(), "h");
     let keys = cluster.keys("/meta/");
     assert_eq!(keys.len(), 1);
     let value: serde_json::Value = serde_json::from_str(&cluster.get(&keys[0]).unwrap()).unwrap();
@@ -173,18 +138,15 @@ fn holder_metadata_is_json_in_the_key() {
     assert!(value["host"].as_str().is_some_and(|h| !h.is_empty()));
     assert!(value["started_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(value["version"], env!("CARGO_PKG_VERSION"));
-    fs::write(&done, "").unwrap();
-    assert!(wait_exit(&mut holder, SOON).success());
-    assert_clean_now(&cluster);
+    assert!(let_go(&mut holder, &done).success());
+    cluster.assert_clean_now();
 }
 
 /// The Jepsen lock-set workload: an unlocked read-sleep-write counter stays exact only if no two
 /// children ever overlap. A mkdir-based probe also records any overlap directly.
 #[test]
 fn concurrent_contenders_never_overlap() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let counter = dir.path().join("counter");
     let inside = dir.path().join("inside");
     let overlaps = dir.path().join("overlaps");
@@ -215,29 +177,18 @@ fn concurrent_contenders_never_overlap() {
     }
     assert_eq!(read(&overlaps), "", "children overlapped");
     assert_eq!(read(&counter).trim(), (CONTENDERS * ROUNDS).to_string());
-    assert_clean_now(&cluster);
+    cluster.assert_clean_now();
 }
 
 #[test]
 fn waiters_are_served_in_fifo_order_and_handoff_is_immediate() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let order = dir.path().join("order");
-    let release = dir.path().join("release");
-    let ready = dir.path().join("ready");
-    let mut holder = spawn_run(
-        &ep,
-        &[],
-        "/fifo",
-        &format!(
-            "touch {}; while [ ! -e {} ]; do sleep 0.02; done; date +%s%N > {}/released",
-            ready.display(),
-            release.display(),
-            dir.path().display()
-        ),
-    );
-    wait_file(&ready, "holder to start");
+    let (ready, release) = hold_files(dir.path(), "h");
+    let mut holder = Hold::run(&ep, &[], "/fifo", &release)
+        .ready(&ready)
+        .then(&format!("date +%s%N > {}/released", dir.path().display()))
+        .start();
     let mut waiters = Vec::new();
     for i in 0..4 {
         waiters.push(spawn_run(
@@ -251,12 +202,9 @@ fn waiters_are_served_in_fifo_order_and_handoff_is_immediate() {
             ),
         ));
         // Queue strictly one after another.
-        wait_until("waiter to queue", SOON, || {
-            cluster.keys("/fifo/").len() == i + 2
-        });
+        cluster.wait_keys("/fifo/", i + 2);
     }
-    fs::write(&release, "").unwrap();
-    assert!(wait_exit(&mut holder, SOON).success());
+    assert!(let_go(&mut holder, &release).success());
     for w in &mut waiters {
         assert!(wait_exit(w, SOON).success());
     }
@@ -266,86 +214,63 @@ fn waiters_are_served_in_fifo_order_and_handoff_is_immediate() {
     let ns = |f: &str| read(&dir.path().join(f)).trim().parse::<i128>().unwrap();
     let handoff_ms = (ns("start0") - ns("released")) / 1_000_000;
     assert!(handoff_ms < 1000, "handoff took {handoff_ms} ms");
-    assert_clean_now(&cluster);
+    cluster.assert_clean_now();
+}
+
+/// Once `waiter` (whose command creates `ran`) has queued behind `holder` (ended by creating its
+/// `release` file) on /interop, it must not run (`early` says it did) until the holder is let go,
+/// and both must succeed.
+fn assert_runs_after(
+    cluster: &Cluster,
+    (holder, release): (&mut Child, &Path),
+    (waiter, ran): (&mut Child, &Path),
+    early: &str,
+) {
+    cluster.wait_keys("/interop/", 2);
+    assert!(!ran.exists(), "{early}");
+    assert!(let_go(holder, release).success());
+    assert!(wait_exit(waiter, SOON).success());
+    assert!(ran.exists());
 }
 
 #[test]
 fn interoperates_with_etcdctl_lock_both_ways() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
-    let (ctl_in, ctl_go, ours_ran) = (
-        dir.path().join("ctl_in"),
-        dir.path().join("ctl_go"),
-        dir.path().join("ours"),
-    );
+    let (cluster, ep, dir) = etcd_with_dir();
+    let ours_ran = dir.path().join("ours");
 
     // etcdctl holds; etcdlock must queue behind it.
-    let mut ctl = etcdctl_plain()
-        .env("ETCDCTL_API", "3")
-        .args(["--endpoints", &ep, "lock", "/interop", "--", "sh", "-c"])
-        .arg(format!(
-            "touch {}; while [ ! -e {} ]; do sleep 0.02; done",
-            ctl_in.display(),
-            ctl_go.display()
-        ))
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_file(&ctl_in, "etcdctl's child");
+    let (ctl_in, ctl_go) = hold_files(dir.path(), "ctl");
+    let mut ctl = Hold::etcdctl(&ep, "/interop", &ctl_go)
+        .ready(&ctl_in)
+        .start();
     let mut ours = spawn_run(
         &ep,
         &[],
         "/interop",
         &format!("touch {}", ours_ran.display()),
     );
-    wait_until("etcdlock to queue", SOON, || {
-        cluster.keys("/interop/").len() == 2
-    });
-    assert!(
-        !ours_ran.exists(),
-        "etcdlock ran while etcdctl held the lock"
+    assert_runs_after(
+        &cluster,
+        (&mut ctl, &ctl_go),
+        (&mut ours, &ours_ran),
+        "etcdlock ran while etcdctl held the lock",
     );
-    fs::write(&ctl_go, "").unwrap();
-    assert!(wait_exit(&mut ctl, SOON).success());
-    assert!(wait_exit(&mut ours, SOON).success());
-    assert!(ours_ran.exists());
 
     // etcdlock holds; etcdctl must queue behind it.
-    let (our_in, our_go, ctl_ran) = (
-        dir.path().join("our_in"),
-        dir.path().join("our_go"),
-        dir.path().join("ctl_ran"),
-    );
-    let mut ours = spawn_run(
-        &ep,
-        &[],
-        "/interop",
-        &format!(
-            "touch {}; while [ ! -e {} ]; do sleep 0.02; done",
-            our_in.display(),
-            our_go.display()
-        ),
-    );
-    wait_file(&our_in, "etcdlock's child");
+    let ctl_ran = dir.path().join("ctl_ran");
+    let (mut ours, our_go) = hold(&ep, "/interop", &[], dir.path(), "ours");
     let mut ctl = etcdctl_plain()
-        .env("ETCDCTL_API", "3")
         .args(["--endpoints", &ep, "lock", "/interop", "--", "touch"])
         .arg(&ctl_ran)
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("etcdctl to queue", SOON, || {
-        cluster.keys("/interop/").len() == 2
-    });
-    assert!(
-        !ctl_ran.exists(),
-        "etcdctl ran while etcdlock held the lock"
+    assert_runs_after(
+        &cluster,
+        (&mut ours, &our_go),
+        (&mut ctl, &ctl_ran),
+        "etcdctl ran while etcdlock held the lock",
     );
-    fs::write(&our_go, "").unwrap();
-    assert!(wait_exit(&mut ours, SOON).success());
-    assert!(wait_exit(&mut ctl, SOON).success());
-    assert!(ctl_ran.exists());
     // etcdctl lock does not revoke its session lease when it exits: its two leases linger until
     // their TTL runs out. Ours were revoked, and no key is left.
     assert!(cluster.lock_keys("").is_empty());
@@ -358,9 +283,7 @@ fn interoperates_with_etcdctl_lock_both_ways() {
 
 #[test]
 fn every_forwarded_signal_reaches_the_child() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let log = dir.path().join("log");
     let ready = dir.path().join("ready");
     let script = format!(
@@ -370,8 +293,7 @@ fn every_forwarded_signal_reaches_the_child() {
         ready = ready.display()
     );
     let mut run = spawn_run(&ep, &[], "/signals", &script);
-    wait_file(&ready, "child to install its traps");
-    let pid = Pid::from_raw(run.id() as i32);
+    wait_until("child to install its traps", SOON, || ready.exists());
     for (sig, name) in [
         (Signal::SIGHUP, "HUP"),
         (Signal::SIGINT, "INT"),
@@ -379,12 +301,12 @@ fn every_forwarded_signal_reaches_the_child() {
         (Signal::SIGUSR1, "USR1"),
         (Signal::SIGUSR2, "USR2"),
     ] {
-        kill(pid, sig).unwrap();
+        signal(&run, sig);
         wait_until(&format!("child to get {name}"), SOON, || {
             read(&log).lines().any(|l| l == name)
         });
     }
-    kill(pid, Signal::SIGTERM).unwrap();
+    signal(&run, Signal::SIGTERM);
     let status = wait_exit(&mut run, SOON);
     assert!(read(&log).contains("TERM"));
     assert_eq!(
@@ -392,68 +314,40 @@ fn every_forwarded_signal_reaches_the_child() {
         Some(3),
         "exit code of the child after SIGTERM"
     );
-    assert_clean_now(&cluster);
+    cluster.assert_clean_now();
 }
 
 #[test]
 fn a_signal_while_waiting_leaves_the_queue() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
-    let ready = dir.path().join("ready");
-    let go = dir.path().join("go");
-    let mut holder = spawn_run(
-        &ep,
-        &[],
-        "/cancel",
-        &format!(
-            "touch {}; while [ ! -e {} ]; do sleep 0.02; done",
-            ready.display(),
-            go.display()
-        ),
-    );
-    wait_file(&ready, "holder");
+    let (cluster, ep, dir) = etcd_with_dir();
+    let (mut holder, go) = hold(&ep, "/cancel", &[], dir.path(), "h");
     for (sig, code) in [
         (Signal::SIGINT, 130),
         (Signal::SIGTERM, 143),
         (Signal::SIGHUP, 129),
     ] {
         let mut waiter = spawn_run(&ep, &[], "/cancel", "echo must-not-run; exit 99");
-        wait_until("waiter to queue", SOON, || {
-            cluster.keys("/cancel/").len() == 2
-        });
-        kill(Pid::from_raw(waiter.id() as i32), sig).unwrap();
+        cluster.wait_keys("/cancel/", 2);
+        signal(&waiter, sig);
         assert_eq!(wait_exit(&mut waiter, SOON).code(), Some(code));
-        assert_eq!(
-            cluster.keys("/cancel/").len(),
-            1,
-            "the waiter's key must be gone"
-        );
-        assert_eq!(
-            cluster.leases().len(),
-            1,
-            "the waiter's lease must be revoked"
-        );
+        assert_waiter_left_nothing(&cluster, "/cancel/");
     }
-    fs::write(&go, "").unwrap();
-    assert!(wait_exit(&mut holder, SOON).success());
-    assert_clean_now(&cluster);
+    assert!(let_go(&mut holder, &go).success());
+    cluster.assert_clean_now();
 }
 
 #[test]
 fn sigkill_of_etcdlock_kills_the_child_and_the_lock_frees_after_the_ttl() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
-    let pidfile = dir.path().join("pid");
-    let mut run = spawn_run(
+    let (cluster, ep, dir) = etcd_with_dir();
+    let (mut run, child) = spawn_with_pid(
         &ep,
         &["--ttl", "3s"],
         "/crash",
-        &format!("echo $$ > {}; exec sleep 600", pidfile.display()),
+        dir.path(),
+        "exec sleep 600",
+        Stdio::inherit(),
     );
-    let child = read_pid_file(&pidfile, SOON);
-    kill(Pid::from_raw(run.id() as i32), Signal::SIGKILL).unwrap();
+    signal(&run, Signal::SIGKILL);
     let _ = run.wait();
     let killed_at = Instant::now();
     wait_until("child to die with etcdlock", SOON, || !pid_alive(child));
@@ -471,25 +365,24 @@ fn sigkill_of_etcdlock_kills_the_child_and_the_lock_frees_after_the_ttl() {
         waited < Duration::from_secs(3 + 5),
         "takeover took {waited:?}"
     );
-    assert_clean_now(&cluster);
+    cluster.assert_clean_now();
 }
 
 /// Revoke the lease or delete the key from outside: the child must be stopped and etcdlock must
 /// exit 70 with one line saying why.
 #[test]
 fn external_revoke_or_delete_kills_the_child_with_70() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
+    let (cluster, ep) = etcd();
     for how in ["revoke", "delete"] {
         let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("pid");
-        let mut run = etcdlock(&ep)
-            .args(["run", "/lost", "--", "sh", "-c"])
-            .arg(format!("echo $$ > {}; exec sleep 600", pidfile.display()))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let child = read_pid_file(&pidfile, SOON);
+        let (mut run, child) = spawn_with_pid(
+            &ep,
+            &[],
+            "/lost",
+            dir.path(),
+            "exec sleep 600",
+            Stdio::piped(),
+        );
         let key = cluster.keys("/lost/").pop().expect("our key");
         let lease = key.rsplit('/').next().unwrap().to_owned();
         match how {
@@ -499,10 +392,9 @@ fn external_revoke_or_delete_kills_the_child_with_70() {
         let status = wait_exit(&mut run, SOON);
         assert_eq!(status.code(), Some(70), "after {how}");
         assert!(!pid_alive(child), "child survived the {how}");
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(run.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        let stderr = stderr_text(&mut run);
         assert!(stderr.contains("lock /lost lost"), "{stderr}");
-        assert_clean_now(&cluster);
+        cluster.assert_clean_now();
     }
 }
 
@@ -510,32 +402,22 @@ fn external_revoke_or_delete_kills_the_child_with_70() {
 /// the TTL has elapsed since the last acknowledged keep-alive (which was sent before the freeze).
 #[test]
 fn frozen_etcd_kills_the_child_before_the_lease_can_expire() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
+    let (cluster, ep) = etcd();
     for child_script in [
         "exec sleep 600",
         "trap '' TERM; while :; do sleep 0.05; done",
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("pid");
         let ttl = Duration::from_secs(4);
-        let mut run = spawn_run(
+        let (mut run, child) = spawn_with_pid(
             &ep,
             &["--ttl", "4s"],
             "/frozen",
-            &format!("echo $$ > {}; {child_script}", pidfile.display()),
+            dir.path(),
+            child_script,
+            Stdio::inherit(),
         );
-        let child = read_pid_file(&pidfile, SOON);
-        cluster.stop(0);
-        let frozen_at = Instant::now();
-        let died = poll_until(ttl + Duration::from_secs(5), || !pid_alive(child));
-        let dead_after = frozen_at.elapsed();
-        cluster.cont(0);
-        assert!(died, "child still alive {dead_after:?} after etcd froze");
-        assert!(
-            dead_after < ttl,
-            "child died {dead_after:?} after the freeze, TTL is {ttl:?}"
-        );
+        assert_dies_when_etcd_freezes(&cluster, child, ttl, "child");
         assert_eq!(wait_exit(&mut run, SOON).code(), Some(70));
         // The lease may or may not have expired on the server; etcdlock revoked it on exit if it
         // could, otherwise it expires within the TTL.
@@ -558,19 +440,7 @@ fn leader_kill_on_three_members_causes_no_kill() {
         .collect::<Vec<_>>()
         .join(",");
     let dir = tempfile::tempdir().unwrap();
-    let ready = dir.path().join("ready");
-    let go = dir.path().join("go");
-    let mut run = spawn_run(
-        &ep,
-        &["--ttl", "3s"],
-        "/leader",
-        &format!(
-            "touch {}; while [ ! -e {} ]; do sleep 0.05; done; exit 0",
-            ready.display(),
-            go.display()
-        ),
-    );
-    wait_file(&ready, "holder");
+    let (mut run, go) = hold(&ep, "/leader", &["--ttl", "3s"], dir.path(), "h");
     cluster.kill(leader);
     cluster.wait_healthy();
     // Hold through several TTLs on the new leader.
@@ -579,9 +449,8 @@ fn leader_kill_on_three_members_causes_no_kill() {
         run.try_wait().unwrap().is_none(),
         "etcdlock exited after the leader was killed"
     );
-    fs::write(&go, "").unwrap();
-    assert_eq!(wait_exit(&mut run, SOON).code(), Some(0));
-    assert_clean_now(&cluster);
+    assert_eq!(let_go(&mut run, &go).code(), Some(0));
+    cluster.assert_clean_now();
 }
 
 /// etcdlock itself frozen past its deadline (SIGSTOP): the child keeps running meanwhile (nothing
@@ -589,24 +458,21 @@ fn leader_kill_on_three_members_causes_no_kill() {
 /// first, stop the child and never carry on as holder, even though the lease was never revoked.
 #[test]
 fn etcdlock_frozen_past_its_deadline_never_resumes_as_holder() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
-    let pidfile = dir.path().join("pid");
-    let mut run = spawn_run(
+    let (cluster, ep, dir) = etcd_with_dir();
+    let (mut run, child) = spawn_with_pid(
         &ep,
         &["--ttl", "3s"],
         "/paused",
-        &format!("echo $$ > {}; exec sleep 600", pidfile.display()),
+        dir.path(),
+        "exec sleep 600",
+        Stdio::inherit(),
     );
-    let child = read_pid_file(&pidfile, SOON);
-    let pid = Pid::from_raw(run.id() as i32);
-    kill(pid, Signal::SIGSTOP).unwrap();
+    signal(&run, Signal::SIGSTOP);
     // Past the TTL: the lease has expired on the server.
     wait_until("lease to expire on the server", SOON, || {
         cluster.leases().is_empty()
     });
-    kill(pid, Signal::SIGCONT).unwrap();
+    signal(&run, Signal::SIGCONT);
     let resumed = Instant::now();
     assert_eq!(wait_exit(&mut run, SOON).code(), Some(70));
     assert!(!pid_alive(child));
@@ -615,27 +481,29 @@ fn etcdlock_frozen_past_its_deadline_never_resumes_as_holder() {
         "took {:?} to stop after SIGCONT",
         resumed.elapsed()
     );
-    assert_clean_now(&cluster);
+    cluster.assert_clean_now();
 }
 
 /// A child that floods its output and keeps a core busy for several TTLs must not cost the lock.
 #[test]
 fn a_chatty_child_does_not_starve_the_keep_alive() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
+    let (cluster, ep) = etcd();
     // Floods its output (inherited, so etcdlock never touches it) and burns CPU for several TTLs.
-    let mut run = etcdlock(&ep)
-        .args(["run", "--ttl", "2s", "/chatty", "--", "sh", "-c"])
-        .arg("end=$(($(date +%s) + 7)); while [ $(date +%s) -lt $end ]; do echo spam spam spam spam; done")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = etcdlock_sh(
+        &ep,
+        &["--ttl", "2s"],
+        "/chatty",
+        "end=$(($(date +%s) + 7)); while [ $(date +%s) -lt $end ]; do echo spam spam spam spam; done",
+    )
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
     assert_eq!(
         wait_exit(&mut run, Duration::from_secs(60)).code(),
         Some(0),
         "lease lost under load"
     );
-    assert_clean_now(&cluster);
+    cluster.assert_clean_now();
 }
 
 /// Arguments that are not UTF-8 reach the command byte for byte (no lossy conversion).
@@ -643,45 +511,33 @@ fn a_chatty_child_does_not_starve_the_keep_alive() {
 fn non_utf8_arguments_reach_the_child_unchanged() {
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let out = dir.path().join("out");
     let arg = OsStr::from_bytes(b"caf\xe9 \xff\xfe\n-x");
-    let mut cmd = etcdlock(&ep);
-    cmd.args(["run", "/bytes", "--", "sh", "-c"])
-        .arg(format!("printf '%s' \"$1\" > {}", out.display()))
-        .arg("sh")
-        .arg(arg);
-    let status = run_with_timeout(cmd, SOON);
-    assert!(
-        status.status.success(),
-        "{}",
-        describe_output("etcdlock", &status)
+    let mut cmd = etcdlock_sh(
+        &ep,
+        &[],
+        "/bytes",
+        &format!("printf '%s' \"$1\" > {}", out.display()),
     );
+    cmd.arg("sh").arg(arg);
+    run_ok(cmd, SOON);
     assert_eq!(fs::read(&out).unwrap(), arg.as_bytes());
-    assert_clean_now(&cluster);
+    cluster.assert_clean_now();
 }
 
 /// A locked command may itself run etcdlock: the inherited ETCDLOCK_KEY (our lock key) must not
 /// be mistaken for a TLS key file by the inner etcdlock.
 #[test]
 fn nested_etcdlock_runs() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    let dir = tempfile::tempdir().unwrap();
+    let (cluster, ep, dir) = etcd_with_dir();
     let out = dir.path().join("out");
-    let mut cmd = etcdlock(&ep);
+    let mut cmd = etcdlock_at(&ep);
     cmd.args(["run", "/outer", "--"])
         .arg(etcdlock_bin())
         .args(["--endpoints", &ep, "run", "/inner", "--", "sh", "-c"])
         .arg(format!("echo \"$ETCDLOCK_NAME\" > {}", out.display()));
-    let status = run_with_timeout(cmd, SOON);
-    assert!(
-        status.status.success(),
-        "{}",
-        describe_output("etcdlock", &status)
-    );
+    run_ok(cmd, SOON);
     assert_eq!(read(&out), "/inner\n");
-    assert_clean_now(&cluster);
+    cluster.assert_clean_now();
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use etcdlock_testkit::*;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 
-const SOON: Duration = Duration::from_secs(20);
+use crate::common::*;
 
 struct Pki {
     dir: tempfile::TempDir,
@@ -133,25 +133,45 @@ impl Drop for TlsEtcd {
     }
 }
 
+/// `etcdlock --dial-timeout 3s ARGS` (no endpoint, user or password from the environment, see
+/// [`clean_env`]): (exit code, stderr).
 fn etcdlock(args: &[&str]) -> (Option<i32>, String) {
     let mut cmd = etcdlock_command();
-    cmd.args(["--dial-timeout", "3s"])
-        .args(args)
-        .stdin(Stdio::null());
-    for var in [
-        "ETCDLOCK_USER",
-        "ETCDCTL_USER",
-        "ETCDLOCK_PASSWORD",
-        "ETCDCTL_PASSWORD",
-        "ETCDLOCK_ENDPOINTS",
-    ] {
-        cmd.env_remove(var);
-    }
-    let out = run_with_timeout(cmd, Duration::from_secs(60));
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    cmd.args(["--dial-timeout", "3s"]).args(args);
+    let (code, _, err) = run_text(cmd, Duration::from_secs(60));
+    (code, err)
+}
+
+/// `--endpoints EP --user USER ARGS…`.
+fn as_user<'a>(ep: &'a str, user: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    ["--endpoints", ep, "--user", user]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect()
+}
+
+/// Neither a lock key nor a lease is left in `cluster`.
+fn assert_no_locks_or_leases(cluster: &Cluster) {
+    assert!(
+        cluster.lock_keys("").is_empty(),
+        "{:?}",
+        cluster.lock_keys("")
+    );
+    assert!(
+        cluster.leases().is_empty(),
+        "lease left behind: {:?}",
+        cluster.leases()
+    );
+}
+
+/// `CONNECTION… run /tls -- touch MARKER` (`touch`).
+fn run_tls<'a>(connection: &[&'a str], touch: [&'a str; 3]) -> Vec<&'a str> {
+    connection
+        .iter()
+        .copied()
+        .chain(["run", "/tls"])
+        .chain(touch)
+        .collect()
 }
 
 fn assert_refused(args: &[&str], needle: &str, marker: &Path) {
@@ -183,22 +203,19 @@ fn tls_with_client_certificates() {
         pki.path("client-key.pem"),
     );
 
-    let ok: Vec<&str> = [
-        "--endpoints",
-        &etcd.url,
-        "--cacert",
-        &ca,
-        "--cert",
-        &cert,
-        "--key",
-        &key,
-        "run",
-        "/tls",
-    ]
-    .into_iter()
-    .chain(touch)
-    .collect();
-    let (code, stderr) = etcdlock(&ok);
+    let (code, stderr) = etcdlock(&run_tls(
+        &[
+            "--endpoints",
+            &etcd.url,
+            "--cacert",
+            &ca,
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+        ],
+        touch,
+    ));
     assert_eq!(code, Some(0), "{stderr}");
     assert!(marker.exists());
     fs::remove_file(&marker).unwrap();
@@ -212,37 +229,27 @@ fn tls_with_client_certificates() {
         .env_remove("ETCDLOCK_ENDPOINTS")
         .args(["run", "/tls"])
         .args(touch);
-    let out = run_with_timeout(cmd, Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "{}",
-        describe_output("etcdlock", &out)
-    );
+    run_ok(cmd, Duration::from_secs(60));
     fs::remove_file(&marker).unwrap();
 
     let other = pki.path("other-ca.pem");
     // Wrong CA: the server's certificate cannot be verified.
-    let args: Vec<&str> = [
-        "--endpoints",
-        &etcd.url,
-        "--cacert",
-        &other,
-        "--cert",
-        &cert,
-        "--key",
-        &key,
-        "run",
-        "/tls",
-    ]
-    .into_iter()
-    .chain(touch)
-    .collect();
+    let args = run_tls(
+        &[
+            "--endpoints",
+            &etcd.url,
+            "--cacert",
+            &other,
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+        ],
+        touch,
+    );
     assert_refused(&args, "certificate", &marker);
     // No client certificate: the server refuses the handshake.
-    let args: Vec<&str> = ["--endpoints", &etcd.url, "--cacert", &ca, "run", "/tls"]
-        .into_iter()
-        .chain(touch)
-        .collect();
+    let args = run_tls(&["--endpoints", &etcd.url, "--cacert", &ca], touch);
     let (code, stderr) = etcdlock(&args);
     assert_eq!(code, Some(69), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -250,30 +257,23 @@ fn tls_with_client_certificates() {
     assert!(!marker.exists());
     // The wrong scheme, both ways: a hint at the right one.
     let plain = etcd.url.replace("https://", "http://");
-    let args: Vec<&str> = ["--endpoints", &plain, "run", "/tls"]
-        .into_iter()
-        .chain(touch)
-        .collect();
-    assert_refused(&args, "use https://", &marker);
+    assert_refused(
+        &run_tls(&["--endpoints", &plain], touch),
+        "use https://",
+        &marker,
+    );
     let cluster = Cluster::single();
     let tls_to_plain = cluster.endpoints().replace("http://", "https://");
-    let args: Vec<&str> = ["--endpoints", &tls_to_plain, "run", "/tls"]
-        .into_iter()
-        .chain(touch)
-        .collect();
-    assert_refused(&args, "use http://", &marker);
+    assert_refused(
+        &run_tls(&["--endpoints", &tls_to_plain], touch),
+        "use http://",
+        &marker,
+    );
     // A certificate file that does not exist is a usage error.
-    let args: Vec<&str> = [
-        "--endpoints",
-        &etcd.url,
-        "--cacert",
-        "/nonexistent/ca.pem",
-        "run",
-        "/tls",
-    ]
-    .into_iter()
-    .chain(touch)
-    .collect();
+    let args = run_tls(
+        &["--endpoints", &etcd.url, "--cacert", "/nonexistent/ca.pem"],
+        touch,
+    );
     let (code, stderr) = etcdlock(&args);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("/nonexistent/ca.pem"), "{stderr}");
@@ -317,17 +317,11 @@ fn authentication_and_permissions() {
     let marker = dir.path().join("ran");
     let m = marker.to_str().unwrap();
 
-    let (code, stderr) = etcdlock(&[
-        "--endpoints",
+    let (code, stderr) = etcdlock(&as_user(
         &ep,
-        "--user",
         "alice:alicepw",
-        "run",
-        "/jobs/a",
-        "--",
-        "touch",
-        m,
-    ]);
+        &["run", "/jobs/a", "--", "touch", m],
+    ));
     assert_eq!(code, Some(0), "{stderr}");
     assert!(marker.exists());
     fs::remove_file(&marker).unwrap();
@@ -335,73 +329,39 @@ fn authentication_and_permissions() {
     // Password from a file and from the environment, so it need not be in the process list.
     let pwfile = dir.path().join("pw");
     fs::write(&pwfile, "alicepw\n").unwrap();
-    let (code, stderr) = etcdlock(&[
-        "--endpoints",
+    let (code, stderr) = etcdlock(&as_user(
         &ep,
-        "--user",
         "alice",
-        "--password-file",
-        pwfile.to_str().unwrap(),
-        "run",
-        "/jobs/a",
-        "--",
-        "true",
-    ]);
+        &[
+            "--password-file",
+            pwfile.to_str().unwrap(),
+            "run",
+            "/jobs/a",
+            "--",
+            "true",
+        ],
+    ));
     assert_eq!(code, Some(0), "{stderr}");
-    let mut cmd = etcdlock_command();
-    cmd.args(["--endpoints", &ep, "run", "/jobs/a", "--", "true"])
+    let mut cmd = etcdlock_at(&ep);
+    cmd.args(["run", "/jobs/a", "--", "true"])
         .env("ETCDLOCK_USER", "alice")
         .env("ETCDLOCK_PASSWORD", "alicepw");
     assert!(run_with_timeout(cmd, SOON).status.success());
 
     assert_refused(
-        &[
-            "--endpoints",
-            &ep,
-            "--user",
-            "alice:wrong",
-            "run",
-            "/jobs/a",
-            "--",
-            "touch",
-            m,
-        ],
+        &as_user(&ep, "alice:wrong", &["run", "/jobs/a", "--", "touch", m]),
         "authentication failed",
         &marker,
     );
     assert_refused(
-        &[
-            "--endpoints",
-            &ep,
-            "--user",
-            "alice:alicepw",
-            "run",
-            "/other/a",
-            "--",
-            "touch",
-            m,
-        ],
+        &as_user(&ep, "alice:alicepw", &["run", "/other/a", "--", "touch", m]),
         "permission denied",
         &marker,
     );
-    let (code, stderr) = etcdlock(&[
-        "--endpoints",
-        &ep,
-        "--user",
-        "alice",
-        "run",
-        "/jobs/a",
-        "--",
-        "true",
-    ]);
+    let (code, stderr) = etcdlock(&as_user(&ep, "alice", &["run", "/jobs/a", "--", "true"]));
     assert_eq!(code, Some(2), "no password given: {stderr}");
 
-    assert!(
-        cluster.lock_keys("").is_empty(),
-        "{:?}",
-        cluster.lock_keys("")
-    );
-    assert!(cluster.leases().is_empty(), "{:?}", cluster.leases());
+    assert_no_locks_or_leases(&cluster);
 }
 
 /// etcd's simple auth tokens expire (--auth-token-ttl); a hold several times longer must keep
@@ -411,29 +371,12 @@ fn a_hold_outlives_the_auth_token() {
     let cluster = auth_cluster(&["--auth-token-ttl", "2"]);
     let ep = cluster.endpoints();
     let started = Instant::now();
-    let (code, stderr) = etcdlock(&[
-        "--endpoints",
+    let (code, stderr) = etcdlock(&as_user(
         &ep,
-        "--user",
         "alice:alicepw",
-        "run",
-        "--ttl",
-        "2s",
-        "/jobs/long",
-        "--",
-        "sleep",
-        "7",
-    ]);
+        &["run", "--ttl", "2s", "/jobs/long", "--", "sleep", "7"],
+    ));
     assert_eq!(code, Some(0), "{stderr}");
     assert!(started.elapsed() >= Duration::from_secs(7));
-    assert!(
-        cluster.lock_keys("").is_empty(),
-        "{:?}",
-        cluster.lock_keys("")
-    );
-    assert!(
-        cluster.leases().is_empty(),
-        "lease left behind: {:?}",
-        cluster.leases()
-    );
+    assert_no_locks_or_leases(&cluster);
 }

@@ -6,42 +6,38 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use etcdlock_testkit::*;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
-const SOON: Duration = Duration::from_secs(20);
+use crate::common::*;
 
 /// The two ways etcdlock tracks a tree: `auto` (cgroup where writable) and `off`.
 const MODES: [&str; 2] = ["auto", "off"];
 
-fn etcdlock(ep: &str, mode: &str) -> Command {
-    let mut cmd = etcdlock_command();
-    cmd.args(["--endpoints", ep])
-        .env("ETCDLOCK_CGROUP", mode)
-        .stdin(Stdio::null());
-    cmd
-}
-
-/// `etcdlock run OPTS NAME -- sh -c SCRIPT` in the background, stderr into `err`.
+/// `etcdlock run OPTS NAME -- sh -c SCRIPT` in the background with `ETCDLOCK_CGROUP=MODE`,
+/// stderr into `err`.
 fn spawn_run(ep: &str, mode: &str, opts: &[&str], name: &str, script: &str, err: &Path) -> Child {
-    etcdlock(ep, mode)
-        .arg("run")
-        .args(opts)
-        .arg(name)
-        .args(["--", "sh", "-c", script])
+    etcdlock_sh(ep, opts, name, script)
+        .env("ETCDLOCK_CGROUP", mode)
         .stderr(fs::File::create(err).unwrap())
         .spawn()
         .expect("spawn etcdlock")
 }
 
 fn run_no_wait(ep: &str, name: &str) -> Option<i32> {
-    let mut cmd = etcdlock(ep, "auto");
-    cmd.args(["-q", "run", "-n", name, "--", "true"]);
-    run_with_timeout(cmd, SOON).status.code()
+    etcdlock_out(ep, &["-q", "run", "-n", name, "--", "true"]).0
+}
+
+/// Runs `scenario(cluster, endpoints, mode, dir)` for each of the [`MODES`], on one etcd, each
+/// time with a fresh temp dir.
+fn in_each_mode(scenario: impl Fn(&Cluster, &str, &str, &tempfile::TempDir)) {
+    let (cluster, ep) = etcd();
+    for mode in MODES {
+        scenario(&cluster, &ep, mode, &tempfile::tempdir().unwrap());
+    }
 }
 
 /// Whether this host lets etcdlock create a cgroup v2 of its own (same test as etcdlock's).
@@ -90,14 +86,11 @@ fn leftover_scripts(dir: &Path) -> Vec<(&'static str, String)> {
 
 #[test]
 fn leftovers_keep_the_lock_until_they_exit() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    for mode in MODES {
-        let dir = tempfile::tempdir().unwrap();
+    in_each_mode(|cluster, ep, mode, dir| {
         for (label, script) in leftover_scripts(dir.path()) {
             let _ = fs::remove_file(dir.path().join("bg"));
             let err = dir.path().join("err");
-            let mut holder = spawn_run(&ep, mode, &[], "/esc/a", &script, &err);
+            let mut holder = spawn_run(ep, mode, &[], "/esc/a", &script, &err);
             let bg = read_pid_file(&dir.path().join("bg"), SOON);
             wait_until("the leftovers line", SOON, || {
                 fs::read_to_string(&err)
@@ -124,11 +117,11 @@ fn leftovers_keep_the_lock_until_they_exit() {
                 "{mode} {label}: background process gone early"
             );
             assert_eq!(
-                run_no_wait(&ep, "/esc/a"),
+                run_no_wait(ep, "/esc/a"),
                 Some(75),
                 "{mode} {label}: lock not held"
             );
-            kill(Pid::from_raw(bg), Signal::SIGTERM).unwrap();
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(bg), Signal::SIGTERM).unwrap();
             assert_eq!(
                 wait_exit(&mut holder, SOON).code(),
                 Some(3),
@@ -138,18 +131,15 @@ fn leftovers_keep_the_lock_until_they_exit() {
                 !pid_alive(bg),
                 "{mode} {label}: released before the leftover exited"
             );
-            assert_eq!(run_no_wait(&ep, "/esc/a"), Some(0), "{mode} {label}");
-            cluster.assert_clean_within(Duration::from_millis(1500));
+            assert_eq!(run_no_wait(ep, "/esc/a"), Some(0), "{mode} {label}");
+            cluster.assert_clean_now();
         }
-    }
+    });
 }
 
 #[test]
 fn kill_leftovers_stops_them_and_releases_with_the_commands_code() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    for mode in MODES {
-        let dir = tempfile::tempdir().unwrap();
+    in_each_mode(|cluster, ep, mode, dir| {
         let bg = dir.path().join("bg");
         let err = dir.path().join("err");
         // The leftover ignores TERM: only the SIGKILL after the grace stops it.
@@ -161,7 +151,7 @@ fn kill_leftovers_stops_them_and_releases_with_the_commands_code() {
         );
         let started = Instant::now();
         let mut holder = spawn_run(
-            &ep,
+            ep,
             mode,
             &["--kill-leftovers", "--kill-after", "1s"],
             "/esc/k",
@@ -185,79 +175,61 @@ fn kill_leftovers_stops_them_and_releases_with_the_commands_code() {
                 && text.contains("(--kill-leftovers)"),
             "{mode}: {text}"
         );
-        cluster.assert_clean_within(Duration::from_millis(1500));
-    }
+        cluster.assert_clean_now();
+    });
 }
 
-/// A descendant that left the process group (setsid) and ignores TERM.
-fn escaping_script(pidfile: &Path) -> String {
-    format!(
+/// [`spawn_run`] of a command that ignores TERM and leaves a descendant that left the process
+/// group (setsid) and ignores TERM too, etcdlock's stderr into `DIR/err`; returns once the
+/// descendant wrote its pid to `DIR/pid-TAG`: (etcdlock, the descendant's pid).
+fn spawn_escaping(
+    ep: &str,
+    mode: &str,
+    opts: &[&str],
+    name: &str,
+    dir: &Path,
+    tag: &str,
+) -> (Child, i32) {
+    let pidfile = dir.join(format!("pid-{tag}"));
+    let script = format!(
         "setsid -f sh -c 'echo $$ > {}; trap \"\" TERM; while :; do sleep 0.05; done'; \
          trap '' TERM; while :; do sleep 0.05; done",
         pidfile.display()
-    )
+    );
+    let holder = spawn_run(ep, mode, opts, name, &script, &dir.join("err"));
+    (holder, read_pid_file(&pidfile, SOON))
 }
 
 #[test]
 fn lease_loss_kills_a_setsid_descendant_before_the_lease_can_expire() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    for mode in MODES {
-        let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("pid");
-        let err = dir.path().join("err");
+    in_each_mode(|cluster, ep, mode, dir| {
         let ttl = Duration::from_secs(4);
-        let mut holder = spawn_run(
-            &ep,
-            mode,
-            &["--ttl", "4s"],
-            "/esc/lost",
-            &escaping_script(&pidfile),
-            &err,
-        );
-        let descendant = read_pid_file(&pidfile, SOON);
-        cluster.stop(0);
-        let frozen_at = Instant::now();
-        let died = poll_until(ttl + Duration::from_secs(5), || !pid_alive(descendant));
-        let dead_after = frozen_at.elapsed();
-        cluster.cont(0);
-        assert!(
-            died,
-            "{mode}: descendant alive {dead_after:?} after etcd froze"
-        );
-        assert!(
-            dead_after < ttl,
-            "{mode}: died {dead_after:?} after the freeze"
-        );
+        let (mut holder, descendant) =
+            spawn_escaping(ep, mode, &["--ttl", "4s"], "/esc/lost", dir.path(), "lost");
+        assert_dies_when_etcd_freezes(cluster, descendant, ttl, &format!("{mode}: descendant"));
         assert_eq!(wait_exit(&mut holder, SOON).code(), Some(70), "{mode}");
         cluster.assert_clean_within(ttl + Duration::from_secs(5));
-    }
+    });
 }
 
 #[test]
 fn sigkill_of_etcdlock_kills_a_setsid_descendant() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    for mode in MODES {
-        let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("pid");
-        let err = dir.path().join("err");
-        let mut holder = spawn_run(
-            &ep,
+    in_each_mode(|cluster, ep, mode, dir| {
+        let (mut holder, descendant) = spawn_escaping(
+            ep,
             mode,
             &["-v", "--ttl", "3s"],
             "/esc/sigkill",
-            &escaping_script(&pidfile),
-            &err,
+            dir.path(),
+            "sigkill",
         );
-        let descendant = read_pid_file(&pidfile, SOON);
-        let log = fs::read_to_string(&err).unwrap();
+        let log = fs::read_to_string(dir.path().join("err")).unwrap();
         let cgroup = log
             .split("cgroup=")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .map(str::to_owned);
-        kill(Pid::from_raw(holder.id() as i32), Signal::SIGKILL).unwrap();
+        signal(&holder, Signal::SIGKILL);
         let _ = holder.wait();
         wait_pid_gone(descendant, SOON);
         if let Some(dir) = cgroup {
@@ -267,59 +239,50 @@ fn sigkill_of_etcdlock_kills_a_setsid_descendant() {
         }
         // The lease was not revoked (etcdlock died): it expires after its TTL.
         cluster.assert_clean_within(Duration::from_secs(10));
-    }
+    });
 }
 
 #[test]
 fn max_runtime_and_sigterm_escalation_reach_a_setsid_descendant() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
-    for mode in MODES {
-        let dir = tempfile::tempdir().unwrap();
-        let err = dir.path().join("err");
-        let pidfile = dir.path().join("pid-timeout");
-        let mut holder = spawn_run(
-            &ep,
+    in_each_mode(|cluster, ep, mode, dir| {
+        let (mut holder, descendant) = spawn_escaping(
+            ep,
             mode,
             &["--max-runtime", "1s", "--kill-after", "500ms"],
             "/esc/timeout",
-            &escaping_script(&pidfile),
-            &err,
+            dir.path(),
+            "timeout",
         );
-        let descendant = read_pid_file(&pidfile, SOON);
         assert_eq!(wait_exit(&mut holder, SOON).code(), Some(124), "{mode}");
         assert!(!pid_alive(descendant), "{mode}: survived --max-runtime");
 
-        let pidfile = dir.path().join("pid-term");
-        let mut holder = spawn_run(
-            &ep,
+        let (mut holder, descendant) = spawn_escaping(
+            ep,
             mode,
             &["--kill-after", "500ms"],
             "/esc/term",
-            &escaping_script(&pidfile),
-            &err,
+            dir.path(),
+            "term",
         );
-        let descendant = read_pid_file(&pidfile, SOON);
-        kill(Pid::from_raw(holder.id() as i32), Signal::SIGTERM).unwrap();
+        signal(&holder, Signal::SIGTERM);
         assert_eq!(wait_exit(&mut holder, SOON).code(), Some(137), "{mode}");
         assert!(
             !pid_alive(descendant),
             "{mode}: survived the SIGKILL escalation"
         );
-        cluster.assert_clean_within(Duration::from_millis(1500));
-    }
+        cluster.assert_clean_now();
+    });
 }
 
 #[test]
 fn verbose_output_names_the_mechanism() {
-    let cluster = Cluster::single();
-    let ep = cluster.endpoints();
+    let (_cluster, ep) = etcd();
     let expect_cgroup = cgroup_writable();
     for mode in MODES {
-        let mut cmd = etcdlock(&ep, mode);
-        cmd.args(["-v", "run", "/esc/v", "--", "true"]);
-        let out = run_with_timeout(cmd, SOON);
-        let text = String::from_utf8_lossy(&out.stderr);
+        let mut cmd = etcdlock_at(&ep);
+        cmd.env("ETCDLOCK_CGROUP", mode)
+            .args(["-v", "run", "/esc/v", "--", "true"]);
+        let (_, _, text) = run_text(cmd, SOON);
         let cgroup = text.contains("with a cgroup v2 of its own");
         let subreaper = text.contains("with PR_SET_CHILD_SUBREAPER and its process group");
         assert!(cgroup != subreaper, "{mode}: {text}");

@@ -14,7 +14,7 @@
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -25,8 +25,7 @@ use etcdlock_testkit::*;
 #[used]
 #[link_section = ".init_array"]
 static CHILD_ENTRY: extern "C" fn() = child_entry;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
 /// Generous bound for anything that should happen "soon" on a noisy 2-core machine.
 const SOON: Duration = Duration::from_secs(30);
@@ -65,12 +64,30 @@ fn spawn_lockset(
     contender: usize,
     spec: &ChildSpec,
 ) -> Child {
-    let mut cmd = etcdlock_command();
-    cmd.args(["--endpoints", endpoints, "run"])
+    spawn_logged(w, lockset_run(endpoints, opts, name, &[]), contender, spec)
+}
+
+/// For [`lockset_run`]: a shell that runs the lock-set child as a subprocess (`sh -c 'CHILD;
+/// exit $?'`), as a script or `sh -c '...'` job would: the work is a grandchild of etcdlock, in
+/// the command's process group.
+const IN_SHELL: [&str; 3] = ["sh", "-c", "\"$0\"; exit $?"];
+
+/// `etcdlock --endpoints E run OPTS NAME -- WRAPPER… <lockset child>` (see [`IN_SHELL`]), to
+/// start with [`spawn_logged`].
+fn lockset_run(endpoints: &str, opts: &[&str], name: &str, wrapper: &[&str]) -> Command {
+    let mut cmd = etcdlock_at(endpoints);
+    cmd.arg("run")
         .args(opts)
         .arg(name)
         .arg("--")
+        .args(wrapper)
         .arg(Workload::child_exe());
+    cmd
+}
+
+/// Spawns `cmd`, an etcdlock whose command is the lock-set child, as contender `contender` with
+/// `spec`: stdout to /dev/null, stderr appended to `stderr.<contender>` in the workload directory.
+fn spawn_logged(w: &Workload, mut cmd: Command, contender: usize, spec: &ChildSpec) -> Child {
     w.configure(&mut cmd, contender, spec);
     let log = OpenOptions::new()
         .create(true)
@@ -83,33 +100,18 @@ fn spawn_lockset(
     cmd.spawn().expect("spawn etcdlock")
 }
 
-/// Like [`spawn_lockset`], but the command is a shell that runs the lock-set child as a
-/// subprocess (`sh -c 'CHILD; exit $?'`), as a script or `sh -c '...'` job would: the work is a
-/// grandchild of etcdlock, in the command's process group.
-fn spawn_lockset_in_shell(
+/// The waiter of most scenarios: contender 1, a short child under `name`, queued behind the
+/// holder (returns once `name` has two keys).
+fn spawn_waiter(
     w: &Workload,
+    cluster: &Cluster,
     endpoints: &str,
     opts: &[&str],
     name: &str,
-    contender: usize,
-    spec: &ChildSpec,
 ) -> Child {
-    let mut cmd = etcdlock_command();
-    cmd.args(["--endpoints", endpoints, "run"])
-        .args(opts)
-        .arg(name)
-        .args(["--", "sh", "-c", "\"$0\"; exit $?"])
-        .arg(Workload::child_exe());
-    w.configure(&mut cmd, contender, spec);
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(stderr_path(w, contender))
-        .unwrap();
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log));
-    cmd.spawn().expect("spawn etcdlock")
+    let waiter = spawn_lockset(w, endpoints, opts, name, 1, &short_spec());
+    cluster.wait_keys(&format!("{name}/"), 2);
+    waiter
 }
 
 /// Creates a release file when dropped, so a holding child that outlived a failed assertion
@@ -154,19 +156,33 @@ fn release(path: &Path) {
     fs::write(path, "").unwrap();
 }
 
-fn wait_exit(child: &mut Child, timeout: Duration, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not exit within {timeout:?}");
-        }
-        thread::sleep(POLL_INTERVAL);
-    }
+/// Waits (up to [`SOON`]) for `child`, the etcdlock of `contender` (`what` in messages), to exit
+/// with `code`; otherwise fails with its stderr.
+fn assert_exits(w: &Workload, child: &mut Child, contender: usize, what: &str, code: i32) {
+    assert_eq!(
+        wait_exit_named(child, SOON, what).code(),
+        Some(code),
+        "{what}: {}",
+        stderr_of(w, contender)
+    );
+}
+
+/// Waits (up to the TTL + 10 s) for the child `pid` to die after a cut at `cut` ([`now_ns`]) and
+/// asserts that it died within the TTL: every acknowledged keep-alive was sent before the cut,
+/// so the deadline (and the earliest server-side expiry) is at most TTL after it. Returns how
+/// many seconds after the cut it died.
+fn assert_dies_within_ttl(pid: i32, cut: i64, ttl_s: u64, what: &str) -> f64 {
+    let died = poll_until(Duration::from_secs(ttl_s + 10), || !pid_alive(pid));
+    let dead_after = secs(now_ns() - cut);
+    assert!(
+        died,
+        "{what}: child still alive {dead_after:.2}s after the cut"
+    );
+    assert!(
+        dead_after < ttl_s as f64,
+        "{what}: child died {dead_after:.2}s after the cut, TTL {ttl_s}s"
+    );
+    dead_after
 }
 
 /// Waits until the child of `contender` holds the lock (has published itself).
@@ -231,6 +247,51 @@ fn assert_exits_within(r: &CellResult, allowed: &[&str]) {
     }
 }
 
+/// The lock-set child of the cells: 2-10 ms of work, `long_permille` ‰ of the runs 0.3-0.7 s.
+fn cell_child(long_permille: u64) -> ChildSpec {
+    ChildSpec {
+        sleep_us: (2_000, 10_000),
+        long: Some((long_permille, (300_000, 700_000))),
+        ..ChildSpec::default()
+    }
+}
+
+/// A cell of 4 etcdlock contenders on `cluster` with a TTL of `ttl` seconds: [`cell_child`] with
+/// 60 ‰ long runs, the standard fault mix every 1-2.5 s, no target and an hour at most; callers
+/// set what they need (`Cell { target: 500, ..standard_cell(...) }`).
+fn standard_cell(label: String, cluster: &Cluster, ttl: u64, seed: u64) -> Cell<'_> {
+    Cell {
+        label,
+        tool: Tool::Etcdlock,
+        cluster,
+        contenders: 4,
+        target: 0,
+        min_faults: 0,
+        ttl_secs: ttl,
+        child: cell_child(60),
+        faults: standard_faults(ttl),
+        gap_ms: (1_000, 2_500),
+        time_limit: Duration::from_secs(3600),
+        seed,
+    }
+}
+
+/// The cell ran to its end: it did not time out and no etcdlock hung.
+fn assert_finished(r: &CellResult) {
+    assert!(!r.timed_out, "cell timed out\n{}", r.stderr_tail);
+    assert_eq!(r.hung, 0, "etcdlock hung\n{}", r.stderr_tail);
+}
+
+/// What an etcdlock cell under faults must show: it finished, reached `target` acquisitions, no
+/// child overlapped another ([`Report::assert_safe`]) and every run ended with one of the
+/// [`FAULT_CELL_EXITS`].
+fn assert_fault_cell(r: &CellResult, target: usize, what: &str) {
+    assert_finished(r);
+    assert!(r.report.acquisitions >= target, "{}", r.summary());
+    r.report.assert_safe(what);
+    assert_exits_within(r, &FAULT_CELL_EXITS);
+}
+
 /// At least 500 acquisitions by 4 contenders, each through its own proxy to one etcd, with a fault
 /// every 1-2.5 s: delays, blackholes and stalls of the holder shorter and longer than the TTL,
 /// etcd SIGSTOP bursts, external revokes and deletes, SIGKILL of the child and of etcdlock, and
@@ -244,30 +305,14 @@ fn lockset_500_acquisitions_under_faults_never_overlap() {
     eprintln!("seed {seed} (replay with ETCDLOCK_TEST_SEED={seed})");
     let ttl = 3;
     let cell = Cell {
-        label: "faults".into(),
-        tool: Tool::Etcdlock,
-        cluster: &cluster,
-        contenders: 4,
         target: 500,
         min_faults: 5,
-        ttl_secs: ttl,
-        child: ChildSpec {
-            sleep_us: (2_000, 10_000),
-            long: Some((60, (300_000, 700_000))),
-            ..ChildSpec::default()
-        },
-        faults: standard_faults(ttl),
-        gap_ms: (1_000, 2_500),
         time_limit: Duration::from_secs(240),
-        seed,
+        ..standard_cell("faults".into(), &cluster, ttl, seed)
     };
     let r = cell.run(&w);
     eprintln!("{}", r.summary());
-    assert!(!r.timed_out, "cell timed out\n{}", r.stderr_tail);
-    assert_eq!(r.hung, 0, "etcdlock hung\n{}", r.stderr_tail);
-    assert!(r.report.acquisitions >= 500, "{}", r.summary());
-    r.report.assert_safe("lock-set under faults");
-    assert_exits_within(&r, &FAULT_CELL_EXITS);
+    assert_fault_cell(&r, 500, "lock-set under faults");
     let applied: usize = r.faults.values().map(|v| v.0).sum();
     assert!(applied >= 5, "too few faults applied: {:?}", r.faults);
     assert_all_clean(&w, &cluster, Duration::from_secs(ttl + 10));
@@ -286,16 +331,11 @@ fn paused_etcdlock_overlaps_but_the_fence_rejects_its_stale_write() {
     let (spec, go) = holding_spec(&w, 0);
     let mut a = spawn_lockset(&w, &ep, &["--ttl", "3s"], "/pause", 0, &spec);
     let ha = wait_holder(&w, 0, "holder A's child");
-    kill(Pid::from_raw(a.id() as i32), Signal::SIGSTOP).unwrap();
+    signal(&a, Signal::SIGSTOP);
     w.note("SIGSTOP etcdlock A");
     // B gets the lock once A's lease has expired on the server, runs, registers a higher token.
     let mut b = spawn_lockset(&w, &ep, &["--ttl", "3s"], "/pause", 1, &short_spec());
-    assert_eq!(
-        wait_exit(&mut b, SOON, "etcdlock B").code(),
-        Some(0),
-        "{}",
-        stderr_of(&w, 1)
-    );
+    assert_exits(&w, &mut b, 1, "etcdlock B", 0);
     // A's child, still running (its etcdlock is frozen), now tries its write.
     assert!(
         pid_alive(ha.pid),
@@ -303,8 +343,8 @@ fn paused_etcdlock_overlaps_but_the_fence_rejects_its_stale_write() {
     );
     release(&go);
     wait_until("A's child to finish", SOON, || !pid_alive(ha.pid));
-    kill(Pid::from_raw(a.id() as i32), Signal::SIGCONT).unwrap();
-    assert_eq!(wait_exit(&mut a, SOON, "etcdlock A").code(), Some(70));
+    signal(&a, Signal::SIGCONT);
+    assert_eq!(wait_exit_named(&mut a, SOON, "etcdlock A").code(), Some(70));
     let r = w.check();
     eprintln!("{}", r.summary());
     assert_eq!(r.acquisitions, 2);
@@ -337,21 +377,14 @@ fn sigkill_of_etcdlock_kills_the_whole_command_not_just_its_shell() {
     let (spec, go) = holding_spec(&w, 0);
     let _let_a_survivor_finish = ReleaseOnDrop(go.clone());
     let opts = ["--ttl", "3s"];
-    let mut holder = spawn_lockset_in_shell(&w, &ep, &opts, "/pgroup", 0, &spec);
+    let in_shell = lockset_run(&ep, &opts, "/pgroup", &IN_SHELL);
+    let mut holder = spawn_logged(&w, in_shell, 0, &spec);
     let job = wait_holder(&w, 0, "the job (the shell's subprocess)");
-    let mut waiter = spawn_lockset(&w, &ep, &opts, "/pgroup", 1, &short_spec());
-    wait_until("waiter to queue", SOON, || {
-        cluster.keys("/pgroup/").len() == 2
-    });
-    kill(Pid::from_raw(holder.id() as i32), Signal::SIGKILL).unwrap();
+    let mut waiter = spawn_waiter(&w, &cluster, &ep, &opts, "/pgroup");
+    signal(&holder, Signal::SIGKILL);
     let _ = holder.wait();
     // Whatever happens to the job, the waiter gets the lock once the lease has expired.
-    assert_eq!(
-        wait_exit(&mut waiter, SOON, "waiter").code(),
-        Some(0),
-        "{}",
-        stderr_of(&w, 1)
-    );
+    assert_exits(&w, &mut waiter, 1, "waiter", 0);
     let survived = pid_alive(job.pid);
     release(&go);
     let r = w.check();
@@ -386,10 +419,7 @@ fn etcd_restart_shorter_than_the_deadline_keeps_the_lock() {
     let opts = ["--ttl", "10s"];
     let mut holder = spawn_lockset(&w, &ep, &opts, "/restart", 0, &spec);
     let h = wait_holder(&w, 0, "holder's child");
-    let mut waiter = spawn_lockset(&w, &ep, &opts, "/restart", 1, &short_spec());
-    wait_until("waiter to queue", SOON, || {
-        cluster.keys("/restart/").len() == 2
-    });
+    let mut waiter = spawn_waiter(&w, &cluster, &ep, &opts, "/restart");
 
     let down = Instant::now();
     cluster.kill(0);
@@ -407,18 +437,8 @@ fn etcd_restart_shorter_than_the_deadline_keeps_the_lock() {
     assert_eq!(w.acquisitions(), 1, "the waiter ran while the holder held");
 
     release(&go);
-    assert_eq!(
-        wait_exit(&mut holder, SOON, "holder").code(),
-        Some(0),
-        "{}",
-        stderr_of(&w, 0)
-    );
-    assert_eq!(
-        wait_exit(&mut waiter, SOON, "waiter").code(),
-        Some(0),
-        "{}",
-        stderr_of(&w, 1)
-    );
+    assert_exits(&w, &mut holder, 0, "holder", 0);
+    assert_exits(&w, &mut waiter, 1, "waiter", 0);
     let r = w.check();
     r.assert_safe("etcd restart");
     assert_eq!(r.acquisitions, 2);
@@ -445,23 +465,15 @@ fn partition_past_the_deadline_kills_the_child_first_and_never_resurrects() {
         let proxy = Proxy::start(&cluster.members[0].client_addr());
         let (spec, _never) = holding_spec(&w, 0);
         let opts = ["--ttl", "3s"];
-        let mut holder = if mode.contains("subprocess") {
-            spawn_lockset_in_shell(&w, &proxy.url(), &opts, "/partition", 0, &spec)
+        let wrapper: &[&str] = if mode.contains("subprocess") {
+            &IN_SHELL
         } else {
-            spawn_lockset(&w, &proxy.url(), &opts, "/partition", 0, &spec)
+            &[]
         };
+        let run = lockset_run(&proxy.url(), &opts, "/partition", wrapper);
+        let mut holder = spawn_logged(&w, run, 0, &spec);
         let h = wait_holder(&w, 0, "holder's child");
-        let mut waiter = spawn_lockset(
-            &w,
-            &cluster.endpoints(),
-            &opts,
-            "/partition",
-            1,
-            &short_spec(),
-        );
-        wait_until("waiter to queue", SOON, || {
-            cluster.keys("/partition/").len() == 2
-        });
+        let mut waiter = spawn_waiter(&w, &cluster, &cluster.endpoints(), &opts, "/partition");
         let cut = now_ns();
         if mode == "stall" {
             proxy.stall();
@@ -469,29 +481,12 @@ fn partition_past_the_deadline_kills_the_child_first_and_never_resurrects() {
             proxy.blackhole();
         }
         w.note(&format!("{mode} holder"));
-        let died = poll_until(Duration::from_secs(ttl_s + 10), || !pid_alive(h.pid));
-        let dead_after = secs(now_ns() - cut);
-        assert!(
-            died,
-            "{mode}: child still alive {dead_after:.2}s after the cut"
-        );
-        // Every acknowledged keep-alive was sent before the cut, so the deadline (and the
-        // earliest server-side expiry) is at most TTL after it.
-        assert!(
-            dead_after < ttl_s as f64,
-            "{mode}: child died {dead_after:.2}s after the cut, TTL {ttl_s}s"
-        );
+        let dead_after = assert_dies_within_ttl(h.pid, cut, ttl_s, mode);
         // Heal at once: the lease may still be alive on the server; late answers come in.
         proxy.pass();
-        let code = wait_exit(&mut holder, SOON, "holder").code();
-        assert_eq!(code, Some(70), "{mode}: {}", stderr_of(&w, 0));
+        assert_exits(&w, &mut holder, 0, &format!("{mode}: holder"), 70);
         assert!(stderr_of(&w, 0).contains("lost"), "{}", stderr_of(&w, 0));
-        assert_eq!(
-            wait_exit(&mut waiter, SOON, "waiter").code(),
-            Some(0),
-            "{mode}: {}",
-            stderr_of(&w, 1)
-        );
+        assert_exits(&w, &mut waiter, 1, &format!("{mode}: waiter"), 0);
         let r = w.check();
         eprintln!(
             "{mode}: child dead {dead_after:.2}s after the cut (TTL {ttl_s}s); {}",
@@ -530,7 +525,7 @@ fn steady_latency_well_inside_the_ttl_does_not_cost_the_lock() {
     let mut holder = spawn_lockset(&w, &proxy.url(), &["--ttl", "6s"], "/latency", 0, &spec);
     wait_holder(&w, 0, "holder's child");
     proxy.delay(Duration::from_millis(400));
-    let status = wait_exit(&mut holder, SOON, "holder");
+    let status = wait_exit_named(&mut holder, SOON, "holder");
     proxy.pass();
     eprintln!("holder behind a 0.8 s round trip with --ttl 6s: {status}");
     assert_eq!(
@@ -571,14 +566,8 @@ fn quorum_loss(how: &str) {
         }
     }
     w.note(&format!("quorum loss by {how} of {victims:?}"));
-    let died = poll_until(Duration::from_secs(ttl_s + 10), || !pid_alive(h.pid));
-    let dead_after = secs(now_ns() - cut);
-    assert!(died, "child still alive {dead_after:.2}s after quorum loss");
-    assert!(
-        dead_after < ttl_s as f64,
-        "child died {dead_after:.2}s after quorum loss, TTL {ttl_s}s"
-    );
-    let code = wait_exit(&mut holder, SOON, "holder").code();
+    let dead_after = assert_dies_within_ttl(h.pid, cut, ttl_s, &format!("quorum loss ({how})"));
+    let code = wait_exit_named(&mut holder, SOON, "holder").code();
     eprintln!(
         "quorum loss ({how}): child dead {dead_after:.2}s after the loss (TTL {ttl_s}s), exit {code:?}"
     );
@@ -668,12 +657,7 @@ fn frozen_member_causes_no_kill(which: &str) {
     cluster.cont(target);
     cluster.wait_healthy();
     release(&go);
-    assert_eq!(
-        wait_exit(&mut holder, SOON, "holder").code(),
-        Some(0),
-        "{}",
-        stderr_of(&w, 0)
-    );
+    assert_exits(&w, &mut holder, 0, "holder", 0);
     eprintln!(
         "{which} frozen: held through {:.1}s of freeze, 2 renewals via other members",
         held.as_secs_f64()
@@ -735,12 +719,7 @@ fn blackhole_of_the_member_in_use_fails_over_without_a_kill() {
     assert!(pid_alive(h.pid), "child stopped: {}", stderr_of(&w, 0));
     proxies[in_use].pass();
     release(&go);
-    assert_eq!(
-        wait_exit(&mut holder, SOON, "holder").code(),
-        Some(0),
-        "{}",
-        stderr_of(&w, 0)
-    );
+    assert_exits(&w, &mut holder, 0, "holder", 0);
     eprintln!("blackholed m{in_use}; etcdlock failed over to {moved_to:?} and kept the lock");
     w.check().assert_safe("failover");
     assert_all_clean(&w, &cluster, Duration::from_millis(1500));
@@ -766,28 +745,19 @@ fn takeover_after_holder_and_leader_crash() -> f64 {
     // The waiter's own lease must survive the election (its TTL does not change when the lock
     // frees; with 3 s its keep-alive could go unanswered past its kill point and it would give
     // up with 69, correctly but uselessly here).
-    let mut waiter = spawn_lockset(
+    let mut waiter = spawn_waiter(
         &w,
+        &cluster,
         &endpoints_starting_with(&cluster, follower),
         &["--ttl", "10s"],
         "/takeover",
-        1,
-        &short_spec(),
     );
-    wait_until("waiter to queue", SOON, || {
-        cluster.keys("/takeover/").len() == 2
-    });
     let crash = now_ns();
-    kill(Pid::from_raw(holder.id() as i32), Signal::SIGKILL).unwrap();
+    signal(&holder, Signal::SIGKILL);
     cluster.kill(leader);
     w.note("SIGKILL holder + leader");
     let _ = holder.wait();
-    assert_eq!(
-        wait_exit(&mut waiter, SOON, "waiter").code(),
-        Some(0),
-        "{}",
-        stderr_of(&w, 1)
-    );
+    assert_exits(&w, &mut waiter, 1, "waiter", 0);
     let starts = w.starts();
     assert_eq!(starts.len(), 2);
     assert!(!pid_alive(h.pid));
@@ -833,18 +803,11 @@ fn takeover_after_holder_crash_and_leader_kill_within_ttl_plus_election() {
 /// (cluster id, fencing token) seen by a child run under the lock `name`.
 fn id_and_token(ep: &str, name: &str, dir: &Path) -> (String, i64) {
     let out_file = dir.join("env");
-    let mut cmd = etcdlock_command();
-    cmd.args(["--endpoints", ep, "run", name, "--", "sh", "-c"])
-        .arg(format!(
-            "echo $ETCDLOCK_CLUSTER_ID $ETCDLOCK_FENCING_TOKEN > {}",
-            out_file.display()
-        ));
-    let out = run_with_timeout(cmd, SOON);
-    assert!(
-        out.status.success(),
-        "{}",
-        describe_output("etcdlock", &out)
+    let script = format!(
+        "echo $ETCDLOCK_CLUSTER_ID $ETCDLOCK_FENCING_TOKEN > {}",
+        out_file.display()
     );
+    run_ok(etcdlock_sh(ep, &[], name, &script), SOON);
     let s = fs::read_to_string(&out_file).unwrap();
     let mut it = s.split_whitespace();
     (
@@ -890,8 +853,8 @@ fn cluster_id_separates_clusters_but_not_a_wiped_member_restarted_with_the_same_
         id_a2, id_a,
         "a wiped member restarted with the same flags keeps its cluster id"
     );
-    a.assert_clean_within(Duration::from_millis(1500));
-    b.assert_clean_within(Duration::from_millis(1500));
+    a.assert_clean_now();
+    b.assert_clean_now();
 }
 
 // ---------------------------------------------------------------------------
@@ -912,28 +875,12 @@ fn a_grant_that_commits_after_its_timeout_leaves_no_orphan_lease() {
     slow.delay(Duration::from_millis(2_800));
     let w = Workload::new("late");
     let endpoints = format!("{},{}", slow.url(), cluster.endpoint(0));
-    let mut cmd = etcdlock_command();
-    cmd.args([
-        "--endpoints",
-        &endpoints,
-        "--dial-timeout",
-        "8s",
-        "-vv",
-        "run",
-    ])
-    .args(["--ttl", "20s", "/late", "--"])
-    .arg(Workload::child_exe());
-    w.configure(&mut cmd, 0, &short_spec());
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(stderr_path(&w, 0))
-        .unwrap();
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log));
+    let mut cmd = etcdlock_at(&endpoints);
+    cmd.args(["--dial-timeout", "8s", "-vv", "run"])
+        .args(["--ttl", "20s", "/late", "--"])
+        .arg(Workload::child_exe());
     let started = Instant::now();
-    let mut run = cmd.spawn().unwrap();
+    let mut run = spawn_logged(&w, cmd, 0, &short_spec());
     // Every lease that ever exists while etcdlock runs.
     let mut seen = std::collections::BTreeSet::new();
     let status = loop {
@@ -971,12 +918,15 @@ fn a_grant_that_commits_after_its_timeout_leaves_no_orphan_lease() {
 // Soak and the etcdctl lock baseline (ETCDLOCK_SOAK=1; scripts/soak)
 // ---------------------------------------------------------------------------
 
-fn soak_enabled(test: &str) -> bool {
+/// The [`Timer`] of soak test `test` if soak tests are on (`ETCDLOCK_SOAK=1`); None (and a line
+/// saying how to run it) if not.
+fn soak(test: &'static str) -> Option<Timer> {
     let on = std::env::var("ETCDLOCK_SOAK").is_ok_and(|v| v == "1");
     if !on {
         eprintln!("[{test}] not run: set ETCDLOCK_SOAK=1 (or use scripts/soak)");
+        return None;
     }
-    on
+    Some(Timer::start(test))
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -1001,41 +951,24 @@ fn report(line: &str) {
 #[test]
 #[ignore = "soak: run scripts/soak"]
 fn soak_lockset_under_faults() {
-    if !soak_enabled("soak_lockset_under_faults") {
+    let Some(_t) = soak("soak_lockset_under_faults") else {
         return;
-    }
-    let _t = Timer::start("soak_lockset_under_faults");
+    };
     let cluster = Cluster::single();
     let w = Workload::new("soak-faults");
     let seed = seed();
     let ttl = 3;
     let target = env_usize("ETCDLOCK_SOAK_ACQUISITIONS", 10_000);
+    let label = format!("soak, standard faults, TTL {ttl}s (seed {seed})");
     let cell = Cell {
-        label: format!("soak, standard faults, TTL {ttl}s (seed {seed})"),
-        tool: Tool::Etcdlock,
-        cluster: &cluster,
-        contenders: 4,
         target,
-        min_faults: 0,
-        ttl_secs: ttl,
-        child: ChildSpec {
-            sleep_us: (2_000, 10_000),
-            long: Some((60, (300_000, 700_000))),
-            ..ChildSpec::default()
-        },
-        faults: standard_faults(ttl),
-        gap_ms: (1_000, 2_500),
         time_limit: Duration::from_secs(4 * 3600),
-        seed,
+        ..standard_cell(label, &cluster, ttl, seed)
     };
     let r = cell.run(&w);
     report(&r.summary());
     report(&r.table_row());
-    assert!(!r.timed_out, "{}", r.stderr_tail);
-    assert_eq!(r.hung, 0, "etcdlock hung\n{}", r.stderr_tail);
-    assert!(r.report.acquisitions >= target);
-    r.report.assert_safe("soak under faults");
-    assert_exits_within(&r, &FAULT_CELL_EXITS);
+    assert_fault_cell(&r, target, "soak under faults");
     assert_all_clean(&w, &cluster, Duration::from_secs(ttl + 10));
 }
 
@@ -1044,37 +977,25 @@ fn soak_lockset_under_faults() {
 #[test]
 #[ignore = "soak: run scripts/soak"]
 fn soak_lockset_fault_free_has_no_false_kills() {
-    if !soak_enabled("soak_lockset_fault_free_has_no_false_kills") {
+    let Some(_t) = soak("soak_lockset_fault_free_has_no_false_kills") else {
         return;
-    }
-    let _t = Timer::start("soak_lockset_fault_free_has_no_false_kills");
+    };
     let cluster = Cluster::single();
     let w = Workload::new("soak-clean");
     let ttl = env_usize("ETCDLOCK_SOAK_TTL", 10) as u64;
     let target = env_usize("ETCDLOCK_SOAK_ACQUISITIONS", 10_000);
     let cell = Cell {
-        label: format!("soak, fault-free, TTL {ttl}s"),
-        tool: Tool::Etcdlock,
-        cluster: &cluster,
-        contenders: 4,
         target,
-        min_faults: 0,
-        ttl_secs: ttl,
-        child: ChildSpec {
-            sleep_us: (2_000, 10_000),
-            long: Some((20, (300_000, 700_000))),
-            ..ChildSpec::default()
-        },
+        child: cell_child(20),
         faults: vec![],
         gap_ms: (0, 0),
         time_limit: Duration::from_secs(4 * 3600),
-        seed: 1,
+        ..standard_cell(format!("soak, fault-free, TTL {ttl}s"), &cluster, ttl, 1)
     };
     let r = cell.run(&w);
     report(&r.summary());
     report(&r.table_row());
-    assert!(!r.timed_out, "{}", r.stderr_tail);
-    assert_eq!(r.hung, 0, "etcdlock hung\n{}", r.stderr_tail);
+    assert_finished(&r);
     r.report.assert_safe("fault-free soak");
     assert_eq!(
         r.exits.keys().collect::<Vec<_>>(),
@@ -1092,10 +1013,9 @@ fn soak_lockset_fault_free_has_no_false_kills() {
 #[test]
 #[ignore = "soak: run scripts/soak"]
 fn soak_baseline_etcdctl_lock_vs_etcdlock() {
-    if !soak_enabled("soak_baseline_etcdctl_lock_vs_etcdlock") {
+    let Some(_t) = soak("soak_baseline_etcdctl_lock_vs_etcdlock") else {
         return;
-    }
-    let _t = Timer::start("soak_baseline_etcdctl_lock_vs_etcdlock");
+    };
     let ttl = 3;
     let seed = seed();
     let scale = env_usize("ETCDLOCK_BASELINE_SCALE", 1);
@@ -1107,11 +1027,7 @@ fn soak_baseline_etcdctl_lock_vs_etcdlock() {
             500 * scale,
             10 * scale,
             standard_faults(ttl),
-            ChildSpec {
-                sleep_us: (2_000, 10_000),
-                long: Some((60, (300_000, 700_000))),
-                ..ChildSpec::default()
-            },
+            cell_child(60),
             (1_000, 2_500),
         ),
         (
@@ -1119,11 +1035,7 @@ fn soak_baseline_etcdctl_lock_vs_etcdlock() {
             100 * scale,
             20 * scale,
             lease_loss_faults(ttl),
-            ChildSpec {
-                sleep_us: (2_000, 10_000),
-                long: Some((150, (300_000, 700_000))),
-                ..ChildSpec::default()
-            },
+            cell_child(150),
             (300, 800),
         ),
         (
@@ -1131,11 +1043,7 @@ fn soak_baseline_etcdctl_lock_vs_etcdlock() {
             100 * scale,
             10 * scale,
             pause_faults(ttl),
-            ChildSpec {
-                sleep_us: (2_000, 10_000),
-                long: Some((150, (300_000, 700_000))),
-                ..ChildSpec::default()
-            },
+            cell_child(150),
             (300, 800),
         ),
     ];
@@ -1148,18 +1056,13 @@ fn soak_baseline_etcdctl_lock_vs_etcdlock() {
             let cluster = Cluster::single();
             let w = Workload::new("baseline");
             let cell = Cell {
-                label: label.into(),
                 tool,
-                cluster: &cluster,
-                contenders: 4,
                 target,
                 min_faults,
-                ttl_secs: ttl,
                 child: child.clone(),
                 faults: faults.clone(),
                 gap_ms: gap,
-                time_limit: Duration::from_secs(3600),
-                seed,
+                ..standard_cell(label.into(), &cluster, ttl, seed)
             };
             let r = cell.run(&w);
             eprintln!("{}", r.summary());
@@ -1191,10 +1094,9 @@ fn soak_baseline_etcdctl_lock_vs_etcdlock() {
 #[test]
 #[ignore = "soak: run scripts/soak"]
 fn soak_takeover_distribution() {
-    if !soak_enabled("soak_takeover_distribution") {
+    let Some(_t) = soak("soak_takeover_distribution") else {
         return;
-    }
-    let _t = Timer::start("soak_takeover_distribution");
+    };
     let n = env_usize("ETCDLOCK_SOAK_TAKEOVERS", 10);
     let mut v: Vec<f64> = (0..n)
         .map(|_| takeover_after_holder_and_leader_crash())
@@ -1224,10 +1126,9 @@ fn soak_takeover_distribution() {
 #[test]
 #[ignore = "soak: run scripts/soak"]
 fn soak_etcdctl_lock_after_an_etcd_freeze_longer_than_the_ttl() {
-    if !soak_enabled("soak_etcdctl_lock_after_an_etcd_freeze_longer_than_the_ttl") {
+    let Some(_t) = soak("soak_etcdctl_lock_after_an_etcd_freeze_longer_than_the_ttl") else {
         return;
-    }
-    let _t = Timer::start("soak_etcdctl_lock_after_an_etcd_freeze_longer_than_the_ttl");
+    };
     let rounds = env_usize("ETCDLOCK_SOAK_FREEZES", 5);
     for tool in [Tool::Etcdlock, Tool::Etcdctl] {
         let mut overlapping_rounds = 0;
@@ -1259,7 +1160,7 @@ fn soak_etcdctl_lock_after_an_etcd_freeze_longer_than_the_ttl() {
             thread::sleep(Duration::from_secs(3));
             release(&go);
             for p in &mut procs {
-                let _ = wait_exit(p, SOON * 2, "lock process");
+                let _ = wait_exit_named(p, SOON * 2, "lock process");
             }
             let r = w.check();
             if r.overlaps() > 0 {
@@ -1293,10 +1194,9 @@ fn soak_etcdctl_lock_after_an_etcd_freeze_longer_than_the_ttl() {
 #[test]
 #[ignore = "soak: run scripts/soak"]
 fn soak_latency_tolerance() {
-    if !soak_enabled("soak_latency_tolerance") {
+    let Some(_t) = soak("soak_latency_tolerance") else {
         return;
-    }
-    let _t = Timer::start("soak_latency_tolerance");
+    };
     let cluster = Cluster::single();
     for (ttl, delays) in [
         (3u64, vec![50u64, 100, 150, 200, 300, 400]),
@@ -1322,7 +1222,7 @@ fn soak_latency_tolerance() {
             );
             wait_holder(&w, 0, "holder");
             proxy.delay(Duration::from_millis(d));
-            let code = wait_exit(&mut run, SOON * 2, "etcdlock").code();
+            let code = wait_exit_named(&mut run, SOON * 2, "etcdlock").code();
             proxy.pass();
             results.push(format!("{d} ms: exit {}", code.unwrap_or(-1)));
             assert_all_clean(&w, &cluster, Duration::from_secs(ttl + 5));

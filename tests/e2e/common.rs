@@ -1,0 +1,76 @@
+//! What the modules of this test binary share beyond the test kit.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use etcdlock_testkit::*;
+
+/// Generous bound for anything that should happen "soon" on a noisy 2-core machine.
+pub const SOON: Duration = Duration::from_secs(20);
+
+/// What most tests start with: a fresh one-member etcd (see [`Cluster::single`]) and its
+/// endpoints.
+pub fn etcd() -> (Cluster, String) {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    (cluster, ep)
+}
+
+/// [`etcd`] and a temp dir for the test's files.
+pub fn etcd_with_dir() -> (Cluster, String, tempfile::TempDir) {
+    let (cluster, ep) = etcd();
+    (cluster, ep, tempfile::tempdir().unwrap())
+}
+
+/// The text of `path`; empty if it does not exist (yet).
+pub fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_default()
+}
+
+/// `etcdlock --endpoints EP ARGS` in the background, its stderr to `stderr`.
+pub fn spawn_etcdlock(ep: &str, args: &[&str], stderr: Stdio) -> Child {
+    etcdlock_at(ep)
+        .args(args)
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn etcdlock")
+}
+
+/// `etcdlock status NAME --json`, parsed.
+pub fn status_json(ep: &str, name: &str) -> serde_json::Value {
+    let (_, out, err) = etcdlock_out(ep, &["status", name, "--json"]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"))
+}
+
+/// After a waiter of a lock held by one holder gave up: only the holder's key under `prefix` and
+/// its lease are left.
+pub fn assert_waiter_left_nothing(cluster: &Cluster, prefix: &str) {
+    assert_eq!(
+        cluster.keys(prefix).len(),
+        1,
+        "the waiter's key must be gone"
+    );
+    assert_eq!(
+        cluster.leases().len(),
+        1,
+        "the waiter's lease must be revoked"
+    );
+}
+
+/// Freezes the only etcd member (SIGSTOP), so that no keep-alive can be acknowledged, and asserts
+/// that `pid` (`what`: the command or one of its descendants) dies before `ttl` has passed since
+/// the freeze (waiting up to `ttl` + 5 s); etcd is thawed before the verdict.
+pub fn assert_dies_when_etcd_freezes(cluster: &Cluster, pid: i32, ttl: Duration, what: &str) {
+    cluster.stop(0);
+    let frozen_at = Instant::now();
+    let died = poll_until(ttl + Duration::from_secs(5), || !pid_alive(pid));
+    let dead_after = frozen_at.elapsed();
+    cluster.cont(0);
+    assert!(died, "{what} still alive {dead_after:?} after etcd froze");
+    assert!(
+        dead_after < ttl,
+        "{what} died {dead_after:?} after the freeze, TTL is {ttl:?}"
+    );
+}

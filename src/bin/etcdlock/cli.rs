@@ -123,11 +123,11 @@ pub struct Cli {
 /// Options valid before or after the subcommand. Each is also read from `ETCDLOCK_<NAME>`, then
 /// `ETCDCTL_<NAME>` (so an existing etcdctl setup just works), then the default; a flag beats both.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Connection")]
 pub struct GlobalArgs {
     /// etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS]
     /// [default: http://127.0.0.1:2379]
     #[arg(
-        help_heading = "Connection",
         long,
         global = true,
         value_name = "URL[,URL...]",
@@ -137,46 +137,29 @@ pub struct GlobalArgs {
 
     /// How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT,
     /// ETCDCTL_DIAL_TIMEOUT] [default: 5s]
-    #[arg(help_heading = "Connection", long, global = true, value_name = "DUR", value_parser = parse_positive_duration, allow_hyphen_values = true)]
+    #[arg(long, global = true, value_name = "DUR", value_parser = parse_positive_duration, allow_hyphen_values = true)]
     pub dial_timeout: Option<Duration>,
 
     /// CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the
     /// system's roots]
-    #[arg(help_heading = "Connection", long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
     /// Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]
-    #[arg(
-        help_heading = "Connection",
-        long,
-        global = true,
-        value_name = "FILE",
-        requires = "key"
-    )]
+    #[arg(long, global = true, value_name = "FILE", requires = "key")]
     pub cert: Option<PathBuf>,
 
     /// Client certificate's private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]
-    #[arg(
-        help_heading = "Connection",
-        long,
-        global = true,
-        value_name = "FILE",
-        requires = "cert"
-    )]
+    #[arg(long, global = true, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
 
     /// etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]
-    #[arg(
-        help_heading = "Connection",
-        long,
-        global = true,
-        value_name = "NAME[:PASSWORD]"
-    )]
+    #[arg(long, global = true, value_name = "NAME[:PASSWORD]")]
     pub user: Option<String>,
 
     /// Read the password from FILE (first line) so it never shows in the process list [password
     /// also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]
-    #[arg(help_heading = "Connection", long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 
     /// More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)

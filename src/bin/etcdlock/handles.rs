@@ -26,7 +26,7 @@ use etcdlock::record::{Ending, RunRecord};
 use etcdlock::session::AbortOnDrop;
 
 use crate::cli::{AcquireArgs, HandleArgs, RunArgs};
-use crate::command::{self, Command};
+use crate::command;
 use crate::config::Resolved;
 use crate::exit::{self, fail};
 use crate::metrics::Metrics;
@@ -261,13 +261,7 @@ pub async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         revision,
         session.guard().clone(),
     )));
-    let command = Command {
-        program: &plan.program,
-        argv: &plan.argv,
-        tree: &tree,
-        run_id: &run_id,
-        connection_env,
-    };
+    let command = plan.command(&tree, &run_id, connection_env);
     let started = (std::time::Instant::now(), std::time::SystemTime::now());
     metrics.started();
     let code = command::run(&session, &mut signals, args, &command, &acquired).await;

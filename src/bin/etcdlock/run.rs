@@ -61,6 +61,24 @@ pub struct Plan {
     pub holder: Holder,
 }
 
+impl Plan {
+    /// The command to start in `tree`, as run `run_id`.
+    pub fn command<'a>(
+        &'a self,
+        tree: &'a Arc<Tree>,
+        run_id: &'a str,
+        connection_env: Vec<(&'static str, String)>,
+    ) -> Command<'a> {
+        Command {
+            program: &self.program,
+            argv: &self.argv,
+            tree,
+            run_id,
+            connection_env,
+        }
+    }
+}
+
 /// The safety parameters of the options, refused in their own words.
 pub fn safety_params(ttl: Duration, kill_after: Option<Duration>) -> Result<SafetyParams> {
     SafetyParams::new(ttl, kill_after).map_err(|e| match e {
@@ -165,13 +183,7 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
             return Err(e);
         }
     };
-    let command = Command {
-        program: &plan.program,
-        argv: &plan.argv,
-        tree: &tree,
-        run_id: &run_id,
-        connection_env,
-    };
+    let command = plan.command(&tree, &run_id, connection_env);
     let result = hold(&session, &mut signals, args, &plan, &command, metrics).await;
     release(session, &tree, args, &plan, result).await
 }

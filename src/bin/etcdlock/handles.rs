@@ -16,12 +16,9 @@ use etcdlock::session::Lease;
 use etcdlock::{SafetyParams, Session};
 use nix::sys::signal::Signal;
 
-use std::sync::Arc;
-
 use etcdlock::handle::State;
 use etcdlock::lock::Acquired;
 use etcdlock::process::reaper;
-use etcdlock::process::tree::Tree;
 use etcdlock::record::{Ending, RunRecord};
 use etcdlock::session::AbortOnDrop;
 
@@ -245,8 +242,7 @@ pub async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         .map_err(|_| handle.lost())?;
     let params = crate::run::safety_params(lease.ttl, args.kill_after)?;
     let run_id = reaper::new_run_id();
-    let tree = Arc::new(Tree::prepare());
-    tree.guard_against_our_death(&run_id, Some(&crate::run::rescue()));
+    let tree = crate::run::prepare_tree(&run_id).await;
     crate::emergency::tracking(Some(tree.clone()));
     let session = Session::from_lease(&client, lease, params, args.kill_signal).await?;
     let acquired = Acquired {

@@ -92,3 +92,39 @@ fn the_mutex_example_stops_its_work_when_the_lock_is_lost() {
     assert!(err.contains("lock lost, work stopped"), "{err}");
     cluster.assert_clean();
 }
+
+/// A waiter watches its predecessor from the current revision (a watch from its older read
+/// revision would wait for etcd's 100 ms catch-up of past-revision watches). So when the
+/// predecessor leaves after the waiter's read but before its watch exists, and the store moves on,
+/// the watch never sees the deletion: the waiter must find it by looking, and take the lock at
+/// once instead of waiting for ever.
+#[test]
+fn a_waiter_whose_predecessor_left_before_its_watch_began_takes_the_lock() {
+    use etcdlock::client::Check;
+    use etcdlock::{Client, Config, Mutex, SafetyParams, Session};
+    let cluster = Cluster::single();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = Config::new([cluster.endpoint(0)]).unwrap();
+        let client = Client::connect(config, Check::Lazy).await.unwrap();
+        let first = Session::new(&client, SafetyParams::default())
+            .await
+            .unwrap();
+        let second = Session::new(&client, SafetyParams::default())
+            .await
+            .unwrap();
+        let held = Mutex::new("/gone").unwrap().lock(&first).await.unwrap();
+        let (mut queued, acquired) = Mutex::new("/gone").unwrap().enqueue(&second).await.unwrap();
+        assert!(acquired.is_none(), "the second contender must queue");
+        held.unlock(&client).await.unwrap();
+        cluster.etcdctl_ok(&["put", "/elsewhere", "the store moves on"]);
+        let got = tokio::time::timeout(Duration::from_secs(15), queued.wait(&client)).await;
+        let got = got.expect("the waiter did not notice that its predecessor had left");
+        assert!(got.is_ok(), "{got:?}");
+        first.close().await.unwrap();
+        second.close().await.unwrap();
+    });
+}

@@ -76,18 +76,8 @@ pub async fn acquire(resolved: Resolved, args: AcquireArgs) -> Result<u8> {
     } else {
         Mode::Exclusive
     };
-    if args.wait.no_wait {
-        // Learn with a read that there is nothing to do: no lease, no write.
-        let peek = etcdlock::lock::peek(&client, &args.name, args.limit, mode, false).await?;
-        if peek.full(args.limit) {
-            let code = wait::conflict(
-                &client,
-                &args.name,
-                &peek.holders,
-                args.wait.conflict_exit_code,
-            );
-            return Ok(code.await);
-        }
+    if let Some(code) = held_already(&client, &args, mode).await? {
+        return Ok(code);
     }
     let params = SafetyParams::new(args.ttl, None).map_err(|e| fail(exit::USAGE, e.to_string()))?;
     let lease = Lease::grant(&client, args.ttl).await?;
@@ -126,6 +116,24 @@ pub async fn acquire(resolved: Resolved, args: AcquireArgs) -> Result<u8> {
     let ttl = handle.renew(&client).await?;
     print_handle(&handle, &args, ttl, env_file)?;
     Ok(0)
+}
+
+/// `-n`: learn with a read that the lock is held (no lease, no write); the exit code if so.
+async fn held_already(client: &Client, args: &AcquireArgs, mode: Mode) -> Result<Option<u8>> {
+    if !args.wait.no_wait {
+        return Ok(None);
+    }
+    let peek = etcdlock::lock::peek(client, &args.name, args.limit, mode, false).await?;
+    if !peek.full(args.limit) {
+        return Ok(None);
+    }
+    let code = wait::conflict(
+        client,
+        &args.name,
+        &peek.holders,
+        args.wait.conflict_exit_code,
+    );
+    Ok(Some(code.await))
 }
 
 /// The handle on stdout (or the JSON object), and the `--env-file` lines.

@@ -536,7 +536,8 @@ impl Check {
     /// `Some(revision)` if the key is gone (or is another key by now), read linearizable so that
     /// the answer includes everything up to the watch's start on any member.
     async fn gone(&self, etcd: &Client, watch_from: i64) -> Result<Option<i64>, CallError> {
-        if watch_from <= self.read_at {
+        // (0: no header to tell, so look.)
+        if watch_from != 0 && watch_from <= self.read_at {
             return Ok(None);
         }
         let key = self.key.clone();
@@ -563,6 +564,9 @@ async fn wait_deleted(
     mut check: Option<Check>,
 ) -> Result<i64, CallError> {
     let mut endpoint_changed = etcd.subscribe();
+    // The endpoint the watch is opened on: a broken stream fails over from that one only (another
+    // task may have moved on already).
+    let (_, generation) = etcd.client();
     let mut stream = etcd
         .call(|mut c| async move { c.watch(key, Some(opts)).await })
         .await?;
@@ -602,7 +606,6 @@ async fn wait_deleted(
                 )))
             }
             Err(e) => {
-                let (_, generation) = etcd.client();
                 etcd.failover(generation).await;
                 return Err(CallError::Etcd(e));
             }

@@ -112,6 +112,16 @@ impl Reaper {
         // CLONE_VFORK, as posix_spawn does): so the double fork copies etcdlock's address space
         // once, not twice — a copy costs ~0.7 ms of CPU here, with the runtime's threads.
         let mut stack = vec![0u128; INTERMEDIATE_STACK / 16];
+        // Every signal blocked until the helper ignores them: none may run etcdlock's handlers in
+        // the intermediate (on etcdlock's memory), or kill it or the helper before then.
+        let all = nix::sys::signal::SigSet::all();
+        let mut before = nix::sys::signal::SigSet::empty();
+        nix::sys::signal::pthread_sigmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&all),
+            Some(&mut before),
+        )
+        .ok()?;
         // SAFETY: the stack outlives the intermediate (CLONE_VFORK: clone returns once it has
         // exited); it and its child make only async-signal-safe system calls on `launch`.
         let pid = unsafe {
@@ -122,12 +132,18 @@ impl Reaper {
                 std::ptr::from_ref(&launch).cast_mut().cast(),
             )
         };
+        let _ = nix::sys::signal::pthread_sigmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&before),
+            None,
+        );
         if pid <= 0 {
             return None;
         }
         drop(reader);
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-        Some(Reaper { writer })
+        // The intermediate exits 0 only if the helper was forked: else there is no safety net.
+        let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        matches!(status, Ok(nix::sys::wait::WaitStatus::Exited(_, 0))).then_some(Reaper { writer })
     }
 
     fn send(&self, bytes: &[u8]) {
@@ -174,7 +190,9 @@ extern "C" fn intermediate(arg: *mut libc::c_void) -> libc::c_int {
     unsafe {
         let launch = &*arg.cast::<Launch<'_>>();
         let flags = libc::c_long::from(libc::SIGCHLD);
-        if libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) == 0 {
+        let none: libc::c_long = 0;
+        let pid = libc::syscall(libc::SYS_clone, flags, none, none, none, none);
+        if pid == 0 {
             helper_main(
                 launch.reader,
                 launch.writer,
@@ -184,7 +202,7 @@ extern "C" fn intermediate(arg: *mut libc::c_void) -> libc::c_int {
                 launch.devnull,
             );
         }
-        libc::_exit(0)
+        libc::_exit(if pid > 0 { 0 } else { 1 })
     }
 }
 
@@ -204,6 +222,10 @@ unsafe fn helper_main(
     // What `ps` shows (else the name of the thread that forked it).
     libc::prctl(libc::PR_SET_NAME, c"etcdlock-reaper".as_ptr());
     ignore_signals();
+    // Unblock what `Reaper::start` blocked (the rescue program inherits the mask).
+    let mut none: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut none);
+    libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
     libc::setsid();
     // Keep stderr (the rescue says what it did); never hold the caller's stdin or stdout open.
     let null = libc::open(devnull, libc::O_RDWR);

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::reaper::{Reaper, Rescue};
 
@@ -102,9 +102,15 @@ impl Tree {
     /// Fork the reaper helper for this tree (before spawning; see [`super::reaper`]), then
     /// become the subreaper of the command's orphans.
     pub fn guard_against_our_death(&self, run_id: &str, rescue: Option<&Rescue>) {
+        // Already a subreaper (an earlier command of this process): the helper would be
+        // re-parented to us, and "no child left" would never hold. Not one for its birth.
+        let subreaper = nix::sys::prctl::get_child_subreaper().unwrap_or(false);
+        if subreaper {
+            let _ = nix::sys::prctl::set_child_subreaper(false);
+        }
         let reaper = Reaper::start(self, run_id, rescue);
         if reaper.is_none() {
-            debug!("cannot fork the reaper helper; PR_SET_PDEATHSIG only");
+            warn!("cannot start the reaper helper: if etcdlock is killed, processes the command started outside its process group may outlive the lock");
         }
         *self.reaper_slot() = reaper;
         self.become_subreaper();

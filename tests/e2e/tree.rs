@@ -296,3 +296,58 @@ fn verbose_output_names_the_mechanism() {
         assert!(expect_cgroup, "CI as root but no writable cgroup v2");
     }
 }
+
+/// No way a run ends leaves the command's cgroup behind: success, failure, `--max-runtime`, a
+/// signal, and etcd failing after the tree was set up (the lease grant that the setup overlaps).
+/// etcdlock removes it before it exits; should it not, the reaper helper does (so this waits a
+/// little). Where the host has no writable cgroup v2 there is none to find.
+#[test]
+fn no_exit_leaves_the_cgroup_behind() {
+    let (cluster, ep) = etcd();
+    // A closed port: the lease grant fails while the tree is being set up beside it.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let cases: [(&str, &[&str], i32); 5] = [
+        (&ep, &["run", "/cg/ok", "--", "true"], 0),
+        (&ep, &["run", "/cg/fail", "--", "false"], 1),
+        (
+            &ep,
+            &[
+                "run",
+                "--max-runtime",
+                "1s",
+                "/cg/slow",
+                "--",
+                "sleep",
+                "30",
+            ],
+            124,
+        ),
+        (
+            &ep,
+            &["run", "/cg/term", "--", "sh", "-c", "kill -TERM $$"],
+            143,
+        ),
+        (
+            &closed,
+            &["--dial-timeout", "1s", "run", "/cg/down", "--", "true"],
+            69,
+        ),
+    ];
+    for (endpoints, args, code) in cases {
+        let mut cmd = etcdlock_at(endpoints);
+        cmd.arg("-v").args(args);
+        let (got, _, text) = run_text(cmd, SOON);
+        assert_eq!(got, Some(code), "{args:?}: {text}");
+        let cgroup = text
+            .split("cgroup=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next());
+        assert_eq!(cgroup.is_some(), cgroup_writable(), "{args:?}: {text}");
+        if let Some(dir) = cgroup {
+            wait_until("the cgroup to be removed", SOON, || {
+                !Path::new(dir).exists()
+            });
+        }
+    }
+    cluster.assert_clean_now();
+}

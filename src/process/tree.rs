@@ -503,6 +503,54 @@ pub fn describe(members: &[Member]) -> String {
 mod tests {
     use super::*;
 
+    /// A process that is already a subreaper (a library caller's second command) must not get
+    /// the reaper helper as its own child: in subreaper mode "no child left" would never hold.
+    /// Being a subreaper changes the whole process, so the check runs in a process of its own:
+    /// this test binary again, running only this test.
+    #[test]
+    fn the_reaper_helper_is_never_our_child() {
+        const INNER: &str = "TREE_TEST_HELPER_NOT_OUR_CHILD";
+        if std::env::var_os(INNER).is_none() {
+            let mut inner = std::process::Command::new(std::env::current_exe().unwrap());
+            inner
+                .args([
+                    "--exact",
+                    "process::tree::tests::the_reaper_helper_is_never_our_child",
+                ])
+                .args(["--nocapture", "--test-threads", "1"])
+                .env(INNER, "1");
+            for (key, _) in std::env::vars_os() {
+                let key = key.to_string_lossy();
+                if key.starts_with("ETCDLOCK_") || key.starts_with("ETCDCTL_") {
+                    inner.env_remove(&*key);
+                }
+            }
+            let out = inner
+                .env_remove("RUST_LOG")
+                .env_remove("NO_COLOR")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{text}");
+            assert!(text.contains("1 passed"), "{text}");
+            return;
+        }
+        nix::sys::prctl::set_child_subreaper(true).unwrap();
+        let tree = Tree::prepare();
+        tree.guard_against_our_death("test-run", None);
+        assert!(tree.reaper_slot().is_some(), "no reaper helper");
+        // This process starts nothing else: any child would be the helper (its name may not be
+        // set yet).
+        let me = std::process::id() as i32;
+        let children: Vec<i32> = proc_table()
+            .into_iter()
+            .filter(|(_, st)| st.ppid == me)
+            .map(|(pid, _)| pid)
+            .collect();
+        tree.finish();
+        assert!(children.is_empty(), "the helper {children:?} is our child");
+    }
+
     #[test]
     fn stat_lines_with_odd_command_names() {
         let s = parse_stat("42 (a) b (c)) S 7 42 42 0").unwrap();

@@ -510,7 +510,7 @@ pub async fn queue_info(etcd: &Client, q: &Queued) -> Result<Option<QueueInfo>, 
 /// The watch starts at the current revision, not at `read_at + 1`: etcd serves a watch that
 /// starts in the past from its "unsynced" group, which it catches up only every 100 ms, and in a
 /// busy queue the store has always moved on since our read, so a hand-off would wait up to
-/// 100 ms for its event (measured: 60-90 ms stalls in one round of 20 contenders out of two). A
+/// 100 ms for its event (measured: 60-90 ms stalls in about half the rounds of 20 contenders). A
 /// watch from now is delivered at once; what it cannot see, a deletion between our read and its
 /// creation, one read of the key then shows — needed only when the revision at creation is past
 /// `read_at`.

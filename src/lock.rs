@@ -516,7 +516,7 @@ pub async fn queue_info(etcd: &Client, q: &Queued) -> Result<Option<QueueInfo>, 
 /// `read_at`.
 async fn wait_gone(etcd: &Client, pred: &Slot, read_at: i64) -> Result<i64, CallError> {
     let key = pred.key.clone().into_bytes();
-    let check = Check {
+    let check = GoneCheck {
         key: key.clone(),
         create_revision: pred.create_revision,
         read_at,
@@ -526,13 +526,13 @@ async fn wait_gone(etcd: &Client, pred: &Slot, read_at: i64) -> Result<i64, Call
 
 /// What to look at once a watch from now exists: whether `key` (created at `create_revision`)
 /// went away after the read at `read_at` and before the watch began.
-struct Check {
+struct GoneCheck {
     key: Vec<u8>,
     create_revision: i64,
     read_at: i64,
 }
 
-impl Check {
+impl GoneCheck {
     /// `Some(revision)` if the key is gone (or is another key by now), read linearizable so that
     /// the answer includes everything up to the watch's start on any member.
     async fn gone(&self, etcd: &Client, watch_from: i64) -> Result<Option<i64>, CallError> {
@@ -561,7 +561,7 @@ async fn wait_deleted(
     etcd: &Client,
     key: Vec<u8>,
     opts: WatchOptions,
-    mut check: Option<Check>,
+    mut check: Option<GoneCheck>,
 ) -> Result<i64, CallError> {
     let mut endpoint_changed = etcd.subscribe();
     // The endpoint the watch is opened on: a broken stream fails over from that one only (another

@@ -133,8 +133,10 @@ fn status_shows_an_etcdctl_holder_with_unknown_metadata() {
 /// Grant a lease with etcdctl; returns (decimal id, hex id).
 fn grant(cluster: &Cluster, ttl: u32) -> (i64, String) {
     let out = cluster.etcdctl_ok(&["lease", "grant", &ttl.to_string()]);
-    let hex = out.split_whitespace().nth(1).unwrap().to_owned();
-    (i64::from_str_radix(&hex, 16).unwrap(), hex)
+    let id = i64::from_str_radix(out.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    // etcdctl prints the id zero-padded to 16 digits; lock keys carry it unpadded (`%x`, as
+    // etcdctl lock writes it). About one member id in 16 yields leases with a leading zero.
+    (id, format!("{id:x}"))
 }
 
 fn base64(bytes: &[u8]) -> String {

@@ -5,27 +5,45 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use etcdlock_testkit::*;
 
 use crate::common::*;
 
-/// target/<profile>/examples/mutex, built if `cargo test` did not build examples.
+/// target/<profile>/examples/mutex, built (once per test run) if missing or stale: `cargo test
+/// --all-targets` builds examples only in test mode, and a binary left by an older build must not
+/// stand in for the current source. scripts/test builds it before the tests start, so this is
+/// a no-op there and no compile competes with the timed tests for the CPU.
 fn example() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join("examples").join("mutex");
-    if !bin.exists() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--example", "mutex"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo build --example mutex");
-        assert!(status.success());
-    }
-    bin
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let dir = exe.parent().and_then(Path::parent).unwrap();
+            // target/debug is the dev profile; target/<name> is profile <name>.
+            let profile = match dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => "dev",
+                Some(name) => name,
+            };
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = Command::new(cargo)
+                .args([
+                    "build",
+                    "--quiet",
+                    "--profile",
+                    profile,
+                    "--example",
+                    "mutex",
+                ])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("cargo build --example mutex");
+            assert!(status.success(), "cargo build --example mutex failed");
+            dir.join("examples").join("mutex")
+        })
+        .clone()
 }
 
 /// The example holding /my-lock/ for `hold`, its stdout into `out` and its stderr beside it

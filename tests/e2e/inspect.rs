@@ -135,7 +135,8 @@ fn grant(cluster: &Cluster, ttl: u32) -> (i64, String) {
     let out = cluster.etcdctl_ok(&["lease", "grant", &ttl.to_string()]);
     let id = i64::from_str_radix(out.split_whitespace().nth(1).unwrap(), 16).unwrap();
     // etcdctl prints the id zero-padded to 16 digits; lock keys carry it unpadded (`%x`, as
-    // etcdctl lock writes it). About one member id in 16 yields leases with a leading zero.
+    // etcdctl lock writes it). A lease id's top 16 bits are the member id's low 16 with the sign
+    // bit cleared, so one member id in 8 yields ids whose first hex digit is 0.
     (id, format!("{id:x}"))
 }
 

@@ -130,7 +130,7 @@ fn status_shows_an_etcdctl_holder_with_unknown_metadata() {
     assert_eq!(let_go(&mut ctl, &go).code(), Some(0));
 }
 
-/// Grant a lease with etcdctl; returns (decimal id, hex id).
+/// Grant a lease with etcdctl; returns its id and the id in hex as lock keys carry it.
 fn grant(cluster: &Cluster, ttl: u32) -> (i64, String) {
     let out = cluster.etcdctl_ok(&["lease", "grant", &ttl.to_string()]);
     let id = i64::from_str_radix(out.split_whitespace().nth(1).unwrap(), 16).unwrap();

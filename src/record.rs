@@ -8,13 +8,14 @@
 //! | `NAME.etcdlock/once` | marker: a run succeeded less than its lease's TTL ago (`--once-per`) | TTL = the period |
 //!
 //! Three keys per lock name at most, overwritten, never appended. The once-marker's period is
-//! measured by etcd's lease timer, so no host's clock enters. All of it is written in the release
+//! measured by etcd's lease timer, so no host's clock enters. The marker is written in the release
 //! transaction (see [`crate::lock::release`]), which also checks that the run still holds its key:
-//! a marker is only ever written by a holder.
+//! a marker is only ever written by a holder. The records need no such check: `run` sends them
+//! beside the revoke that frees the lock ([`Ending::records_txn`]), which saves a round trip.
 
 use std::time::Duration;
 
-use etcd_client::{GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{Compare, CompareOp, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
@@ -111,7 +112,7 @@ impl RunRecord {
     }
 }
 
-/// What the release transaction writes besides deleting the holder's key.
+/// What a run leaves behind: its record, and after a success under `--once-per` the marker.
 #[derive(Debug, Clone)]
 pub struct Ending {
     /// The run's record (always written, even when the lock was lost).
@@ -135,6 +136,33 @@ impl Ending {
             }
         }
         ops
+    }
+
+    /// The run's records (never the once-marker, which needs the release transaction's check
+    /// that we still held the key) in a transaction of their own, for a release that revokes the
+    /// lease beside it instead of deleting the key in the same transaction. With `up_to`, each
+    /// record is written only if its key was last written at or before that revision: a record
+    /// retried after the revoke (at `up_to`) then never overwrites a later holder's, which can only
+    /// have been written after our key was gone.
+    pub fn records_txn(&self, name: &str, up_to: Option<i64>) -> Txn {
+        let value = self.record.to_json();
+        let mut keys = vec![last_run_key(name)];
+        if self.success {
+            keys.push(last_success_key(name));
+        }
+        let ops = keys.into_iter().map(|key| match up_to {
+            None => TxnOp::put(key, value.clone(), None),
+            Some(revision) => TxnOp::txn(
+                Txn::new()
+                    .when([Compare::mod_revision(
+                        key.clone(),
+                        CompareOp::Less,
+                        revision + 1,
+                    )])
+                    .and_then([TxnOp::put(key, value.clone(), None)]),
+            ),
+        });
+        Txn::new().and_then(ops.collect::<Vec<_>>())
     }
 
     /// Writes for a run whose key was gone at the end: a lost lock, recorded as such.

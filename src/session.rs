@@ -35,6 +35,16 @@ pub struct Lease {
     pub granted_at: BootTime,
 }
 
+/// How [`Lease::end`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// We revoked it; etcd's revision once it had (the keys attached to it are gone by then, so
+    /// any write made by a later holder of the lock comes after it).
+    At(i64),
+    /// It was gone already: it expired, or someone else revoked it.
+    AlreadyGone,
+}
+
 /// A random positive lease id. Choosing it ourselves makes the grant idempotent: if an answer is
 /// lost and we retry, "lease already exists" tells us the first attempt succeeded, and no orphan
 /// lease is left behind (fault scenario 13).
@@ -151,6 +161,11 @@ impl Lease {
     /// Revoke the lease, deleting our key with it, so the next waiter starts at once. Bounded to 3
     /// s: if etcd does not answer, the lease simply expires after its TTL; the error says why.
     pub async fn revoke(&self, client: &Client) -> Result<(), String> {
+        self.end(client).await.map(|_| ())
+    }
+
+    /// [`Lease::revoke`], saying how it ended: revoked by us at a revision, or gone already.
+    pub async fn end(&self, client: &Client) -> Result<Revoked, String> {
         let id = self.id;
         let deadline = Instant::now() + Duration::from_secs(3);
         loop {
@@ -161,11 +176,14 @@ impl Lease {
             )
             .await;
             match res {
-                Ok(Ok(_)) => {
+                Ok(Ok(resp)) => {
                     debug!(lease = format!("{id:x}"), "lease revoked");
-                    return Ok(());
+                    let revision = resp.header().map_or(0, |h| h.revision());
+                    return Ok(Revoked::At(revision));
                 }
-                Ok(Err(CallError::Etcd(e))) if describe(&e).contains("not found") => return Ok(()),
+                Ok(Err(CallError::Etcd(e))) if describe(&e).contains("not found") => {
+                    return Ok(Revoked::AlreadyGone)
+                }
                 Ok(Err(e)) if e.is_transient() && Instant::now() < deadline => {
                     debug!(error = %e, "lease revoke failed, retrying");
                     sleep(Duration::from_millis(100)).await;
@@ -417,8 +435,13 @@ impl Session {
 
     /// Stop keeping the lease alive and revoke it (deleting every key attached to it).
     pub async fn close(self) -> Result<(), String> {
+        self.end().await.map(|_| ())
+    }
+
+    /// [`Session::close`], saying how the revoke ended (see [`Lease::end`]).
+    pub async fn end(self) -> Result<Revoked, String> {
         self.guard.stop();
         drop(self._keeper);
-        self.lease.revoke(&self.client).await
+        self.lease.end(&self.client).await
     }
 }

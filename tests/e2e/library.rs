@@ -146,3 +146,61 @@ fn a_waiter_whose_predecessor_left_before_its_watch_began_takes_the_lock() {
         second.close().await.unwrap();
     });
 }
+
+/// `run` sends its record together with the revoke that frees the lock, and retries a failed
+/// record only over records written no later than that revoke (`Ending::records_txn` with
+/// `up_to`): a later holder's record, which can only come after our key is gone, is never
+/// overwritten by our late retry, key by key (a later failure leaves our success in
+/// `last-success`).
+#[test]
+fn a_retried_record_never_overwrites_a_later_holders() {
+    use etcdlock::client::Check;
+    use etcdlock::record::{self, Ending, RunRecord};
+    use etcdlock::{Client, Config, Holder};
+    let cluster = Cluster::single();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = Config::new([cluster.endpoint(0)]).unwrap();
+        let client = Client::connect(config, Check::Lazy).await.unwrap();
+        let ending = |token: i64, exit_code: i32| {
+            let holder = Holder::current(&[], 1, Default::default());
+            let mut record = RunRecord::new(&holder, std::time::SystemTime::now(), Duration::ZERO);
+            record.fencing_token = token;
+            record.exit_code = exit_code;
+            Ending {
+                record,
+                success: exit_code == 0,
+                once_lease: None,
+            }
+        };
+        let write = |e: Ending, up_to: Option<i64>| {
+            let client = client.clone();
+            async move {
+                let resp = client
+                    .txn("record", e.records_txn("/rec", up_to))
+                    .await
+                    .unwrap();
+                resp.header().unwrap().revision()
+            }
+        };
+        let tokens = || async {
+            let r = record::read(&client, "/rec").await.unwrap();
+            let token = |r: Option<RunRecord>| r.map(|r| r.fencing_token);
+            (token(r.last_run), token(r.last_success))
+        };
+        // An earlier run, then "our revoke" at `ours`, then a later holder's failed run.
+        let ours = write(ending(1, 0), None).await;
+        let later = write(ending(3, 7), None).await;
+        assert!(later > ours);
+        // Our retried success: last-run stays the later run's, last-success becomes ours.
+        write(ending(2, 0), Some(ours)).await;
+        assert_eq!(tokens().await, (Some(3), Some(2)));
+        // With nothing written after the revoke, the retry writes both.
+        let now = write(ending(4, 1), None).await;
+        write(ending(5, 0), Some(now)).await;
+        assert_eq!(tokens().await, (Some(5), Some(5)));
+    });
+}

@@ -361,6 +361,20 @@ fn authentication_and_permissions() {
     let (code, stderr) = etcdlock(&as_user(&ep, "alice", &["run", "/jobs/a", "--", "true"]));
     assert_eq!(code, Some(2), "no password given: {stderr}");
 
+    // The lock /jobs queues under /jobs/, which alice may write, but its run record goes beside
+    // it, to /jobs.etcdlock/, which she may not: the job still runs and exits with its own code,
+    // one line says the run was not recorded, and the lease is revoked all the same.
+    let (code, stderr) = etcdlock(&as_user(
+        &ep,
+        "alice:alicepw",
+        &["run", "/jobs", "--", "sh", "-c", "exit 3"],
+    ));
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "etcdlock: could not record this run of /jobs in etcd (the job itself is not affected)",
+    );
+
     assert_no_locks_or_leases(&cluster);
 }
 

@@ -111,6 +111,24 @@ fn the_mutex_example_stops_its_work_when_the_lock_is_lost() {
     cluster.assert_clean();
 }
 
+/// Run `body` with a fresh single-member cluster and a client of it, on a current-thread
+/// runtime (as the binary runs). The cluster lives until `body` is done.
+fn on_a_cluster(body: impl AsyncFnOnce(&Cluster, etcdlock::Client)) {
+    use etcdlock::client::Check;
+    let cluster = Cluster::single();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = etcdlock::Config::new([cluster.endpoint(0)]).unwrap();
+        let client = etcdlock::Client::connect(config, Check::Lazy)
+            .await
+            .unwrap();
+        body(&cluster, client).await
+    });
+}
+
 /// A waiter watches its predecessor from the current revision (a watch from its older read
 /// revision would wait for etcd's 100 ms catch-up of past-revision watches). So when the
 /// predecessor leaves after the waiter's read but before its watch exists, and the store moves on,
@@ -118,16 +136,8 @@ fn the_mutex_example_stops_its_work_when_the_lock_is_lost() {
 /// once instead of waiting for ever.
 #[test]
 fn a_waiter_whose_predecessor_left_before_its_watch_began_takes_the_lock() {
-    use etcdlock::client::Check;
-    use etcdlock::{Client, Config, Mutex, SafetyParams, Session};
-    let cluster = Cluster::single();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let config = Config::new([cluster.endpoint(0)]).unwrap();
-        let client = Client::connect(config, Check::Lazy).await.unwrap();
+    use etcdlock::{Mutex, SafetyParams, Session};
+    on_a_cluster(async |cluster, client| {
         let first = Session::new(&client, SafetyParams::default())
             .await
             .unwrap();
@@ -154,17 +164,9 @@ fn a_waiter_whose_predecessor_left_before_its_watch_began_takes_the_lock() {
 /// `last-success`).
 #[test]
 fn a_retried_record_never_overwrites_a_later_holders() {
-    use etcdlock::client::Check;
     use etcdlock::record::{self, Ending, RunRecord};
-    use etcdlock::{Client, Config, Holder};
-    let cluster = Cluster::single();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let config = Config::new([cluster.endpoint(0)]).unwrap();
-        let client = Client::connect(config, Check::Lazy).await.unwrap();
+    use etcdlock::Holder;
+    on_a_cluster(async |_cluster, client| {
         let ending = |token: i64, exit_code: i32| {
             let holder = Holder::current(&[], 1, Default::default());
             let mut record = RunRecord::new(&holder, std::time::SystemTime::now(), Duration::ZERO);

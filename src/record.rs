@@ -76,7 +76,8 @@ pub struct RunRecord {
     pub exit_code: i32,
     /// The fencing token the run held the lock with.
     pub fencing_token: i64,
-    /// Whether the lock was lost while the command ran.
+    /// Whether etcdlock saw the lock lost while it held it (the command was then stopped, exit 70;
+    /// or `--min-hold` ended early).
     pub lost: bool,
     /// The etcdlock version that wrote this.
     pub etcdlock_version: String,
@@ -142,8 +143,8 @@ impl Ending {
     /// that we still held the key) in a transaction of their own, for a release that revokes the
     /// lease beside it instead of deleting the key in the same transaction. With `up_to`, each
     /// record is written only if its key was last written at or before that revision: a record
-    /// retried after the revoke (at `up_to`) then never overwrites a later holder's, which can only
-    /// have been written after our key was gone.
+    /// retried after the revoke (at `up_to`) then never overwrites one written after it, as every
+    /// later holder's of an exclusive lock is (it can only start once our key is gone).
     pub fn records_txn(&self, name: &str, up_to: Option<i64>) -> Txn {
         let value = self.record.to_json();
         let mut keys = vec![last_run_key(name)];

@@ -193,6 +193,41 @@ fn every_run_leaves_a_record_beside_the_lock() {
     );
 }
 
+/// A lock lost during `--min-hold`, after the command ended, is a lost run like one lost while
+/// the command runs: `last-run` says lost, `last-success` keeps the previous success (the key was
+/// gone, so a later holder may already have written its own records). The exit code stays the
+/// command's.
+#[test]
+fn a_lock_lost_during_min_hold_is_recorded_as_lost() {
+    let (cluster, ep) = etcd();
+    let (code, _, _) = etcdlock_out(&ep, &["run", "/recmh", "--", "true"]);
+    assert_eq!(code, Some(0));
+    let success = status_json(&ep, "/recmh")["last_success"].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let err = dir.path().join("err");
+    let mut holder = etcdlock_at(&ep)
+        .args(["-v", "run", "--min-hold", "60s", "/recmh", "--", "true"])
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    wait_until("the command to end and --min-hold to begin", SOON, || {
+        read(&err).contains("holding the lock for --min-hold")
+    });
+    cluster.wait_keys("/recmh/", 1);
+    let (code, _, _) = etcdlock_out(&ep, &["break", "--yes", "/recmh"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        wait_exit(&mut holder, SOON).code(),
+        Some(0),
+        "{}",
+        read(&err)
+    );
+    let status = status_json(&ep, "/recmh");
+    assert_eq!(status["last_run"]["lost"], true, "{status}");
+    assert_eq!(status["last_run"]["exit_code"], 0, "{status}");
+    assert_eq!(status["last_success"], success, "{status}");
+}
+
 /// etcd's count of committed raft proposals (every write is one).
 fn proposals(ep: &str) -> u64 {
     let addr = ep.trim_start_matches("http://");

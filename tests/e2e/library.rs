@@ -193,8 +193,10 @@ fn a_retried_record_never_overwrites_a_later_holders() {
             let token = |r: Option<RunRecord>| r.map(|r| r.fencing_token);
             (token(r.last_run), token(r.last_success))
         };
-        // An earlier run, then "our revoke" at `ours`, then a later holder's failed run.
-        let ours = write(ending(1, 0), None).await;
+        // A key never written counts as written at revision 0: a retry writes it.
+        let ours = write(ending(1, 0), Some(1)).await;
+        assert_eq!(tokens().await, (Some(1), Some(1)));
+        // That was an earlier run; "our revoke" at `ours`, then a later holder's failed run.
         let later = write(ending(3, 7), None).await;
         assert!(later > ours);
         // Our retried success: last-run stays the later run's, last-success becomes ours.
@@ -204,5 +206,30 @@ fn a_retried_record_never_overwrites_a_later_holders() {
         let now = write(ending(4, 1), None).await;
         write(ending(5, 0), Some(now)).await;
         assert_eq!(tokens().await, (Some(5), Some(5)));
+    });
+}
+
+/// `Lease::end` says at which revision its revoke deleted the lease's keys (`run` bounds a
+/// retried record by it), or that the lease was gone already.
+#[test]
+fn a_revoke_reports_its_revision_or_that_the_lease_was_gone() {
+    use etcdlock::session::{Lease, Revoked};
+    on_a_cluster(async |cluster, client| {
+        let lease = Lease::grant(&client, Duration::from_secs(30))
+            .await
+            .unwrap();
+        let id = format!("{:x}", lease.id);
+        cluster.etcdctl_ok(&["put", "--lease", &id, "/leased", "v"]);
+        let Ok(Revoked::At(revision)) = lease.end(&client).await else {
+            panic!("the lease was not revoked");
+        };
+        let value_at = |rev: i64| {
+            let rev = format!("--rev={rev}");
+            let out = cluster.etcdctl(&["get", "/leased", &rev, "--print-value-only"]);
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        assert_eq!(value_at(revision - 1), "v");
+        assert_eq!(value_at(revision), "");
+        assert_eq!(lease.end(&client).await, Ok(Revoked::AlreadyGone));
     });
 }

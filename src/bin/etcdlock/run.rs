@@ -307,18 +307,21 @@ async fn release(
     code
 }
 
-/// Write the run's record and give up the lock, in one round trip where the record allows it.
-/// Bounded; a failure is one warning, never the job's.
+/// Write the run's record and give up the lock. Bounded (3 s per request); a failure is one
+/// warning, never the job's. Two ways:
 ///
-/// After a success under `--once-per`, the period's marker must exist before anyone else can
-/// take the lock, and only if we held it to the end: it goes in the transaction that deletes our
-/// key (compared to our fencing token), and the lease is revoked once that is done. Every other
-/// record goes out together with the revoke, which deletes our key: one round trip instead of
-/// two (about half a millisecond per run on loopback). Their order at the server does not matter,
-/// because no later holder can write its record before it has seen our key go, and ours was sent
-/// by then; only a retry, after a failed first try, could land late, so a retry writes only over
-/// records last written no later than our revoke. A lock lost while the command ran is recorded
-/// as lost (`code` 70), as etcdlock's guard saw it.
+/// - **In the release transaction, then the revoke (two round trips)** where the record must
+///   know whether we still held our key: after a success under `--once-per` (the period's marker
+///   must exist before anyone else can take the lock, and only if we held it to the end), and
+///   after etcdlock's guard saw the lock lost (the key may be gone and a later holder running:
+///   the run then goes to `last-run` only, marked lost, never over `last-success`). The
+///   transaction compares our key with our fencing token, writes, and deletes the key.
+/// - **Beside the revoke (one round trip)** otherwise: the key was ours when the command ended,
+///   and the revoke deletes it. Their order at the server does not matter, because no later
+///   holder can write its record before it has seen our key go, and ours was sent by then. A
+///   retry after a failed first attempt writes only over records last written no later than the
+///   revoke. Left open: a first attempt that timed out may still be applied by etcd later, as a
+///   timed-out release transaction could before.
 async fn record_and_release(
     session: Session,
     args: &RunArgs,
@@ -326,12 +329,15 @@ async fn record_and_release(
     held: Held,
     (started, took, code): (SystemTime, Duration, u8),
 ) {
+    const BOUND: Duration = Duration::from_secs(3);
     let client = session.client().clone();
     let acquired = held.into_acquired();
+    // What etcdlock saw: its guard latched a loss (the command was stopped, exit 70, or
+    // --min-hold ended early). A command that exits 70 by itself has not lost the lock.
+    let lost = session.guard().lost().is_some();
     let mut record = RunRecord::new(&plan.holder, started, took);
     record.exit_code = i32::from(code);
     record.fencing_token = acquired.fencing_token;
-    let lost = code == exit::LOCK_LOST;
     record.lost = lost;
     let success = code == 0;
     let mut ending = Ending {
@@ -339,40 +345,49 @@ async fn record_and_release(
         success,
         once_lease: None,
     };
-    let recorded = match args.once_per.filter(|_| success).map(|p| once_ttl(p, took)) {
-        Some(Some(ttl)) => {
-            let marker = Lease::grant(&client, ttl).await.ok();
-            ending.once_lease = marker.map(|l| l.id);
-            let released = tokio::time::timeout(
-                Duration::from_secs(3),
-                etcdlock::lock::release(&client, &args.name, &acquired, Some(&ending)),
-            )
-            .await;
-            if let (Some(marker), false) = (marker, matches!(released, Ok(Ok(true)))) {
-                let _ = marker.revoke(&client).await;
-            }
-            revoke(session, lost).await;
-            matches!(released, Ok(Ok(_)))
+    let marker_ttl = args
+        .once_per
+        .filter(|_| success)
+        .and_then(|p| once_ttl(p, took));
+    let recorded = if lost || marker_ttl.is_some() {
+        let marker = match marker_ttl {
+            Some(ttl) => Lease::grant(&client, ttl).await.ok(),
+            None => None,
+        };
+        ending.once_lease = marker.map(|l| l.id);
+        let released = tokio::time::timeout(
+            BOUND,
+            etcdlock::lock::release(&client, &args.name, &acquired, Some(&ending)),
+        )
+        .await;
+        if let (Some(marker), false) = (marker, matches!(released, Ok(Ok(true)))) {
+            let _ = marker.revoke(&client).await;
         }
-        _ => {
-            let first = ending.records_txn(&args.name, None);
-            let (first, revoked) = tokio::join!(
-                client.call(|mut c| async move { c.txn(first).await }),
-                end(session, lost)
-            );
-            match (first, revoked) {
-                (Ok(_), _) => true,
-                (Err(e), Some(Revoked::At(revision))) if e.is_transient() => {
-                    let again = ending.records_txn(&args.name, Some(revision));
-                    let retried = tokio::time::timeout(
-                        Duration::from_secs(3),
-                        client.txn("cannot record the run", again),
-                    )
-                    .await;
-                    matches!(retried, Ok(Ok(_)))
-                }
-                _ => false,
+        revoke(session, lost).await;
+        matches!(released, Ok(Ok(_)))
+    } else {
+        let first = ending.records_txn(&args.name, None);
+        let (first, revoked) = tokio::join!(
+            tokio::time::timeout(
+                BOUND,
+                client.call(|mut c| async move { c.txn(first).await })
+            ),
+            end(session, false)
+        );
+        let transient = match first {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e.is_transient()),
+            Err(_) => Some(true),
+        };
+        match (transient, revoked) {
+            (None, _) => true,
+            (Some(true), Some(Revoked::At(revision))) => {
+                let again = ending.records_txn(&args.name, Some(revision));
+                let retried =
+                    tokio::time::timeout(BOUND, client.txn("cannot record the run", again)).await;
+                matches!(retried, Ok(Ok(_)))
             }
+            _ => false,
         }
     };
     if !recorded && !lost {

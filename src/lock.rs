@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::guard::Guard;
 use crate::holder::{Holder, Mode};
 use crate::queue::{self, Slot};
-use crate::session::{AbortOnDrop, Lease, Session};
+use crate::session::{AbortOnDrop, Lease, Revoked, Session};
 
 /// What the holder learns when it gets the lock.
 #[derive(Debug, Clone)]
@@ -769,6 +769,52 @@ pub async fn release(
         .or_else(ending.map(|e| e.lost_ops(name)).unwrap_or_default());
     let resp = client.txn("cannot release the lock", txn).await?;
     Ok(resp.succeeded())
+}
+
+/// Release a lock still held at the end of a run by revoking `session`'s lease (which deletes our
+/// key), and write `ending`'s records beside the revoke: one round trip instead of [`release`]'s
+/// two. True if the records were written; and how the revoke ended. Each request is bounded to
+/// 3 s.
+///
+/// For a run whose key was ours when its command ended and that writes no once-marker: a marker,
+/// or a record that must know whether the key is still ours (a lost run), needs [`release`],
+/// whose transaction compares the key. Here the order of the two requests at the server does not
+/// matter (etcd applies the revoke first about 6 times in 10): no later holder of an exclusive
+/// lock can write its record before it has seen our key go, and ours was sent by then. Only a
+/// retry, after a failed first attempt, comes later, so it writes only over records last written
+/// no later than the revoke ([`crate::record::Ending::records_txn`] with `up_to`). Left open: a
+/// first attempt that timed out may still be applied by etcd later, as a timed-out [`release`]
+/// can.
+pub async fn release_with_records(
+    session: Session,
+    name: &str,
+    ending: &crate::record::Ending,
+) -> (bool, std::result::Result<Revoked, String>) {
+    const BOUND: Duration = Duration::from_secs(3);
+    let client = session.client().clone();
+    let first = ending.records_txn(name, None);
+    let (first, revoked) = tokio::join!(
+        tokio::time::timeout(
+            BOUND,
+            client.call(|mut c| async move { c.txn(first).await })
+        ),
+        session.end()
+    );
+    let transient = match first {
+        Ok(Ok(_)) => return (true, revoked),
+        Ok(Err(e)) => e.is_transient(),
+        Err(_) => true,
+    };
+    let recorded = match (transient, &revoked) {
+        (true, Ok(Revoked::At(revision))) => {
+            let again = ending.records_txn(name, Some(*revision));
+            let retried =
+                tokio::time::timeout(BOUND, client.txn("cannot record the run", again)).await;
+            matches!(retried, Ok(Ok(_)))
+        }
+        _ => false,
+    };
+    (recorded, revoked)
 }
 
 /// Check a lock name: not empty, no control characters (it ends up in keys, messages, logs).

@@ -38,8 +38,9 @@ pub struct Lease {
 /// How [`Lease::end`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revoked {
-    /// We revoked it; etcd's revision once it had (the keys attached to it are gone by then, so
-    /// any write made by a later holder of the lock comes after it).
+    /// We revoked it; etcd's revision right after the revoke. The keys attached to the lease
+    /// were deleted at that revision (if any were left), so every write of a later holder of the
+    /// lock comes after it.
     At(i64),
     /// It was gone already: it expired, or someone else revoked it.
     AlreadyGone,

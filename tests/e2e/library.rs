@@ -157,9 +157,10 @@ fn a_waiter_whose_predecessor_left_before_its_watch_began_takes_the_lock() {
     });
 }
 
-/// `run` sends its record together with the revoke that frees the lock, and retries a failed
-/// record only over records written no later than that revoke (`Ending::records_txn` with
-/// `up_to`): a later holder's record, which can only come after our key is gone, is never
+/// `lock::release_with_records` sends the record together with the revoke that frees the lock,
+/// and retries a failed record only over records written no later than that revoke
+/// (`Ending::records_txn` with `up_to`): a later holder's record, which can only come after our
+/// key is gone, is never
 /// overwritten by our late retry, key by key (a later failure leaves our success in
 /// `last-success`).
 #[test]
@@ -231,5 +232,51 @@ fn a_revoke_reports_its_revision_or_that_the_lease_was_gone() {
         assert_eq!(value_at(revision - 1), "v");
         assert_eq!(value_at(revision), "");
         assert_eq!(lease.end(&client).await, Ok(Revoked::AlreadyGone));
+    });
+}
+
+/// `lock::release_with_records` (what `run` ends with): the lease is revoked, so the key is gone
+/// and the next contender takes the lock; both records are written; and it says at which
+/// revision the key went.
+#[test]
+fn a_release_with_records_frees_the_lock_and_records_the_run() {
+    use etcdlock::record::{self, Ending, RunRecord};
+    use etcdlock::session::Revoked;
+    use etcdlock::{Holder, Mutex, SafetyParams, Session};
+    on_a_cluster(async |cluster, client| {
+        let session = Session::new(&client, SafetyParams::default())
+            .await
+            .unwrap();
+        let held = Mutex::new("/rwr").unwrap().lock(&session).await.unwrap();
+        let holder = Holder::current(&[], 1, Default::default());
+        let mut record = RunRecord::new(&holder, std::time::SystemTime::now(), Duration::ZERO);
+        record.fencing_token = held.fencing_token();
+        let ending = Ending {
+            record,
+            success: true,
+            once_lease: None,
+        };
+        let (recorded, revoked) =
+            etcdlock::lock::release_with_records(session, "/rwr", &ending).await;
+        assert!(recorded);
+        let Ok(Revoked::At(revision)) = revoked else {
+            panic!("not revoked: {revoked:?}");
+        };
+        assert!(revision > held.fencing_token());
+        assert!(cluster.lock_keys("/rwr").is_empty(), "the key is gone");
+        assert!(cluster.leases().is_empty(), "the lease is gone");
+        let r = record::read(&client, "/rwr").await.unwrap();
+        let token = |r: Option<RunRecord>| r.map(|r| r.fencing_token);
+        let expected = Some(held.fencing_token());
+        assert_eq!(
+            (token(r.last_run), token(r.last_success)),
+            (expected, expected)
+        );
+        let next = Session::new(&client, SafetyParams::default())
+            .await
+            .unwrap();
+        let got = Mutex::new("/rwr").unwrap().try_lock(&next).await.unwrap();
+        assert!(got.is_some(), "the lock is free");
+        next.close().await.unwrap();
     });
 }

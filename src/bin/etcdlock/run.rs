@@ -20,7 +20,7 @@ use etcdlock::process::supervise::{self, Signals};
 use etcdlock::process::tree::Tree;
 use etcdlock::record::{Ending, RunRecord};
 use etcdlock::safety::{SafetyParams, Unsafe};
-use etcdlock::session::{Lease, Revoked};
+use etcdlock::session::Lease;
 use etcdlock::Session;
 use tokio::time::Instant;
 
@@ -308,20 +308,13 @@ async fn release(
 }
 
 /// Write the run's record and give up the lock. Bounded (3 s per request); a failure is one
-/// warning, never the job's. Two ways:
-///
-/// - **In the release transaction, then the revoke (two round trips)** where the record must
-///   know whether we still held our key: after a success under `--once-per` (the period's marker
-///   must exist before anyone else can take the lock, and only if we held it to the end), and
-///   after etcdlock's guard saw the lock lost (the key may be gone and a later holder running:
-///   the run then goes to `last-run` only, marked lost, never over `last-success`). The
-///   transaction compares our key with our fencing token, writes, and deletes the key.
-/// - **Beside the revoke (one round trip)** otherwise: the key was ours when the command ended,
-///   and the revoke deletes it. Their order at the server does not matter, because no later
-///   holder can write its record before it has seen our key go, and ours was sent by then. A
-///   retry after a failed first attempt writes only over records last written no later than the
-///   revoke. Left open: a first attempt that timed out may still be applied by etcd later, as a
-///   timed-out release transaction could before.
+/// warning, never the job's. Where the record must know whether we still held our key, it goes
+/// in the release transaction and the lease is revoked afterwards (two round trips): after a
+/// success under `--once-per` (the period's marker must exist before anyone else can take the
+/// lock, and only if we held it to the end), and after etcdlock's guard saw the lock lost (the
+/// key may be gone and a later holder running: the run then goes to `last-run` only, marked
+/// lost, never over `last-success`). Otherwise the record goes beside the revoke, in one round
+/// trip (see [`etcdlock::lock::release_with_records`]).
 async fn record_and_release(
     session: Session,
     args: &RunArgs,
@@ -329,7 +322,6 @@ async fn record_and_release(
     held: Held,
     (started, took, code): (SystemTime, Duration, u8),
 ) {
-    const BOUND: Duration = Duration::from_secs(3);
     let client = session.client().clone();
     let acquired = held.into_acquired();
     // What etcdlock saw: its guard latched a loss (the command was stopped, exit 70, or
@@ -356,7 +348,7 @@ async fn record_and_release(
         };
         ending.once_lease = marker.map(|l| l.id);
         let released = tokio::time::timeout(
-            BOUND,
+            Duration::from_secs(3),
             etcdlock::lock::release(&client, &args.name, &acquired, Some(&ending)),
         )
         .await;
@@ -366,29 +358,11 @@ async fn record_and_release(
         revoke(session, lost).await;
         matches!(released, Ok(Ok(_)))
     } else {
-        let first = ending.records_txn(&args.name, None);
-        let (first, revoked) = tokio::join!(
-            tokio::time::timeout(
-                BOUND,
-                client.call(|mut c| async move { c.txn(first).await })
-            ),
-            end(session, false)
-        );
-        let transient = match first {
-            Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some(e.is_transient()),
-            Err(_) => Some(true),
-        };
-        match (transient, revoked) {
-            (None, _) => true,
-            (Some(true), Some(Revoked::At(revision))) => {
-                let again = ending.records_txn(&args.name, Some(revision));
-                let retried =
-                    tokio::time::timeout(BOUND, client.txn("cannot record the run", again)).await;
-                matches!(retried, Ok(Ok(_)))
-            }
-            _ => false,
-        }
+        let lease = *session.lease();
+        let (recorded, revoked) =
+            etcdlock::lock::release_with_records(session, &args.name, &ending).await;
+        tell_if_unrevoked(&lease, revoked, false);
+        recorded
     };
     if !recorded && !lost {
         output::warn(format!(
@@ -412,26 +386,19 @@ fn once_ttl(period: Duration, took: Duration) -> Option<Duration> {
 
 /// Revoke the session's lease (its queue key, if still there, goes with it).
 async fn revoke(session: Session, lost: bool) {
-    end(session, lost).await;
+    let lease = *session.lease();
+    tell_if_unrevoked(&lease, session.close().await, lost);
 }
 
-/// [`revoke`], saying how it ended (`None`: it failed, and the user was told).
-async fn end(session: Session, lost: bool) -> Option<Revoked> {
-    let lease = *session.lease();
-    match session.end().await {
-        Ok(revoked) => Some(revoked),
-        Err(why) => {
-            // After a lost lock the lease is gone or about to be, and etcd is often unreachable: a
-            // failed revoke is then no news (the lost-lock line said it all).
-            if !lost {
-                output::warn(format!(
-                    "could not revoke lease {:x} ({why}); the lock frees when it expires within {}",
-                    lease.id,
-                    humantime::format_duration(lease.ttl)
-                ));
-            }
-            None
-        }
+/// One warning if the revoke failed. After a lost lock the lease is gone or about to be, and etcd
+/// is often unreachable: a failed revoke is then no news (the lost-lock line said it all).
+fn tell_if_unrevoked<T>(lease: &Lease, revoked: Result<T, String>, lost: bool) {
+    if let (Err(why), false) = (revoked, lost) {
+        output::warn(format!(
+            "could not revoke lease {:x} ({why}); the lock frees when it expires within {}",
+            lease.id,
+            humantime::format_duration(lease.ttl)
+        ));
     }
 }
 

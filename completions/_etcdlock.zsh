@@ -22,6 +22,7 @@ _etcdlock() {
 '--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
 '--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
 '--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
@@ -51,6 +52,7 @@ _arguments "${_arguments_options[@]}" : \
 '--record-command=[What of the command line to store in the lock key, where anyone who can read the lock'\''s prefix sees it\: the whole command line, only the program name (arguments may carry secrets\: mysql -pSECRET, curl -H '\''Authorization\: ...'\''), or nothing]:WHAT:((full\:"Every argument (up to 16 KiB)"
 program\:"argv\[0\] only"
 none\:"Nothing\: \`status\` shows "-""))' \
+'--record-retention=[How long NAME'\''s run records stay after its last run; etcd deletes them then, by itself \[env\: ETCDLOCK_RECORD_RETENTION\] \[default\: 35days\: a monthly job'\''s last run is always there\]]:DUR:_default' \
 '-w+[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \
 '--timeout=[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \
 '-E+[Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)]:N:_default' \
@@ -69,9 +71,11 @@ none\:"Nothing\: \`status\` shows "-""))' \
 '--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
 '--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
 '--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '-s[Shared (reader) lock, as flock -s\: any number of shared holders hold together, an exclusive one (plain run, etcdctl lock, Go'\''s Mutex) alone; FIFO, so a shared request behind a waiting exclusive one waits for it]' \
 '--shared[Shared (reader) lock, as flock -s\: any number of shared holders hold together, an exclusive one (plain run, etcdctl lock, Go'\''s Mutex) alone; FIFO, so a shared request behind a waiting exclusive one waits for it]' \
+'--no-record[Leave no run record in etcd (last run, last success\: what \`status\` and \`list\` show) \[env\: ETCDLOCK_NO_RECORD=1\]; --once-per cannot do without its marker and refuses this]' \
 '(-w --timeout)-n[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
 '(-w --timeout)--no-wait[If the lock is held, give up at once (exit 75, or --conflict-exit-code)]' \
 '--kill-leftovers[When the command exits while processes it started still run (\`cmd &\`, nohup, setsid, daemons), stop them (kill signal, grace, SIGKILL) and release at once, instead of holding the lock until they exit; the exit code stays the command'\''s own]' \
@@ -96,6 +100,7 @@ _arguments "${_arguments_options[@]}" : \
 '--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
 '--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
 '--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '--json[Machine-readable output (schema in the README; has a schema_version field)]' \
 '*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
@@ -118,6 +123,7 @@ _arguments "${_arguments_options[@]}" : \
 '--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
 '--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
 '--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '--json[Machine-readable output (same field names as \`status --json\`)]' \
 '*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
@@ -141,6 +147,7 @@ _arguments "${_arguments_options[@]}" : \
 '--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
 '--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
 '--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '-y[Do not ask for confirmation]' \
 '--yes[Do not ask for confirmation]' \
@@ -173,6 +180,7 @@ _arguments "${_arguments_options[@]}" : \
 '--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
 '--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
 '--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '-s[Shared (reader) lock\: holds together with other shared holders, never with an exclusive one]' \
 '--shared[Shared (reader) lock\: holds together with other shared holders, never with an exclusive one]' \
@@ -199,6 +207,7 @@ _arguments "${_arguments_options[@]}" : \
 '--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
 '--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
 '--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
@@ -220,6 +229,7 @@ _arguments "${_arguments_options[@]}" : \
 '--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
 '--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
 '--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
@@ -241,6 +251,7 @@ _arguments "${_arguments_options[@]}" : \
 '--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
 '--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
 '--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
@@ -264,6 +275,7 @@ _arguments "${_arguments_options[@]}" : \
 '--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
 '--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
 '--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
@@ -284,6 +296,7 @@ _arguments "${_arguments_options[@]}" : \
 '--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
 '--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
 '--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
@@ -305,6 +318,7 @@ _arguments "${_arguments_options[@]}" : \
 '--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
 '--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
 '--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \

@@ -95,7 +95,7 @@ _etcdlock() {
 
     case "${cmd}" in
         etcdlock)
-            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version run status list break acquire renew release forget internal-reap completions man help"
+            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version run status list break acquire renew release forget internal-reap completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -129,6 +129,10 @@ _etcdlock() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --records-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -141,7 +145,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__acquire)
-            opts="-s -n -w -E -v -q -h -V --limit --shared --ttl --meta --no-wait --timeout --conflict-exit-code --progress-interval --json --env-file --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            opts="-s -n -w -E -v -q -h -V --limit --shared --ttl --meta --no-wait --timeout --conflict-exit-code --progress-interval --json --env-file --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -211,6 +215,10 @@ _etcdlock() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --records-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -223,7 +231,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__break)
-            opts="-y -v -q -h -V --yes --lease --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            opts="-y -v -q -h -V --yes --lease --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -261,6 +269,10 @@ _etcdlock() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --records-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -273,7 +285,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__completions)
-            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version bash elvish fish powershell zsh"
+            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -304,6 +316,10 @@ _etcdlock() {
                     return 0
                     ;;
                 --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --records-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -319,7 +335,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__forget)
-            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -350,6 +366,10 @@ _etcdlock() {
                     return 0
                     ;;
                 --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --records-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -547,7 +567,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__internal__subcmd__reap)
-            opts="-v -q -h -V --run-id --cgroup --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            opts="-v -q -h -V --run-id --cgroup --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -589,6 +609,10 @@ _etcdlock() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --records-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -601,7 +625,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__list)
-            opts="-v -q -h -V --json --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            opts="-v -q -h -V --json --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -632,6 +656,10 @@ _etcdlock() {
                     return 0
                     ;;
                 --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --records-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -647,7 +675,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__man)
-            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -678,6 +706,10 @@ _etcdlock() {
                     return 0
                     ;;
                 --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --records-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -693,7 +725,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__release)
-            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -724,6 +756,10 @@ _etcdlock() {
                     return 0
                     ;;
                 --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --records-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -739,7 +775,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__renew)
-            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -773,6 +809,10 @@ _etcdlock() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --records-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -785,7 +825,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__run)
-            opts="-s -n -w -E -c -v -q -h -V --limit --shared --once-per --handle --ttl --meta --min-hold --record-command --no-wait --timeout --conflict-exit-code --progress-interval --shell --max-runtime --kill-signal --kill-after --kill-leftovers --metrics-file --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            opts="-s -n -w -E -c -v -q -h -V --limit --shared --once-per --handle --ttl --meta --min-hold --record-command --no-record --record-retention --no-wait --timeout --conflict-exit-code --progress-interval --shell --max-runtime --kill-signal --kill-after --kill-leftovers --metrics-file --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -817,6 +857,10 @@ _etcdlock() {
                     ;;
                 --record-command)
                     COMPREPLY=($(compgen -W "full program none" -- "${cur}"))
+                    return 0
+                    ;;
+                --record-retention)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --timeout)
@@ -891,6 +935,10 @@ _etcdlock() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --records-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -903,7 +951,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__status)
-            opts="-v -q -h -V --json --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            opts="-v -q -h -V --json --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -934,6 +982,10 @@ _etcdlock() {
                     return 0
                     ;;
                 --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --records-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_etcdlock_global_optspecs
-    string join \n endpoints= dial-timeout= cacert= cert= key= user= password-file= v/verbose q/quiet log-format= h/help V/version
+    string join \n endpoints= dial-timeout= cacert= cert= key= user= password-file= records-prefix= v/verbose q/quiet log-format= h/help V/version
 end
 
 function __fish_etcdlock_needs_command
@@ -31,6 +31,7 @@ complete -c etcdlock -n "__fish_etcdlock_needs_command" -l cert -d 'Client certi
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -l records-prefix -d 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock\'s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]' -r
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
@@ -58,6 +59,7 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l min-hold -d 'K
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l record-command -d 'What of the command line to store in the lock key, where anyone who can read the lock\'s prefix sees it: the whole command line, only the program name (arguments may carry secrets: mysql -pSECRET, curl -H \'Authorization: ...\'), or nothing' -r -f -a "full\t'Every argument (up to 16 KiB)'
 program\t'argv[0] only'
 none\t'Nothing: `status` shows "-"'"
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l record-retention -d 'How long NAME\'s run records stay after its last run; etcd deletes them then, by itself [env: ETCDLOCK_RECORD_RETENTION] [default: 35days: a monthly job\'s last run is always there]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s w -l timeout -d 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s E -l conflict-exit-code -d 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l progress-interval -d 'While waiting and stderr is not a terminal, print a progress line this often' -r
@@ -73,9 +75,11 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l cert -d 'Clien
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l records-prefix -d 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock\'s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s s -l shared -d 'Shared (reader) lock, as flock -s: any number of shared holders hold together, an exclusive one (plain run, etcdctl lock, Go\'s Mutex) alone; FIFO, so a shared request behind a waiting exclusive one waits for it'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l no-record -d 'Leave no run record in etcd (last run, last success: what `status` and `list` show) [env: ETCDLOCK_NO_RECORD=1]; --once-per cannot do without its marker and refuses this'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s n -l no-wait -d 'If the lock is held, give up at once (exit 75, or --conflict-exit-code)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l kill-leftovers -d 'When the command exits while processes it started still run (`cmd &`, nohup, setsid, daemons), stop them (kill signal, grace, SIGKILL) and release at once, instead of holding the lock until they exit; the exit code stays the command\'s own'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
@@ -89,6 +93,7 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -l cert -d 'Cl
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -l records-prefix -d 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock\'s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand status" -l json -d 'Machine-readable output (schema in the README; has a schema_version field)'
@@ -103,6 +108,7 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l cert -d 'Clie
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l records-prefix -d 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock\'s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l json -d 'Machine-readable output (same field names as `status --json`)'
@@ -118,6 +124,7 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l cert -d 'Cli
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l records-prefix -d 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock\'s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand break" -s y -l yes -d 'Do not ask for confirmation'
@@ -139,6 +146,7 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l cert -d 'C
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l records-prefix -d 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock\'s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand acquire" -s s -l shared -d 'Shared (reader) lock: holds together with other shared holders, never with an exclusive one'
@@ -155,6 +163,7 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand renew" -l cert -d 'Cli
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand renew" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand renew" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand renew" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand renew" -l records-prefix -d 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock\'s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand renew" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand renew" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
@@ -168,6 +177,7 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand release" -l cert -d 'C
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand release" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand release" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand release" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand release" -l records-prefix -d 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock\'s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand release" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand release" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
@@ -181,6 +191,7 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -l cert -d 'Cl
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -l records-prefix -d 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock\'s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
@@ -196,6 +207,7 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l cert
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l records-prefix -d 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock\'s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
@@ -209,6 +221,7 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l cert -
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l records-prefix -d 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock\'s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
@@ -222,6 +235,7 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -l cert -d 'Clien
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -l records-prefix -d 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock\'s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'

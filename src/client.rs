@@ -35,6 +35,7 @@ pub struct Config {
     dial_timeout: Duration,
     tls: Option<TlsOptions>,
     user: Option<(String, String)>,
+    records_prefix: String,
 }
 
 /// TLS material, PEM-encoded: a CA bundle (else the system's roots) and a client identity.
@@ -96,6 +97,7 @@ impl Config {
             dial_timeout: Self::DEFAULT_DIAL_TIMEOUT,
             tls: None,
             user: None,
+            records_prefix: crate::record::DEFAULT_PREFIX.to_owned(),
         })
     }
 
@@ -136,6 +138,20 @@ impl Config {
     pub fn with_user(mut self, name: impl Into<String>, password: impl Into<String>) -> Config {
         self.user = Some((name.into(), password.into()));
         self
+    }
+
+    /// Keep run records and once-markers under `prefix` instead of
+    /// [`crate::record::DEFAULT_PREFIX`] (see [`crate::record`] for what it must not overlap).
+    pub fn with_records_prefix(mut self, prefix: impl Into<String>) -> Result<Config> {
+        let prefix = prefix.into();
+        crate::record::check_prefix(&prefix)?;
+        self.records_prefix = prefix;
+        Ok(self)
+    }
+
+    /// Where run records and once-markers are kept.
+    pub fn records_prefix(&self) -> &str {
+        &self.records_prefix
     }
 
     /// The endpoints, in the order they are tried.

@@ -297,7 +297,7 @@ pub async fn status(etcd: &Client, name: &str) -> Result<Status> {
     let keys = scan_keys(
         etcd,
         prefix.clone().into_bytes(),
-        range_end(prefix.as_bytes()),
+        crate::queue::range_end(prefix.as_bytes()),
         "cannot read the lock",
     )
     .await?;
@@ -349,10 +349,10 @@ pub async fn status(etcd: &Client, name: &str) -> Result<Status> {
 
 /// Lock keys grouped by lock, each queue in order: every lock once, nested ones included (each
 /// key belongs to exactly the lock named by everything before its last slash).
-fn group_by_lock(keys: &[KeyValue]) -> HashMap<String, Vec<Slot>> {
+fn group_by_lock(keys: &[KeyValue], records_prefix: &str) -> HashMap<String, Vec<Slot>> {
     let mut locks: HashMap<String, Vec<Slot>> = HashMap::new();
     for kv in keys {
-        if let Some(name) = crate::record::lock_of(kv.key()) {
+        if let Some(name) = crate::record::lock_of(records_prefix, kv.key()) {
             // A lock with a run record is listed even while nobody holds it.
             locks
                 .entry(String::from_utf8_lossy(name).into_owned())
@@ -415,19 +415,25 @@ pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
     let end = if prefix.is_empty() {
         vec![0]
     } else {
-        range_end(prefix.as_bytes())
+        crate::queue::range_end(prefix.as_bytes())
     };
     let start = if prefix.is_empty() {
         vec![0]
     } else {
         prefix.clone().into_bytes()
     };
-    let keys = scan_keys(etcd, start, end, "cannot list the locks").await?;
-    let locks = group_by_lock(&keys);
+    let mut keys = scan_keys(etcd, start, end, "cannot list the locks").await?;
+    // The records of the names under `prefix`, where they are not in the range just read.
+    let records_prefix = etcd.config().records_prefix();
+    let (from, to) = crate::record::range(records_prefix, &prefix);
+    if !from.starts_with(prefix.as_bytes()) {
+        keys.extend(scan_keys(etcd, from, to, "cannot list the run records").await?);
+    }
+    let locks = group_by_lock(&keys, records_prefix);
     let present: std::collections::HashSet<&[u8]> = keys.iter().map(KeyValue::key).collect();
     let last_runs: HashMap<&String, String> = locks
         .keys()
-        .map(|name| (name, crate::record::last_run_key(name)))
+        .map(|name| (name, crate::record::Keys::of(etcd, name).last_run()))
         .filter(|(_, key)| present.contains(key.as_bytes()))
         .collect();
     let wanted: Vec<&str> = locks
@@ -472,28 +478,4 @@ pub async fn revoke(etcd: &Client, id: i64) -> Result<()> {
     })
     .await?;
     Ok(())
-}
-
-/// The end of the key range holding every key that starts with `prefix` (etcd's convention).
-fn range_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn range_end_follows_etcd() {
-        assert_eq!(range_end(b"/jobs/"), b"/jobs0".to_vec());
-        assert_eq!(range_end(b"a\xff"), b"b".to_vec());
-        assert_eq!(range_end(b"\xff"), vec![0]);
-    }
 }

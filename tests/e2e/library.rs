@@ -168,6 +168,10 @@ fn a_retried_record_never_overwrites_a_later_holders() {
     use etcdlock::record::{self, Ending, RunRecord};
     use etcdlock::Holder;
     on_a_cluster(async |_cluster, client| {
+        let lease = record::grant_retention(&client, "/rec", Duration::from_secs(600))
+            .await
+            .unwrap();
+        let keys = record::Keys::of(&client, "/rec");
         let ending = |token: i64, exit_code: i32| {
             let holder = Holder::current(&[], 1, Default::default());
             let mut record = RunRecord::new(&holder, std::time::SystemTime::now(), Duration::ZERO);
@@ -176,14 +180,15 @@ fn a_retried_record_never_overwrites_a_later_holders() {
             Ending {
                 record,
                 success: exit_code == 0,
+                records_lease: Some(lease),
                 once_lease: None,
             }
         };
         let write = |e: Ending, up_to: Option<i64>| {
-            let client = client.clone();
+            let (client, keys) = (client.clone(), keys.clone());
             async move {
                 let resp = client
-                    .txn("record", e.records_txn("/rec", up_to))
+                    .txn("record", e.records_txn(&keys, up_to))
                     .await
                     .unwrap();
                 resp.header().unwrap().revision()
@@ -251,14 +256,18 @@ fn a_release_with_records_frees_the_lock_and_records_the_run() {
         let holder = Holder::current(&[], 1, Default::default());
         let mut record = RunRecord::new(&holder, std::time::SystemTime::now(), Duration::ZERO);
         record.fencing_token = held.fencing_token();
+        let records_lease = record::grant_retention(&client, "/rwr", Duration::from_secs(600))
+            .await
+            .unwrap();
         let ending = Ending {
             record,
             success: true,
+            records_lease: Some(records_lease),
             once_lease: None,
         };
         let (recorded, revoked) =
             etcdlock::lock::release_with_records(session, "/rwr", &ending).await;
-        assert!(recorded);
+        assert_eq!(recorded, Ok(()));
         let Ok(Revoked::At(revision)) = revoked else {
             panic!("not revoked: {revoked:?}");
         };

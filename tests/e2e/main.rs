@@ -11,6 +11,7 @@ mod library;
 mod names;
 mod options;
 mod pipeline;
+mod records;
 mod robust;
 mod run;
 mod security;

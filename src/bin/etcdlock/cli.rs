@@ -162,6 +162,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 
+    /// Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside
+    /// every lock's tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default:
+    /// .etcdlock/]
+    #[arg(help_heading = "Records", long, global = true, value_name = "PREFIX")]
+    pub records_prefix: Option<String>,
+
     /// More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)
     #[arg(help_heading = "Output", short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -185,6 +191,33 @@ pub struct GlobalArgs {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+}
+
+/// What a run leaves in etcd after it ended (see `etcdlock::record`).
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Leave no run record in etcd (last run, last success: what `status` and `list` show) [env:
+    /// ETCDLOCK_NO_RECORD=1]; --once-per cannot do without its marker and refuses this
+    #[arg(help_heading = "Records", long)]
+    pub no_record: bool,
+
+    /// How long NAME's run records stay after its last run; etcd deletes them then, by itself
+    /// [env: ETCDLOCK_RECORD_RETENTION] [default: 35days: a monthly job's last run is always
+    /// there]
+    #[arg(help_heading = "Records", long, value_name = "DUR", value_parser = parse_retention)]
+    pub record_retention: Option<Duration>,
+}
+
+/// `--record-retention`: whole seconds, from 10 s (no etcd raises a TTL that long) to 10 years.
+pub fn parse_retention(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.subsec_nanos() != 0
+        || d < Duration::from_secs(10)
+        || d > Duration::from_secs(10 * 365 * 86400)
+    {
+        return Err("the retention must be whole seconds from 10s to 10 years".into());
+    }
+    Ok(d)
 }
 
 /// How much of the command line goes into the lock key (`--record-command`).
@@ -507,6 +540,9 @@ pub struct RunArgs {
         env = "ETCDLOCK_RECORD_COMMAND"
     )]
     pub record_command: RecordCommand,
+
+    #[command(flatten)]
+    pub records: RecordArgs,
 
     #[command(flatten)]
     pub wait: WaitArgs,

@@ -23,6 +23,18 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         _ => {}
     }
     let resolved = config::resolve(&cli.global)?;
+    let name = match &cli.command {
+        Command::Run(args) => args.name_arg.as_deref(),
+        Command::Status(args) => Some(args.name.as_str()),
+        Command::Break(args) => Some(args.name.as_str()),
+        Command::Forget(args) => Some(args.name.as_str()),
+        Command::Acquire(args) => Some(args.name.as_str()),
+        _ => None,
+    };
+    if let Some(name) = name {
+        etcdlock::record::check_lock_name(&resolved.config, name)
+            .map_err(|e| crate::exit::fail(crate::exit::USAGE, e.to_string()))?;
+    }
     // One thread: the keep-alive, watches and supervision are all I/O-bound, and spawning from the
     // main thread is what makes PR_SET_PDEATHSIG reliable (see etcdlock::process).
     let runtime = tokio::runtime::Builder::new_current_thread()

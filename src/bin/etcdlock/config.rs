@@ -91,6 +91,18 @@ pub fn resolve(args: &GlobalArgs) -> Result<Resolved> {
     if let Some((name, password)) = user(args)? {
         config = config.with_user(name, password);
     }
+    let records_prefix = match &args.records_prefix {
+        Some(p) => Some(("--records-prefix", p.clone())),
+        None => std::env::var("ETCDLOCK_RECORDS_PREFIX")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| ("ETCDLOCK_RECORDS_PREFIX", v)),
+    };
+    if let Some((origin, prefix)) = records_prefix {
+        config = config
+            .with_records_prefix(prefix)
+            .map_err(|e| fail(USAGE, format!("{origin}: {e}")))?;
+    }
     let key_from_env = match path_setting(&args.key, "--key", "KEY") {
         Some((path, origin)) if origin == "ETCDLOCK_KEY" => Some(path),
         _ => None,
@@ -209,4 +221,38 @@ impl Resolved {
             _ => Vec::new(),
         }
     }
+}
+
+/// Whether a run leaves records, and for how long: `None` when turned off (`--no-record`,
+/// `ETCDLOCK_NO_RECORD=1`), else the retention (`--record-retention`,
+/// `ETCDLOCK_RECORD_RETENTION`, default 35 days).
+pub fn records(args: &crate::cli::RecordArgs) -> Result<Option<std::time::Duration>> {
+    let off = args.no_record
+        || match std::env::var("ETCDLOCK_NO_RECORD").ok().as_deref() {
+            None | Some("" | "0" | "false" | "no") => false,
+            Some("1" | "true" | "yes") => true,
+            Some(other) => {
+                return Err(fail(
+                    USAGE,
+                    format!("invalid ETCDLOCK_NO_RECORD={other:?}: expected 1 or 0"),
+                ))
+            }
+        };
+    if off {
+        return Ok(None);
+    }
+    let retention = match (
+        args.record_retention,
+        std::env::var("ETCDLOCK_RECORD_RETENTION"),
+    ) {
+        (Some(d), _) => d,
+        (None, Ok(v)) if !v.is_empty() => crate::cli::parse_retention(&v).map_err(|e| {
+            fail(
+                USAGE,
+                format!("invalid ETCDLOCK_RECORD_RETENTION={v:?}: {e}"),
+            )
+        })?,
+        _ => etcdlock::record::DEFAULT_RETENTION,
+    };
+    Ok(Some(retention))
 }

@@ -89,6 +89,7 @@ pub async fn acquire(resolved: Resolved, args: AcquireArgs) -> Result<u8> {
         name: &args.name,
         wait: &args.wait,
         name_noted: false,
+        checks: Vec::new(),
     };
     let (guard, lease) = (session.guard().clone(), *session.lease());
     let waited = wait::acquire(&client, &lease, &holder, &guard, &mut signals, &waiting).await;
@@ -266,12 +267,14 @@ pub async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         session.guard().clone(),
     )));
     let command = plan.command(&tree, &run_id, connection_env);
+    // The records' lease is looked up while the command runs (reads only).
+    let records = etcdlock::record::Retention::start(&client, &args.name, plan.retention);
     let started = (std::time::Instant::now(), std::time::SystemTime::now());
     metrics.started();
     let code = command::run(&session, &mut signals, args, &command, &acquired).await;
     let dead = tree.stop_all(std::time::Duration::from_secs(3));
     if let (Ok(code), true) = (&code, dead) {
-        record(&session, args, &plan, &acquired, started, *code).await;
+        record(&session, args, (&plan, records), &acquired, started, *code).await;
     }
     session.detach();
     tree.finish();
@@ -283,7 +286,7 @@ pub async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
 async fn record(
     session: &Session,
     args: &RunArgs,
-    plan: &Plan,
+    (plan, records): (&Plan, etcdlock::record::Retention),
     acquired: &Acquired,
     (at, started): (std::time::Instant, std::time::SystemTime),
     code: u8,
@@ -292,20 +295,30 @@ async fn record(
     record.exit_code = i32::from(code);
     record.fencing_token = acquired.fencing_token;
     record.lost = code == exit::LOCK_LOST;
+    let client = session.client();
+    let records_lease = match records.lease().await {
+        Ok(None) => return,
+        Ok(Some(lease)) => lease,
+        Err(why) => return crate::run::records_failed(client, &args.name, &why),
+    };
     let ending = Ending {
         record,
         success: code == 0,
+        records_lease: Some(records_lease),
         once_lease: None,
     };
     let written = tokio::time::timeout(
         std::time::Duration::from_secs(3),
-        etcdlock::lock::record_only(session.client(), &args.name, acquired, &ending),
+        etcdlock::lock::record_only(client, &args.name, acquired, &ending),
     )
     .await;
-    if !matches!(written, Ok(Ok(_))) && code != exit::LOCK_LOST {
-        output::warn(format!(
-            "could not record this run of {} in etcd (the job itself is not affected)",
-            args.name
-        ));
+    let why = match written {
+        Ok(Ok(_)) => return,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "no answer within 3s".to_owned(),
+    };
+    etcdlock::record::revoke_if_unused(client, records_lease).await;
+    if code != exit::LOCK_LOST {
+        crate::run::records_failed(client, &args.name, &why);
     }
 }

@@ -11,6 +11,7 @@ mod exit;
 mod generate;
 mod handles;
 mod metrics;
+mod notices;
 mod output;
 mod progress;
 mod run;

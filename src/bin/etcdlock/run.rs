@@ -18,7 +18,7 @@ use etcdlock::holder::{self, Holder, Mode};
 use etcdlock::process::reaper::{self, Rescue};
 use etcdlock::process::supervise::{self, Signals};
 use etcdlock::process::tree::Tree;
-use etcdlock::record::{Ending, RunRecord};
+use etcdlock::record::{Ending, Retention, RunRecord};
 use etcdlock::safety::{SafetyParams, Unsafe};
 use etcdlock::session::Lease;
 use etcdlock::Session;
@@ -59,6 +59,8 @@ pub struct Plan {
     params: SafetyParams,
     /// This run's metadata in the lock key.
     pub holder: Holder,
+    /// How long the run's records are kept; `None`: no records (`--no-record`).
+    pub retention: Option<Duration>,
 }
 
 impl Plan {
@@ -103,6 +105,13 @@ impl Plan {
                 "--shared cannot be combined with --limit above 1",
             ));
         }
+        let retention = crate::config::records(&args.records)?;
+        if args.once_per.is_some() && retention.is_none() {
+            return Err(fail(
+                exit::USAGE,
+                "--once-per keeps its marker beside the run records in etcd; it cannot be combined with --no-record (or ETCDLOCK_NO_RECORD=1)",
+            ));
+        }
         let argv = args.argv();
         let program = supervise::check_command(&argv[0])?;
         let params = safety_params(args.ttl, args.kill_after)?;
@@ -129,6 +138,7 @@ impl Plan {
             program,
             params,
             holder,
+            retention,
         })
     }
 }
@@ -187,9 +197,14 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         client = exit::connect(resolved.config, Check::Lazy) => client?,
         sig = signals.recv_cancel() => return Ok(exit::signal(sig as i32)),
     };
-    if let Some(code) = look_first(&client, args).await? {
+    if let Some(code) = look_first(&client, args)
+        .await
+        .map_err(|e| once_per_denied(e, &client, args))?
+    {
         return Ok(code);
     }
+    // The records' lease is looked up meanwhile (reads only), for the release.
+    let records = Retention::start(&client, &args.name, plan.retention);
     let run_id = reaper::new_run_id();
     // Not cancellable: bounded by the dial timeout, and cancelling could orphan a lease. Its round
     // trip hides setting up the command's tree.
@@ -210,8 +225,32 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         }
     };
     let command = plan.command(&tree, &run_id, connection_env);
-    let result = hold(&session, &mut signals, args, &plan, &command, metrics).await;
-    release(session, &tree, args, &plan, result).await
+    let result = hold(&session, &mut signals, args, &plan, &command, metrics)
+        .await
+        .map_err(|e| once_per_denied(e, &client, args));
+    release(session, &tree, args, &plan, result, records).await
+}
+
+/// Under `--once-per`, etcd refusing us is a set-up mistake to fix, not an outage to wait out:
+/// the run needs to read and write its marker, and without that it would run at every firing.
+fn once_per_denied(e: anyhow::Error, client: &Client, args: &RunArgs) -> anyhow::Error {
+    let denied = matches!(
+        e.downcast_ref::<etcdlock::Error>(),
+        Some(etcdlock::Error::Refused { reason, .. }) if reason.contains("permission denied")
+    );
+    if args.once_per.is_none() || !denied {
+        return e;
+    }
+    let keys = etcdlock::record::Keys::of(client, &args.name);
+    fail(
+        exit::USAGE,
+        format!(
+            "--once-per: etcd denied permission; the etcd user needs read-write on the lock's prefix {}/ and on its records {:?} (e.g. the range prefix {:?}); not running the command",
+            args.name,
+            keys.once(),
+            etcdlock::record::range(client.config().records_prefix(), "").0.escape_ascii().to_string(),
+        ),
+    )
 }
 
 /// `-n` and `--once-per`: learn with one read, before any lease or write, whether there is
@@ -270,6 +309,7 @@ async fn release(
     args: &RunArgs,
     plan: &Plan,
     result: Result<Outcome>,
+    records: Retention,
 ) -> Result<u8> {
     let dead = tree.stop_all(Duration::from_secs(3));
     session.guard().stop();
@@ -280,7 +320,7 @@ async fn release(
             started,
             took,
         }) if dead => {
-            record_and_release(session, args, plan, held, (started, took, code)).await;
+            record_and_release(session, args, plan, held, records, (started, took, code)).await;
             Ok(code)
         }
         other => {
@@ -320,9 +360,14 @@ async fn record_and_release(
     args: &RunArgs,
     plan: &Plan,
     held: Held,
+    records: Retention,
     (started, took, code): (SystemTime, Duration, u8),
 ) {
     let client = session.client().clone();
+    let (records_lease, no_lease) = match records.lease().await {
+        Ok(lease) => (lease, None),
+        Err(why) => (None, Some(why)),
+    };
     let acquired = held.into_acquired();
     // What etcdlock saw: its guard latched a loss (the command was stopped, exit 70, or
     // --min-hold ended early). A command that exits 70 by itself has not lost the lock.
@@ -335,6 +380,7 @@ async fn record_and_release(
     let mut ending = Ending {
         record,
         success,
+        records_lease,
         once_lease: None,
     };
     let marker_ttl = args
@@ -343,20 +389,42 @@ async fn record_and_release(
         .and_then(|p| once_ttl(p, took));
     let recorded = if lost || marker_ttl.is_some() {
         let marker = match marker_ttl {
-            Some(ttl) => Lease::grant(&client, ttl).await.ok(),
-            None => None,
+            Some(ttl) => Lease::grant(&client, ttl).await.map_err(|e| e.to_string()),
+            None => Err(String::new()),
         };
-        ending.once_lease = marker.map(|l| l.id);
+        ending.once_lease = marker.as_ref().ok().map(|l| l.id);
         let released = tokio::time::timeout(
             Duration::from_secs(3),
             etcdlock::lock::release(&client, &args.name, &acquired, Some(&ending)),
         )
         .await;
-        if let (Some(marker), false) = (marker, matches!(released, Ok(Ok(true)))) {
+        let released = match released {
+            Ok(Ok(held)) => Ok(held),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within 3s".to_owned()),
+        };
+        if marker_ttl.is_some() && !lost {
+            let why = match (&marker, &released) {
+                (Err(why), _) | (_, Err(why)) => Some(why.clone()),
+                (Ok(_), Ok(false)) => Some("the lock key was no longer ours".to_owned()),
+                (Ok(_), Ok(true)) => None,
+            };
+            if let Some(why) = why {
+                output::warn(format!(
+                    "could not write the --once-per marker of {} ({why}): the next firing will run the job again",
+                    args.name
+                ));
+            }
+        }
+        if let (Ok(marker), false) = (marker, matches!(released, Ok(true))) {
             let _ = marker.revoke(&client).await;
         }
         revoke(session, lost).await;
-        matches!(released, Ok(Ok(_)))
+        match released {
+            // The marker's line said it all.
+            Err(_) if marker_ttl.is_some() => Ok(()),
+            other => other.map(|_| ()),
+        }
     } else {
         let lease = *session.lease();
         let (recorded, revoked) =
@@ -364,10 +432,33 @@ async fn record_and_release(
         tell_if_unrevoked(&lease, revoked, false);
         recorded
     };
-    if !recorded && !lost {
+    if let (Err(_), Some(lease)) = (&recorded, records_lease) {
+        etcdlock::record::revoke_if_unused(&client, lease).await;
+    }
+    match (recorded, no_lease) {
+        (Err(why), _) | (Ok(()), Some(why)) if !lost => records_failed(&client, &args.name, &why),
+        _ => {}
+    }
+}
+
+/// One line when a run's records could not be written: once per user and cluster when etcd
+/// denies permission (a standing set-up choice: say it, do not nag every cron mail), every time
+/// otherwise (etcd full, unreachable: news).
+pub fn records_failed(client: &Client, name: &str, why: &str) {
+    let records = etcdlock::record::Keys::of(client, name);
+    if why.contains("permission denied") {
+        let prefix = client.config().records_prefix();
+        crate::notices::once(
+            &format!("records-denied {:x} {prefix}", client.cluster_id()),
+            &format!(
+                "run records are not kept: the etcd user may not write {:?} (grant read-write on the range prefix {:?} to keep them, or pass --no-record); the jobs run as usual",
+                records.last_run(),
+                etcdlock::record::range(prefix, "").0.escape_ascii().to_string(),
+            ),
+        );
+    } else {
         output::warn(format!(
-            "could not record this run of {} in etcd (the job itself is not affected)",
-            args.name
+            "could not record this run of {name} in etcd ({why}); the job itself is not affected"
         ));
     }
 }
@@ -430,6 +521,11 @@ async fn hold(
         name: &args.name,
         wait: &args.wait,
         name_noted: args.wait.no_wait || args.once_per.is_some(),
+        // --once-per must be able to write its marker: refused now, not after the command ran.
+        checks: match args.once_per {
+            Some(_) => vec![etcdlock::record::write_probe(session.client(), &args.name)],
+            None => Vec::new(),
+        },
     };
     let (client, guard) = (session.client(), session.guard());
     let held = match wait::acquire(

@@ -57,6 +57,8 @@ pub struct Waiting<'a> {
     pub wait: &'a crate::cli::WaitArgs,
     /// The notes about the name were given already (by the look before the queue).
     pub name_noted: bool,
+    /// Checks for the queue transaction (see `etcdlock::lock::enqueue_checking`).
+    pub checks: Vec<etcd_client::TxnOp>,
 }
 
 /// Queue and wait for the lock.
@@ -75,7 +77,7 @@ pub async fn acquire(
         )
     };
     let (mut queued, acquired, noticed) = tokio::select! {
-        r = lock::enqueue(client, how.name, lease, holder) => r?,
+        r = lock::enqueue_checking(client, how.name, lease, holder, &how.checks) => r?,
         reason = guard.wait_lost() => return Err(lost_while_waiting(reason)),
     };
     if !how.name_noted {

@@ -42,7 +42,8 @@
 //! - [`session`]: [`Session`], the lease and its keep-alive; [`guard`]: the deadline.
 //! - [`lock`]: [`Mutex`] (also a semaphore), [`Held`]; the queue algorithm.
 //! - [`queue`]: what a lock is in etcd keys; [`holder`]: the metadata each key carries;
-//!   [`record`]: the run records and the once-per-period marker kept beside each lock.
+//!   [`record`]: the run records and the once-per-period marker, in a namespace of their own
+//!   (never under a lock's prefix) and on leases that expire.
 //! - [`inspect`]: status, list and break as data; [`handle`]: a held lock as one line of text.
 //! - [`process`]: running a command under a session (tree tracking, spawn, reaper, supervision).
 //!   It lives here rather than in the binary because its invariants and the guard's are one

@@ -329,7 +329,7 @@ could be read (the JSON says held or free).";
 
 const LIST_AFTER_HELP: &str = "\
 Examples:
-  etcdlock list                 # every key that looks like a lock (NAME/<lease hex> with a lease)
+  etcdlock list                 # every lock (keys NAME/<lease hex>) and every name with run records
   etcdlock list /jobs/          # only locks under /jobs/
   etcdlock list --json | jq '.locks[] | select(.waiter_count > 0) | .name'
 

@@ -25,10 +25,11 @@
 //!
 //! Each name's records share one lease, its *retention lease*, granted with the retention period
 //! (default [`DEFAULT_RETENTION`], 35 days: longer than a month, so a monthly job's last run is
-//! always there) and renewed once by every run of the name ([`retention_lease`]). etcd deletes
-//! the records by itself when a name has not run for the retention period: no scan, no cron job.
-//! A renewal is one keep-alive, which etcd does not replicate through raft; only the first run of
-//! a name (or the first after the records expired) grants the lease, one more raft write. The
+//! always there) and renewed by the runs of the name ([`retention_lease`]: when a hundredth of
+//! the period has passed since the last renewal). etcd deletes the records by itself when a name
+//! has not run for the retention period: no scan, no cron job. A renewal is one keep-alive, which
+//! etcd does not replicate through raft; only the first run of a name (or the first after the
+//! records expired) grants the lease, one more raft write. The
 //! lease's id is derived from the name ([`retention_lease_id`]), so every run of the name finds
 //! the same one and no race leaves a second lease behind.
 //!
@@ -322,36 +323,42 @@ pub fn retention_lease_id(prefix: &str, name: &str, retention: Duration) -> i64 
     ((hash >> 1) as i64).max(1)
 }
 
-/// Whether lease `id` is alive with exactly `ttl` granted: a retention lease of ours, not
-/// somebody else's lease that happens to carry the id.
-async fn granted_as(client: &Client, id: i64, ttl: Duration) -> Result<bool> {
+/// What etcd says of lease `id` if it is alive with exactly `ttl` granted (a retention lease of
+/// ours, not somebody else's lease that happens to carry the id): its remaining seconds.
+async fn granted_as(client: &Client, id: i64, ttl: Duration) -> Result<Option<i64>> {
     let asked = client
         .retrying("cannot read the run records' lease", || {
             client.call(|mut c| async move { c.lease_time_to_live(id, None).await })
         })
         .await?;
-    Ok(asked.ttl() > 0 && asked.granted_ttl() == ttl.as_secs() as i64)
+    Ok((asked.ttl() > 0 && asked.granted_ttl() == ttl.as_secs() as i64).then_some(asked.ttl()))
 }
 
-/// Lock `name`'s retention lease, renewed (one keep-alive: no raft write), if it exists; `None`
-/// if it does not yet (the name's first run, or its records expired): then [`grant_retention`]
-/// makes it. Reads only, so it can run before we know whether the run will write anything.
+/// Lock `name`'s retention lease if it exists, renewed when more than a hundredth of the
+/// retention has passed since it last was (one keep-alive, no raft write; a job that runs every
+/// minute renews it a few times a day, not every minute); `None` if it does not exist yet (the
+/// name's first run, or its records expired): then [`grant_retention`] makes it. So records
+/// live on for 99 % to 100 % of the retention after a name's last run. Reads only, so it can run
+/// before we know whether the run will write anything.
 pub async fn retention_lease(
     client: &Client,
     name: &str,
     retention: Duration,
 ) -> Result<Option<i64>> {
     let id = retention_lease_id(client.config().records_prefix(), name, retention);
-    if !granted_as(client, id, retention).await? {
+    let Some(remaining) = granted_as(client, id, retention).await? else {
         return Ok(None);
+    };
+    let total = retention.as_secs() as i64;
+    if total - remaining > total / 100 {
+        client
+            .call(|mut c| async move { c.lease_keep_alive(id).await.map(|_| ()) })
+            .await
+            .map_err(|e| Error::Refused {
+                context: "cannot renew the run records' lease".into(),
+                reason: e.to_string(),
+            })?;
     }
-    client
-        .call(|mut c| async move { c.lease_keep_alive(id).await.map(|_| ()) })
-        .await
-        .map_err(|e| Error::Refused {
-            context: "cannot renew the run records' lease".into(),
-            reason: e.to_string(),
-        })?;
     Ok(Some(id))
 }
 
@@ -372,7 +379,7 @@ pub async fn grant_retention(client: &Client, name: &str, retention: Duration) -
     match granted {
         Ok(_) => Ok(id),
         Err(e) if e.to_string().contains("lease already exists") => {
-            if granted_as(client, id, retention).await? {
+            if granted_as(client, id, retention).await?.is_some() {
                 Ok(id)
             } else {
                 Ok(crate::session::Lease::grant(client, retention).await?.id)

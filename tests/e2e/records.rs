@@ -150,15 +150,17 @@ fn forget_deletes_exactly_one_names_records() {
     assert_eq!(code, Some(1), "nothing left to forget");
 }
 
-/// Every record lives on a lease of the retention period, one per name, renewed by each run:
-/// a thousand names, each run once, leave nothing at all once the retention has passed. The
-/// runs go through the library's record path (what `run` ends with) for speed, three through
-/// the binary; every run of a name finds the same lease.
+/// Every record lives on a lease of the retention period, one per name, renewed by the name's
+/// runs: a thousand names, each run once, leave nothing at all once the retention has passed,
+/// while a name that ran again meanwhile keeps its records. The thousand runs go through the
+/// library's record path (what `run` ends with) for speed, the others through the binary; every
+/// run of a name finds the same lease.
 #[test]
 fn records_expire_after_the_retention_period() {
     use etcdlock::record::{self, Ending, Retention, RunRecord};
     let (cluster, ep) = etcd();
     let retention = Duration::from_secs(10);
+    let first_run = Instant::now();
     for name in ["/bin/a", "/bin/b", "/bin/a"] {
         let (code, _, err) = etcdlock_out(
             &ep,
@@ -212,6 +214,22 @@ fn records_expire_after_the_retention_period() {
     });
     assert_eq!(cluster.keys(".etcdlock/").len(), 2 * 1002);
     let written = Instant::now();
+    // /bin/a runs again 6 s after its first run: its lease is renewed, /bin/b's is not.
+    std::thread::sleep(Duration::from_secs(6).saturating_sub(first_run.elapsed()));
+    let (code, _, err) = etcdlock_out(
+        &ep,
+        &["run", "--record-retention", "10s", "/bin/a", "--", "true"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    wait_until("/bin/b's records to expire", retention + SOON, || {
+        cluster.keys(".etcdlock/v1//bin/b/").is_empty()
+    });
+    assert_eq!(
+        cluster.keys(".etcdlock/v1//bin/a/").len(),
+        2,
+        "/bin/a ran again after {:?}: its records stay",
+        first_run.elapsed()
+    );
     wait_until(
         "every record and lease to expire",
         retention + Duration::from_secs(30),

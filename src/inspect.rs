@@ -11,9 +11,10 @@ use std::time::SystemTime;
 
 use etcd_client::{GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse};
 use serde::{Deserialize, Serialize};
+use tracing::debug;
 
 use crate::client::Client;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::holder::{Holder, Mode};
 use crate::queue::{self, Slot};
 use crate::record::RunRecord;
@@ -427,7 +428,14 @@ pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
     let records_prefix = etcd.config().records_prefix();
     let (from, to) = crate::record::range(records_prefix, &prefix);
     if !from.starts_with(prefix.as_bytes()) {
-        keys.extend(scan_keys(etcd, from, to, "cannot list the run records").await?);
+        // Without read permission on the records, the locks are still worth listing.
+        match scan_keys(etcd, from, to, "cannot list the run records").await {
+            Ok(records) => keys.extend(records),
+            Err(Error::Refused { reason, .. }) if reason.contains("permission denied") => {
+                debug!("no permission to read the run records; listing locks without them");
+            }
+            Err(e) => return Err(e),
+        }
     }
     let locks = group_by_lock(&keys, records_prefix);
     let present: std::collections::HashSet<&[u8]> = keys.iter().map(KeyValue::key).collect();

@@ -365,6 +365,9 @@ fn the_records_need_their_own_grant_and_say_so_once() {
     );
     let (code, _, err) = alice(&["run", "/jobs/a", "--", "true"]);
     assert_eq!((code, err.as_str()), (Some(0), ""), "said only once");
+    // Listing needs no permission on the records: the locks are listed without them.
+    let (code, out, err) = alice(&["list", "/jobs/"]);
+    assert_eq!(code, Some(0), "{out}{err}");
 
     let marker = state.path().join("ran");
     let m = marker.to_str().unwrap();

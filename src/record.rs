@@ -427,8 +427,16 @@ impl Retention {
     }
 
     /// The lease to write the records on: the one found, else a new one. `Ok(None)` when records
-    /// are off; `Err` says why there is none (e.g. permission denied).
-    pub async fn lease(mut self) -> std::result::Result<Option<i64>, String> {
+    /// are off; `Err` says why there is none (e.g. permission denied). Bounded to 3 s, as every
+    /// request of a release: an etcd without quorum must not keep a run from ending.
+    pub async fn lease(self) -> std::result::Result<Option<i64>, String> {
+        const BOUND: Duration = Duration::from_secs(3);
+        tokio::time::timeout(BOUND, self.find_or_grant())
+            .await
+            .unwrap_or_else(|_| Err("no answer from etcd within 3s".to_owned()))
+    }
+
+    async fn find_or_grant(mut self) -> std::result::Result<Option<i64>, String> {
         let (Some(retention), Some(lookup)) = (self.retention, self.lookup.take()) else {
             return Ok(None);
         };

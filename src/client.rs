@@ -76,6 +76,9 @@ impl Tls {
 impl Config {
     /// What `etcdctl` connects to when told nothing.
     pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:2379";
+    /// Where run records and once-markers are kept unless configured otherwise (see the
+    /// `record` module).
+    pub const DEFAULT_RECORDS_PREFIX: &str = ".etcdlock/";
     /// How long [`Client::connect`] keeps trying by default.
     pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -97,7 +100,7 @@ impl Config {
             dial_timeout: Self::DEFAULT_DIAL_TIMEOUT,
             tls: None,
             user: None,
-            records_prefix: crate::record::DEFAULT_PREFIX.to_owned(),
+            records_prefix: Self::DEFAULT_RECORDS_PREFIX.to_owned(),
         })
     }
 
@@ -141,10 +144,16 @@ impl Config {
     }
 
     /// Keep run records and once-markers under `prefix` instead of
-    /// [`crate::record::DEFAULT_PREFIX`] (see [`crate::record`] for what it must not overlap).
+    /// [`Config::DEFAULT_RECORDS_PREFIX`] (see the `record` module for what it must not overlap):
+    /// it must end with `/` and hold no control characters.
     pub fn with_records_prefix(mut self, prefix: impl Into<String>) -> Result<Config> {
         let prefix = prefix.into();
-        crate::record::check_prefix(&prefix)?;
+        if prefix.is_empty() || !prefix.ends_with('/') || prefix.chars().any(char::is_control) {
+            return Err(Error::Config(format!(
+                "invalid records prefix {prefix:?}: it must end with '/' and hold no control characters (default {})",
+                Self::DEFAULT_RECORDS_PREFIX
+            )));
+        }
         self.records_prefix = prefix;
         Ok(self)
     }

@@ -62,6 +62,7 @@ pub mod inspect;
 pub mod lock;
 pub mod process;
 pub mod queue;
+pub mod random;
 pub mod record;
 pub mod safety;
 pub mod session;

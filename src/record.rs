@@ -55,7 +55,7 @@ use crate::error::{Error, Result};
 use crate::holder::Holder;
 
 /// Where records are kept unless configured otherwise.
-pub const DEFAULT_PREFIX: &str = ".etcdlock/";
+pub const DEFAULT_PREFIX: &str = Config::DEFAULT_RECORDS_PREFIX;
 
 /// The version of the key layout and of the values under [`DEFAULT_PREFIX`].
 pub const LAYOUT: &str = "v1";
@@ -68,12 +68,9 @@ const KINDS: [&str; 3] = ["last-run", "last-success", "once"];
 
 /// Check a records prefix: not empty, ends with `/`, no control characters.
 pub fn check_prefix(prefix: &str) -> Result<()> {
-    if prefix.is_empty() || !prefix.ends_with('/') || prefix.chars().any(char::is_control) {
-        return Err(Error::Config(format!(
-            "invalid records prefix {prefix:?}: it must end with '/' and hold no control characters (default {DEFAULT_PREFIX})"
-        )));
-    }
-    Ok(())
+    Config::new([Config::DEFAULT_ENDPOINT])?
+        .with_records_prefix(prefix)
+        .map(|_| ())
 }
 
 /// Whether lock `name`'s queue (`name/`) and the records under `prefix` can overlap: either

@@ -24,7 +24,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::guard::BootTime;
+use crate::clock::BootTime;
 
 /// Why a set of safety parameters was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

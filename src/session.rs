@@ -50,22 +50,7 @@ pub enum Revoked {
 /// lost and we retry, "lease already exists" tells us the first attempt succeeded, and no orphan
 /// lease is left behind (fault scenario 13).
 fn random_id() -> i64 {
-    (random_u64() & i64::MAX as u64).max(1) as i64
-}
-
-/// 64 random bits from the kernel (getrandom(2)); the clock and pid if that fails.
-pub fn random_u64() -> u64 {
-    let mut buf = [0u8; 8];
-    // SAFETY: getrandom writes at most `buf.len()` bytes into `buf`.
-    let n = unsafe { nix::libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    let r = u64::from_le_bytes(buf);
-    if n == buf.len() as isize && r != 0 {
-        return r;
-    }
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64);
-    t ^ (u64::from(std::process::id()) << 32)
+    (crate::random::u64() & i64::MAX as u64).max(1) as i64
 }
 
 impl Lease {

@@ -369,9 +369,5 @@ fn marked(run_id: &str) -> Vec<i32> {
 
 /// A fresh run id: unique on this host for as long as the run can matter.
 pub fn new_run_id() -> String {
-    format!(
-        "{}-{:016x}",
-        std::process::id(),
-        crate::session::random_u64()
-    )
+    format!("{}-{:016x}", std::process::id(), crate::random::u64())
 }

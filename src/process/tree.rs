@@ -273,7 +273,7 @@ fn create_cgroup() -> Result<Cgroup, String> {
     let name = format!(
         "etcdlock-{}-{:08x}",
         std::process::id(),
-        crate::session::random_u64() as u32
+        crate::random::u64() as u32
     );
     let dir = parent.join(name);
     // The one attempt a host without a usable cgroup pays for.

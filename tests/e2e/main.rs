@@ -1,6 +1,7 @@
 //! End-to-end tests of etcdlock against real etcd processes, one test binary (it links once).
 //! Each module covers one area; the fault-injection suite is the other binary (tests/faults).
 
+mod architecture;
 mod cli;
 mod common;
 mod fleet;

@@ -48,8 +48,8 @@ _arguments "${_arguments_options[@]}" : \
 '--ttl=[Lease TTL\: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)]:DUR:_default' \
 '*--meta=[Extra holder metadata shown by \`status\`, e.g. --meta job=\$CI_JOB_URL (repeatable)]:KEY=VALUE:_default' \
 '--min-hold=[Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period; --once-per does it exactly)]:DUR:_default' \
-'--record-command=[What of the command line to store in the lock key, where anyone who can read the lock'\''s prefix sees it\: the whole command line, only the program name (arguments may carry secrets\: mysql -pSECRET, curl -H '\''Authorization\: ...'\''), or nothing]:WHAT:((full\:"Every argument (up to 16 KiB)"
-program\:"argv\[0\] only"
+'--record-command=[What of the command line to store in the lock key and the run record, where anyone who can read the lock'\''s prefix sees it and every waiter prints it\: only the program name (the default\: arguments may carry secrets, mysql -pSECRET, curl -H '\''Authorization\: ...'\''), the whole command line, or nothing]:WHAT:((full\:"Every argument (up to 16 KiB)"
+program\:"argv\[0\] only (the default)"
 none\:"Nothing\: \`status\` shows "-""))' \
 '-w+[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \
 '--timeout=[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \

@@ -54,7 +54,7 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand --ttl 'Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)'
             cand --meta 'Extra holder metadata shown by `status`, e.g. --meta job=$CI_JOB_URL (repeatable)'
             cand --min-hold 'Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period; --once-per does it exactly)'
-            cand --record-command 'What of the command line to store in the lock key, where anyone who can read the lock''s prefix sees it: the whole command line, only the program name (arguments may carry secrets: mysql -pSECRET, curl -H ''Authorization: ...''), or nothing'
+            cand --record-command 'What of the command line to store in the lock key and the run record, where anyone who can read the lock''s prefix sees it and every waiter prints it: only the program name (the default: arguments may carry secrets, mysql -pSECRET, curl -H ''Authorization: ...''), the whole command line, or nothing'
             cand -w 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)'
             cand --timeout 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)'
             cand -E 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)'

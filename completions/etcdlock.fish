@@ -55,8 +55,8 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l handle -d 'Run
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l ttl -d 'Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l meta -d 'Extra holder metadata shown by `status`, e.g. --meta job=$CI_JOB_URL (repeatable)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l min-hold -d 'Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period; --once-per does it exactly)' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l record-command -d 'What of the command line to store in the lock key, where anyone who can read the lock\'s prefix sees it: the whole command line, only the program name (arguments may carry secrets: mysql -pSECRET, curl -H \'Authorization: ...\'), or nothing' -r -f -a "full\t'Every argument (up to 16 KiB)'
-program\t'argv[0] only'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l record-command -d 'What of the command line to store in the lock key and the run record, where anyone who can read the lock\'s prefix sees it and every waiter prints it: only the program name (the default: arguments may carry secrets, mysql -pSECRET, curl -H \'Authorization: ...\'), the whole command line, or nothing' -r -f -a "full\t'Every argument (up to 16 KiB)'
+program\t'argv[0] only (the default)'
 none\t'Nothing: `status` shows "-"'"
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s w -l timeout -d 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -s E -l conflict-exit-code -d 'Exit code when giving up because of --no-wait or --timeout; -E 0 = "skip silently if already running" (no message either)' -r

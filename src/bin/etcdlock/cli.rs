@@ -192,7 +192,7 @@ pub struct GlobalArgs {
 pub enum RecordCommand {
     /// Every argument (up to 16 KiB).
     Full,
-    /// argv[0] only.
+    /// argv[0] only (the default).
     Program,
     /// Nothing: `status` shows "-".
     None,
@@ -496,14 +496,15 @@ pub struct RunArgs {
     #[arg(help_heading = "Lock", long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
     pub min_hold: Option<Duration>,
 
-    /// What of the command line to store in the lock key, where anyone who can read the lock's
-    /// prefix sees it: the whole command line, only the program name (arguments may carry
-    /// secrets: mysql -pSECRET, curl -H 'Authorization: ...'), or nothing
+    /// What of the command line to store in the lock key and the run record, where anyone who
+    /// can read the lock's prefix sees it and every waiter prints it: only the program name (the
+    /// default: arguments may carry secrets, mysql -pSECRET, curl -H 'Authorization: ...'), the
+    /// whole command line, or nothing
     #[arg(
         help_heading = "Lock",
         long,
         value_name = "WHAT",
-        default_value = "full",
+        default_value = "program",
         env = "ETCDLOCK_RECORD_COMMAND"
     )]
     pub record_command: RecordCommand,

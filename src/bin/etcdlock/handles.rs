@@ -59,14 +59,25 @@ fn open_env_file(args: &AcquireArgs) -> Result<Option<std::fs::File>> {
         })
 }
 
-/// A closed stdout (`>&-`) could take no handle: refuse before taking the lock. (Rust's
-/// `std::io::stdout` would swallow the EBADF and report success.)
-fn check_stdout() -> Result<()> {
-    // SAFETY: F_GETFD on a descriptor number only reads its flags.
-    if unsafe { nix::libc::fcntl(1, nix::libc::F_GETFD) } == -1 {
+/// A closed stdout (`>&-`; Rust's start-up code then opens /dev/null there) or /dev/null would
+/// swallow the handle: refuse before taking the lock, unless `--env-file` delivers it.
+fn check_stdout(args: &AcquireArgs) -> Result<()> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::MetadataExt;
+    if args.env_file.is_some() {
+        return Ok(());
+    }
+    // SAFETY: fd 1 stays open for the whole process; ManuallyDrop never closes it.
+    let out = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(1) });
+    let null = std::fs::metadata("/dev/null").map(|m| m.rdev()).ok();
+    let lost = match out.metadata() {
+        Err(_) => true,
+        Ok(m) => null.is_some_and(|n| m.rdev() == n && m.mode() & 0o170000 == 0o020000),
+    };
+    if lost {
         return Err(fail(
             exit::USAGE,
-            "stdout is closed: acquire prints the handle there (redirect it to a file or a variable instead)",
+            "stdout is closed or /dev/null: acquire prints the handle there and nowhere else (capture it, e.g. H=$(etcdlock acquire NAME), or pass --env-file)",
         ));
     }
     Ok(())
@@ -88,7 +99,7 @@ fn check(args: &AcquireArgs) -> Result<BTreeMap<String, String>> {
             "--shared cannot be combined with --limit above 1",
         ));
     }
-    check_stdout()?;
+    check_stdout(args)?;
     let meta: BTreeMap<String, String> = args.meta.iter().cloned().collect();
     if holder::meta_size(&meta) > holder::MAX_STORED {
         return Err(fail(

@@ -380,12 +380,19 @@ pub async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
     if let (Ok(code), true) = (&code, dead) {
         record(&session, args, &plan, &acquired, started, *code).await;
     }
-    if dead && session.guard().lost().is_some() {
+    let lost = session.guard().lost().is_some();
+    if dead && lost {
         // A key put over is left without our lease: remove it now that the command is gone,
         // so that it does not block etcdctl lock for ever.
         let _ = handle.remove_detached(&client).await;
     }
-    session.detach();
+    if lost {
+        // The lease holds nothing any more (its key is gone or someone else's): revoke it
+        // rather than leave it to its TTL. (It was ours: the handle was verified above.)
+        let _ = session.close().await;
+    } else {
+        session.detach();
+    }
     tree.finish();
     crate::emergency::tracking(None);
     code

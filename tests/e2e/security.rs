@@ -650,7 +650,9 @@ fn secrets_stay_out_of_keys_logs_and_the_commands_environment() {
     let dump = format!("env > {}", env_dump.display());
     let pwfile = dir.path().join("pw");
     fs::write(&pwfile, "alicepw\n").unwrap();
-    let setups: [(&[(&str, &str)], &[&str]); 3] = [
+    // (environment, flags)
+    type Setup<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let setups: [Setup; 3] = [
         (
             &[
                 ("ETCDLOCK_USER", "alice"),

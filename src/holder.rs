@@ -186,6 +186,10 @@ impl Holder {
         if self.handle {
             return format!("a handle acquired on {} by {}", self.host, self.user);
         }
+        if self.command.is_empty() {
+            // `--record-command none`: nothing to show, not even empty parentheses.
+            return format!("{} pid {}", self.host, self.pid);
+        }
         format!(
             "{} pid {} ({})",
             self.host,

@@ -318,11 +318,15 @@ pub fn describe_holder(e: &Entry) -> String {
             e.user.as_deref().unwrap_or("?"),
             age(e.held_for_s)
         ),
-        (Some(h), Some(p)) => format!(
-            "{h} pid {p} ({}) for {}",
-            etcdlock::holder::shell_words(e.command.as_deref().unwrap_or_default()),
-            age(e.held_for_s)
-        ),
+        (Some(h), Some(p)) => match e.command.as_deref().unwrap_or_default() {
+            // `--record-command none`: nothing to show.
+            [] => format!("{h} pid {p} for {}", age(e.held_for_s)),
+            command => format!(
+                "{h} pid {p} ({}) for {}",
+                etcdlock::holder::shell_words(command),
+                age(e.held_for_s)
+            ),
+        },
         _ => format!("a holder without etcdlock metadata (lease {})", e.lease_id),
     }
 }

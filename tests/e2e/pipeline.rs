@@ -43,7 +43,7 @@ fn handle_of(mut acquire: Child) -> String {
     out.trim_end().to_owned()
 }
 
-/// The fencing token in a handle (`etl1.<cluster>.<lease>.<token>.<name>.<check>`).
+/// The fencing token in a handle (`etl2.<cluster>.<lease>.<token>.<name>.<secret>.<check>`).
 fn token_of(handle: &str) -> i64 {
     handle.split('.').nth(3).unwrap().parse().unwrap()
 }

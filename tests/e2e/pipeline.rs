@@ -611,6 +611,22 @@ fn a_handle_that_cannot_be_delivered_is_not_held() {
     assert!(err.contains("No space left"), "{err}");
     assert_eq!(err.lines().count(), 1, "/dev/full: one line: {err}");
     cluster.assert_clean_now();
+
+    // An --env-file that cannot take the lines.
+    let (code, out, err) =
+        etcdlock_out(&ep, &["acquire", "--env-file", "/dev/full", "/undelivered"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(1), ""),
+        "--env-file /dev/full: {err}"
+    );
+    assert!(err.contains("--env-file"), "{err}");
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "--env-file /dev/full: one line: {err}"
+    );
+    cluster.assert_clean_now();
 }
 
 /// Issue 23 papercuts: a second `release` of a handle says "already released" and exits 0 (a
@@ -643,6 +659,7 @@ fn release_twice_json_schema_and_env_file_mode() {
     assert!(err.contains("already released"), "{err}");
     let (code, _, err) = etcdlock_out(&ep, &["renew", &h]);
     assert_eq!(code, Some(70), "renew after release: {err}");
+    assert!(err.contains("was released"), "{err}");
 
     // A symbolic link as --env-file: refused before the lock is taken.
     let target = dir.path().join("elsewhere");

@@ -264,6 +264,12 @@ async fn lost_since(client: &Client, handle: &Handle, e: etcdlock::Error) -> etc
         return e;
     };
     let ours = handle.fencing_token;
+    if handle.released(client).await {
+        return etcdlock::Error::Lost(format!(
+            "the lock {} of this handle was released (etcdlock release); take it again with etcdlock acquire",
+            handle.name
+        ));
+    }
     let since = match etcdlock::inspect::status(client, &handle.name).await {
         Ok(s) => match s.holders.iter().find(|h| h.fencing_token > ours) {
             Some(h) => format!(

@@ -155,12 +155,18 @@ pub async fn acquire(resolved: Resolved, args: AcquireArgs) -> Result<u8> {
     // The handle's secret exists from here on, and only in this process: its hash goes into our
     // key (only now that the key holds, so a waiter's key never carries one), then the handle
     // goes to stdout and nowhere else.
-    let handle = Handle::new(
+    let handle = match Handle::new(
         client.cluster_id(),
         lease.id,
         acquired.fencing_token,
         args.name.clone(),
-    )?;
+    ) {
+        Ok(handle) => handle,
+        Err(e) => {
+            let _ = session.close().await;
+            return Err(e.into());
+        }
+    };
     holder.acquired_at = Some(holder::now_rfc3339());
     holder.handle_secret_sha256 = Some(handle.secret_sha256());
     match etcdlock::lock::mark_held(&client, &acquired, lease.id, &holder).await {

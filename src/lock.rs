@@ -94,10 +94,14 @@ fn related_ops(name: &str) -> Vec<TxnOp> {
             TxnOp::get(
                 from,
                 Some(
+                    // Serializable: a transaction of serializable ranges only is served from
+                    // the member's own state, without a raft round (etcd's isTxnSerializable),
+                    // which is plenty for a notice and keeps its cost off the queue's path.
                     GetOptions::new()
                         .with_range(to)
                         .with_keys_only()
-                        .with_limit(8),
+                        .with_limit(8)
+                        .with_serializable(),
                 ),
             )
         })

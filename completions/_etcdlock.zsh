@@ -45,12 +45,12 @@ _etcdlock() {
 _arguments "${_arguments_options[@]}" : \
 '--limit=[Semaphore\: up to N holders at once (the N oldest keys hold); every holder must use the same N]:N:_default' \
 '--once-per=[At most one successful run of NAME per DUR, cluster-wide\: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd'\''s clock; a failed run does not count, so the next firing on any host retries]:DUR:_default' \
-'(-n --no-wait -w --timeout --limit -s --shared --once-per --meta --ttl)--handle=[Run inside a lock taken earlier with \`etcdlock acquire\` (NAME comes from the handle)\: keep-alive while the command runs, kill before expiry; the lock stays held afterwards]:HANDLE:_default' \
+'(-n --no-wait -w --timeout --limit -s --shared --once-per --meta --ttl)--handle=[Run inside a lock taken earlier with \`etcdlock acquire\` (NAME comes from the handle)\: keep-alive while the command runs, kill before expiry; the lock stays held afterwards. Steps sharing one handle share the lock\: they may run at the same time (the lock keeps other holders out, not the pipeline'\''s own steps)]:HANDLE:_default' \
 '--ttl=[Lease TTL\: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)]:DUR:_default' \
 '*--meta=[Extra holder metadata shown by \`status\`, e.g. --meta job=\$CI_JOB_URL (repeatable)]:KEY=VALUE:_default' \
 '--min-hold=[Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period; --once-per does it exactly)]:DUR:_default' \
-'--record-command=[What of the command line to store in the lock key, where anyone who can read the lock'\''s prefix sees it\: the whole command line, only the program name (arguments may carry secrets\: mysql -pSECRET, curl -H '\''Authorization\: ...'\''), or nothing]:WHAT:((full\:"Every argument (up to 16 KiB)"
-program\:"argv\[0\] only"
+'--record-command=[What of the command line to store in the lock key and the run record, where anyone who can read the lock'\''s prefix sees it and every waiter prints it\: only the program name (the default\: arguments may carry secrets, mysql -pSECRET, curl -H '\''Authorization\: ...'\''), the whole command line, or nothing]:WHAT:((full\:"Every argument (up to 16 KiB)"
+program\:"argv\[0\] only (the default)"
 none\:"Nothing\: \`status\` shows "-""))' \
 '--record-retention=[How long NAME'\''s run records stay after its last run; etcd deletes them then, by itself \[env\: ETCDLOCK_RECORD_RETENTION\] \[default\: 35days\: a monthly job'\''s last run is always there\]]:DUR:_default' \
 '-w+[Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)]:DUR:_default' \

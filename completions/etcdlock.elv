@@ -51,11 +51,11 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
         &'etcdlock;run'= {
             cand --limit 'Semaphore: up to N holders at once (the N oldest keys hold); every holder must use the same N'
             cand --once-per 'At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd''s clock; a failed run does not count, so the next firing on any host retries'
-            cand --handle 'Run inside a lock taken earlier with `etcdlock acquire` (NAME comes from the handle): keep-alive while the command runs, kill before expiry; the lock stays held afterwards'
+            cand --handle 'Run inside a lock taken earlier with `etcdlock acquire` (NAME comes from the handle): keep-alive while the command runs, kill before expiry; the lock stays held afterwards. Steps sharing one handle share the lock: they may run at the same time (the lock keeps other holders out, not the pipeline''s own steps)'
             cand --ttl 'Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)'
             cand --meta 'Extra holder metadata shown by `status`, e.g. --meta job=$CI_JOB_URL (repeatable)'
             cand --min-hold 'Keep the lock at least DUR after acquiring it, even if the command ends sooner (stops cron jobs on hosts with skewed clocks from running twice in one period; --once-per does it exactly)'
-            cand --record-command 'What of the command line to store in the lock key, where anyone who can read the lock''s prefix sees it: the whole command line, only the program name (arguments may carry secrets: mysql -pSECRET, curl -H ''Authorization: ...''), or nothing'
+            cand --record-command 'What of the command line to store in the lock key and the run record, where anyone who can read the lock''s prefix sees it and every waiter prints it: only the program name (the default: arguments may carry secrets, mysql -pSECRET, curl -H ''Authorization: ...''), the whole command line, or nothing'
             cand --record-retention 'How long NAME''s run records stay after its last run; etcd deletes them then, by itself [env: ETCDLOCK_RECORD_RETENTION] [default: 35days: a monthly job''s last run is always there]'
             cand -w 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)'
             cand --timeout 'Give up after waiting DUR for the lock (exit 75, or --conflict-exit-code)'

@@ -2,23 +2,51 @@
 //! commands under it and a third release it — CI jobs, `ExecStartPre`/`ExecStartPost`.
 //!
 //! ```text
-//! etl1.<cluster id hex>.<lease id hex>.<fencing token>.<lock name, base64url>.<check>
+//! etl2.<cluster id hex>.<lease id hex>.<fencing token>.<lock name, base64url>.<secret, base64url>.<check>
 //! ```
 //!
-//! Only `[A-Za-z0-9._-]`: safe unquoted in shell variables, CI outputs and dotenv files. The
-//! cluster id makes a handle from another cluster refusable before anything is written; the
-//! check (FNV-1a of the rest) catches a handle cut or mangled on its way.
+//! Only `[A-Za-z0-9._-]`: safe unquoted in shell variables, CI outputs and dotenv files.
+//!
+//! A handle is a bearer secret: whoever has the line can run under the lock, renew it and release
+//! it. The secret is 32 random bytes from the operating system's generator, made by `acquire` and
+//! printed nowhere else; the lock key stores only `SHA-256("etcdlock-handle-v2\0" KEY "\0"
+//! SECRET)` (in [`Holder::handle_secret_sha256`]), written once the key holds the lock. So
+//! everything `status` shows (cluster, lease, token, name, the hash) is not enough to make a
+//! handle, a waiter's key or a plain `run`'s key has no hash to match, and `run --handle`, `renew`
+//! and `release` check the secret against the key before they write anything ([`Handle::verify`]).
+//!
+//! Why a plain hash and not a keyed one (HMAC): the secret is 256 uniformly random bits, so its
+//! hash cannot be inverted or guessed, and there is no salt or dictionary to defend against; a
+//! key would have to be readable by every etcdlock that verifies, i.e. stored in etcd beside the
+//! hash, and would add nothing. The key name in the hashed text ties a hash to its key, so a
+//! value copied to another key does not verify there.
+//!
+//! The cluster id makes a handle from another cluster refusable before anything is written; the
+//! check (the first 4 bytes of SHA-256 of the rest, not a secret) tells a handle cut or mangled on
+//! its way from a wrong one. `etl1` handles (etcdlock before handles had secrets) are refused with
+//! a message saying so.
 
 use base64::Engine;
+use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+use ring::digest::{digest, SHA256};
+use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::holder::Holder;
+use crate::record::RunRecord;
 
 /// The handle's version prefix.
-const PREFIX: &str = "etl1";
+const PREFIX: &str = "etl2";
+/// The previous version: no secret, refused.
+const OLD_PREFIX: &str = "etl1";
+/// Bytes of secret.
+const SECRET_LEN: usize = 32;
+/// Domain separation for the stored hash.
+const HASH_CONTEXT: &[u8] = b"etcdlock-handle-v2\0";
 
 /// A lock held by a lease that no process keeps alive (see `etcdlock acquire`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Handle {
     /// The cluster the lock was taken in.
     pub cluster_id: u64,
@@ -28,28 +56,82 @@ pub struct Handle {
     pub fencing_token: i64,
     /// The lock's name.
     pub name: String,
+    /// The bearer secret (never shown in `Debug`).
+    secret: [u8; SECRET_LEN],
 }
 
-fn check(text: &str) -> u32 {
-    text.bytes().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("cluster_id", &self.cluster_id)
+            .field("lease_id", &self.lease_id)
+            .field("fencing_token", &self.fencing_token)
+            .field("name", &self.name)
+            .field("secret", &"<hidden>")
+            .finish()
+    }
+}
+
+fn check(text: &str) -> String {
+    let sum = digest(&SHA256, text.as_bytes());
+    sum.as_ref()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new secret from the operating system's random generator.
+fn new_secret() -> Result<[u8; SECRET_LEN]> {
+    let mut secret = [0u8; SECRET_LEN];
+    SystemRandom::new()
+        .fill(&mut secret)
+        .map_err(|_| Error::Protocol("the operating system gave no random bytes".into()))?;
+    Ok(secret)
 }
 
 impl Handle {
+    /// A new handle (with a fresh secret) for the lock `name` held by `lease_id` with
+    /// `fencing_token`; its hash goes into the key with [`Handle::secret_sha256`].
+    pub fn new(cluster_id: u64, lease_id: i64, fencing_token: i64, name: String) -> Result<Handle> {
+        Ok(Handle {
+            cluster_id,
+            lease_id,
+            fencing_token,
+            name,
+            secret: new_secret()?,
+        })
+    }
+
     /// The holder key, `NAME/<lease hex>`.
     pub fn key(&self) -> String {
         crate::queue::key_for(&self.name, self.lease_id)
     }
 
+    /// What the key stores of the secret (lowercase hex SHA-256, see the module doc).
+    pub fn secret_sha256(&self) -> String {
+        let mut text = HASH_CONTEXT.to_vec();
+        text.extend_from_slice(self.key().as_bytes());
+        text.push(0);
+        text.extend_from_slice(&self.secret);
+        hex(digest(&SHA256, &text).as_ref())
+    }
+
     /// The handle as text.
     pub fn encode(&self) -> String {
-        let name = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.name.as_bytes());
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let body = format!(
-            "{PREFIX}.{:x}.{:x}.{}.{name}",
-            self.cluster_id, self.lease_id, self.fencing_token
+            "{PREFIX}.{:x}.{:x}.{}.{}.{}",
+            self.cluster_id,
+            self.lease_id,
+            self.fencing_token,
+            b64.encode(self.name.as_bytes()),
+            b64.encode(self.secret)
         );
-        format!("{body}.{:08x}", check(&body))
+        format!("{body}.{}", check(&body))
     }
 
     /// Parse a handle; a malformed, truncated or altered one is an error that says so.
@@ -60,27 +142,42 @@ impl Handle {
             ))
         };
         let text = text.trim();
+        if text.starts_with(&format!("{OLD_PREFIX}.")) {
+            return Err(Error::Config(
+                "this handle comes from an older etcdlock (etl1, without a secret), which this \
+                 version no longer accepts: release it with that version or let it expire, and \
+                 take the lock again with this version's `etcdlock acquire`"
+                    .into(),
+            ));
+        }
         let (body, sum) = text.rsplit_once('.').ok_or_else(|| bad("no check"))?;
-        if u32::from_str_radix(sum, 16).ok() != Some(check(body)) || sum.len() != 8 {
+        if sum != check(body) {
             return Err(bad("it was cut or changed"));
         }
         let parts: Vec<&str> = body.split('.').collect();
-        let [prefix, cluster, lease, token, name] = parts[..] else {
+        let [prefix, cluster, lease, token, name, secret] = parts[..] else {
             return Err(bad("wrong number of fields"));
         };
         if prefix != PREFIX {
             return Err(bad("unknown version"));
         }
-        let name = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let name = b64
             .decode(name)
             .ok()
             .and_then(|n| String::from_utf8(n).ok())
             .ok_or_else(|| bad("bad lock name"))?;
+        let secret: [u8; SECRET_LEN] = b64
+            .decode(secret)
+            .ok()
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| bad("bad secret"))?;
         let handle = Handle {
             cluster_id: u64::from_str_radix(cluster, 16).map_err(|_| bad("bad cluster id"))?,
             lease_id: i64::from_str_radix(lease, 16).map_err(|_| bad("bad lease id"))?,
             fencing_token: token.parse().map_err(|_| bad("bad fencing token"))?,
             name,
+            secret,
         };
         crate::lock::check_name(&handle.name)?;
         Ok(handle)
@@ -90,10 +187,28 @@ impl Handle {
 /// What a handle's lock is now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
-    /// Held: the key is there with the handle's fencing token, the lease alive.
+    /// Held: the key is there with the handle's fencing token, its lease, and the hash of the
+    /// handle's secret.
     Held,
-    /// Lost: the key is gone (the lease expired, was revoked, or the key deleted).
+    /// Lost: the key is gone (the lease expired, was revoked, or the key deleted) or is another
+    /// key by now.
     Lost,
+    /// Lost: the key is still the handle's (its hash matches) but was put over and detached from
+    /// the handle's lease (it then holds nothing for etcdlock, and blocks `etcdctl lock`).
+    Detached,
+}
+
+/// A handle checked against its key.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// What the key says.
+    pub state: State,
+    /// The store revision of the read.
+    pub revision: i64,
+    /// The key's value (when held: what a watch on the key must keep seeing).
+    pub value: Vec<u8>,
+    /// The key's mod revision (when there is a key).
+    pub mod_revision: i64,
 }
 
 impl Handle {
@@ -111,13 +226,13 @@ impl Handle {
         Ok(())
     }
 
-    /// Whether the lock is still held by this handle (one read).
-    pub async fn state(&self, client: &Client) -> Result<State> {
-        Ok(self.state_at(client).await?.0)
-    }
-
-    /// [`Handle::state`], and the store revision it was read at.
-    pub async fn state_at(&self, client: &Client) -> Result<(State, i64)> {
+    /// Check the handle against its key with one read, writing nothing: [`State::Held`] if the
+    /// key is there with the handle's fencing token and lease and the hash of its secret;
+    /// [`State::Lost`] if the key is gone or is another key; [`Error::Config`] (a usage error)
+    /// if the key is there but the secret does not match — a forged or altered handle, a
+    /// waiter's key or a plain `run`'s (a key gets its hash only once `acquire` holds it, and
+    /// keys ahead of a holder never come back, so a key with the hash holds the lock).
+    pub async fn verify(&self, client: &Client) -> Result<Verified> {
         let key = self.key();
         let resp = client
             .retrying("cannot read the lock", || {
@@ -126,19 +241,70 @@ impl Handle {
             })
             .await?;
         client.note_cluster(resp.header());
-        let state = match resp.kvs().first() {
-            Some(kv) if kv.create_revision() == self.fencing_token => State::Held,
-            _ => State::Lost,
+        let revision = resp.header().map_or(0, |h| h.revision());
+        let lost = |state| Verified {
+            state,
+            revision,
+            value: Vec::new(),
+            mod_revision: 0,
         };
-        Ok((state, resp.header().map_or(0, |h| h.revision())))
+        let Some(kv) = resp.kvs().first() else {
+            return Ok(lost(State::Lost));
+        };
+        if kv.create_revision() != self.fencing_token {
+            return Ok(lost(State::Lost));
+        }
+        let hash = self.secret_sha256();
+        let matches = Holder::parse(kv.value())
+            .and_then(|h| h.handle_secret_sha256)
+            .is_some_and(|stored| stored == hash);
+        if kv.lease() != self.lease_id {
+            // Put over by someone (detached from our lease): lost either way; ours to clean up
+            // only if the secret still matches.
+            return Ok(lost(if matches {
+                State::Detached
+            } else {
+                State::Lost
+            }));
+        }
+        if !matches {
+            return Err(Error::Config(format!(
+                "this handle does not fit the lock key {key}: that key was not taken with this \
+                 handle by `etcdlock acquire` (a waiter's or a plain run's key, or a forged or \
+                 altered handle); nothing was changed"
+            )));
+        }
+        Ok(Verified {
+            state: State::Held,
+            revision,
+            value: kv.value().to_vec(),
+            mod_revision: kv.mod_revision(),
+        })
+    }
+
+    /// Whether the lock is still held by this handle (one read; see [`Handle::verify`]).
+    pub async fn state(&self, client: &Client) -> Result<State> {
+        Ok(self.verify(client).await?.state)
+    }
+
+    /// Remove the handle's key if it was detached from the handle's lease (a put over it), so
+    /// that nothing lease-less is left to block `etcdctl lock`: only while it is still the key
+    /// created at the handle's fencing token and not attached to its lease. True if removed.
+    pub async fn remove_detached(&self, client: &Client) -> Result<bool> {
+        crate::lock::remove_detached(client, &self.key(), self.fencing_token, self.lease_id).await
     }
 
     /// Reset the lease to its TTL (one keep-alive); the TTL granted. [`Error::Lost`] if the lock
-    /// is gone (its lease is then revoked: it holds nothing).
+    /// is gone; [`Error::Config`] if the handle does not fit its key (nothing is done then).
     pub async fn renew(&self, client: &Client) -> Result<std::time::Duration> {
-        if self.state(client).await? == State::Lost {
-            let _ = self.lease().revoke(client).await;
-            return Err(self.lost());
+        match self.verify(client).await?.state {
+            State::Held => {}
+            State::Lost => return Err(self.lost()),
+            State::Detached => {
+                let _ = self.remove_detached(client).await;
+                let _ = self.lease().revoke(client).await;
+                return Err(self.lost());
+            }
         }
         let id = self.lease_id;
         // Opening the stream sends one keep-alive and consumes its answer (an error if the lease
@@ -170,21 +336,105 @@ impl Handle {
         Ok(std::time::Duration::from_secs(ttl as u64))
     }
 
-    /// Release the lock now: delete the key (only this handle's revision) and revoke the lease.
-    /// [`Error::Lost`] if it had been lost meanwhile (someone else may have held the lock).
+    /// Release the lock now: delete the key (only as this handle verified it: same create
+    /// revision, lease and unchanged since), mark the lock's last run as this handle's release
+    /// (so that a second release can tell "already released", see [`Handle::released`]), and
+    /// revoke the lease. [`Error::Lost`] if it had been lost meanwhile (someone else may have held
+    /// the lock); [`Error::Config`] if the handle does not fit its key (nothing is done then).
     pub async fn release(&self, client: &Client) -> Result<()> {
-        let acquired = crate::lock::Acquired {
-            key: self.key(),
-            fencing_token: self.fencing_token,
-            revision: 0,
+        let verified = self.verify(client).await?;
+        match verified.state {
+            State::Held => {}
+            State::Lost => return Err(self.lost()),
+            State::Detached => {
+                let _ = self.remove_detached(client).await;
+                let _ = self.lease().revoke(client).await;
+                return Err(self.lost());
+            }
+        }
+        let record = self.release_record(client, &verified.value).await;
+        // The record goes on the name's retention lease, as every run record (none: no record).
+        let retention = crate::record::DEFAULT_RETENTION;
+        let records_lease = match record {
+            Some(_) => crate::record::Retention::start(client, &self.name, Some(retention))
+                .lease()
+                .await
+                .ok()
+                .flatten(),
+            None => None,
         };
-        let held = crate::lock::release(client, &self.name, &acquired, None).await?;
+        let record = record.filter(|_| records_lease.is_some());
+        let key = self.key();
+        let txn = |record: Option<&RunRecord>| {
+            let mut ops: Vec<TxnOp> = record
+                .zip(records_lease)
+                .map(|(r, lease)| {
+                    let key = crate::record::Keys::of(client, &self.name).last_run();
+                    let opts = etcd_client::PutOptions::new().with_lease(lease);
+                    vec![TxnOp::put(key, r.to_json(), Some(opts))]
+                })
+                .unwrap_or_default();
+            ops.push(TxnOp::delete(key.clone(), None));
+            Txn::new()
+                .when([
+                    Compare::create_revision(key.clone(), CompareOp::Equal, self.fencing_token),
+                    Compare::mod_revision(key.clone(), CompareOp::Equal, verified.mod_revision),
+                    Compare::lease(key.clone(), CompareOp::Equal, self.lease_id),
+                ])
+                .and_then(ops)
+        };
+        let resp = match client
+            .txn("cannot release the lock", txn(record.as_ref()))
+            .await
+        {
+            // A user who may write the lock but not its records still releases it.
+            Err(e) if record.is_some() && e.to_string().contains("permission denied") => {
+                client.txn("cannot release the lock", txn(None)).await?
+            }
+            other => other?,
+        };
         let _ = self.lease().revoke(client).await;
-        if held {
+        if resp.succeeded() {
             Ok(())
         } else {
             Err(self.lost())
         }
+    }
+
+    /// The last-run record a release leaves: the last `run --handle` step's record, when it is
+    /// this handle's, marked released; else one for the hold itself (from `acquire` until now).
+    async fn release_record(&self, client: &Client, value: &[u8]) -> Option<RunRecord> {
+        let last = crate::record::read(client, &self.name)
+            .await
+            .ok()
+            .and_then(|r| r.last_run);
+        let mut record = match last {
+            Some(r) if r.fencing_token == self.fencing_token => r,
+            _ => {
+                let holder = Holder::parse(value)?;
+                let since = holder.acquired_at.as_deref().unwrap_or(&holder.started_at);
+                let since = humantime::parse_rfc3339(since).ok()?;
+                let took = std::time::SystemTime::now()
+                    .duration_since(since)
+                    .unwrap_or_default();
+                let mut r = RunRecord::new(&holder, since, took);
+                r.fencing_token = self.fencing_token;
+                r
+            }
+        };
+        record.handle_released = true;
+        Some(record)
+    }
+
+    /// Whether the lock's last run says this handle was released (a second `release`, e.g. a
+    /// retried cleanup job, is then no loss). Only while no later holder's run has replaced that
+    /// record.
+    pub async fn released(&self, client: &Client) -> bool {
+        crate::record::read(client, &self.name)
+            .await
+            .ok()
+            .and_then(|r| r.last_run)
+            .is_some_and(|r| r.handle_released && r.fencing_token == self.fencing_token)
     }
 
     fn lease(&self) -> crate::session::Lease {
@@ -198,7 +448,7 @@ impl Handle {
     /// The error for a lock this handle no longer holds.
     pub fn lost(&self) -> Error {
         Error::Lost(format!(
-            "the lock {} of this handle was lost: its lease expired (the TTL ran out after the last acquire, renew or run --handle), was revoked, or its key was deleted",
+            "the lock {} of this handle was lost: its lease expired (the TTL ran out after the last acquire, renew or run --handle), was revoked, or its key was deleted or overwritten",
             self.name
         ))
     }
@@ -208,18 +458,24 @@ impl Handle {
 mod tests {
     use super::*;
 
+    fn sample() -> Handle {
+        Handle::new(
+            0xdead_beef_0123,
+            0x694d_7e3c_0a9b_1f02,
+            4242,
+            "/ci/deploy-prod/".into(),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn handles_round_trip_and_refuse_damage() {
-        let h = Handle {
-            cluster_id: 0xdead_beef_0123,
-            lease_id: 0x694d_7e3c_0a9b_1f02,
-            fencing_token: 4242,
-            name: "/ci/deploy-prod/".into(),
-        };
+        let h = sample();
         let text = h.encode();
         assert!(text
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)));
+        assert!(text.starts_with("etl2."));
         assert_eq!(Handle::parse(&text).unwrap(), h);
         assert_eq!(Handle::parse(&format!("  {text}\n")).unwrap(), h);
         assert_eq!(h.key(), "/ci/deploy-prod//694d7e3c0a9b1f02");
@@ -232,5 +488,33 @@ mod tests {
         ] {
             assert!(matches!(Handle::parse(bad), Err(Error::Config(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn secrets_are_random_hidden_and_only_hashed() {
+        let (a, b) = (sample(), sample());
+        assert_ne!(a.secret, b.secret);
+        assert_ne!(a.encode(), b.encode());
+        assert_ne!(a.secret_sha256(), b.secret_sha256());
+        assert_eq!(a.secret_sha256().len(), 64);
+        let shown = format!("{a:?}");
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(a.secret);
+        assert!(
+            !shown.contains(&b64) && shown.contains("<hidden>"),
+            "{shown}"
+        );
+        // The hash is tied to the key: the same secret under another lease does not verify.
+        let mut moved = a.clone();
+        moved.lease_id += 1;
+        assert_ne!(moved.secret_sha256(), a.secret_sha256());
+    }
+
+    #[test]
+    fn old_handles_get_a_clear_error() {
+        let old = "etl1.dead.694d7e3c0a9b1f02.4242.L2NpL2RlcGxveS1wcm9kLw.0a1b2c3d";
+        let Err(Error::Config(msg)) = Handle::parse(old) else {
+            panic!("an etl1 handle must be refused");
+        };
+        assert!(msg.contains("older etcdlock"), "{msg}");
     }
 }

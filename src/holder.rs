@@ -39,6 +39,10 @@ pub struct Holder {
     /// acquiring process, long gone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub handle: bool,
+    /// For a handle's key, once it holds: the SHA-256 of the handle's secret (see
+    /// [`crate::handle`]); `run --handle`, `renew` and `release` check a handle against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle_secret_sha256: Option<String>,
     /// etcdlock version that wrote this value.
     pub version: String,
 }
@@ -144,6 +148,7 @@ impl Holder {
             meta,
             shared: false,
             handle: false,
+            handle_secret_sha256: None,
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
@@ -180,6 +185,10 @@ impl Holder {
     pub fn describe(&self) -> String {
         if self.handle {
             return format!("a handle acquired on {} by {}", self.host, self.user);
+        }
+        if self.command.is_empty() {
+            // `--record-command none`: nothing to show, not even empty parentheses.
+            return format!("{} pid {}", self.host, self.pid);
         }
         format!(
             "{} pid {} ({})",

@@ -86,8 +86,15 @@ pub struct Status {
     pub holders: Vec<Entry>,
     /// The waiters, in queue order.
     pub waiters: Vec<Entry>,
-    /// Keys under `NAME/` that are not in this lock's queue (nested locks' keys, keys without a
-    /// lease): skipped, and counted here.
+    /// Keys named like a holder's (`NAME/<hex>`) but not attached to that lease: no lease at
+    /// all (an `etcdctl put` over a holder's key detaches it), or another one. etcdlock does not
+    /// queue behind them, but `etcdctl lock` and Go's Mutex do, for ever (nothing deletes a key
+    /// without a lease); `etcdlock break NAME` removes them. Added in etcdlock 0.1 without a
+    /// schema bump (new field).
+    #[serde(default)]
+    pub detached_keys: Vec<Detached>,
+    /// Other keys under `NAME/` that are not in this lock's queue (nested locks' keys, data):
+    /// skipped, and counted here.
     pub other_keys: usize,
     /// One of them, for the message.
     pub other_key_example: Option<String>,
@@ -97,6 +104,45 @@ pub struct Status {
     pub last_success: Option<RunRecord>,
     /// With a `--once-per` marker in force: seconds until the next run is allowed.
     pub next_run_allowed_in_s: Option<i64>,
+}
+
+/// A key named like a holder's but not attached to its lease (see [`Status::detached_keys`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detached {
+    /// The key, `NAME/<hex>`.
+    pub key: String,
+    /// Its create revision (a holder's fencing token, if it was one).
+    pub fencing_token: i64,
+    /// The lease it is attached to now, hex; `None`: no lease.
+    pub lease_id: Option<String>,
+    /// Its mod revision (`break` deletes it only if it is unchanged since).
+    pub mod_revision: i64,
+}
+
+/// Whether `kv`, under `prefix` (`NAME/`), is named like a queue key (`NAME/<lowercase hex>`, no
+/// further `/`) but is not one: not attached to the lease its name says.
+fn is_detached(prefix: &[u8], kv: &KeyValue) -> bool {
+    let Some(suffix) = kv.key().strip_prefix(prefix) else {
+        return false;
+    };
+    !suffix.is_empty()
+        && suffix.len() <= 16
+        && suffix
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        && !queue::is_queue_key(prefix, kv)
+}
+
+fn detached_of(prefix: &[u8], keys: &[KeyValue]) -> Vec<Detached> {
+    keys.iter()
+        .filter(|kv| is_detached(prefix, kv))
+        .map(|kv| Detached {
+            key: String::from_utf8_lossy(kv.key()).into_owned(),
+            fencing_token: kv.create_revision(),
+            lease_id: (kv.lease() != 0).then(|| format!("{:x}", kv.lease())),
+            mod_revision: kv.mod_revision(),
+        })
+        .collect()
 }
 
 /// One lock in `list --json`.
@@ -114,6 +160,10 @@ pub struct LockSummary {
     pub waiter_count: usize,
     /// The oldest holder.
     pub holders: Vec<Entry>,
+    /// How many keys under the lock are named like a holder's but not attached to that lease
+    /// (see [`Status::detached_keys`]): they block `etcdctl lock`.
+    #[serde(default)]
+    pub detached_keys: usize,
     /// The last run that ended.
     pub last_run: Option<RunRecord>,
 }
@@ -304,10 +354,18 @@ pub async fn status(etcd: &Client, name: &str) -> Result<Status> {
     .await?;
     let mut slots = queue::slots(prefix.as_bytes(), &keys);
     slots.sort_by_key(|s| s.create_revision);
-    let records = crate::record::read(etcd, name).await?;
+    // A user allowed to read the lock but not its records (see the README's RBAC list) still
+    // sees who holds it.
+    let records = match crate::record::read(etcd, name).await {
+        Err(e) if e.to_string().contains("permission denied") => Default::default(),
+        other => other?,
+    };
+    let detached_keys = detached_of(prefix.as_bytes(), &keys);
     let skipped: Vec<String> = keys
         .iter()
-        .filter(|kv| !queue::is_queue_key(prefix.as_bytes(), kv))
+        .filter(|kv| {
+            !queue::is_queue_key(prefix.as_bytes(), kv) && !is_detached(prefix.as_bytes(), kv)
+        })
         .map(|kv| String::from_utf8_lossy(kv.key()).into_owned())
         .collect();
     let all: Vec<&str> = slots.iter().map(|s| s.key.as_str()).collect();
@@ -340,6 +398,7 @@ pub async fn status(etcd: &Client, name: &str) -> Result<Status> {
         waiter_count: waiters.len(),
         holders,
         waiters,
+        detached_keys,
         other_keys: skipped.len(),
         other_key_example: skipped.into_iter().next(),
         last_run: records.last_run,
@@ -350,7 +409,10 @@ pub async fn status(etcd: &Client, name: &str) -> Result<Status> {
 
 /// Lock keys grouped by lock, each queue in order: every lock once, nested ones included (each
 /// key belongs to exactly the lock named by everything before its last slash).
-fn group_by_lock(keys: &[KeyValue], records_prefix: &str) -> HashMap<String, Vec<Slot>> {
+fn group_by_lock(
+    keys: &[KeyValue],
+    records_prefix: &str,
+) -> (HashMap<String, Vec<Slot>>, HashMap<String, usize>) {
     let mut locks: HashMap<String, Vec<Slot>> = HashMap::new();
     for kv in keys {
         if let Some(name) = crate::record::lock_of(records_prefix, kv.key()) {
@@ -371,7 +433,19 @@ fn group_by_lock(keys: &[KeyValue], records_prefix: &str) -> HashMap<String, Vec
     for slots in locks.values_mut() {
         slots.sort_by_key(|s| s.create_revision);
     }
-    locks
+    // Keys named like a holder's but detached from their lease, under the locks found (only
+    // those: elsewhere a key ending in hex digits is as likely plain data).
+    let mut detached: HashMap<String, usize> = HashMap::new();
+    for kv in keys {
+        let Some(slash) = kv.key().iter().rposition(|&b| b == b'/') else {
+            continue;
+        };
+        let name = String::from_utf8_lossy(&kv.key()[..slash]).into_owned();
+        if locks.contains_key(&name) && is_detached(&kv.key()[..=slash], kv) {
+            *detached.entry(name).or_default() += 1;
+        }
+    }
+    (locks, detached)
 }
 
 /// One lock's line in the list, from its queue, the values read and its last-run record.
@@ -405,6 +479,7 @@ fn summarize(
             .map(|s| entry(s, value, true))
             .into_iter()
             .collect(),
+        detached_keys: 0,
         last_run: last_run.and_then(RunRecord::parse),
     }
 }
@@ -437,7 +512,7 @@ pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
             Err(e) => return Err(e),
         }
     }
-    let locks = group_by_lock(&keys, records_prefix);
+    let (locks, detached) = group_by_lock(&keys, records_prefix);
     let present: std::collections::HashSet<&[u8]> = keys.iter().map(KeyValue::key).collect();
     let last_runs: HashMap<&String, String> = locks
         .keys()
@@ -465,7 +540,9 @@ pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
         .iter()
         .map(|(name, slots)| {
             let last_run = last_runs.get(name).and_then(|k| values.get(k));
-            summarize(name, slots, &values, last_run.map(Vec::as_slice))
+            let mut summary = summarize(name, slots, &values, last_run.map(Vec::as_slice));
+            summary.detached_keys = detached.get(name).copied().unwrap_or_default();
+            summary
         })
         .collect();
     summaries.sort_by(|a, b| a.name.cmp(&b.name));
@@ -486,4 +563,21 @@ pub async fn revoke(etcd: &Client, id: i64) -> Result<()> {
     })
     .await?;
     Ok(())
+}
+
+/// Delete `key` if it is still as `status` saw it (same mod revision): a detached key (see
+/// [`Status::detached_keys`]) that nothing else would ever remove. True if deleted.
+pub async fn remove_detached(etcd: &Client, detached: &Detached) -> Result<bool> {
+    let key = detached.key.clone();
+    let txn = Txn::new()
+        .when([etcd_client::Compare::mod_revision(
+            key.clone(),
+            etcd_client::CompareOp::Equal,
+            detached.mod_revision,
+        )])
+        .and_then([TxnOp::delete(key, None)]);
+    Ok(etcd
+        .txn("cannot delete the detached key", txn)
+        .await?
+        .succeeded())
 }

@@ -27,7 +27,7 @@
 //! | keep-alives are paced by the window before the kill signal (three per window), resent every 0.5 s, abandoned for another endpoint when silent | [`SafetyParams::renew_every`], [`SafetyParams::stale_after`], [`session::keep_alive`] |
 //! | loss is a latch: a late acknowledgement never revives a lost lease | [`Guard::lose`], [`Guard::extend`] |
 //! | enforcement runs on its own OS thread, which re-reads the clock at least once a second | [`Guard::start`] |
-//! | a revoked lease (TTL 0) or a deleted lock key is loss | [`session::keep_alive`], [`lock::watch_own_key`] |
+//! | a revoked lease (TTL 0), a deleted lock key or one put over (detached from its lease, value changed) is loss | [`session::keep_alive`], [`lock::watch_own_key`] |
 //! | a waiter re-reads its own key in the same read that finds it first (etcd #11456) | [`lock::Queued::wait`] |
 //! | unlock deletes only its own key revision (etcd #22082) | [`Held::unlock`] |
 //! | the lease grant is idempotent: no orphan lease after a lost answer | [`session::Lease::grant`] |

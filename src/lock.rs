@@ -94,14 +94,36 @@ fn related_ops(name: &str) -> Vec<TxnOp> {
             TxnOp::get(
                 from,
                 Some(
+                    // Serializable: a transaction of serializable ranges only is served from
+                    // the member's own state, without a raft round (etcd's isTxnSerializable),
+                    // which is plenty for a notice and keeps its cost off the queue's path.
                     GetOptions::new()
                         .with_range(to)
                         .with_keys_only()
-                        .with_limit(8),
+                        .with_limit(8)
+                        .with_serializable(),
                 ),
             )
         })
         .collect()
+}
+
+/// The answers to [`related_ops`], read on their own, concurrently with the queue transaction:
+/// only a notice depends on them, so any failure — above all `permission denied` for a user whose
+/// role covers the lock's prefix but not its ancestors' — is no answer, never an error.
+async fn related_read(etcd: &Client, name: &str) -> Vec<TxnOpResponse> {
+    let ops = related_ops(name);
+    if ops.is_empty() {
+        return Vec::new();
+    }
+    let txn = Txn::new().and_then(ops);
+    match etcd.call(|mut c| async move { c.txn(txn).await }).await {
+        Ok(resp) => resp.op_responses(),
+        Err(e) => {
+            debug!(error = %e, "cannot look for related locks; no notice");
+            Vec::new()
+        }
+    }
 }
 
 /// A live lock named by `related_ops` answers (from `ops`), or nested among `own_page`.
@@ -136,11 +158,12 @@ fn my_revision(resp: &etcd_client::TxnResponse) -> Result<i64> {
 }
 
 /// One transaction: put our key unless it exists (a retry after a lost answer finds it instead),
-/// and read the oldest keys of the queue and of any related lock names, keys only.
+/// and read the oldest keys of the queue, keys only; `checks` go last in both branches. (The
+/// ancestors' queues are read beside it, not in it: etcd refuses a whole transaction for one
+/// range the user may not read, and the documented grant is read-write on the lock's own prefix.)
 fn queue_txn(name: &str, key: &str, lease: &Lease, holder: &Holder, checks: &[TxnOp]) -> Txn {
     let prefix = queue::prefix_of(name);
     let oldest = queue_order(SortOrder::Ascend).with_limit(i64::from(holder.limit) + queue::SLACK);
-    let related = related_ops(name);
     let mut then = vec![
         TxnOp::put(
             key,
@@ -149,13 +172,11 @@ fn queue_txn(name: &str, key: &str, lease: &Lease, holder: &Holder, checks: &[Tx
         ),
         TxnOp::get(prefix.clone(), Some(oldest.clone())),
     ];
-    then.extend(related.iter().cloned());
     then.extend(checks.iter().cloned());
     let mut otherwise = vec![
         TxnOp::get(key, Some(GetOptions::new().with_keys_only())),
         TxnOp::get(prefix, Some(oldest)),
     ];
-    otherwise.extend(related);
     otherwise.extend(checks.iter().cloned());
     Txn::new()
         .when([Compare::create_revision(key, CompareOp::Equal, 0)])
@@ -189,14 +210,18 @@ pub async fn enqueue_checking(
     let key = queue::key_for(name, lease.id);
     let limit = holder.limit;
     let txn = queue_txn(name, &key, lease, holder, checks);
-    let resp = etcd.txn("cannot queue for the lock", txn).await?;
+    let (resp, related) = tokio::join!(
+        etcd.txn("cannot queue for the lock", txn),
+        related_read(etcd, name)
+    );
+    let resp = resp?;
     let revision = rev(resp.header());
     let ops = resp.op_responses();
     let my_rev = my_revision(&resp)?;
     let page = get_of(ops.get(1))
         .ok_or_else(|| Error::Protocol("unexpected answer to the lock transaction".into()))?;
     let noticed = Noticed {
-        related_lock: related_lock(name, page.kvs(), ops.get(2..).unwrap_or_default()),
+        related_lock: related_lock(name, page.kvs(), &related),
     };
     let mut slots = queue::slots(prefix.as_bytes(), page.kvs());
     let whole_queue = !page.more();
@@ -467,24 +492,35 @@ impl Queued {
 /// Store `holder` (with its `acquired_at`, else now) in our key, only if the key is still ours (a
 /// plain put would resurrect a deleted key). Informational: a failure is only logged.
 pub async fn mark(etcd: &Client, acquired: &Acquired, lease_id: i64, holder: &Holder) {
+    if let Err(e) = mark_held(etcd, acquired, lease_id, holder).await {
+        debug!(error = %e, "cannot record the acquisition time");
+    }
+}
+
+/// Store `holder` (with its `acquired_at`, else now) in our key if the key is still ours: created
+/// at our fencing token, on our lease. True if written.
+pub async fn mark_held(
+    etcd: &Client,
+    acquired: &Acquired,
+    lease_id: i64,
+    holder: &Holder,
+) -> Result<bool> {
     let mut holder = holder.clone();
     if holder.acquired_at.is_none() {
         holder.acquired_at = Some(crate::holder::now_rfc3339());
     }
+    let key = acquired.key.clone();
     let txn = Txn::new()
-        .when([Compare::create_revision(
-            acquired.key.clone(),
-            CompareOp::Equal,
-            acquired.fencing_token,
-        )])
+        .when([
+            Compare::create_revision(key.clone(), CompareOp::Equal, acquired.fencing_token),
+            Compare::lease(key.clone(), CompareOp::Equal, lease_id),
+        ])
         .and_then([TxnOp::put(
-            acquired.key.clone(),
+            key,
             holder.to_json(),
             Some(PutOptions::new().with_lease(lease_id)),
         )]);
-    if let Err(e) = etcd.call(|mut c| async move { c.txn(txn).await }).await {
-        debug!(error = %e, "cannot record the acquisition time");
-    }
+    Ok(etcd.txn("cannot mark the lock key", txn).await?.succeeded())
 }
 
 /// Who is ahead of a queued contender.
@@ -629,26 +665,77 @@ async fn wait_deleted(
     }
 }
 
-/// While we hold the lock, watch our own key: if anyone deletes it (or revokes our lease, which
-/// deletes it), the lock is lost now and the guard must stop the child. `acquired_at` is the store
-/// revision at which we held the lock: watching from just after it misses nothing.
-pub async fn watch_own_key(
-    etcd: Client,
-    key: String,
-    my_rev: i64,
-    acquired_at: i64,
-    guard: Arc<Guard>,
-) {
-    let lost = |guard: &Guard| {
-        guard.lose(format!(
-            "lock key {key} was deleted (lease revoked or key removed by someone else)"
-        ))
-    };
+/// What our own key must look like while it is ours: created at `create_revision`, attached to
+/// `lease`, holding one of the values we wrote ourselves (the queue transaction's, the
+/// acquisition mark's). Anything else is someone else's write: an `etcdctl put` over the key
+/// detaches it from our lease (etcdlock contenders then no longer see it, so another takes the
+/// lock) or changes how it holds (a value turned shared lets readers in).
+#[derive(Debug, Clone)]
+pub struct OwnKey {
+    /// The key.
+    pub key: String,
+    /// Its create revision (the fencing token once it holds).
+    pub create_revision: i64,
+    /// Our lease.
+    pub lease: i64,
+    values: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl OwnKey {
+    /// Our key as we put it: with `value`.
+    pub fn new(key: String, create_revision: i64, lease: i64, value: Vec<u8>) -> OwnKey {
+        OwnKey {
+            key,
+            create_revision,
+            lease,
+            values: Arc::new(std::sync::Mutex::new(vec![value])),
+        }
+    }
+
+    /// We are about to write `value` into our key ourselves: not a change by someone else.
+    pub fn allow(&self, value: Vec<u8>) {
+        if let Ok(mut values) = self.values.lock() {
+            values.push(value);
+        }
+    }
+
+    /// Why `kv` (our key as a put left it) is no longer ours, if it is not.
+    fn changed(&self, kv: &KeyValue) -> Option<String> {
+        let key = &self.key;
+        if kv.create_revision() != self.create_revision {
+            return Some(format!(
+                "lock key {key} was deleted and created anew by someone else"
+            ));
+        }
+        if kv.lease() != self.lease {
+            let now = match kv.lease() {
+                0 => "no lease".to_owned(),
+                other => format!("lease {other:x}"),
+            };
+            return Some(format!(
+                "lock key {key} was overwritten by someone else and detached from our lease (it has {now} now)"
+            ));
+        }
+        let ours = self
+            .values
+            .lock()
+            .map(|v| v.iter().any(|v| v.as_slice() == kv.value()))
+            .unwrap_or(true);
+        (!ours)
+            .then(|| format!("lock key {key} was overwritten by someone else (its value changed)"))
+    }
+}
+
+/// While we hold the lock (or wait for it), watch our own key for any change: if anyone deletes
+/// it (or revokes our lease, which deletes it), or puts over it (see [`OwnKey`]), the lock is
+/// lost now and the guard must stop the child. `acquired_at` is a store revision at which the key
+/// was as `own` says: watching from just after it misses nothing.
+pub async fn watch_own_key(etcd: Client, own: OwnKey, acquired_at: i64, guard: Arc<Guard>) {
+    let key = own.key.clone();
     let mut from = acquired_at + 1;
     loop {
-        let watch = WatchOptions::new().with_start_revision(from);
-        match wait_deleted(&etcd, key.clone().into_bytes(), watch, None).await {
-            Ok(_) => return lost(&guard),
+        match watch_changes(&etcd, &own, from).await {
+            Ok(reason) => return guard.lose(reason),
             Err(e) => debug!(error = %e, "watch on our lock key broke; re-checking the key"),
         }
         // The watch broke (endpoint switch, compaction): look at the key itself, then watch
@@ -661,9 +748,12 @@ pub async fn watch_own_key(
             };
             match resp {
                 Ok(r) => {
-                    match r.kvs().first() {
-                        Some(kv) if kv.create_revision() == my_rev => {}
-                        _ => return lost(&guard),
+                    let reason = match r.kvs().first() {
+                        Some(kv) => own.changed(kv),
+                        None => Some(deleted(&key)),
+                    };
+                    if let Some(reason) = reason {
+                        return guard.lose(reason);
                     }
                     from = rev(r.header()) + 1;
                     break;
@@ -675,6 +765,73 @@ pub async fn watch_own_key(
             }
         }
     }
+}
+
+fn deleted(key: &str) -> String {
+    format!("lock key {key} was deleted (lease revoked or key removed by someone else)")
+}
+
+/// Watch `own`'s key from revision `from` until it changes: `Ok(why)`; `Err` if the watch broke
+/// or the endpoint changed (the caller re-checks).
+async fn watch_changes(etcd: &Client, own: &OwnKey, from: i64) -> Result<String, CallError> {
+    let mut endpoint_changed = etcd.subscribe();
+    let (_, generation) = etcd.client();
+    let key = own.key.clone().into_bytes();
+    let opts = WatchOptions::new().with_start_revision(from);
+    let mut stream = etcd
+        .call(|mut c| async move { c.watch(key, Some(opts)).await })
+        .await?;
+    let broke = |why: String| CallError::Etcd(etcd_client::Error::WatchError(why));
+    loop {
+        let msg = tokio::select! {
+            m = stream.message() => m,
+            _ = endpoint_changed.changed() => return Err(broke("endpoint changed".into())),
+        };
+        match msg {
+            Ok(Some(resp)) => {
+                if resp.canceled() {
+                    return Err(broke(resp.cancel_reason().to_owned()));
+                }
+                for event in resp.events() {
+                    let reason = match (event.event_type(), event.kv()) {
+                        (EventType::Delete, _) => Some(deleted(&own.key)),
+                        (EventType::Put, Some(kv)) => own.changed(kv),
+                        (EventType::Put, None) => None,
+                    };
+                    if let Some(reason) = reason {
+                        return Ok(reason);
+                    }
+                }
+            }
+            Ok(None) => return Err(broke("watch stream ended".into())),
+            Err(e) => {
+                etcd.failover(generation).await;
+                return Err(CallError::Etcd(e));
+            }
+        }
+    }
+}
+
+/// Delete `key` if it is still the key created at `create_revision` but no longer attached to
+/// `lease` (someone put over it): nothing else would ever delete it, and a key without a lease
+/// blocks `etcdctl lock` and Go's Mutex for ever. True if deleted. A key still on our lease is left
+/// alone (the lease's revoke removes it).
+pub async fn remove_detached(
+    client: &Client,
+    key: &str,
+    create_revision: i64,
+    lease: i64,
+) -> Result<bool> {
+    let txn = Txn::new()
+        .when([
+            Compare::create_revision(key.to_owned(), CompareOp::Equal, create_revision),
+            Compare::lease(key.to_owned(), CompareOp::NotEqual, lease),
+        ])
+        .and_then([TxnOp::delete(key.to_owned(), None)]);
+    Ok(client
+        .txn("cannot remove the detached lock key", txn)
+        .await?
+        .succeeded())
 }
 
 /// What a look at a lock, before joining its queue, found (reads only: a contender that would
@@ -719,13 +876,17 @@ pub async fn peek(
             .with_sort(SortTarget::Create, SortOrder::Ascend)
             .with_limit(4 * queue::SLACK),
     };
-    let mut ops = vec![
-        TxnOp::get(prefix.clone(), Some(oldest)),
-        crate::record::once_probe(client, name),
-    ];
-    ops.extend(related_ops(name));
+    let mut ops = vec![TxnOp::get(prefix.clone(), Some(oldest))];
+    // Only when asked: `-n` alone needs no read of the records (nor the permission for it).
+    if once_marker {
+        ops.push(crate::record::once_probe(client, name));
+    }
     let txn = Txn::new().and_then(ops);
-    let resp = client.txn("cannot read the lock", txn).await?;
+    let (resp, related) = tokio::join!(
+        client.txn("cannot read the lock", txn),
+        related_read(client, name)
+    );
+    let resp = resp?;
     let ops = resp.op_responses();
     let page = get_of(ops.first()).ok_or_else(|| Error::Protocol("unexpected answer".into()))?;
     let queue = queue::slots_with_modes(prefix.as_bytes(), page.kvs());
@@ -739,7 +900,7 @@ pub async fn peek(
         complete: !page.more() || holders.len() >= limit as usize,
         holders,
         once_marker: once_marker && get_of(ops.get(1)).is_some_and(|g| !g.kvs().is_empty()),
-        related_lock: related_lock(name, page.kvs(), ops.get(2..).unwrap_or_default()),
+        related_lock: related_lock(name, page.kvs(), &related),
     })
 }
 
@@ -941,7 +1102,7 @@ impl Mutex {
                 reason = session.lost() => return Err(Error::Lost(reason)),
             },
         };
-        Ok(Held::new(session, acquired))
+        Ok(Held::new(session, acquired, &self.holder))
     }
 
     /// Take the lock if it is free now; `None` (and our queue key removed) if it is held.
@@ -954,10 +1115,10 @@ impl Mutex {
     pub async fn lock_timeout(&self, session: &Session, timeout: Duration) -> Result<Option<Held>> {
         let (mut queued, acquired) = self.enqueue(session).await?;
         if let Some(a) = acquired {
-            return Ok(Some(Held::new(session, a)));
+            return Ok(Some(Held::new(session, a, &self.holder)));
         }
         if let Some(a) = queued.check(session.client()).await? {
-            return Ok(Some(Held::new(session, a)));
+            return Ok(Some(Held::new(session, a, &self.holder)));
         }
         let waited = tokio::select! {
             a = queued.wait(session.client()) => Some(a?),
@@ -965,7 +1126,7 @@ impl Mutex {
             () = sleep(timeout) => None,
         };
         match waited {
-            Some(a) => Ok(Some(Held::new(session, a))),
+            Some(a) => Ok(Some(Held::new(session, a, &self.holder))),
             None => {
                 delete_own(session.client(), &queued.key, queued.my_rev).await?;
                 Ok(None)
@@ -988,7 +1149,8 @@ async fn delete_own(client: &Client, key: &str, create_revision: i64) -> Result<
     Ok(())
 }
 
-/// A held lock. Its key is watched: deleting it (or revoking the lease) marks the session lost.
+/// A held lock. Its key is watched: deleting it, putting over it (or revoking the lease) marks the
+/// session lost.
 #[derive(Debug)]
 pub struct Held {
     acquired: Acquired,
@@ -997,11 +1159,16 @@ pub struct Held {
 }
 
 impl Held {
-    fn new(session: &Session, acquired: Acquired) -> Held {
-        let watch = tokio::spawn(watch_own_key(
-            session.client().clone(),
+    fn new(session: &Session, acquired: Acquired, holder: &Holder) -> Held {
+        let own = OwnKey::new(
             acquired.key.clone(),
             acquired.fencing_token,
+            session.lease().id,
+            holder.to_json(),
+        );
+        let watch = tokio::spawn(watch_own_key(
+            session.client().clone(),
+            own,
             acquired.revision,
             session.guard().clone(),
         ));

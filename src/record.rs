@@ -186,6 +186,10 @@ pub struct RunRecord {
     /// Whether etcdlock saw the lock lost while it held it (the command was then stopped, exit 70;
     /// or `--min-hold` ended early).
     pub lost: bool,
+    /// The end of a handle's hold by `etcdlock release` (not a command's run): a second release
+    /// of the same handle finds it and says "already released".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub handle_released: bool,
     /// The etcdlock version that wrote this.
     pub etcdlock_version: String,
 }
@@ -204,6 +208,7 @@ impl RunRecord {
             exit_code: 0,
             fencing_token: 0,
             lost: false,
+            handle_released: false,
             etcdlock_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }

@@ -43,7 +43,7 @@ fn handle_of(mut acquire: Child) -> String {
     out.trim_end().to_owned()
 }
 
-/// The fencing token in a handle (`etl1.<cluster>.<lease>.<token>.<name>.<check>`).
+/// The fencing token in a handle (`etl2.<cluster>.<lease>.<token>.<name>.<secret>.<check>`).
 fn token_of(handle: &str) -> i64 {
     handle.split('.').nth(3).unwrap().parse().unwrap()
 }
@@ -419,4 +419,258 @@ fn shared_with_a_limit_is_a_usage_error() {
             "{err}"
         );
     }
+}
+
+/// The store revision: unchanged across a step means the step wrote nothing.
+fn revision(cluster: &Cluster) -> i64 {
+    let out = cluster.etcdctl_ok(&["get", "/", "-w", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["header"]["revision"].as_i64().unwrap()
+}
+
+/// Handles forged for the key `entry` (a holder or waiter of `status --json`) of lock `name` from
+/// nothing but what `status` shows: in the format of etcdlock 0.1 before secrets (`etl1`, an
+/// unkeyed FNV-1a check, which a ten-line script reproduces byte for byte), and in the current
+/// format with a guessed secret (the check is only SHA-256 of the rest, anyone can compute it).
+pub fn forged_handles(entry: &serde_json::Value, name: &str) -> Vec<String> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (cluster, lease, token) = (
+        entry["cluster_id"].as_str().unwrap(),
+        entry["lease_id"].as_str().unwrap(),
+        entry["fencing_token"].as_i64().unwrap(),
+    );
+    let name = b64.encode(name);
+    let etl1 = format!("etl1.{cluster}.{lease}.{token}.{name}");
+    let fnv = etl1.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let etl2 = format!(
+        "etl2.{cluster}.{lease}.{token}.{name}.{}",
+        b64.encode([7u8; 32])
+    );
+    let sum = ring::digest::digest(&ring::digest::SHA256, etl2.as_bytes());
+    let check: String = sum.as_ref()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    vec![format!("{etl1}.{fnv:08x}"), format!("{etl2}.{check}")]
+}
+
+/// `run --handle F`, `renew F` and `release F` with each forged handle: exit 2, one line, the
+/// command never started, nothing written.
+fn assert_forgeries_refused(cluster: &Cluster, ep: &str, forged: &[String], marker: &Path) {
+    let m = marker.to_str().unwrap();
+    for f in forged {
+        for args in [
+            vec!["run", "--handle", f, "--", "touch", m],
+            vec!["renew", f],
+            vec!["release", f],
+        ] {
+            let before = revision(cluster);
+            let (code, _, err) = etcdlock_out(ep, &args);
+            assert_eq!(code, Some(2), "{args:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+            assert!(!marker.exists(), "{args:?} ran its command: {err}");
+            assert_eq!(revision(cluster), before, "{args:?} wrote to etcd: {err}");
+        }
+    }
+}
+
+/// Issue 22, reproduction 1a: a handle forged from `status --json` of a plain `run` neither runs
+/// a command inside the victim's lock, nor extends its lease, nor kills it by releasing.
+#[test]
+fn handles_forged_from_a_plain_runs_key_are_refused() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let started = dir.path().join("started");
+    let mut victim = etcdlock_at(&ep)
+        .args(["run", "--ttl", "20s", "/h/victim", "--", "sh", "-c"])
+        .arg(format!("touch {}; sleep 6", started.display()))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the victim's command", SOON, || started.exists());
+    // Past its lazy mark (1 s after acquiring), so that the victim itself writes nothing more.
+    std::thread::sleep(Duration::from_millis(1500));
+    let s = crate::common::status_json(&ep, "/h/victim");
+    let forged = forged_handles(&s["holders"][0], "/h/victim");
+    let marker = dir.path().join("forger-ran");
+    assert_forgeries_refused(&cluster, &ep, &forged, &marker);
+    let ended = wait_exit(&mut victim, SOON);
+    assert_eq!(ended.code(), Some(0), "the victim ran to its end: {ended}");
+    cluster.assert_clean();
+}
+
+/// Issue 22, reproduction 1b: a handle forged from a waiter's key (or from an acquired handle's
+/// key, with a guessed secret) does not run its command while the real holder holds.
+#[test]
+fn handles_forged_from_a_waiters_key_or_without_the_secret_are_refused() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let h = acquire(&ep, &["--ttl", "60s", "/h/q"]);
+    let waiter_ran = dir.path().join("waiter-ran");
+    let mut waiter = etcdlock_at(&ep)
+        .args(["run", "/h/q", "--", "touch", waiter_ran.to_str().unwrap()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the waiter to queue", SOON, || {
+        cluster.lock_keys("/h/q/").len() == 2
+    });
+    let s = crate::common::status_json(&ep, "/h/q");
+    let mut forged = forged_handles(&s["waiters"][0], "/h/q");
+    forged.extend(forged_handles(&s["holders"][0], "/h/q"));
+    let marker = dir.path().join("forger-ran");
+    assert_forgeries_refused(&cluster, &ep, &forged, &marker);
+    assert!(!waiter_ran.exists());
+    // The real handle still works.
+    let (code, _, err) = etcdlock_out(&ep, &["renew", &h]);
+    assert_eq!(code, Some(0), "{err}");
+    release(&ep, &h);
+    assert_eq!(wait_exit(&mut waiter, SOON).code(), Some(0));
+    assert!(waiter_ran.exists());
+    cluster.assert_clean();
+}
+
+/// Issue 22, reproduction 3: `--once-per` with `--limit 2` ran the job twice in one period, with
+/// `--shared` three times. Refused now, before anything is written.
+#[test]
+fn once_per_refuses_several_holders() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let marker = dir.path().join("ran");
+    let m = marker.to_str().unwrap();
+    for extra in [["--limit", "2"].as_slice(), ["--shared"].as_slice()] {
+        let mut args = vec!["run", "--once-per", "1h"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["/once", "--", "touch", m]);
+        let (code, _, err) = etcdlock_out(&ep, &args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("--once-per cannot be combined with"),
+            "{args:?}: {err}"
+        );
+        assert!(!marker.exists(), "{args:?} ran the command");
+    }
+    assert!(cluster.keys("").is_empty() && cluster.leases().is_empty());
+}
+
+/// Issue 22, reproduction 4: an `acquire` whose handle cannot be delivered (stdout closed, a
+/// broken pipe, a full device) exits non-zero with one line and leaves nothing held.
+#[test]
+fn a_handle_that_cannot_be_delivered_is_not_held() {
+    let (cluster, ep) = etcd();
+    let bin = etcdlock_bin();
+    // Closed stdout: refused before anything is taken.
+    let script = format!("exec {} \"$@\" >&-", bin.display());
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args([
+        "-c",
+        &script,
+        "sh",
+        "--endpoints",
+        &ep,
+        "acquire",
+        "/undelivered",
+    ]);
+    clean_env(&mut cmd);
+    let out = run_with_timeout(cmd, SOON);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "closed stdout: {err}");
+    assert_eq!(err.lines().count(), 1, "closed stdout: one line: {err}");
+    assert!(err.contains("stdout"), "{err}");
+    cluster.assert_clean_now();
+
+    // A reader that went away: the pipe is broken when the handle is written.
+    let mut child = etcdlock_at(&ep)
+        .args(["acquire", "/undelivered"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let status = wait_exit(&mut child, SOON);
+    let err = stderr_text(&mut child);
+    assert_eq!(status.code(), Some(1), "broken pipe: {err}");
+    assert_eq!(err.lines().count(), 1, "broken pipe: one line: {err}");
+    assert!(err.contains("cannot print the handle"), "{err}");
+    cluster.assert_clean_now();
+
+    // A full device.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut child = etcdlock_at(&ep)
+        .args(["acquire", "--json", "/undelivered"])
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child, SOON);
+    let err = stderr_text(&mut child);
+    assert_eq!(status.code(), Some(1), "/dev/full: {err}");
+    assert!(err.contains("No space left"), "{err}");
+    assert_eq!(err.lines().count(), 1, "/dev/full: one line: {err}");
+    cluster.assert_clean_now();
+
+    // An --env-file that cannot take the lines.
+    let (code, out, err) =
+        etcdlock_out(&ep, &["acquire", "--env-file", "/dev/full", "/undelivered"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(1), ""),
+        "--env-file /dev/full: {err}"
+    );
+    assert!(err.contains("--env-file"), "{err}");
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "--env-file /dev/full: one line: {err}"
+    );
+    cluster.assert_clean_now();
+}
+
+/// Issue 23 papercuts: a second `release` of a handle says "already released" and exits 0 (a
+/// retried cleanup job stays green), while a real loss stays 70; `acquire --json` carries
+/// `schema_version`; `--env-file` is created 0600 and never written through a symbolic link.
+#[test]
+fn release_twice_json_schema_and_env_file_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let (cluster, ep, dir) = etcd_with_dir();
+    let env_file = dir.path().join("handle.env");
+    let (code, out, err) = etcdlock_out(
+        &ep,
+        &[
+            "acquire",
+            "--json",
+            "--env-file",
+            env_file.to_str().unwrap(),
+            "/twice",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["schema_version"].as_u64().is_some(), "{v}");
+    let mode = std::fs::metadata(&env_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "--env-file mode {mode:o}");
+    let h = v["handle"].as_str().unwrap().to_owned();
+    release(&ep, &h);
+    let (code, _, err) = etcdlock_out(&ep, &["release", &h]);
+    assert_eq!(code, Some(0), "second release: {err}");
+    assert!(err.contains("already released"), "{err}");
+    let (code, _, err) = etcdlock_out(&ep, &["renew", &h]);
+    assert_eq!(code, Some(70), "renew after release: {err}");
+    assert!(err.contains("was released"), "{err}");
+
+    // A symbolic link as --env-file: refused before the lock is taken.
+    let target = dir.path().join("elsewhere");
+    let link = dir.path().join("link.env");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let (code, out, err) = etcdlock_out(
+        &ep,
+        &["acquire", "--env-file", link.to_str().unwrap(), "/twice"],
+    );
+    assert_eq!((code, out.as_str()), (Some(2), ""), "{err}");
+    assert!(err.contains("symbolic link"), "{err}");
+    assert!(!target.exists());
+    cluster.assert_clean();
 }

@@ -396,3 +396,381 @@ fn a_hold_outlives_the_auth_token() {
     assert!(started.elapsed() >= Duration::from_secs(7));
     assert_no_locks_or_leases(&cluster);
 }
+
+/// Adds etcd user `user` (password `<user>pw`) with one role granting `perm` on each prefix of
+/// `prefixes` (as root).
+fn add_user(cluster: &Cluster, user: &str, grants: &[(&str, &str)]) {
+    let pw = format!("{user}:{user}pw");
+    let role = format!("{user}-role");
+    cluster.etcdctl_ok(&["user", "add", &pw]);
+    cluster.etcdctl_ok(&["role", "add", &role]);
+    for (perm, prefix) in grants {
+        cluster.etcdctl_ok(&[
+            "role",
+            "grant-permission",
+            &role,
+            "--prefix=true",
+            perm,
+            prefix,
+        ]);
+    }
+    cluster.etcdctl_ok(&["user", "grant-role", user, &role]);
+}
+
+/// `etcdlock --endpoints EP --user USER:USERpw ARGS`: (exit code, stdout, stderr).
+fn etcdlock_as(ep: &str, user: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = etcdlock_command();
+    cmd.args(["--dial-timeout", "3s", "--endpoints", ep, "--user"])
+        .arg(format!("{user}:{user}pw"))
+        .args(args)
+        .stdin(Stdio::null());
+    run_text(cmd, Duration::from_secs(60))
+}
+
+/// Issue 22, reproduction 1c: etcd does not authorise LeaseKeepAlive, so a user with only read
+/// permission could keep a crashed pipeline's lock alive for ever by looping `renew` with a
+/// handle forged from `status`. The forged handle is refused; the lock expires on time.
+#[test]
+fn a_read_only_user_cannot_pin_a_lock_with_a_forged_handle() {
+    let cluster = auth_cluster(&[]);
+    let ep = cluster.endpoints();
+    add_user(&cluster, "reader", &[("read", "/jobs/")]);
+    // A pipeline took the lock and died: nobody renews it.
+    let mut cmd = etcdlock_command();
+    cmd.args(["--endpoints", &ep, "--user", "alice:alicepw"])
+        .args(["acquire", "--ttl", "3s", "/jobs/pin"]);
+    let out = run_ok(cmd, SOON);
+    let taken = Instant::now();
+    assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
+    let (code, out, err) = etcdlock_as(&ep, "reader", &["status", "--json", "/jobs/pin"]);
+    assert_eq!(code, Some(0), "{err}");
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let forged = crate::pipeline::forged_handles(&s["holders"][0], "/jobs/pin");
+    while taken.elapsed() < Duration::from_secs(6) {
+        for f in &forged {
+            let before = taken.elapsed();
+            let (code, _, err) = etcdlock_as(&ep, "reader", &["renew", f]);
+            // Refused while the key is there; once the lease has expired, lost.
+            if before < Duration::from_secs(2) {
+                assert_eq!(code, Some(2), "renew by a read-only user: {err}");
+            } else {
+                assert!(matches!(code, Some(2 | 70)), "renew: {err}");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        cluster.lock_keys("/jobs/pin/").is_empty(),
+        "the lock outlived its TTL: {:?}",
+        cluster.lock_keys("/jobs/pin/")
+    );
+}
+
+/// The only key under `prefix`, once there.
+fn the_key(cluster: &Cluster, prefix: &str) -> String {
+    let mut key = None;
+    wait_until("the holder's key", SOON, || {
+        key = cluster.lock_keys(prefix).into_iter().next();
+        key.is_some()
+    });
+    key.unwrap()
+}
+
+/// Issue 22, reproduction 2: an `etcdctl put` over the holder's key detached it from its lease;
+/// etcdlock did not notice, the next contender took the lock while the first command ran on, and
+/// the lease-less key blocked `etcdctl lock` for ever. Now any change to the key — detached by a
+/// put, its value changed with the lease kept — is loss (the command stopped, exit 70), and the
+/// key is deleted on the way out.
+#[test]
+fn a_put_over_the_holders_key_is_loss_and_leaves_nothing() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    // (how the key is overwritten, what the message says)
+    let cases = [
+        (None, "detached from our lease"),
+        (Some(r#"{"shared":true}"#), "its value changed"),
+    ];
+    for (i, (value, says)) in cases.into_iter().enumerate() {
+        let (started, finished) = (
+            dir.path().join(format!("started{i}")),
+            dir.path().join(format!("finished{i}")),
+        );
+        let mut holder = etcdlock_at(&ep)
+            .args(["run", "--ttl", "10s", "/e/p3", "--", "sh", "-c"])
+            .arg(format!(
+                "touch {}; sleep 6; touch {}",
+                started.display(),
+                finished.display()
+            ))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_until("the command", SOON, || started.exists());
+        let key = the_key(&cluster, "/e/p3/");
+        let put_at = Instant::now();
+        match value {
+            None => cluster.etcdctl_ok(&["put", &key, "x"]),
+            Some(v) => {
+                let lease = key.rsplit('/').next().unwrap();
+                cluster.etcdctl_ok(&["put", "--lease", lease, &key, v])
+            }
+        };
+        let status = wait_exit(&mut holder, SOON);
+        let err = stderr_text(&mut holder);
+        assert_eq!(status.code(), Some(70), "{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(
+            put_at.elapsed() < Duration::from_secs(5),
+            "stopped {:?} after the put",
+            put_at.elapsed()
+        );
+        assert!(!finished.exists(), "the command ran on after the put");
+        // Nothing lease-less is left: etcdctl lock gets the lock at once.
+        assert!(
+            cluster.keys("/e/p3/").is_empty(),
+            "{:?}",
+            cluster.keys("/e/p3/")
+        );
+        let out = run_with_timeout(
+            {
+                let mut c = etcdctl_plain();
+                c.args(["--endpoints", &ep, "lock", "/e/p3", "true"]);
+                c
+            },
+            SOON,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            describe_output("etcdctl lock", &out)
+        );
+    }
+    // The same for a step inside a handle's lock.
+    let h = {
+        let (code, out, err) = etcdlock_out(&ep, &["acquire", "--ttl", "30s", "/e/h"]);
+        assert_eq!(code, Some(0), "{err}");
+        out.trim().to_owned()
+    };
+    let started = dir.path().join("step-started");
+    let mut step = etcdlock_at(&ep)
+        .args(["run", "--handle", &h, "--", "sh", "-c"])
+        .arg(format!("touch {}; sleep 6", started.display()))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the step", SOON, || started.exists());
+    cluster.etcdctl_ok(&["put", &the_key(&cluster, "/e/h/"), "x"]);
+    let status = wait_exit(&mut step, SOON);
+    let err = stderr_text(&mut step);
+    assert_eq!(status.code(), Some(70), "{err}");
+    assert!(
+        cluster.keys("/e/h/").is_empty(),
+        "{:?}",
+        cluster.keys("/e/h/")
+    );
+    let (code, _, err) = etcdlock_out(&ep, &["release", &h]);
+    assert_eq!(code, Some(70), "{err}");
+    cluster.assert_clean();
+}
+
+/// Issue 22, point 2: `status` and `list` show a key without a lease under a lock's queue for
+/// what it is, and `break` removes it.
+#[test]
+fn lease_less_keys_are_shown_and_broken() {
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let (code, _, err) = etcdlock_out(&ep, &["run", "/e/s", "--", "true"]);
+    assert_eq!(code, Some(0), "{err}");
+    cluster.etcdctl_ok(&["put", "/e/s/694d7e3c0a9b1f02", "x"]);
+    let (_, out, _) = etcdlock_out(&ep, &["status", "/e/s"]);
+    assert!(
+        out.contains("/e/s/694d7e3c0a9b1f02 has no lease")
+            && out.contains("a key without a lease blocks etcdctl lock"),
+        "{out}"
+    );
+    let s = crate::common::status_json(&ep, "/e/s");
+    assert_eq!(s["detached_keys"][0]["key"], "/e/s/694d7e3c0a9b1f02", "{s}");
+    assert_eq!(s["detached_keys"][0]["lease_id"], serde_json::Value::Null);
+    let (code, out, err) = etcdlock_out(&ep, &["list", "/e/"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("/e/s: 1 key(s) without a lease"), "{out}");
+    let (code, out, err) = etcdlock_out(&ep, &["break", "--yes", "/e/s"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("deleted key /e/s/694d7e3c0a9b1f02"), "{out}");
+    assert!(cluster.keys("/e/s/").is_empty());
+    cluster.assert_clean();
+}
+
+/// Issue 22, reproduction 5: the full command line went into the key, the records and every
+/// waiter's stderr, and etcdlock's etcd password into the command's environment.
+#[test]
+fn secrets_stay_out_of_keys_logs_and_the_commands_environment() {
+    let cluster = auth_cluster(&[]);
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().join("started");
+    let script = format!("touch {}; sleep 3", started.display());
+    let mut holder = etcdlock_command()
+        .args(["--endpoints", &ep, "--user", "alice:alicepw"])
+        .args([
+            "run",
+            "/jobs/leak",
+            "--",
+            "sh",
+            "-c",
+            &script,
+            "mysql",
+            "-pS3CR3T",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the holder", SOON, || started.exists());
+    let (code, err) = etcdlock(&as_user(
+        &ep,
+        "alice:alicepw",
+        &["run", "-n", "/jobs/leak", "--", "true"],
+    ));
+    assert_eq!(code, Some(75), "{err}");
+    assert!(err.contains("held by") && err.contains("(sh)"), "{err}");
+    assert!(
+        !err.contains("S3CR3T"),
+        "a waiter printed the secret: {err}"
+    );
+    let key = the_key(&cluster, "/jobs/leak/");
+    assert!(!cluster.get(&key).unwrap().contains("S3CR3T"));
+    assert_eq!(wait_exit(&mut holder, SOON).code(), Some(0));
+    for key in cluster.keys("/jobs/leak") {
+        let value = cluster.get(&key).unwrap_or_default();
+        assert!(!value.contains("S3CR3T"), "{key}: {value}");
+    }
+
+    // The password reaches etcdlock, never the command: from the environment, inline in
+    // ETCDCTL_USER, or from a file.
+    let env_dump = dir.path().join("env");
+    let dump = format!("env > {}", env_dump.display());
+    let pwfile = dir.path().join("pw");
+    fs::write(&pwfile, "alicepw\n").unwrap();
+    // (environment, flags)
+    type Setup<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let setups: [Setup; 3] = [
+        (
+            &[
+                ("ETCDLOCK_USER", "alice"),
+                ("ETCDLOCK_PASSWORD", "alicepw"),
+                ("ETCDCTL_PASSWORD", "alicepw"),
+            ],
+            &[],
+        ),
+        (&[("ETCDCTL_USER", "alice:alicepw")], &[]),
+        (
+            &[("ETCDLOCK_USER", "alice")],
+            &["--password-file", pwfile.to_str().unwrap()],
+        ),
+    ];
+    for (env, flags) in setups {
+        let mut cmd = etcdlock_at(&ep);
+        cmd.envs(env.iter().copied()).args(flags).args([
+            "run",
+            "/jobs/env",
+            "--",
+            "sh",
+            "-c",
+            &dump,
+        ]);
+        let out = run_with_timeout(cmd, SOON);
+        assert!(out.status.success(), "{}", describe_output("run", &out));
+        let seen = fs::read_to_string(&env_dump).unwrap();
+        assert!(!seen.contains("alicepw"), "{env:?}: {seen}");
+        assert!(!seen.contains("PASSWORD"), "{env:?}: {seen}");
+        assert!(seen.contains("ETCDLOCK_NAME=/jobs/env"), "{seen}");
+    }
+    assert_no_locks_or_leases(&cluster);
+}
+
+/// The run records' prefix for lock `name` (where the README's records section says they are).
+fn records_prefix(name: &str) -> String {
+    format!(".etcdlock/v1/{name}/")
+}
+
+/// Issue 22, reproduction 6 and point 6: each command works with exactly the grants the README's
+/// RBAC list gives it (before, `run /ci/deploy-prod` with read-write on its prefix failed: the
+/// queue transaction also read the ancestors' queues).
+#[test]
+fn the_documented_grants_are_enough() {
+    let cluster = auth_cluster(&[]);
+    let ep = cluster.endpoints();
+    let name = "/ci/deploy-prod";
+    let (queue, records) = (format!("{name}/"), records_prefix(name));
+    // run, acquire and its handles, break: read-write on the queue; records: their prefix.
+    add_user(
+        &cluster,
+        "ci",
+        &[("readwrite", &queue), ("readwrite", &records)],
+    );
+    // run, acquire, handles, break without the records: read-write on the queue only.
+    add_user(&cluster, "bare", &[("readwrite", &queue)]);
+    // status and list: read.
+    add_user(&cluster, "viewer", &[("read", &queue)]);
+    let ok = |user: &str, args: &[&str]| {
+        let (code, out, err) = etcdlock_as(&ep, user, args);
+        assert_eq!(code, Some(0), "{user} {args:?}: {err}");
+        (out, err)
+    };
+    let (_, err) = ok("ci", &["run", name, "--", "true"]);
+    assert!(err.is_empty(), "{err}");
+    let (_, err) = ok("bare", &["run", name, "--", "true"]);
+    assert!(err.contains("run records are not kept"), "{err}");
+    ok("ci", &["run", "--once-per", "1h", name, "--", "true"]);
+    let marker = tempfile::tempdir().unwrap();
+    let m = marker.path().join("ran");
+    ok(
+        "ci",
+        &[
+            "run",
+            "--once-per",
+            "1h",
+            name,
+            "--",
+            "touch",
+            m.to_str().unwrap(),
+        ],
+    );
+    assert!(!m.exists(), "the once-marker was not seen");
+    ok("ci", &["forget", name]);
+    for user in ["ci", "bare"] {
+        let (h, _) = ok(user, &["acquire", "--ttl", "30s", name]);
+        let h = h.trim();
+        ok(user, &["run", "--handle", h, "--", "true"]);
+        ok(user, &["renew", h]);
+        // renew only reads the key (to check the handle's secret).
+        ok("viewer", &["renew", h]);
+        ok("viewer", &["status", "--json", name]);
+        ok("viewer", &["list", &queue]);
+        ok(user, &["release", h]);
+    }
+    // break: a holder, broken by a user with the same grant.
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().join("started");
+    let mut holder = etcdlock_command()
+        .args(["--endpoints", &ep, "--user", "ci:cipw", "run", name, "--"])
+        .args([
+            "sh",
+            "-c",
+            &format!("touch {}; sleep 30", started.display()),
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the holder", SOON, || started.exists());
+    ok("bare", &["break", "--yes", name]);
+    assert_eq!(wait_exit(&mut holder, SOON).code(), Some(70));
+    // (Leases are not checked: `forget` deletes the once-marker but leaves its lease to its
+    // TTL, which is the records' business.)
+    assert!(
+        cluster.lock_keys("").is_empty(),
+        "{:?}",
+        cluster.lock_keys("")
+    );
+}

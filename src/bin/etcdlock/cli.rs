@@ -225,7 +225,7 @@ pub fn parse_retention(s: &str) -> Result<Duration, String> {
 pub enum RecordCommand {
     /// Every argument (up to 16 KiB).
     Full,
-    /// argv[0] only.
+    /// argv[0] only (the default).
     Program,
     /// Nothing: `status` shows "-".
     None,
@@ -373,26 +373,31 @@ Examples:
   etcdlock acquire --env-file \"$GITHUB_ENV\" /ci/deploy-prod  # ETCDLOCK_HANDLE=... for later steps
   etcdlock acquire --shared --json /db/schema | jq -r .handle
 
-The handle is one line of [A-Za-z0-9._-], safe in variables and CI outputs. Nothing keeps the
-lease alive: the lock frees itself --ttl after the last acquire, renew or run --handle, so a
-pipeline that dies leaves no stale lock.
+The handle is one line of [A-Za-z0-9._-], safe in variables and CI outputs. It carries a secret
+(etcd keeps only its hash): whoever has it can run under the lock, renew and release it, so treat
+it like a token (masked variables; --env-file creates its file 0600). Nothing keeps the lease
+alive: the lock frees itself --ttl after the last acquire, renew or run --handle, so a pipeline
+that dies leaves no stale lock.
 
-Exit codes: 0 acquired, 2 usage error, 69 etcd unavailable, 75 held and -n or -w gave up (see -E),
-128+N interrupted by signal N while waiting (the queue key is removed).";
+Exit codes: 0 acquired, 1 the handle could not be written (the lock is released again), 2 usage
+error (also: stdout closed or /dev/null without --env-file), 69 etcd unavailable, 75 held and -n or
+-w gave up (see -E), 128+N interrupted by signal N while waiting (the queue key is removed).";
 
 const RENEW_AFTER_HELP: &str = "\
 Examples:
   etcdlock renew \"$ETCDLOCK_HANDLE\"      # another --ttl from now
 
-Exit codes: 0 renewed, 2 malformed handle or one from another cluster, 69 etcd unavailable,
-70 the lock was lost (expired, broken or revoked).";
+Exit codes: 0 renewed, 2 malformed handle, one from another cluster, or one whose secret does not
+fit its key (nothing is done), 69 etcd unavailable, 70 the lock was lost (expired, broken, revoked,
+released, or its key deleted or put over).";
 
 const RELEASE_AFTER_HELP: &str = "\
 Examples:
   etcdlock release \"$ETCDLOCK_HANDLE\"    # in the pipeline's last job, with if: always()
 
-Exit codes: 0 released, 2 malformed handle or one from another cluster, 69 etcd unavailable,
-70 the lock had been lost meanwhile (someone else may have held it).";
+Exit codes: 0 released (or already released by this handle), 2 malformed handle, one from another
+cluster, or one whose secret does not fit its key (nothing is done), 69 etcd unavailable, 70 the
+lock had been lost meanwhile (someone else may have held it).";
 
 /// How to wait for a lock: the options `run` and `acquire` share.
 #[derive(Debug, Clone, Args)]
@@ -511,7 +516,9 @@ pub struct RunArgs {
     pub once_per: Option<Duration>,
 
     /// Run inside a lock taken earlier with `etcdlock acquire` (NAME comes from the handle):
-    /// keep-alive while the command runs, kill before expiry; the lock stays held afterwards
+    /// keep-alive while the command runs, kill before expiry; the lock stays held afterwards.
+    /// Steps sharing one handle share the lock: they may run at the same time (the lock keeps
+    /// other holders out, not the pipeline's own steps)
     #[arg(help_heading = "Lock", long, value_name = "HANDLE", conflicts_with_all = ["no_wait", "timeout", "limit", "shared", "once_per", "meta", "ttl"])]
     pub handle: Option<String>,
 
@@ -529,14 +536,15 @@ pub struct RunArgs {
     #[arg(help_heading = "Lock", long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
     pub min_hold: Option<Duration>,
 
-    /// What of the command line to store in the lock key, where anyone who can read the lock's
-    /// prefix sees it: the whole command line, only the program name (arguments may carry
-    /// secrets: mysql -pSECRET, curl -H 'Authorization: ...'), or nothing
+    /// What of the command line to store in the lock key and the run record, where anyone who
+    /// can read the lock's prefix sees it and every waiter prints it: only the program name (the
+    /// default: arguments may carry secrets, mysql -pSECRET, curl -H 'Authorization: ...'), the
+    /// whole command line, or nothing
     #[arg(
         help_heading = "Lock",
         long,
         value_name = "WHAT",
-        default_value = "full",
+        default_value = "program",
         env = "ETCDLOCK_RECORD_COMMAND"
     )]
     pub record_command: RecordCommand,

@@ -107,10 +107,37 @@ pub fn resolve(args: &GlobalArgs) -> Result<Resolved> {
         Some((path, origin)) if origin == "ETCDLOCK_KEY" => Some(path),
         _ => None,
     };
+    withhold_credentials();
     Ok(Resolved {
         config,
         key_from_env,
     })
+}
+
+/// The variables that carry a password for etcd: the password variables, and a user variable of
+/// the form `NAME:PASSWORD`.
+fn credential_vars() -> Vec<String> {
+    let mut vars: Vec<String> = ["ETCDLOCK_PASSWORD", "ETCDCTL_PASSWORD"]
+        .iter()
+        .filter(|v| std::env::var_os(v).is_some())
+        .map(|v| (*v).to_owned())
+        .collect();
+    for var in ["ETCDLOCK_USER", "ETCDCTL_USER"] {
+        if std::env::var_os(var).is_some_and(|v| v.to_string_lossy().contains(':')) {
+            vars.push(var.to_owned());
+        }
+    }
+    vars
+}
+
+/// Once read, the password leaves etcdlock's environment, which the command inherits: a job under
+/// the lock must not get etcdlock's etcd credentials (a `--password-file` is never exported).
+fn withhold_credentials() {
+    for var in credential_vars() {
+        // Sound: called from `main`'s thread before the runtime or any other thread exists
+        // (commands.rs resolves the settings first), so nothing reads the environment meanwhile.
+        std::env::remove_var(var);
+    }
 }
 
 fn endpoints(args: &GlobalArgs) -> Result<Vec<String>> {

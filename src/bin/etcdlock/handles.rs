@@ -32,17 +32,64 @@ use crate::run::Plan;
 use crate::wait::{self, Waited, Waiting};
 
 /// The `--env-file`, opened for appending before anything else happens (a path that cannot be
-/// written is a usage error, not a surprise after the lock was taken).
+/// written is a usage error, not a surprise after the lock was taken). The handle is a bearer
+/// secret: a new file is created 0600, and a symbolic link is refused (`O_NOFOLLOW`), so that
+/// nobody can point the file elsewhere (an existing file keeps its mode: `$GITHUB_ENV` is the
+/// runner's).
 fn open_env_file(args: &AcquireArgs) -> Result<Option<std::fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
     let Some(path) = &args.env_file else {
         return Ok(None);
     };
     std::fs::OpenOptions::new()
         .append(true)
         .create(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path)
         .map(Some)
-        .map_err(|e| fail(exit::USAGE, format!("--env-file {}: {e}", path.display())))
+        .map_err(|e| {
+            let why = if e.raw_os_error() == Some(nix::libc::ELOOP) {
+                "it is a symbolic link; refusing to write the handle through it (pass the real path)"
+                    .to_owned()
+            } else {
+                e.to_string()
+            };
+            fail(exit::USAGE, format!("--env-file {}: {why}", path.display()))
+        })
+}
+
+/// A closed stdout (`>&-`; Rust's start-up code then opens /dev/null there) or /dev/null would
+/// swallow the handle: refuse before taking the lock, unless `--env-file` delivers it.
+fn check_stdout(args: &AcquireArgs) -> Result<()> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::MetadataExt;
+    if args.env_file.is_some() {
+        return Ok(());
+    }
+    // SAFETY: fd 1 stays open for the whole process; ManuallyDrop never closes it.
+    let out = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(1) });
+    let null = std::fs::metadata("/dev/null").map(|m| m.rdev()).ok();
+    let lost = match out.metadata() {
+        Err(_) => true,
+        Ok(m) => null.is_some_and(|n| m.rdev() == n && m.mode() & 0o170000 == 0o020000),
+    };
+    if lost {
+        return Err(fail(
+            exit::USAGE,
+            "stdout is closed or /dev/null: acquire prints the handle there and nowhere else (capture it, e.g. H=$(etcdlock acquire NAME), or pass --env-file)",
+        ));
+    }
+    Ok(())
+}
+
+/// Write all of `text` to file descriptor 1, reporting every error (EPIPE, ENOSPC, EBADF).
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: fd 1 stays open for the whole process; ManuallyDrop never closes it.
+    let mut out = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(1) });
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }
 
 fn check(args: &AcquireArgs) -> Result<BTreeMap<String, String>> {
@@ -52,6 +99,7 @@ fn check(args: &AcquireArgs) -> Result<BTreeMap<String, String>> {
             "--shared cannot be combined with --limit above 1",
         ));
     }
+    check_stdout(args)?;
     let meta: BTreeMap<String, String> = args.meta.iter().cloned().collect();
     if holder::meta_size(&meta) > holder::MAX_STORED {
         return Err(fail(
@@ -105,17 +153,45 @@ pub async fn acquire(resolved: Resolved, args: AcquireArgs) -> Result<u8> {
             };
         }
     };
-    holder.acquired_at = Some(holder::now_rfc3339());
-    etcdlock::lock::mark(&client, &acquired, lease.id, &holder).await;
-    let lease = session.detach();
-    let handle = Handle {
-        cluster_id: client.cluster_id(),
-        lease_id: lease.id,
-        fencing_token: acquired.fencing_token,
-        name: args.name.clone(),
+    // The handle's secret exists from here on, and only in this process: its hash goes into our
+    // key (only now that the key holds, so a waiter's key never carries one), then the handle
+    // goes to stdout and nowhere else.
+    let handle = match Handle::new(
+        client.cluster_id(),
+        lease.id,
+        acquired.fencing_token,
+        args.name.clone(),
+    ) {
+        Ok(handle) => handle,
+        Err(e) => {
+            let _ = session.close().await;
+            return Err(e.into());
+        }
     };
+    holder.acquired_at = Some(holder::now_rfc3339());
+    holder.handle_secret_sha256 = Some(handle.secret_sha256());
+    match etcdlock::lock::mark_held(&client, &acquired, lease.id, &holder).await {
+        Ok(true) => {}
+        other => {
+            let _ = session.close().await;
+            return Err(match other {
+                Err(e) => e.into(),
+                _ => handle.lost().into(),
+            });
+        }
+    }
+    let lease = session.detach();
     let ttl = handle.renew(&client).await?;
-    print_handle(&handle, &args, ttl, env_file)?;
+    if let Err(e) = deliver(&handle, &args, ttl, env_file) {
+        // Nobody can use a handle that was not delivered: free the lock now rather than at the
+        // end of the TTL.
+        let _ = etcdlock::lock::release(&client, &args.name, &acquired, None).await;
+        let _ = etcdlock::inspect::revoke(&client, lease.id).await;
+        return Err(fail(
+            exit::INTERNAL,
+            format!("{e}; released {} again (nobody has the handle)", args.name),
+        ));
+    }
     Ok(0)
 }
 
@@ -137,17 +213,27 @@ async fn held_already(client: &Client, args: &AcquireArgs, mode: Mode) -> Result
     Ok(Some(code.await))
 }
 
-/// The handle on stdout (or the JSON object), and the `--env-file` lines.
-fn print_handle(
+/// The `--env-file` lines, then the handle on stdout (or the JSON object); the first failure.
+fn deliver(
     handle: &Handle,
     args: &AcquireArgs,
     ttl: std::time::Duration,
     env_file: Option<std::fs::File>,
-) -> Result<()> {
+) -> std::result::Result<(), String> {
     let text = handle.encode();
-    if args.json {
+    if let Some(mut file) = env_file {
+        let lines = format!(
+            "ETCDLOCK_HANDLE={text}\nETCDLOCK_FENCING_TOKEN={}\n",
+            handle.fencing_token
+        );
+        file.write_all(lines.as_bytes())
+            .and_then(|()| file.flush())
+            .map_err(|e| format!("cannot write the handle to --env-file: {e}"))?;
+    }
+    let out = if args.json {
         let expires = std::time::SystemTime::now() + ttl;
         let json = serde_json::json!({
+            "schema_version": etcdlock::inspect::SCHEMA_VERSION,
             "handle": text,
             "name": handle.name,
             "key": handle.key(),
@@ -158,19 +244,14 @@ fn print_handle(
             "ttl_s": ttl.as_secs(),
             "expires_at": humantime::format_rfc3339_seconds(expires).to_string(),
         });
-        output::print(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?
+        )
     } else {
-        output::print(&format!("{text}\n"))?;
-    }
-    if let Some(mut file) = env_file {
-        let lines = format!(
-            "ETCDLOCK_HANDLE={text}\nETCDLOCK_FENCING_TOKEN={}\n",
-            handle.fencing_token
-        );
-        file.write_all(lines.as_bytes())
-            .map_err(|e| anyhow::anyhow!("cannot write --env-file: {e}"))?;
-    }
-    Ok(())
+        format!("{text}\n")
+    };
+    write_stdout(&out).map_err(|e| format!("cannot print the handle on stdout: {e}"))
 }
 
 /// Parse a handle and connect to its cluster (refusing another cluster's handle).
@@ -190,6 +271,12 @@ async fn lost_since(client: &Client, handle: &Handle, e: etcdlock::Error) -> etc
         return e;
     };
     let ours = handle.fencing_token;
+    if handle.released(client).await {
+        return etcdlock::Error::Lost(format!(
+            "the lock {} of this handle was released (etcdlock release); take it again with etcdlock acquire",
+            handle.name
+        ));
+    }
     let since = match etcdlock::inspect::status(client, &handle.name).await {
         Ok(s) => match s.holders.iter().find(|h| h.fencing_token > ours) {
             Some(h) => format!(
@@ -213,7 +300,7 @@ pub async fn renew(resolved: Resolved, args: HandleArgs) -> Result<u8> {
     let (client, handle) = open(resolved, &args.handle).await?;
     let ttl = match handle.renew(&client).await {
         Ok(ttl) => ttl,
-        Err(e) => return Err(lost_since(&client, &handle, e).await.into()),
+        Err(e) => return Err(refused_or_lost(&client, &handle, e).await),
     };
     output::info(format!(
         "renewed {}: it frees itself in {} unless renewed or released",
@@ -223,29 +310,55 @@ pub async fn renew(resolved: Resolved, args: HandleArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// `etcdlock release HANDLE`.
+/// `etcdlock release HANDLE`. A handle released already (its release is the lock's last run) is
+/// no loss: "already released", exit 0, so that a retried cleanup job stays green.
 pub async fn release(resolved: Resolved, args: HandleArgs) -> Result<u8> {
     let (client, handle) = open(resolved, &args.handle).await?;
-    if let Err(e) = handle.release(&client).await {
-        return Err(lost_since(&client, &handle, e).await.into());
+    match handle.release(&client).await {
+        Ok(()) => {
+            output::info(format!("released {}", handle.name));
+            Ok(0)
+        }
+        Err(etcdlock::Error::Lost(_)) if handle.released(&client).await => {
+            output::info(format!("{} was already released", handle.name));
+            Ok(0)
+        }
+        Err(e) => Err(refused_or_lost(&client, &handle, e).await),
     }
-    output::info(format!("released {}", handle.name));
-    Ok(0)
+}
+
+/// A handle that does not fit its key is a usage error (exit 2); a lost lock says what became of
+/// it.
+async fn refused_or_lost(client: &Client, handle: &Handle, e: etcdlock::Error) -> anyhow::Error {
+    match e {
+        etcdlock::Error::Config(msg) => fail(exit::USAGE, msg),
+        other => lost_since(client, handle, other).await.into(),
+    }
 }
 
 /// `etcdlock run --handle HANDLE -- COMMAND`: the full supervision of `run` inside a lock held by
 /// a handle — keep-alive while the command runs, kill before expiry, the run's record — and the
-/// lock stays held afterwards, for its TTL from the last keep-alive.
+/// lock stays held afterwards, for its TTL from the last keep-alive. The handle is checked against
+/// its key first (a forged handle, a waiter's or a plain run's key: exit 2, nothing written).
 pub async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -> Result<u8> {
     let text = args.handle.clone().unwrap_or_default();
     let plan = Plan::new(args)?;
     let mut signals = Signals::install()?;
     let connection_env = resolved.child_env();
     let (client, handle) = open(resolved, &text).await?;
-    let (state, revision) = handle.state_at(&client).await?;
-    if state == State::Lost {
-        return Err(lost_since(&client, &handle, handle.lost()).await.into());
+    let verified = match handle.verify(&client).await {
+        Ok(v) => v,
+        Err(e) => return Err(refused_or_lost(&client, &handle, e).await),
+    };
+    match verified.state {
+        State::Held => {}
+        State::Lost => return Err(lost_since(&client, &handle, handle.lost()).await.into()),
+        State::Detached => {
+            let _ = handle.remove_detached(&client).await;
+            return Err(lost_since(&client, &handle, handle.lost()).await.into());
+        }
     }
+    let revision = verified.revision;
     let lease = Lease::attach(&client, handle.lease_id)
         .await
         .map_err(|_| handle.lost())?;
@@ -259,10 +372,16 @@ pub async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         fencing_token: handle.fencing_token,
         revision,
     };
-    let _watch = AbortOnDrop(tokio::spawn(etcdlock::lock::watch_own_key(
-        client.clone(),
+    // Any change to the key (deleted, put over, detached from the lease) is loss.
+    let own = etcdlock::lock::OwnKey::new(
         acquired.key.clone(),
         acquired.fencing_token,
+        handle.lease_id,
+        verified.value.clone(),
+    );
+    let _watch = AbortOnDrop(tokio::spawn(etcdlock::lock::watch_own_key(
+        client.clone(),
+        own,
         revision,
         session.guard().clone(),
     )));
@@ -276,7 +395,19 @@ pub async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
     if let (Ok(code), true) = (&code, dead) {
         record(&session, args, (&plan, records), &acquired, started, *code).await;
     }
-    session.detach();
+    let lost = session.guard().lost().is_some();
+    if dead && lost {
+        // A key put over is left without our lease: remove it now that the command is gone,
+        // so that it does not block etcdctl lock for ever.
+        let _ = handle.remove_detached(&client).await;
+    }
+    if lost {
+        // The lease holds nothing any more (its key is gone or someone else's): revoke it
+        // rather than leave it to its TTL. (It was ours: the handle was verified above.)
+        let _ = session.close().await;
+    } else {
+        session.detach();
+    }
     tree.finish();
     crate::emergency::tracking(None);
     code

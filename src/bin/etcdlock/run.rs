@@ -112,6 +112,21 @@ impl Plan {
                 "--once-per keeps its marker beside the run records in etcd; it cannot be combined with --no-record (or ETCDLOCK_NO_RECORD=1)",
             ));
         }
+        // One run per period means one holder: N holders of a semaphore, or shared holders, would
+        // each find no marker and run (the marker is written at the end of a run).
+        if args.once_per.is_some() && (args.limit > 1 || args.shared) {
+            let with = if args.shared {
+                "--shared"
+            } else {
+                "--limit above 1"
+            };
+            return Err(fail(
+                exit::USAGE,
+                format!(
+                    "--once-per cannot be combined with {with}: several holders at once would each run in the same period"
+                ),
+            ));
+        }
         let argv = args.argv();
         let program = supervise::check_command(&argv[0])?;
         let params = safety_params(args.ttl, args.kill_after)?;

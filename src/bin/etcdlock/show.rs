@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use etcdlock::client::Check;
-use etcdlock::inspect::{self, Entry, List, Status};
+use etcdlock::inspect::{self, Detached, Entry, List, Status};
 use etcdlock::record::RunRecord;
 
 use crate::cli::{BreakArgs, ForgetArgs, ListArgs, StatusArgs};
@@ -118,6 +118,23 @@ fn other_keys_note(s: &Status) -> String {
     }
 }
 
+/// One line per key named like a holder's but detached from its lease (empty if there are none).
+fn detached_note(s: &Status) -> String {
+    s.detached_keys
+        .iter()
+        .map(|d| {
+            let lease = match &d.lease_id {
+                Some(l) => format!("is attached to lease {l}, not its own"),
+                None => "has no lease".to_owned(),
+            };
+            format!(
+                "key {} {lease} (token {}; someone put over a holder's key?): a key without a lease blocks etcdctl lock and Go's Mutex here, for ever; `etcdlock break {}` removes it\n",
+                d.key, d.fencing_token, s.name
+            )
+        })
+        .collect()
+}
+
 /// "web-3, exit 0, 12m ago, took 3m12s" (and "lock lost" when it was).
 fn describe_run(r: &RunRecord) -> String {
     let ago = humantime::parse_rfc3339(&r.ended_at)
@@ -156,7 +173,13 @@ fn records(s: &Status) -> String {
 
 fn render_status(s: &Status) -> String {
     if !s.held {
-        return format!("{}: free\n{}{}", s.name, other_keys_note(s), records(s));
+        return format!(
+            "{}: free\n{}{}{}",
+            s.name,
+            detached_note(s),
+            other_keys_note(s),
+            records(s)
+        );
     }
     let limit = if s.limit > 1 {
         format!(" (limit {})", s.limit)
@@ -204,6 +227,7 @@ fn render_status(s: &Status) -> String {
     header.extend(shared.then_some("MODE"));
     header.push("COMMAND");
     out.push_str(&table(&header, &rows));
+    out.push_str(&detached_note(s));
     out.push_str(&other_keys_note(s));
     out.push_str(&records(s));
     for e in s.holders.iter().chain(&s.waiters) {
@@ -230,6 +254,13 @@ fn render_list(list: &List) -> String {
     if list.locks.is_empty() {
         return "no locks\n".to_owned();
     }
+    let mut notes = String::new();
+    for l in list.locks.iter().filter(|l| l.detached_keys > 0) {
+        notes.push_str(&format!(
+            "{}: {} key(s) without a lease: a key without a lease blocks etcdctl lock and Go's Mutex here; see etcdlock status {}\n",
+            l.name, l.detached_keys, l.name
+        ));
+    }
     let rows: Vec<Vec<String>> = list
         .locks
         .iter()
@@ -255,7 +286,7 @@ fn render_list(list: &List) -> String {
             ]
         })
         .collect();
-    table(
+    let mut out = table(
         &[
             "LOCK",
             "HELD",
@@ -265,7 +296,9 @@ fn render_list(list: &List) -> String {
             "LAST RUN",
         ],
         &rows,
-    )
+    );
+    out.push_str(&notes);
+    out
 }
 
 /// "2/3", or "4 shared" when shared holders hold it (a shared lock has no count limit).
@@ -285,11 +318,15 @@ pub fn describe_holder(e: &Entry) -> String {
             e.user.as_deref().unwrap_or("?"),
             age(e.held_for_s)
         ),
-        (Some(h), Some(p)) => format!(
-            "{h} pid {p} ({}) for {}",
-            etcdlock::holder::shell_words(e.command.as_deref().unwrap_or_default()),
-            age(e.held_for_s)
-        ),
+        (Some(h), Some(p)) => match e.command.as_deref().unwrap_or_default() {
+            // `--record-command none`: nothing to show.
+            [] => format!("{h} pid {p} for {}", age(e.held_for_s)),
+            command => format!(
+                "{h} pid {p} ({}) for {}",
+                etcdlock::holder::shell_words(command),
+                age(e.held_for_s)
+            ),
+        },
         _ => format!("a holder without etcdlock metadata (lease {})", e.lease_id),
     }
 }
@@ -297,17 +334,30 @@ pub fn describe_holder(e: &Entry) -> String {
 pub async fn break_lock(config: etcdlock::Config, args: BreakArgs) -> Result<u8> {
     let etcd = crate::exit::connect(config, Check::Leader).await?;
     let status = inspect::status(&etcd, &args.name).await?;
-    let targets: Vec<&Entry> = match &args.lease {
+    let wanted = args
+        .lease
+        .as_deref()
+        .map(|id| id.trim_start_matches("0x").to_ascii_lowercase());
+    // Keys without their lease go too: nothing else would ever remove them.
+    let detached: Vec<&Detached> = status
+        .detached_keys
+        .iter()
+        .filter(|d| {
+            wanted
+                .as_deref()
+                .is_none_or(|id| d.key.ends_with(&format!("/{id}")))
+        })
+        .collect();
+    let targets: Vec<&Entry> = match &wanted {
         None => status.holders.iter().collect(),
         Some(id) => {
-            let id = id.trim_start_matches("0x").to_ascii_lowercase();
             let found: Vec<&Entry> = status
                 .holders
                 .iter()
                 .chain(&status.waiters)
-                .filter(|e| e.lease_id == id)
+                .filter(|e| &e.lease_id == id)
                 .collect();
-            if found.is_empty() {
+            if found.is_empty() && detached.is_empty() {
                 output::warn(format!(
                     "{} has no holder or waiter with lease {id}; see etcdlock status {}",
                     args.name, args.name
@@ -317,13 +367,26 @@ pub async fn break_lock(config: etcdlock::Config, args: BreakArgs) -> Result<u8>
             found
         }
     };
-    if targets.is_empty() {
+    if targets.is_empty() && detached.is_empty() {
         output::warn(format!("{} is not held; nothing to break", args.name));
         return Ok(1);
     }
-    if !args.yes && !confirm(&args.name, &targets).await? {
+    if !args.yes && !confirm(&args.name, &targets, &detached).await? {
         output::warn("not broken");
         return Ok(exit::USAGE);
+    }
+    for d in detached {
+        if inspect::remove_detached(&etcd, d).await? {
+            output::print(&format!(
+                "broke {}: deleted key {}, which had no lease of its own\n",
+                args.name, d.key
+            ))?;
+        } else {
+            output::warn(format!(
+                "key {} changed since it was read; not deleted (see etcdlock status {})",
+                d.key, args.name
+            ));
+        }
     }
     for e in targets {
         let id = i64::from_str_radix(&e.lease_id, 16).unwrap_or_default();
@@ -363,7 +426,7 @@ pub async fn forget(config: etcdlock::Config, args: ForgetArgs) -> Result<u8> {
 }
 
 /// Ask on the terminal; refuse (usage error) when there is none.
-async fn confirm(name: &str, targets: &[&Entry]) -> Result<bool> {
+async fn confirm(name: &str, targets: &[&Entry], detached: &[&Detached]) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         return Err(fail(
             exit::USAGE,
@@ -375,6 +438,11 @@ async fn confirm(name: &str, targets: &[&Entry]) -> Result<bool> {
         targets
             .iter()
             .map(|e| describe_holder(e))
+            .chain(
+                detached
+                    .iter()
+                    .map(|d| format!("key {} without a lease", d.key))
+            )
             .collect::<Vec<_>>()
             .join(", ")
     );

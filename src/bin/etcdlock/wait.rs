@@ -85,10 +85,16 @@ pub async fn acquire(
     }
     // Our key is ours from now on: its deletion (a revoke, `etcdctl del`) is loss, noticed while
     // waiting too (Go's Mutex does not: etcd issue 19597), by the one watch we keep throughout.
-    let watch = AbortOnDrop(tokio::spawn(lock::watch_own_key(
-        client.clone(),
+    // A put over it (detaching it from our lease, changing its value) is loss too.
+    let own = lock::OwnKey::new(
         queued.key.clone(),
         queued.my_rev,
+        lease.id,
+        holder.to_json(),
+    );
+    let watch = AbortOnDrop(tokio::spawn(lock::watch_own_key(
+        client.clone(),
+        own.clone(),
         queued.enqueued_at,
         guard.clone(),
     )));
@@ -107,7 +113,7 @@ pub async fn acquire(
     }
     Ok(match wait(client, &queued, guard, signals, how).await? {
         Wake::Got(acquired) => {
-            let mark = lazy_mark(client, &queued, holder);
+            let mark = lazy_mark(client, &queued, holder, &own);
             Waited::Held(Held::new(acquired, watch, Some(mark)))
         }
         Wake::Stop(code) => Waited::Ended(code),
@@ -123,10 +129,17 @@ enum Wake {
 /// Record when we got the lock in our key, for `status` — after a second of holding, so that the
 /// short holds of a busy queue cost no write per hand-off (`status` shows a holder without it as
 /// acquired when it started waiting, which is within that second).
-fn lazy_mark(client: &Client, queued: &Queued, holder: &Holder) -> AbortOnDrop<()> {
+fn lazy_mark(
+    client: &Client,
+    queued: &Queued,
+    holder: &Holder,
+    own: &lock::OwnKey,
+) -> AbortOnDrop<()> {
     let (client, queued) = (client.clone(), queued.clone());
     let mut acquired = holder.clone();
     acquired.acquired_at = Some(etcdlock::holder::now_rfc3339());
+    // Our own write: the watch on our key must not take it for someone else's.
+    own.allow(acquired.to_json());
     AbortOnDrop(tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(1)).await;
         queued.mark_acquired(client, acquired).await;

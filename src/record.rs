@@ -505,21 +505,38 @@ pub async fn read(client: &Client, name: &str) -> Result<Records> {
 }
 
 /// Delete lock `name`'s records and once-marker (the next run may go at once), those of the old
-/// layout beside the lock too, and revoke the leases that only they used (a lease still holding
-/// any other key is left alone). How many keys went.
+/// layout beside the lock too (where we may: a user granted only the new layout skips them), and
+/// revoke the leases that only they used (a lease still holding any other key is left alone).
+/// How many keys went.
 pub async fn forget(client: &Client, name: &str) -> Result<i64> {
     let keys = Keys::of(client, name);
-    let mut all = vec![keys.last_run(), keys.last_success(), keys.once()];
-    all.extend(keys.legacy());
+    let (deleted, mut leases) =
+        delete_exactly(client, &[keys.last_run(), keys.last_success(), keys.once()]).await?;
+    let old = match delete_exactly(client, &keys.legacy()).await {
+        Ok(old) => old,
+        Err(Error::Refused { reason, .. }) if reason.contains("permission denied") => (0, vec![]),
+        Err(e) => return Err(e),
+    };
+    leases.extend(old.1);
+    leases.sort_unstable();
+    leases.dedup();
+    for lease in leases {
+        revoke_if_unused(client, lease).await;
+    }
+    Ok(deleted + old.0)
+}
+
+/// Delete exactly `keys` (never a range): how many went, and the leases they were on.
+async fn delete_exactly(client: &Client, keys: &[String]) -> Result<(i64, Vec<i64>)> {
     let read = Txn::new().and_then(
-        all.iter()
+        keys.iter()
             .map(|k| TxnOp::get(k.clone(), Some(GetOptions::new().with_keys_only())))
             .collect::<Vec<_>>(),
     );
     let found = client
         .txn("cannot read the lock's run records", read)
         .await?;
-    let mut leases: Vec<i64> = found
+    let leases: Vec<i64> = found
         .op_responses()
         .iter()
         .filter_map(|op| match op {
@@ -528,10 +545,8 @@ pub async fn forget(client: &Client, name: &str) -> Result<i64> {
         })
         .filter(|l| *l != 0)
         .collect();
-    leases.sort_unstable();
-    leases.dedup();
     let delete = Txn::new().and_then(
-        all.iter()
+        keys.iter()
             .map(|k| TxnOp::delete(k.clone(), None))
             .collect::<Vec<_>>(),
     );
@@ -546,10 +561,7 @@ pub async fn forget(client: &Client, name: &str) -> Result<i64> {
             _ => 0,
         })
         .sum();
-    for lease in leases {
-        revoke_if_unused(client, lease).await;
-    }
-    Ok(deleted)
+    Ok((deleted, leases))
 }
 
 /// Revoke `lease` if no key is attached to it any more (best effort): a lease that the records

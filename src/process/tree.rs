@@ -31,7 +31,8 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use tracing::{debug, info, warn};
 
-use super::reaper::{Reaper, Rescue};
+use super::reaper::{Reaper, Rescue, Watchdog};
+use crate::clock::BootTime;
 
 /// Environment variable that disables the cgroup (`off`); anything else means "use it if you can".
 pub const CGROUP_ENV: &str = "ETCDLOCK_CGROUP";
@@ -69,6 +70,8 @@ pub struct Tree {
     /// The helper that kills the tree if etcdlock dies; told about the leader and released once
     /// the tree is gone. Dropped unreleased, it kills (see [`super::reaper`]).
     reaper: std::sync::Mutex<Option<Reaper>>,
+    /// The helper's side of the deadlines and its health (see [`super::reaper::Watchdog`]).
+    watchdog: std::sync::OnceLock<Watchdog>,
 }
 
 impl Tree {
@@ -84,6 +87,7 @@ impl Tree {
             leader: AtomicI32::new(0),
             fallback_reason,
             reaper: std::sync::Mutex::new(None),
+            watchdog: std::sync::OnceLock::new(),
         };
         match (&tree.cgroup, &tree.fallback_reason) {
             (Some(cg), _) => info!(
@@ -108,11 +112,13 @@ impl Tree {
         if subreaper {
             let _ = nix::sys::prctl::set_child_subreaper(false);
         }
-        let reaper = Reaper::start(self, run_id, rescue);
-        if reaper.is_none() {
-            warn!("cannot start the reaper helper: if etcdlock is killed, processes the command started outside its process group may outlive the lock");
+        match Reaper::start(self, run_id, rescue) {
+            Some(started) => {
+                *self.reaper_slot() = Some(started.reaper);
+                let _ = self.watchdog.set(started.watchdog);
+            }
+            None => warn!("cannot start the reaper helper: if etcdlock is killed or frozen, processes the command started outside its process group may outlive the lock"),
         }
-        *self.reaper_slot() = reaper;
         self.become_subreaper();
     }
 
@@ -167,6 +173,46 @@ impl Tree {
         if let Some(r) = self.reaper_slot().as_ref() {
             r.leader_reaped();
         }
+    }
+
+    /// Publish the guard's kill times to the reaper helper, which kills the tree itself if they
+    /// pass without a newer publication (etcdlock frozen). Two atomic stores; a system call only
+    /// when the helper must re-arm its timer (first publication, or the times moved earlier).
+    pub fn publish_deadlines(&self, term_at: BootTime, kill_at: BootTime, signal: Signal) {
+        if let Some(w) = self.watchdog.get() {
+            if w.deadlines.publish(term_at, kill_at, signal) {
+                if let Some(r) = self.reaper_slot().as_ref() {
+                    r.wake();
+                }
+            }
+        }
+    }
+
+    /// The tree is gone (or no longer the guard's): the helper stops timing it.
+    pub fn clear_deadlines(&self) {
+        if let Some(w) = self.watchdog.get() {
+            w.deadlines.clear();
+        }
+    }
+
+    /// The guard sent the kill signal: the helper need not repeat it.
+    pub fn note_term_sent(&self) {
+        if let Some(w) = self.watchdog.get() {
+            w.deadlines.term_sent();
+        }
+    }
+
+    /// Why the guard must consider the lock lost on the helper's account: it found a deadline
+    /// passed (etcdlock was not running at it) and stopped the command, or it died.
+    pub fn watchdog_verdict(&self) -> Option<String> {
+        let w = self.watchdog.get()?;
+        if w.deadlines.fired() {
+            return Some(
+                "etcdlock was not running at its deadline (frozen or starved); its reaper helper stopped the command"
+                    .to_owned(),
+            );
+        }
+        w.helper_died().map(str::to_owned)
     }
 
     /// Every live process of the tree (the command included while it runs), oldest pid first.

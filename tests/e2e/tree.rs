@@ -351,3 +351,267 @@ fn no_exit_leaves_the_cgroup_behind() {
     }
     cluster.assert_clean_now();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 21: a frozen etcdlock. Its reaper helper knows the guard's kill times (a shared page) and
+// stops the whole tree itself when they pass without a newer one.
+// ---------------------------------------------------------------------------------------------
+
+/// The reaper helper of the etcdlock process `etcdlock`: the process whose argv is
+/// `etcd-lock-watchdog internal-reap --run-id <etcdlock pid>-…`.
+fn helper_of(etcdlock: u32) -> i32 {
+    let needle = format!("--run-id\0{etcdlock}-");
+    let mut found = None;
+    wait_until("the reaper helper to exec", SOON, || {
+        found = fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .find(|pid| {
+                fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                    let c = String::from_utf8_lossy(&c);
+                    c.starts_with("etcd-lock-watchdog\0internal-reap\0") && c.contains(&needle)
+                })
+            });
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// Nanosecond timestamps, one a line, as `date +%s%N` wrote them.
+fn stamps(path: &Path) -> Vec<u128> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// How etcdlock A is kept from running while B takes the lock.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Freeze {
+    /// SIGSTOP of etcdlock A only.
+    Stop,
+    /// SIGSTOP of etcdlock A and of its reaper helper.
+    StopWithHelper,
+    /// etcdlock A moved into a cgroup of its own (its command's cgroup and its helper stay
+    /// where they were) and frozen with `cgroup.freeze`.
+    CgroupFreezer,
+}
+
+/// Holder A (`--ttl 3s`) writes a timestamp every 100 ms; A is frozen (`how`) for 3 × TTL while
+/// B waits for the lock, gets it once A's lease expired, and writes a timestamp at its start and
+/// its end. Returns (A's exit code, A's stderr, the number of A's lines written after B's first).
+fn freeze_holder(
+    ep: &str,
+    mode: &str,
+    dir: &Path,
+    name: &str,
+    how: Freeze,
+) -> (i32, String, usize) {
+    let ttl = Duration::from_secs(3);
+    let (a_file, b_file) = (dir.join("A"), dir.join("B"));
+    let err = dir.join("err-a");
+    let mut a = spawn_run(
+        ep,
+        mode,
+        &["--ttl", "3s"],
+        name,
+        &format!(
+            "while :; do date +%s%N >> {}; sleep 0.1; done",
+            a_file.display()
+        ),
+        &err,
+    );
+    wait_until("A's command to write", SOON, || !stamps(&a_file).is_empty());
+    let helper = (how == Freeze::StopWithHelper).then(|| helper_of(a.id()));
+    let helper = nix::unistd::Pid::from_raw(helper.unwrap_or(0));
+    let freezer = dir_for_freezer();
+    match how {
+        Freeze::Stop => signal(&a, Signal::SIGSTOP),
+        Freeze::StopWithHelper => {
+            signal(&a, Signal::SIGSTOP);
+            nix::sys::signal::kill(helper, Signal::SIGSTOP).unwrap();
+        }
+        Freeze::CgroupFreezer => {
+            fs::create_dir(&freezer).unwrap();
+            fs::write(freezer.join("cgroup.procs"), a.id().to_string()).unwrap();
+            fs::write(freezer.join("cgroup.freeze"), "1").unwrap();
+            wait_until("etcdlock A to be frozen", SOON, || {
+                read(&freezer.join("cgroup.events")).contains("frozen 1")
+            });
+        }
+    }
+    let frozen_at = Instant::now();
+    let mut b = etcdlock_sh(
+        ep,
+        &[],
+        name,
+        &format!(
+            "date +%s%N >> {b}; sleep 1; date +%s%N >> {b}",
+            b = b_file.display()
+        ),
+    )
+    .env("ETCDLOCK_CGROUP", mode)
+    .stderr(fs::File::create(dir.join("err-b")).unwrap())
+    .spawn()
+    .unwrap();
+    assert_eq!(wait_exit(&mut b, SOON).code(), Some(0), "{mode} {how:?}: B");
+    std::thread::sleep((frozen_at + 3 * ttl).saturating_duration_since(Instant::now()));
+    match how {
+        Freeze::Stop => signal(&a, Signal::SIGCONT),
+        Freeze::StopWithHelper => {
+            nix::sys::signal::kill(helper, Signal::SIGCONT).unwrap();
+            signal(&a, Signal::SIGCONT);
+        }
+        Freeze::CgroupFreezer => fs::write(freezer.join("cgroup.freeze"), "0").unwrap(),
+    }
+    let code = wait_exit(&mut a, SOON).code().unwrap_or(-1);
+    if how == Freeze::CgroupFreezer {
+        let _ = fs::remove_dir(&freezer);
+    }
+    let b_first = stamps(&b_file)[0];
+    let after = stamps(&a_file).into_iter().filter(|&t| t > b_first).count();
+    (code, read(&err), after)
+}
+
+/// A cgroup for the freezer test, beside the test's own.
+fn dir_for_freezer() -> std::path::PathBuf {
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let path = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("/")
+        .to_owned();
+    let mounts = read(Path::new("/proc/self/mountinfo"));
+    let mount = mounts
+        .lines()
+        .find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            (right.split_whitespace().next()? == "cgroup2")
+                .then(|| left.split_whitespace().nth(4).map(str::to_owned))?
+        })
+        .unwrap_or_default();
+    Path::new(&mount)
+        .join(path.trim_start_matches('/'))
+        .join(format!("etcdlock-test-freeze-{}", std::process::id()))
+}
+
+/// SIGSTOP of etcdlock alone for 3 × TTL while a second contender waits: the reaper helper,
+/// which is not stopped, stops A's command at A's published kill times — before A's lease can
+/// expire and B can start — so no line of A's command is written after B's first. A exits 70
+/// after SIGCONT and leaves no key or lease. At 0e76354 A's command wrote on for the whole pause
+/// (15 lines after B's first in the issue's experiment).
+#[test]
+fn a_stopped_etcdlock_has_its_command_stopped_by_its_helper_before_the_next_holder_runs() {
+    in_each_mode(|cluster, ep, mode, dir| {
+        let (code, err, after) = freeze_holder(ep, mode, dir.path(), "/frz/stop", Freeze::Stop);
+        assert_eq!(code, 70, "{mode}: {err}");
+        assert_eq!(after, 0, "{mode}: A's command wrote beside B's\n{err}");
+        assert!(
+            err.contains("did not renew its lock in time")
+                && err.contains("lock /frz/stop lost: etcdlock was not running at its deadline"),
+            "{mode}: {err}"
+        );
+        cluster.assert_clean_now();
+    });
+}
+
+/// The same with etcdlock frozen through the cgroup v2 freezer, in a cgroup that holds only
+/// etcdlock (what `systemctl freeze` of a slice holding etcdlock but not its command does): the
+/// same promise, the helper is not frozen. Needs a writable cgroup v2 (root, CI).
+#[test]
+fn a_cgroup_frozen_etcdlock_has_its_command_stopped_by_its_helper() {
+    if !cgroup_writable() {
+        eprintln!("skipped: no writable cgroup v2");
+        return;
+    }
+    in_each_mode(|cluster, ep, mode, dir| {
+        let (code, err, after) =
+            freeze_holder(ep, mode, dir.path(), "/frz/cg", Freeze::CgroupFreezer);
+        assert_eq!(code, 70, "{mode}: {err}");
+        assert_eq!(after, 0, "{mode}: A's command wrote beside B's\n{err}");
+        cluster.assert_clean_now();
+    });
+}
+
+/// Not promised, and what holds instead: with the helper stopped too, nothing can act during
+/// the pause (as with a frozen host), so A's command runs beside B's. Once resumed, the helper
+/// finds the deadline passed and kills the tree at once, and A exits 70 and leaves nothing behind.
+#[test]
+fn with_its_helper_stopped_too_a_stopped_etcdlock_overlaps_then_stops_its_command_at_once() {
+    in_each_mode(|cluster, ep, mode, dir| {
+        let (code, err, after) =
+            freeze_holder(ep, mode, dir.path(), "/frz/both", Freeze::StopWithHelper);
+        assert_eq!(code, 70, "{mode}: {err}");
+        assert!(
+            after > 0,
+            "{mode}: expected an overlap (nothing ran to stop it)"
+        );
+        // Stopped within a moment of SIGCONT: at most a few lines after B ended.
+        let lines_after_b = {
+            let b_last = *stamps(&dir.path().join("B")).last().unwrap();
+            stamps(&dir.path().join("A"))
+                .into_iter()
+                .filter(|&t| t > b_last + 1_000_000_000)
+                .count()
+        };
+        assert!(
+            lines_after_b <= 3 * 10 + 5,
+            "{mode}: A's command went on after the resume"
+        );
+        cluster.assert_clean_now();
+    });
+}
+
+/// A helper that finds etcdlock gone *and* its deadline passed kills at once; one whose
+/// etcdlock is alive and extending does nothing (a holder of 4 × TTL ends 0, no helper line).
+#[test]
+fn the_helper_kills_at_once_after_a_missed_deadline_and_never_while_etcdlock_extends() {
+    in_each_mode(|cluster, ep, mode, dir| {
+        let err = dir.path().join("err-ok");
+        let mut ok = spawn_run(ep, mode, &["--ttl", "2s"], "/frz/ok", "sleep 8", &err);
+        assert_eq!(
+            wait_exit(&mut ok, SOON).code(),
+            Some(0),
+            "{mode}: {}",
+            read(&err)
+        );
+        assert!(
+            !read(&err).contains("reaper helper"),
+            "{mode}: {}",
+            read(&err)
+        );
+
+        let pidfile = dir.path().join("pid");
+        let err = dir.path().join("err-gone");
+        let mut a = spawn_run(
+            ep,
+            mode,
+            &["--ttl", "2s"],
+            "/frz/gone",
+            &format!(
+                "setsid -f sh -c 'echo $$ > {}; exec sleep 600'; exec sleep 600",
+                pidfile.display()
+            ),
+            &err,
+        );
+        let descendant = read_pid_file(&pidfile, SOON);
+        let helper = helper_of(a.id());
+        let helper_pid = nix::unistd::Pid::from_raw(helper);
+        nix::sys::signal::kill(helper_pid, Signal::SIGSTOP).unwrap();
+        signal(&a, Signal::SIGSTOP);
+        std::thread::sleep(Duration::from_secs(3));
+        signal(&a, Signal::SIGKILL);
+        let _ = a.wait();
+        assert!(pid_alive(descendant), "{mode}: nothing should have run yet");
+        nix::sys::signal::kill(helper_pid, Signal::SIGCONT).unwrap();
+        let resumed = Instant::now();
+        wait_pid_gone(descendant, SOON);
+        assert!(
+            resumed.elapsed() < Duration::from_secs(1),
+            "{mode}: killed {:?} after the helper resumed",
+            resumed.elapsed()
+        );
+        cluster.assert_clean_within(Duration::from_secs(5));
+    });
+}

@@ -797,7 +797,7 @@ pub fn serve(run_id: &str, cgroup: Option<&Path>, note: &mut dyn FnMut(Note)) {
     let end = unsafe { watch(PIPE_FD, page.as_ref(), &mut leader, &mut expire) };
     if end == End::Gone {
         let rescued = kill_everything(leader, run_id, cgroup, true);
-        if rescued.killed > 0 || !rescued.cgroup_removed {
+        if rescued.killed > 0 || rescued.refused > 0 || !rescued.cgroup_removed {
             note(Note::Rescued(rescued));
         }
     }
@@ -826,6 +826,8 @@ pub struct Rescued {
     /// Processes killed one by one (found in the cgroup without `cgroup.kill`, or by the run's
     /// marker; `cgroup.kill` does not count them).
     pub killed: usize,
+    /// Processes that refused SIGKILL (EPERM: another user's) and may run on.
+    pub refused: usize,
     /// Whether the cgroup (if any) is gone.
     pub cgroup_removed: bool,
 }
@@ -838,20 +840,30 @@ fn kill_everything(leader: i32, run_id: &str, cgroup: Option<&Path>, remove: boo
         let _ = nix::sys::signal::killpg(Pid::from_raw(leader), Signal::SIGKILL);
     }
     let mut killed = 0usize;
+    let mut refused = std::collections::BTreeSet::new();
     loop {
         let in_cgroup = cgroup.map_or(0, kill_cgroup);
-        let pids = marked(run_id);
-        for &pid in &pids {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        let mut left = 0;
+        for pid in marked(run_id) {
+            match kill(Pid::from_raw(pid), Signal::SIGKILL) {
+                // Another user's process (setuid, sudo): no use trying again.
+                Err(nix::errno::Errno::EPERM) => {
+                    refused.insert(pid);
+                }
+                _ => {
+                    killed += 1;
+                    left += 1;
+                }
+            }
         }
-        killed += pids.len();
-        if in_cgroup + pids.len() == 0 || Instant::now() > give_up {
+        if in_cgroup + left == 0 || Instant::now() > give_up {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     Rescued {
         killed,
+        refused: refused.len(),
         cgroup_removed: !remove || cgroup.is_none_or(tree::remove_cgroup_tree),
     }
 }

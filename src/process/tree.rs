@@ -72,6 +72,8 @@ pub struct Tree {
     reaper: std::sync::Mutex<Option<Reaper>>,
     /// The helper's side of the deadlines and its health (see [`super::reaper::Watchdog`]).
     watchdog: std::sync::OnceLock<Watchdog>,
+    /// Processes that refused a signal with EPERM.
+    refused: std::sync::Mutex<std::collections::BTreeSet<i32>>,
 }
 
 impl Tree {
@@ -88,6 +90,7 @@ impl Tree {
             fallback_reason,
             reaper: std::sync::Mutex::new(None),
             watchdog: std::sync::OnceLock::new(),
+            refused: std::sync::Mutex::default(),
         };
         match (&tree.cgroup, &tree.fallback_reason) {
             (Some(cg), _) => info!(
@@ -217,10 +220,14 @@ impl Tree {
 
     /// Every live process of the tree (the command included while it runs), oldest pid first.
     pub fn members(&self) -> Vec<Member> {
-        let pids = match &self.cgroup {
-            Some(cg) => cgroup_member_pids(&cg.dir),
-            None => descendants(nix::unistd::getpid().as_raw()),
-        };
+        // Our descendants in both modes: in cgroup mode this finds one that moved itself to
+        // another cgroup (`systemd-run --scope`, `cgexec`); as subreaper we stay its ancestor.
+        let mut pids = descendants(nix::unistd::getpid().as_raw());
+        if let Some(cg) = &self.cgroup {
+            pids.extend(cgroup_member_pids(&cg.dir));
+            pids.sort_unstable();
+            pids.dedup();
+        }
         let mut members: Vec<Member> = pids
             .into_iter()
             .filter_map(|pid| {
@@ -242,8 +249,26 @@ impl Tree {
             let _ = killpg(Pid::from_raw(leader), sig);
         }
         for m in self.members() {
-            let _ = kill(Pid::from_raw(m.pid), sig);
+            if kill(Pid::from_raw(m.pid), sig) == Err(nix::errno::Errno::EPERM) {
+                self.refused_lock().insert(m.pid);
+            }
         }
+    }
+
+    fn refused_lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<i32>> {
+        self.refused.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The live processes of the tree that refused a signal with EPERM (another user's: a
+    /// setuid program, `sudo`), if every live process of the tree is one of them: then killing
+    /// cannot make progress and waiting for the tree to end would wait forever.
+    pub fn only_unkillable_left(&self) -> Option<Vec<Member>> {
+        let refused = self.refused_lock().clone();
+        if refused.is_empty() {
+            return None;
+        }
+        let members = self.members();
+        (!members.is_empty() && members.iter().all(|m| refused.contains(&m.pid))).then_some(members)
     }
 
     /// One pass of SIGKILL over the whole tree. With `cgroup.kill` that is atomic and final; the
@@ -254,6 +279,10 @@ impl Tree {
         }) = &self.cgroup
         {
             if (&*file).write_all(b"1").is_ok() {
+                // Atomic for the cgroup; a descendant that moved out of it is signalled below.
+                if self.has_children_outside_cgroup() {
+                    self.signal(Signal::SIGKILL);
+                }
                 return;
             }
         }
@@ -268,9 +297,17 @@ impl Tree {
     pub fn is_empty(&self) -> bool {
         let no_children = !super::spawn::reap_all(0).children_left;
         match &self.cgroup {
-            Some(cg) => !cgroup_populated(&cg.dir),
+            Some(cg) => no_children && !cgroup_populated(&cg.dir),
             None => no_children,
         }
+    }
+
+    /// Whether a child of ours (the tree's, as subreaper) lives outside the command's cgroup.
+    fn has_children_outside_cgroup(&self) -> bool {
+        let Some(cg) = &self.cgroup else { return false };
+        let inside = cgroup_member_pids(&cg.dir);
+        let me = nix::unistd::getpid().as_raw();
+        descendants(me).iter().any(|pid| !inside.contains(pid))
     }
 
     /// Kill whatever is left of the tree and wait (at most `timeout`) until it is gone. False if

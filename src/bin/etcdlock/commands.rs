@@ -57,8 +57,13 @@ fn internal_reap(run_id: &str, cgroup: Option<&std::path::Path>) -> u8 {
             "etcdlock (run {run_id}) did not renew its lock in time; its reaper helper killed the command"
         )),
         Note::Rescued(done) => output::warn(format!(
-            "etcdlock (run {run_id}) died while its command ran; killed {} leftover process(es){}",
+            "etcdlock (run {run_id}) died while its command ran; killed {} leftover process(es){}{}",
             done.killed,
+            if done.refused > 0 {
+                format!("; {} refused (permission denied: another user's) and may run on after the lock passes on", done.refused)
+            } else {
+                String::new()
+            },
             if done.cgroup_removed {
                 ""
             } else {

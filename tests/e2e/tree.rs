@@ -612,3 +612,304 @@ fn the_helper_kills_at_once_after_a_missed_deadline_and_never_while_etcdlock_ext
         cluster.assert_clean_within(Duration::from_secs(5));
     });
 }
+
+/// The cgroup a `-v` run names in its log (`cgroup=DIR`), if any.
+fn cgroup_in_log(log: &Path) -> Option<String> {
+    read(log)
+        .split("cgroup=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+}
+
+fn kill_pid(pid: i32, sig: Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+}
+
+/// The helper holds nothing of etcdlock's but its own pipe, page and `cgroup.kill` (no etcd
+/// socket, no epoll, no signal pipe: at 0e76354 it held 3 sockets, 2 epolls, an eventfd and 2
+/// pipes of etcdlock's), and neither `pkill etcdlock` nor `pkill -f etcdlock` matches it (at
+/// 0e76354 it was `etcdlock-reaper` with etcdlock's argv).
+#[test]
+fn the_helper_holds_no_socket_and_is_not_matched_by_pkill_etcdlock() {
+    let (cluster, ep) = etcd();
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = spawn_run(
+        &ep,
+        "auto",
+        &[],
+        "/helper/fd",
+        "sleep 600",
+        &dir.path().join("err"),
+    );
+    let helper = helper_of(a.id());
+    let fds: Vec<String> = fs::read_dir(format!("/proc/{helper}/fd"))
+        .unwrap()
+        .filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+        .map(|l| l.display().to_string())
+        .collect();
+    eprintln!("helper {helper} holds {fds:?}");
+    assert!(
+        !fds.iter()
+            .any(|l| l.starts_with("socket:") || l.contains("eventpoll") || l.contains("eventfd")),
+        "{fds:?}"
+    );
+    // stdin, stdout, stderr, the pipe, the page, cgroup.kill (cgroup mode), its timerfd.
+    assert!(fds.len() <= 7, "{fds:?}");
+    assert!(!read(&Path::new(&format!("/proc/{helper}/comm"))).contains("etcdlock"));
+    let cmdline = fs::read(format!("/proc/{helper}/cmdline")).unwrap();
+    assert!(!String::from_utf8_lossy(&cmdline).contains("etcdlock"));
+    for args in [&["etcdlock"][..], &["-f", "etcdlock"]] {
+        let out = std::process::Command::new("pgrep")
+            .args(args)
+            .output()
+            .unwrap();
+        let pids: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        assert!(!pids.contains(&helper), "pgrep {args:?} matches the helper");
+        assert!(
+            pids.contains(&(a.id() as i32)),
+            "pgrep {args:?} misses etcdlock"
+        );
+    }
+    signal(&a, Signal::SIGTERM);
+    assert_eq!(wait_exit(&mut a, SOON).code(), Some(143));
+    cluster.assert_clean_now();
+}
+
+/// If the helper dies (OOM, a SIGKILL by pid), nothing would stop the command if etcdlock were
+/// then killed or frozen: etcdlock notices (pidfd, within a second), stops the whole tree as for
+/// a lost lock and exits 70, saying why. At 0e76354 it did not notice.
+#[test]
+fn sigkill_of_the_helper_stops_the_command_and_exits_70() {
+    in_each_mode(|cluster, ep, mode, dir| {
+        let (mut holder, descendant) = spawn_escaping(
+            ep,
+            mode,
+            &["--ttl", "4s", "--kill-after", "500ms"],
+            "/helper/dead",
+            dir.path(),
+            "dead",
+        );
+        let helper = helper_of(holder.id());
+        kill_pid(helper, Signal::SIGKILL);
+        let killed_at = Instant::now();
+        assert_eq!(wait_exit(&mut holder, SOON).code(), Some(70), "{mode}");
+        let took = killed_at.elapsed();
+        assert!(
+            took < Duration::from_secs(3),
+            "{mode}: stopped {took:?} after"
+        );
+        assert!(!pid_alive(descendant), "{mode}: the descendant survived");
+        let err = read(&dir.path().join("err"));
+        assert!(
+            err.contains(&format!("the reaper helper (pid {helper}) died")),
+            "{mode}: {err}"
+        );
+        cluster.assert_clean_now();
+    });
+}
+
+/// The residual gap the README names: SIGKILL of etcdlock *and* its helper at the same moment
+/// (by pid; `pkill etcdlock` no longer matches the helper) leaves no process to act:
+/// `PR_SET_PDEATHSIG` kills the command itself, but a descendant that left its process group
+/// runs on, in cgroup mode too (the kernel kills a cgroup only when asked). Pinned here so that
+/// closing the gap (a PID namespace) updates the README too.
+#[test]
+fn sigkill_of_etcdlock_and_its_helper_together_is_the_documented_gap() {
+    in_each_mode(|cluster, ep, mode, dir| {
+        let (mut holder, descendant) = spawn_escaping(
+            ep,
+            mode,
+            &["-v", "--ttl", "3s"],
+            "/helper/both",
+            dir.path(),
+            "both",
+        );
+        let helper = helper_of(holder.id());
+        kill_pid(helper, Signal::SIGKILL);
+        signal(&holder, Signal::SIGKILL);
+        let _ = holder.wait();
+        std::thread::sleep(Duration::from_secs(1));
+        let survived = pid_alive(descendant);
+        kill_pid(descendant, Signal::SIGKILL);
+        wait_pid_gone(descendant, SOON);
+        if let Some(cg) = cgroup_in_log(&dir.path().join("err")) {
+            let _ = fs::remove_dir(cg);
+        }
+        assert!(
+            survived,
+            "{mode}: the gap closed: update README and docs/safety.md"
+        );
+        cluster.assert_clean_within(Duration::from_secs(10));
+    });
+}
+
+/// A descendant that moves itself to the root cgroup (what `systemd-run --scope`, `cgexec` and
+/// container runtimes do) is still killed: on lease loss (it stays etcdlock's descendant, which
+/// etcdlock now counts in cgroup mode too) and when etcdlock is SIGKILLed (the helper's scan of
+/// the run's marker, which now runs in cgroup mode too). At 0e76354 it ran on in both cases.
+#[test]
+fn a_descendant_that_moves_to_the_root_cgroup_is_still_killed() {
+    if !cgroup_writable() || !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root and a writable cgroup v2");
+        return;
+    }
+    let (cluster, ep) = etcd();
+    let mounts = read(Path::new("/proc/self/mountinfo"));
+    let mount = mounts
+        .lines()
+        .find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            (right.split_whitespace().next()? == "cgroup2")
+                .then(|| left.split_whitespace().nth(4).map(str::to_owned))?
+        })
+        .unwrap();
+    let root_procs = Path::new(&mount).join("cgroup.procs");
+    for case in ["lease loss", "SIGKILL of etcdlock"] {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let script = format!(
+            "setsid -f sh -c 'echo $$ > {}; echo $$ > {}; trap \"\" TERM; while :; do sleep 0.05; done'; \
+             trap '' TERM; while :; do sleep 0.05; done",
+            root_procs.display(),
+            pidfile.display()
+        );
+        let err = dir.path().join("err");
+        let mut holder = spawn_run(
+            &ep,
+            "auto",
+            &["-v", "--ttl", "4s"],
+            "/esc/root",
+            &script,
+            &err,
+        );
+        let moved = read_pid_file(&pidfile, SOON);
+        let cgroup = read(Path::new(&format!("/proc/{moved}/cgroup")));
+        assert!(cgroup.lines().any(|l| l == "0::/"), "{cgroup}");
+        if case == "lease loss" {
+            assert_dies_when_etcd_freezes(&cluster, moved, Duration::from_secs(4), case);
+            assert_eq!(wait_exit(&mut holder, SOON).code(), Some(70), "{case}");
+        } else {
+            signal(&holder, Signal::SIGKILL);
+            let _ = holder.wait();
+            let gone = poll_until(Duration::from_secs(5), || !pid_alive(moved));
+            kill_pid(moved, Signal::SIGKILL);
+            assert!(gone, "{case}: the moved descendant survived");
+            if let Some(cg) = cgroup_in_log(&err) {
+                wait_until("the cgroup to be removed", SOON, || {
+                    !Path::new(&cg).exists()
+                });
+            }
+        }
+        cluster.assert_clean_within(Duration::from_secs(10));
+    }
+}
+
+/// A descendant that rewrites its process title (nginx, PostgreSQL, Perl's `$0 =`, Python's
+/// setproctitle) overwrites `/proc/PID/environ`, and with it the run's marker. When etcdlock is
+/// SIGKILLed, the cgroup still finds it; without a cgroup, one that also left the process group
+/// is not found: the residual gap the README lists for subreaper mode. (While etcdlock lives, the
+/// subreaper finds it in both modes: the lease-loss tests above.)
+#[test]
+fn a_process_title_rewriter_dies_with_the_cgroup_and_is_the_gap_without_one() {
+    in_each_mode(|cluster, ep, mode, dir| {
+        let pidfile = dir.path().join("pid");
+        let script = format!(
+            "setsid -f perl -e '$0 = \"x\" x 300; open(my $f, \">\", \"{}\"); print $f $$; close $f; sleep 600'; sleep 600",
+            pidfile.display()
+        );
+        let err = dir.path().join("err");
+        let mut holder = spawn_run(
+            ep,
+            mode,
+            &["-v", "--ttl", "3s"],
+            "/esc/title",
+            &script,
+            &err,
+        );
+        let rewriter = read_pid_file(&pidfile, SOON);
+        let environ = fs::read(format!("/proc/{rewriter}/environ")).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&environ).contains("ETCDLOCK_RUN_ID="),
+            "{mode}: the marker is still readable"
+        );
+        signal(&holder, Signal::SIGKILL);
+        let _ = holder.wait();
+        let cgroup = cgroup_in_log(&err);
+        let gone = poll_until(Duration::from_secs(5), || !pid_alive(rewriter));
+        kill_pid(rewriter, Signal::SIGKILL);
+        wait_pid_gone(rewriter, SOON);
+        if let Some(cg) = &cgroup {
+            wait_until("the cgroup to be removed", SOON, || !Path::new(cg).exists());
+        }
+        assert_eq!(
+            gone,
+            cgroup.is_some(),
+            "{mode}: killed {gone}, cgroup {cgroup:?} (without a cgroup this is the documented gap)"
+        );
+        cluster.assert_clean_within(Duration::from_secs(10));
+    });
+}
+
+/// As non-root (so without a cgroup), a descendant running as another user (a setuid program
+/// that takes root's real uid, as `sudo` does) refuses our SIGKILL with EPERM. etcdlock says so
+/// in one line and exits 77 (the promise could not be kept) instead of waiting for it silently
+/// (0e76354 waited until it exited by itself); the survivor is the gap the README names.
+#[test]
+fn an_unkillable_setuid_descendant_is_one_loud_line_and_exit_77() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to make a setuid program and become another user");
+        return;
+    }
+    let (cluster, ep) = etcd();
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let suid = dir.path().join("suid-setpriv");
+    fs::copy("/usr/bin/setpriv", &suid).unwrap();
+    fs::set_permissions(&suid, fs::Permissions::from_mode(0o4755)).unwrap();
+    let pidfile = dir.path().join("pid");
+    let script = format!(
+        "{} --reuid=0 --regid=0 --clear-groups sleep 600 >/dev/null 2>&1 & echo $! > {}; sleep 600",
+        suid.display(),
+        pidfile.display()
+    );
+    let mut cmd = std::process::Command::new("setpriv");
+    clean_env(&mut cmd);
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(etcdlock_bin())
+        .args([
+            "--endpoints",
+            &ep,
+            "run",
+            "--ttl",
+            "3s",
+            "--max-runtime",
+            "1s",
+        ])
+        .args([
+            "--kill-after",
+            "500ms",
+            "/esc/suid",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .env("HOME", dir.path())
+        .current_dir(dir.path());
+    let (code, _, err) = run_text(cmd, SOON);
+    let pid = read_pid_file(&pidfile, SOON);
+    let survived = pid_alive(pid);
+    kill_pid(pid, Signal::SIGKILL);
+    assert_eq!(code, Some(77), "{err}");
+    assert!(
+        err.contains("permission denied") && err.contains("may run on after the lock passes"),
+        "{err}"
+    );
+    assert!(survived);
+    cluster.assert_clean_within(Duration::from_secs(10));
+}

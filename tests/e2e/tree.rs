@@ -656,7 +656,7 @@ fn the_helper_holds_no_socket_and_is_not_matched_by_pkill_etcdlock() {
     );
     // stdin, stdout, stderr, the pipe, the page, cgroup.kill (cgroup mode), its timerfd.
     assert!(fds.len() <= 7, "{fds:?}");
-    assert!(!read(&Path::new(&format!("/proc/{helper}/comm"))).contains("etcdlock"));
+    assert!(!read(Path::new(&format!("/proc/{helper}/comm"))).contains("etcdlock"));
     let cmdline = fs::read(format!("/proc/{helper}/cmdline")).unwrap();
     assert!(!String::from_utf8_lossy(&cmdline).contains("etcdlock"));
     for args in [&["etcdlock"][..], &["-f", "etcdlock"]] {

@@ -249,7 +249,11 @@ impl Tree {
             let _ = killpg(Pid::from_raw(leader), sig);
         }
         for m in self.members() {
-            if kill(Pid::from_raw(m.pid), sig) == Err(nix::errno::Errno::EPERM) {
+            // Only a refused SIGKILL counts: a refused kill signal may still be followed by
+            // `cgroup.kill`, which needs no permission on the process.
+            if kill(Pid::from_raw(m.pid), sig) == Err(nix::errno::Errno::EPERM)
+                && sig == Signal::SIGKILL
+            {
                 self.refused_lock().insert(m.pid);
             }
         }

@@ -25,6 +25,17 @@ impl BootTime {
         BootTime(d)
     }
 
+    /// Nanoseconds since boot, as the reaper helper's shared page stores it (0 means "none": no
+    /// real deadline is ever at boot time itself).
+    pub fn as_nanos(self) -> u64 {
+        u64::try_from(self.0.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The point `ns` nanoseconds after boot.
+    pub fn from_nanos(ns: u64) -> BootTime {
+        BootTime(Duration::from_nanos(ns))
+    }
+
     /// `self - d`, or boot time itself.
     pub fn saturating_sub(self, d: Duration) -> BootTime {
         BootTime(self.0.saturating_sub(d))

@@ -11,6 +11,11 @@
 //! or the machine suspended past the deadline, it sees the deadline in the past within a second of
 //! resuming and kills at once; an acknowledgement that arrives later can never revive the lock,
 //! because loss is a latch.
+//!
+//! The guard cannot act while its own process is stopped (SIGSTOP, a freezer, starvation). So it
+//! publishes its kill times to the reaper helper ([`crate::process::reaper`]) whenever it
+//! extends or moves them, and the helper kills the tree at those times if no newer ones come;
+//! when that happened (or the helper died), the guard latches the lock as lost too.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -165,14 +170,18 @@ impl Guard {
 
     /// The whole tree is gone: nothing to signal any more.
     pub fn disarm(&self) {
-        self.lock().tree = None;
+        if let Some(tree) = self.lock().tree.take() {
+            tree.clear_deadlines();
+        }
     }
 
     /// Stop the enforcement thread (we are releasing the lease).
     pub fn stop(&self) {
         let mut st = self.lock();
         st.stopped = true;
-        st.tree = None;
+        if let Some(tree) = st.tree.take() {
+            tree.clear_deadlines();
+        }
         self.wake.notify_all();
     }
 
@@ -185,6 +194,18 @@ impl Guard {
     /// Apply the rules for `now`: mark the lease lost once the kill point passed, and signal the
     /// child's group. Called with the state locked, from every entry point and the thread.
     fn enforce(&self, st: &mut State, now: BootTime) {
+        if st.lost.is_none() {
+            // The reaper helper stopped the command while we were not running, or died: either
+            // way the lock counts as lost from now on (and the tree is stopped as for any loss).
+            if let Some(why) = st.tree.as_ref().and_then(|t| t.watchdog_verdict()) {
+                st.lost = Some(why);
+                self.lost_notify.notify_waiters();
+                let deadline = now + self.params.kill_after() + SafetyParams::MARGIN;
+                if deadline < st.deadline {
+                    st.deadline = deadline;
+                }
+            }
+        }
         let term_at = self.params.term_at(st.deadline);
         let kill_at = self.params.kill_at(st.deadline);
         if now >= term_at && st.lost.is_none() {
@@ -195,6 +216,8 @@ impl Guard {
             self.lost_notify.notify_waiters();
         }
         let Some(tree) = st.tree.clone() else { return };
+        // The helper kills the tree by these same times if we do not run at them.
+        tree.publish_deadlines(term_at, kill_at, self.kill_signal);
         if now >= kill_at {
             if st.kill_sent.is_none_or(|last| now >= last + KILL_REPEAT) {
                 debug!("sending SIGKILL to the command's processes");
@@ -204,6 +227,7 @@ impl Guard {
         } else if now >= term_at && !st.term_sent {
             st.term_sent = true;
             debug!(signal = %self.kill_signal, "stopping the command");
+            tree.note_term_sent();
             tree.signal(self.kill_signal);
         }
     }

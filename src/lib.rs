@@ -12,9 +12,15 @@
 //! once someone else can hold the lock: not when etcd is partitioned away, frozen or restarted,
 //! not when a leader is lost, not when someone revokes the lease or deletes the key.
 //!
-//! What no lease lock can promise: if the holder's process *itself* is paused (SIGSTOP, a VM
-//! freeze), it keeps running during the pause, and the lease can pass to someone else meanwhile.
-//! Pass [`Held::fencing_token`] (with [`Held::cluster_id`]) to the resource you protect and let it
+//! A command run through [`process`] is also covered when the holder's process alone is paused
+//! (SIGSTOP, a debugger, a cgroup freezer, starvation): the guard publishes its kill times to the
+//! reaper helper, a second process, which kills the command's tree at those times if no newer
+//! ones come ([`process::reaper`]).
+//!
+//! What no lease lock can promise: if the whole host is paused (a VM freeze, suspend) — or the
+//! holder's process and its helper both are, or a [`Session`] is used without [`process`] — the
+//! command keeps running during the pause, and the lease can pass to someone else meanwhile. Pass
+//! [`Held::fencing_token`] (with [`Held::cluster_id`]) to the resource you protect and let it
 //! reject older tokens.
 //!
 //! # The invariants, and the one place each is enforced
@@ -35,6 +41,8 @@
 //! | the guard signals only a tree it was armed with: armed after spawn, disarmed once the tree is empty | [`Guard::arm`], [`Guard::disarm`], [`process::supervise::supervise`] |
 //! | every process the command starts is tracked: a cgroup joined at clone time, else subreaper | [`process::tree::Tree`], [`process::spawn::spawn`] |
 //! | the command dies with its supervisor: `PR_SET_PDEATHSIG` from the spawning thread, and a reaper helper for the rest of the tree | [`process::spawn`], [`process::reaper`] |
+//! | a frozen supervisor does not keep the command alive: the guard publishes its kill times to the helper on every change, the helper kills at them; either one acting latches the loss | [`Guard::extend`], [`process::tree::Tree::publish_deadlines`], [`process::reaper::serve`] |
+//! | the helper holds only its pipe, its page and `cgroup.kill`, is not named "etcdlock", and its death stops the command | [`process::reaper`] |
 //!
 //! # Where things are
 //!

@@ -1,30 +1,49 @@
-//! The reaper helper: kills the command's whole tree if etcdlock dies without saying goodbye
-//! (SIGKILL, the OOM killer, a panic that could not clean up).
+//! The reaper helper: a second process that kills the command's whole tree when etcdlock cannot —
+//! because etcdlock died (SIGKILL, the OOM killer, a panic that could not clean up) or because it
+//! is not running when its deadline comes (SIGSTOP, a debugger, a cgroup freezer on etcdlock
+//! alone, swapping or CPU starvation of etcdlock only).
 //!
-//! `PR_SET_PDEATHSIG` reaches only the direct child, and a subreaper's knowledge dies with it. So
-//! before the command is spawned, etcdlock forks a helper that waits on a pipe whose only writer
-//! is etcdlock. The kernel closes the pipe however etcdlock ends; end-of-file without the "done"
-//! byte means etcdlock died, and the helper
+//! `PR_SET_PDEATHSIG` reaches only the direct child, a subreaper's knowledge dies with it, and a
+//! frozen guard thread kills nothing. So before the command is spawned, etcdlock starts a helper
+//! that holds two things from it:
 //!
-//! 1. writes `1` to the command's `cgroup.kill` (cgroup mode) and SIGKILLs its process group, with
-//!    nothing but system calls (it is a fork of a multi-threaded process), then
-//! 2. execs a [`Rescue`] program — for the `etcdlock` binary, itself as `etcdlock internal-reap`,
-//!    which runs [`rescue`]: in cgroup mode it waits for the cgroup to empty and removes it; in
-//!    subreaper mode it kills every process whose environment carries this run's
-//!    `ETCDLOCK_RUN_ID` (descendants that left the process group keep their environment), until
-//!    none is left. Without a rescue program the helper stops after step 1.
+//! - **a pipe whose only writer is etcdlock.** The kernel closes it however etcdlock ends;
+//!   end-of-file without the "done" byte means etcdlock died. Protocol: `p` + 4 bytes (the
+//!   command's pid, once spawned), `r` (the command was reaped: its group id may be recycled,
+//!   never signal it again), `w` (wake up: the deadlines moved earlier, or were armed), `d` (done:
+//!   exit quietly);
+//! - **a shared page with the deadlines** ([`Deadlines`], a memfd mapped by both): the guard's
+//!   `term_at` and `kill_at` on CLOCK_BOOTTIME, stored with plain atomic writes whenever the guard
+//!   extends or moves them — no system call per keep-alive. The helper sleeps on a CLOCK_BOOTTIME
+//!   `timerfd` (absolute, so suspend does not stretch it) until the published `term_at`; when it
+//!   wakes and no newer deadline was published, etcdlock did not run in time: the helper sends the
+//!   kill signal to the whole tree (unless the guard marked it sent), and SIGKILL at `kill_at`, and
+//!   marks the page `fired` so that a resumed etcdlock reports the lock lost. It wakes about once
+//!   per renewal window (at the old `term_at`, which an extension has moved on by then).
 //!
-//! The helper is double-forked, so it is not etcdlock's child (etcdlock's "no child left" test
-//! of the tree stays exact); the intermediate shares etcdlock's memory (`CLONE_VM |
-//! CLONE_VFORK`), so only one copy of the address space is made. The helper calls `setsid`, so a
-//! signal sent to etcdlock's process group (a terminal, cron, `kill -- -PGID`) does not take it
-//! along. Protocol on the pipe: `p` + 4 bytes
-//! (the command's pid, once spawned), `r` (the command was reaped: its group id may be recycled,
-//! never signal it again), `d` (done: exit quietly).
+//! The helper is double-forked, so it is not etcdlock's child (etcdlock's "no child left" test of
+//! the tree stays exact); the intermediate shares etcdlock's memory (`CLONE_VM | CLONE_VFORK`) and
+//! runs on a stack of its own with a guard page below it. The helper calls `setsid` (a signal to
+//! etcdlock's process group does not take it along), resets every signal disposition, moves the
+//! pipe, the page and `cgroup.kill` to descriptors 3, 4, 5 and closes every other one but
+//! stdin/stdout (`/dev/null`) and stderr (`close_range`): it holds no socket, no epoll, no signal
+//! pipe of etcdlock's. Then it execs the [`Rescue`] program — for the `etcdlock` binary, itself as
+//! `etcd-lock-watchdog internal-reap --run-id ID`, which runs [`serve`]: a fresh, small process
+//! (the OOM killer prefers etcdlock, whose memory it no longer shares), named so that `pkill
+//! etcdlock` and `pkill -f etcdlock` do not match it (the cgroup path, which contains
+//! "etcdlock", travels in its environment, not its argv). Without a rescue program (a library
+//! caller) the helper runs the same watch loop with system calls only.
+//!
+//! etcdlock in turn watches the helper ([`Watchdog::helper_died`], a pidfd on a thread of its
+//! own): if it dies, the guard treats the lock as lost and stops the command, since nothing would
+//! kill the tree any more if etcdlock were then killed or frozen.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use nix::libc;
@@ -32,19 +51,150 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::tree::{self, Tree};
+use crate::clock::BootTime;
 
-/// The environment variable that marks every process of one run (for the rescue in subreaper
-/// mode): `<etcdlock pid>-<random hex>`.
+/// The environment variable that marks every process of one run (for the rescue):
+/// `<etcdlock pid>-<random hex>`.
 pub const RUN_ID_ENV: &str = "ETCDLOCK_RUN_ID";
 
-/// What the helper execs to finish the job: `program` (e.g. `/proc/self/exe`, which is the
-/// running binary even if the file was replaced since) with `args`, followed by `--run-id ID` and,
-/// in cgroup mode, `--cgroup DIR`. The program must call [`rescue`] with them.
+/// Where the helper finds the command's cgroup directory: in its environment, not its argv, so
+/// that `pkill -f etcdlock` (which matches `/proc/PID/cmdline`) does not match the helper.
+pub const CGROUP_PATH_ENV: &str = "ETCDLOCK_REAP_CGROUP";
+
+/// The helper's `argv[0]`: recognisable in `ps`, not matched by the pattern `etcdlock`.
+pub const HELPER_ARGV0: &str = "etcd-lock-watchdog";
+
+/// The helper's process name (`comm`, 15 bytes at most), also not matched by `etcdlock`.
+pub const HELPER_COMM: &std::ffi::CStr = c"etcd-lock-watch";
+
+/// The descriptor the helper reads etcdlock's pipe from.
+pub const PIPE_FD: RawFd = 3;
+/// The descriptor of the shared page with the deadlines.
+pub const PAGE_FD: RawFd = 4;
+/// `cgroup.kill` of the command's cgroup, if there is one.
+pub const KILL_FD: RawFd = 5;
+
+/// How long after `term_at` the helper sends the kill signal itself, unless the guard did: a
+/// running guard does it first and says so, and the command does not get the signal twice. A
+/// quarter of the grace at most, so SIGKILL still lands at `kill_at`.
+const TERM_LAG: Duration = Duration::from_millis(250);
+
+/// What etcdlock and its helper share: the guard's kill times (nanoseconds on CLOCK_BOOTTIME, 0
+/// when no command is armed) and two flags.
+#[repr(C)]
+struct Page {
+    term_at: AtomicU64,
+    kill_at: AtomicU64,
+    /// The signal to send at `term_at`.
+    signal: AtomicI32,
+    /// The guard sent the kill signal itself (the helper does not repeat it).
+    term_sent: AtomicU32,
+    /// The helper found a deadline passed and acted (etcdlock then reports the lock lost).
+    fired: AtomicU32,
+}
+
+const PAGE_SIZE: usize = 4096;
+
+/// A mapping of the shared page.
+#[derive(Debug)]
+pub struct Deadlines {
+    page: NonNull<Page>,
+}
+
+// SAFETY: the page is only accessed through atomics.
+unsafe impl Send for Deadlines {}
+// SAFETY: as above.
+unsafe impl Sync for Deadlines {}
+
+impl Drop for Deadlines {
+    fn drop(&mut self) {
+        // SAFETY: the mapping was made by `map` with this size and is not used after this.
+        unsafe { libc::munmap(self.page.as_ptr().cast(), PAGE_SIZE) };
+    }
+}
+
+impl Deadlines {
+    /// A fresh page (a memfd, which survives the helper's exec, unlike an anonymous mapping).
+    fn create() -> Option<(Deadlines, OwnedFd)> {
+        // SAFETY: plain system calls on a descriptor we own.
+        unsafe {
+            let fd = libc::memfd_create(c"etcdlock-deadlines".as_ptr(), libc::MFD_CLOEXEC);
+            if fd < 0 {
+                return None;
+            }
+            let fd = OwnedFd::from_raw_fd(fd);
+            if libc::ftruncate(fd.as_raw_fd(), PAGE_SIZE as libc::off_t) != 0 {
+                return None;
+            }
+            Some((Deadlines::map(fd.as_raw_fd())?, fd))
+        }
+    }
+
+    /// Map the page behind `fd`.
+    fn map(fd: RawFd) -> Option<Deadlines> {
+        // SAFETY: a shared mapping of a descriptor; a failure is checked.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                PAGE_SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return None;
+        }
+        NonNull::new(ptr.cast()).map(|page| Deadlines { page })
+    }
+
+    fn page(&self) -> &Page {
+        // SAFETY: mapped for as long as `self` lives; a zero-filled page is a valid `Page`.
+        unsafe { self.page.as_ref() }
+    }
+
+    /// Publish the guard's kill times; true if the helper must be woken to see them (they were
+    /// not armed before, or moved earlier: its timer is set for the old ones).
+    pub fn publish(&self, term_at: BootTime, kill_at: BootTime, signal: Signal) -> bool {
+        let p = self.page();
+        let old = p.kill_at.load(Ordering::Relaxed);
+        let kill = kill_at.as_nanos().max(1);
+        p.signal.store(signal as i32, Ordering::Relaxed);
+        p.term_at
+            .store(term_at.as_nanos().max(1), Ordering::Release);
+        p.kill_at.store(kill, Ordering::Release);
+        old == 0 || kill < old
+    }
+
+    /// No command to watch any more (it is gone): the helper stops timing.
+    pub fn clear(&self) {
+        let p = self.page();
+        p.kill_at.store(0, Ordering::Release);
+        p.term_at.store(0, Ordering::Release);
+    }
+
+    /// The guard sent the kill signal itself.
+    pub fn term_sent(&self) {
+        self.page().term_sent.store(1, Ordering::Release);
+    }
+
+    /// Whether the helper found a deadline passed and stopped the command.
+    pub fn fired(&self) -> bool {
+        self.page().fired.load(Ordering::Acquire) != 0
+    }
+}
+
+/// What the helper execs to do its work: `program` (e.g. `/proc/self/exe`, which is the running
+/// binary even if the file was replaced since) with `args`, followed by `--run-id ID`; with the
+/// pipe, the page and `cgroup.kill` on descriptors [`PIPE_FD`], [`PAGE_FD`], [`KILL_FD`] and the
+/// cgroup directory in [`CGROUP_PATH_ENV`]. The program must call [`serve`].
 #[derive(Debug, Clone)]
 pub struct Rescue {
     /// The program to exec.
     pub program: String,
-    /// Its argv (`argv[0]` included), before the run's own arguments.
+    /// Its argv (`argv[0]` included), before the run's own arguments. Nothing in it should
+    /// contain "etcdlock" (see [`HELPER_ARGV0`]).
     pub args: Vec<String>,
 }
 
@@ -52,69 +202,159 @@ pub struct Rescue {
 #[derive(Debug)]
 pub struct Reaper {
     writer: OwnedFd,
+    /// Set when etcdlock lets the helper go (released, or left to kill): its end is no news.
+    expected: Arc<AtomicBool>,
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        self.expected.store(true, Ordering::SeqCst);
+    }
+}
+
+/// etcdlock's side of the helper, besides the pipe: the shared page and the helper's health.
+#[derive(Debug)]
+pub struct Watchdog {
+    /// The shared page.
+    pub deadlines: Deadlines,
+    died: Arc<OnceLock<String>>,
+}
+
+impl Watchdog {
+    /// Why the helper is gone, if it died while etcdlock still needed it.
+    pub fn helper_died(&self) -> Option<&str> {
+        self.died.get().map(String::as_str)
+    }
+}
+
+/// What [`Reaper::start`] gives: the pipe and the watchdog.
+#[derive(Debug)]
+pub struct Started {
+    /// The pipe.
+    pub reaper: Reaper,
+    /// The page and the helper's health.
+    pub watchdog: Watchdog,
 }
 
 /// Everything the helper needs, prepared before the fork (no allocation after it).
 struct Prepared {
-    /// The rescue program and its argv (empty: none).
+    /// The rescue program and its argv and environment (empty: none).
     exe: Option<CString>,
     argv: Vec<CString>,
+    envp: Vec<CString>,
     kill_fd: RawFd,
 }
 
 impl Prepared {
     fn new(tree: &Tree, run_id: &str, rescue: Option<&Rescue>) -> Option<Prepared> {
-        let (exe, argv) = match rescue {
+        let cstrings = |v: Vec<String>| {
+            v.into_iter()
+                .map(CString::new)
+                .collect::<Result<Vec<_>, _>>()
+                .ok()
+        };
+        let (exe, argv, envp) = match rescue {
             Some(r) => {
                 let mut argv = r.args.clone();
                 argv.extend(["--run-id".to_owned(), run_id.to_owned()]);
+                let mut envp = Vec::new();
                 if let Some(dir) = tree.cgroup_dir() {
-                    argv.extend(["--cgroup".to_owned(), dir.to_str()?.to_owned()]);
+                    envp.push(format!("{CGROUP_PATH_ENV}={}", dir.to_str()?));
                 }
-                let argv = argv.into_iter().map(CString::new);
                 (
                     Some(CString::new(r.program.as_str()).ok()?),
-                    argv.collect::<Result<_, _>>().ok()?,
+                    cstrings(argv)?,
+                    cstrings(envp)?,
                 )
             }
-            None => (None, Vec::new()),
+            None => (None, Vec::new(), Vec::new()),
         };
         Some(Prepared {
             exe,
             argv,
+            envp,
             kill_fd: tree.kill_fd().unwrap_or(-1),
         })
     }
 }
 
+fn pointers(v: &[CString]) -> Vec<*const libc::c_char> {
+    v.iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// A stack for the intermediate (and so for the helper until it execs): mapped, with an
+/// inaccessible guard page below it, so an overflow faults instead of writing over the heap.
+struct Stack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+impl Stack {
+    const SIZE: usize = 256 * 1024;
+
+    fn new() -> Option<Stack> {
+        let len = Self::SIZE + PAGE_SIZE;
+        // SAFETY: a fresh private mapping; the first page is made inaccessible.
+        unsafe {
+            let base = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            );
+            if base == libc::MAP_FAILED {
+                return None;
+            }
+            let stack = Stack { base, len };
+            (libc::mprotect(base, PAGE_SIZE, libc::PROT_NONE) == 0).then_some(stack)
+        }
+    }
+
+    fn top(&self) -> *mut libc::c_void {
+        // SAFETY: one past the end of the mapping, where a downward-growing stack starts.
+        unsafe { self.base.cast::<u8>().add(self.len).cast() }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, no longer in use (the intermediate has exited).
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
 impl Reaper {
-    /// Fork the helper for `tree` (before the command is spawned). `None` if the system cannot
+    /// Start the helper for `tree` (before the command is spawned). `None` if the system cannot
     /// fork; the command then runs with `PR_SET_PDEATHSIG` only, as before this helper existed.
-    pub fn start(tree: &Tree, run_id: &str, rescue: Option<&Rescue>) -> Option<Reaper> {
+    pub fn start(tree: &Tree, run_id: &str, rescue: Option<&Rescue>) -> Option<Started> {
         use nix::fcntl::OFlag;
         let prepared = Prepared::new(tree, run_id, rescue)?;
-        let argv: Vec<*const libc::c_char> = prepared
-            .argv
-            .iter()
-            .map(|a| a.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect();
-        let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+        let argv = pointers(&prepared.argv);
+        let envp = pointers(&prepared.envp);
+        let (deadlines, page_fd) = Deadlines::create()?;
         let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ok()?;
         let launch = Launch {
             reader: reader.as_raw_fd(),
             writer: writer.as_raw_fd(),
+            page_fd: page_fd.as_raw_fd(),
             prepared: &prepared,
             argv: argv.as_ptr(),
             envp: envp.as_ptr(),
             devnull: c"/dev/null".as_ptr(),
+            helper: AtomicI32::new(0),
         };
         // The intermediate shares our memory and we are suspended until it exits (CLONE_VM |
         // CLONE_VFORK, as posix_spawn does): so the double fork copies etcdlock's address space
-        // once, not twice, and etcdlock takes the copy-on-write faults of one copy only.
-        let mut stack = vec![0u128; INTERMEDIATE_STACK / 16];
-        // Every signal blocked until the helper ignores them: none may run etcdlock's handlers in
-        // the intermediate (on etcdlock's memory), or kill it or the helper before then.
+        // once, not twice, and etcdlock takes the copy-on-write faults of one copy only (until
+        // the helper execs).
+        let stack = Stack::new()?;
+        // Every signal blocked until the helper has reset them: none may run etcdlock's handlers
+        // in the intermediate (on etcdlock's memory), or kill it or the helper before then.
         let all = nix::sys::signal::SigSet::all();
         let mut before = nix::sys::signal::SigSet::empty();
         nix::sys::signal::pthread_sigmask(
@@ -128,7 +368,7 @@ impl Reaper {
         let pid = unsafe {
             libc::clone(
                 intermediate,
-                stack.as_mut_ptr_range().end.cast(),
+                stack.top(),
                 libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
                 std::ptr::from_ref(&launch).cast_mut().cast(),
             )
@@ -142,9 +382,20 @@ impl Reaper {
             return None;
         }
         drop(reader);
+        drop(page_fd);
         // The intermediate exits 0 only if the helper was forked: else there is no safety net.
         let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-        matches!(status, Ok(nix::sys::wait::WaitStatus::Exited(_, 0))).then_some(Reaper { writer })
+        drop(stack);
+        if !matches!(status, Ok(nix::sys::wait::WaitStatus::Exited(_, 0))) {
+            return None;
+        }
+        let expected = Arc::new(AtomicBool::new(false));
+        let died = Arc::new(OnceLock::new());
+        watch_helper(launch.helper.load(Ordering::SeqCst), &expected, &died);
+        Some(Started {
+            reaper: Reaper { writer, expected },
+            watchdog: Watchdog { deadlines, died },
+        })
     }
 
     fn send(&self, bytes: &[u8]) {
@@ -163,23 +414,64 @@ impl Reaper {
         self.send(b"r");
     }
 
+    /// The published deadlines were armed or moved earlier: the helper re-reads them.
+    pub fn wake(&self) {
+        self.send(b"w");
+    }
+
     /// The whole tree is gone and cleaned up: let the helper go without killing anything.
     pub fn release(self) {
+        self.expected.store(true, Ordering::SeqCst);
         self.send(b"d");
     }
 }
 
-/// The intermediate's stack: it only makes one system call.
-const INTERMEDIATE_STACK: usize = 64 * 1024;
+/// Watch the helper `pid` with a pidfd on a thread of its own: if it ends before etcdlock lets it
+/// go, say why in `died` (the guard polls it). Without pidfds (Linux before 5.3) or a thread,
+/// the helper is not watched (debug line).
+fn watch_helper(pid: libc::pid_t, expected: &Arc<AtomicBool>, died: &Arc<OnceLock<String>>) {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if pid <= 0 || fd < 0 {
+        tracing::debug!(pid, "cannot watch the reaper helper (no pidfd)");
+        return;
+    }
+    // SAFETY: a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let (expected, died) = (expected.clone(), died.clone());
+    let spawned = std::thread::Builder::new()
+        .name("etcdlock-helper".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let mut pfd = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: poll on one valid pollfd.
+            while unsafe { libc::poll(&mut pfd, 1, -1) } < 0 {}
+            if !expected.load(Ordering::SeqCst) {
+                let _ = died.set(format!(
+                    "the reaper helper (pid {pid}) died, so nothing would stop the command if etcdlock were killed or frozen"
+                ));
+            }
+        });
+    if spawned.is_err() {
+        tracing::debug!("cannot watch the reaper helper (no thread)");
+    }
+}
 
 /// What the intermediate and the helper need, prepared before the clone.
 struct Launch<'a> {
     reader: RawFd,
     writer: RawFd,
+    page_fd: RawFd,
     prepared: &'a Prepared,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
     devnull: *const libc::c_char,
+    /// The helper's pid, written by the intermediate (shared memory).
+    helper: AtomicI32,
 }
 
 /// The intermediate, running in etcdlock's memory while etcdlock waits: fork the helper with the
@@ -194,77 +486,127 @@ extern "C" fn intermediate(arg: *mut libc::c_void) -> libc::c_int {
         let none: libc::c_long = 0;
         let pid = libc::syscall(libc::SYS_clone, flags, none, none, none, none);
         if pid == 0 {
-            helper_main(
-                launch.reader,
-                launch.writer,
-                launch.prepared,
-                launch.argv,
-                launch.envp,
-                launch.devnull,
-            );
+            helper_main(launch);
         }
+        launch.helper.store(pid as i32, Ordering::SeqCst);
         libc::_exit(if pid > 0 { 0 } else { 1 })
     }
 }
 
-/// The helper's whole life. Never returns.
+/// The helper's start: a process that holds only what it needs, then the rescue program (or the
+/// watch loop, without one). Never returns.
 ///
 /// # Safety
 /// Called in a child of `fork()` (the raw system call): only async-signal-safe system calls.
-unsafe fn helper_main(
-    reader: RawFd,
-    writer: RawFd,
-    prepared: &Prepared,
-    argv: *const *const libc::c_char,
-    envp: *const *const libc::c_char,
-    devnull: *const libc::c_char,
-) -> ! {
-    libc::close(writer);
-    // What `ps` shows (else the name of the thread that forked it).
-    libc::prctl(libc::PR_SET_NAME, c"etcdlock-reaper".as_ptr());
+unsafe fn helper_main(launch: &Launch<'_>) -> ! {
+    libc::close(launch.writer);
+    // What `ps` shows until the exec (else the name of the thread that forked it).
+    libc::prctl(libc::PR_SET_NAME, HELPER_COMM.as_ptr());
+    reset_signals();
     ignore_signals();
     // Unblock what `Reaper::start` blocked (the rescue program inherits the mask).
     let mut none: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut none);
     libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
     libc::setsid();
-    // Keep stderr (the rescue says what it did); never hold the caller's stdin or stdout open.
-    let null = libc::open(devnull, libc::O_RDWR);
+    // Keep stderr (the helper says what it did); never hold the caller's stdin or stdout open.
+    let null = libc::open(launch.devnull, libc::O_RDWR);
     if null >= 0 {
         libc::dup2(null, 0);
         libc::dup2(null, 1);
         libc::close(null);
     }
-    let mut leader: i32 = 0;
-    loop {
-        let mut byte = 0u8;
-        if !read_exact(reader, std::slice::from_mut(&mut byte)) {
-            break;
-        }
-        match byte {
-            b'p' => {
-                let mut pid = [0u8; 4];
-                if !read_exact(reader, &mut pid) {
-                    break;
-                }
-                leader = i32::from_le_bytes(pid);
+    let kill_fd = launch.prepared.kill_fd;
+    if !place_fds(&[launch.reader, launch.page_fd, kill_fd]) {
+        // Without its descriptors in place the helper is of no use; etcdlock sees it die.
+        libc::_exit(1);
+    }
+    if let Some(exe) = &launch.prepared.exe {
+        libc::execve(exe.as_ptr(), launch.argv, launch.envp);
+    }
+    // No rescue program (or it could not be run): the same loop, with system calls only.
+    let page = Deadlines::map(PAGE_FD);
+    let mut leader = 0;
+    let has_kill = kill_fd >= 0;
+    let end = watch(
+        PIPE_FD,
+        page.as_ref(),
+        &mut leader,
+        &mut |expiry, leader| raw_stop(expiry, leader, has_kill),
+    );
+    if matches!(end, End::Gone) {
+        raw_stop(Expiry::Kill, leader, has_kill);
+    }
+    libc::_exit(0);
+}
+
+/// Signal the tree with system calls only: the process group, and `cgroup.kill` for SIGKILL.
+unsafe fn raw_stop(expiry: Expiry, leader: i32, has_kill: bool) {
+    let sig = match expiry {
+        Expiry::Term(sig) => sig,
+        Expiry::Kill => {
+            if has_kill {
+                libc::write(KILL_FD, b"1".as_ptr().cast(), 1);
             }
-            b'r' => leader = 0,
-            b'd' => libc::_exit(0),
-            _ => {}
+            libc::SIGKILL
+        }
+    };
+    if leader > 0 {
+        libc::kill(-leader, sig);
+    }
+}
+
+/// Move `fds` (-1: none) to 3, 4, 5, … and close every other descriptor above 2.
+///
+/// # Safety
+/// Async-signal-safe: only fcntl, dup2, close and close_range.
+unsafe fn place_fds(fds: &[RawFd; 3]) -> bool {
+    // First out of the way of the targets, then into place (dup2 clears close-on-exec).
+    let above = fds.iter().copied().max().unwrap_or(0).max(PIPE_FD + 3) + 1;
+    let mut moved = [-1; 3];
+    for (i, &fd) in fds.iter().enumerate() {
+        if fd >= 0 {
+            moved[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, above);
+            if moved[i] < 0 {
+                return false;
+            }
         }
     }
-    // etcdlock is gone: kill first, with system calls only, then finish in a fresh process.
-    if prepared.kill_fd >= 0 {
-        libc::write(prepared.kill_fd, b"1".as_ptr().cast(), 1);
+    for (target, &fd) in (PIPE_FD..).zip(moved.iter()) {
+        if fd >= 0 && libc::dup2(fd, target) != target {
+            return false;
+        }
     }
-    if leader > 0 {
-        libc::kill(-leader, libc::SIGKILL);
+    let first = (PIPE_FD + 3) as libc::c_uint;
+    if libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, 0) != 0 {
+        // Linux before 5.9: close them one by one, up to the descriptor limit.
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur.min(1 << 20) as RawFd
+        } else {
+            1024
+        };
+        for fd in PIPE_FD + 3..max {
+            libc::close(fd);
+        }
     }
-    if let Some(exe) = &prepared.exe {
-        libc::execve(exe.as_ptr(), argv, envp);
+    if fds[2] < 0 {
+        libc::close(KILL_FD);
     }
-    libc::_exit(1);
+    true
+}
+
+/// Every signal back to its default action (etcdlock's handlers are not the helper's).
+///
+/// # Safety
+/// Async-signal-safe: only sigaction.
+unsafe fn reset_signals() {
+    // 1..=64: every signal Linux has (glibc's reserved 32 and 33 just fail).
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
 }
 
 /// The helper must outlive whatever signals reach etcdlock's group or terminal.
@@ -304,41 +646,232 @@ unsafe fn read_exact(fd: RawFd, buf: &mut [u8]) -> bool {
     true
 }
 
-/// What [`rescue`] did.
+/// What a passed deadline calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    /// `term_at` passed and the guard did not send the kill signal: send this one.
+    Term(i32),
+    /// `kill_at` passed: SIGKILL.
+    Kill,
+}
+
+/// How the watch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// etcdlock said "done".
+    Released,
+    /// End-of-file: etcdlock is gone.
+    Gone,
+}
+
+fn boottime_ns() -> u64 {
+    BootTime::now().as_nanos()
+}
+
+/// Arm `timer` (a CLOCK_BOOTTIME timerfd) for the absolute time `at` (0: disarm).
+unsafe fn set_timer(timer: RawFd, at: u64) {
+    let mut spec: libc::itimerspec = std::mem::zeroed();
+    spec.it_value.tv_sec = (at / 1_000_000_000) as libc::time_t;
+    spec.it_value.tv_nsec = (at % 1_000_000_000) as libc::c_long;
+    libc::timerfd_settime(timer, libc::TFD_TIMER_ABSTIME, &spec, std::ptr::null_mut());
+}
+
+/// The watch loop, shared by the helper before exec and [`serve`]: follow the pipe (the leader,
+/// the end) and the deadlines on `page`; call `expire` when a published time passes without a
+/// newer one (the kill signal once, then SIGKILL once; after that the deadlines are no longer
+/// read: a lost lock is never revived). Returns when etcdlock says done or is gone.
+///
+/// # Safety
+/// Async-signal-safe (system calls and atomics only) as long as `expire` is.
+unsafe fn watch(
+    pipe: RawFd,
+    page: Option<&Deadlines>,
+    leader: &mut i32,
+    expire: &mut dyn FnMut(Expiry, i32),
+) -> End {
+    let timer = match page {
+        Some(_) => libc::timerfd_create(libc::CLOCK_BOOTTIME, libc::TFD_CLOEXEC),
+        None => -1,
+    };
+    let (mut termed, mut killed) = (false, false);
+    loop {
+        let mut wake = 0u64;
+        if let (Some(p), false) = (page.map(Deadlines::page), killed) {
+            let term = p.term_at.load(Ordering::Acquire);
+            let kill = p.kill_at.load(Ordering::Acquire);
+            if kill != 0 {
+                let now = boottime_ns();
+                let lag = (kill.saturating_sub(term) / 4).min(TERM_LAG.as_nanos() as u64);
+                let term_due = term.saturating_add(lag);
+                let guard_termed = p.term_sent.load(Ordering::Acquire) != 0;
+                if now >= kill {
+                    p.fired.store(1, Ordering::Release);
+                    killed = true;
+                    expire(Expiry::Kill, *leader);
+                } else if termed || guard_termed {
+                    wake = kill;
+                } else if now >= term_due {
+                    p.fired.store(1, Ordering::Release);
+                    termed = true;
+                    expire(Expiry::Term(p.signal.load(Ordering::Relaxed)), *leader);
+                    wake = kill;
+                } else {
+                    wake = term_due;
+                }
+            }
+        }
+        if timer >= 0 {
+            set_timer(timer, wake);
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: pipe,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: timer,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        if libc::poll(fds.as_mut_ptr(), 2, -1) < 0 {
+            continue;
+        }
+        if fds[1].revents != 0 {
+            let mut ticks = 0u64;
+            libc::read(timer, (&raw mut ticks).cast(), 8);
+        }
+        if fds[0].revents == 0 {
+            continue;
+        }
+        let mut byte = 0u8;
+        if !read_exact(pipe, std::slice::from_mut(&mut byte)) {
+            return End::Gone;
+        }
+        match byte {
+            b'p' => {
+                let mut pid = [0u8; 4];
+                if !read_exact(pipe, &mut pid) {
+                    return End::Gone;
+                }
+                *leader = i32::from_le_bytes(pid);
+            }
+            b'r' => *leader = 0,
+            b'd' => return End::Released,
+            _ => {}
+        }
+    }
+}
+
+/// What the helper tells the program that runs it, as it happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Note {
+    /// etcdlock did not extend its deadline in time (it is frozen or starved): the helper sent
+    /// the kill signal (`Some`) or SIGKILL (`None`) to the whole tree.
+    Expired(Option<Signal>),
+    /// etcdlock died while the command ran; the rescue killed what was left.
+    Rescued(Rescued),
+}
+
+/// The helper's whole life in the rescue program ([`Rescue`]): watch etcdlock and the deadlines,
+/// stop the whole tree when a deadline passes (etcdlock frozen), kill what is left when etcdlock
+/// dies. Returns when etcdlock says done, or after the rescue.
+pub fn serve(run_id: &str, cgroup: Option<&Path>, note: &mut dyn FnMut(Note)) {
+    // SAFETY: prctl with a valid string.
+    unsafe { libc::prctl(libc::PR_SET_NAME, HELPER_COMM.as_ptr()) };
+    let page = Deadlines::map(PAGE_FD);
+    let mut leader = 0;
+    let mut expire = |expiry: Expiry, leader: i32| match expiry {
+        Expiry::Term(sig) => {
+            let sig = Signal::try_from(sig).unwrap_or(Signal::SIGTERM);
+            note(Note::Expired(Some(sig)));
+            signal_everything(sig, leader, run_id, cgroup);
+        }
+        Expiry::Kill => {
+            note(Note::Expired(None));
+            kill_everything(leader, run_id, cgroup, false);
+        }
+    };
+    // SAFETY: `expire` may allocate: this is a fresh process of our own, not a fork.
+    let end = unsafe { watch(PIPE_FD, page.as_ref(), &mut leader, &mut expire) };
+    if end == End::Gone {
+        let rescued = kill_everything(leader, run_id, cgroup, true);
+        if rescued.killed > 0 || rescued.refused > 0 || !rescued.cgroup_removed {
+            note(Note::Rescued(rescued));
+        }
+    }
+}
+
+/// Send `sig` to every process of the tree the helper can find: the cgroup's, the process
+/// group, and every process carrying the run's marker (a descendant that moved to another
+/// cgroup or left the group).
+fn signal_everything(sig: Signal, leader: i32, run_id: &str, cgroup: Option<&Path>) -> usize {
+    if leader > 0 {
+        let _ = nix::sys::signal::killpg(Pid::from_raw(leader), sig);
+    }
+    let mut pids = cgroup.map(tree::cgroup_member_pids).unwrap_or_default();
+    pids.extend(marked(run_id));
+    pids.sort_unstable();
+    pids.dedup();
+    for &pid in &pids {
+        let _ = kill(Pid::from_raw(pid), sig);
+    }
+    pids.len()
+}
+
+/// What the rescue did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rescued {
-    /// Processes killed (subreaper mode; in cgroup mode `cgroup.kill` does not count them).
+    /// Processes killed one by one (found in the cgroup without `cgroup.kill`, or by the run's
+    /// marker; `cgroup.kill` does not count them).
     pub killed: usize,
+    /// Processes that refused SIGKILL (EPERM: another user's) and may run on.
+    pub refused: usize,
     /// Whether the cgroup (if any) is gone.
     pub cgroup_removed: bool,
 }
 
-/// What the rescue program runs when etcdlock died: kill the rest of the tree and remove the
-/// cgroup; gives up after 30 s (a process stuck in uninterruptible sleep).
-pub fn rescue(run_id: &str, cgroup: Option<&Path>) -> Rescued {
+/// SIGKILL the whole tree until nothing of it is left (gives up after 30 s: a process stuck in
+/// uninterruptible sleep), then, if `remove`, remove the cgroup.
+fn kill_everything(leader: i32, run_id: &str, cgroup: Option<&Path>, remove: bool) -> Rescued {
     let give_up = Instant::now() + Duration::from_secs(30);
+    if leader > 0 {
+        let _ = nix::sys::signal::killpg(Pid::from_raw(leader), Signal::SIGKILL);
+    }
     let mut killed = 0usize;
+    let mut refused = std::collections::BTreeSet::new();
     loop {
-        let left = match cgroup {
-            Some(dir) => kill_cgroup(dir),
-            None => {
-                let pids = marked(run_id);
-                for &pid in &pids {
-                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        let in_cgroup = cgroup.map_or(0, kill_cgroup);
+        let mut left = 0;
+        for pid in marked(run_id) {
+            match kill(Pid::from_raw(pid), Signal::SIGKILL) {
+                // Another user's process (setuid, sudo): no use trying again.
+                Err(nix::errno::Errno::EPERM) => {
+                    refused.insert(pid);
                 }
-                killed += pids.len();
-                pids.len()
+                _ => {
+                    killed += 1;
+                    left += 1;
+                }
             }
-        };
-        if left == 0 || Instant::now() > give_up {
+        }
+        if in_cgroup + left == 0 || Instant::now() > give_up {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     Rescued {
         killed,
-        cgroup_removed: cgroup.is_none_or(tree::remove_cgroup_tree),
+        refused: refused.len(),
+        cgroup_removed: !remove || cgroup.is_none_or(tree::remove_cgroup_tree),
     }
+}
+
+/// What the rescue program runs when etcdlock died (for callers that run it by hand): kill the
+/// rest of the tree and remove the cgroup.
+pub fn rescue(run_id: &str, cgroup: Option<&Path>) -> Rescued {
+    kill_everything(0, run_id, cgroup, true)
 }
 
 /// One SIGKILL pass over a cgroup; returns how many processes were still in it.
@@ -353,7 +886,7 @@ fn kill_cgroup(dir: &Path) -> usize {
 }
 
 /// Live processes whose environment carries `ETCDLOCK_RUN_ID=<run_id>`.
-fn marked(run_id: &str) -> Vec<i32> {
+pub fn marked(run_id: &str) -> Vec<i32> {
     let needle = format!("{RUN_ID_ENV}={run_id}");
     let me = std::process::id() as i32;
     tree::proc_table()

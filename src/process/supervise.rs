@@ -219,6 +219,9 @@ pub struct Ended {
     pub status: ExitStatus,
     /// We stopped it because --max-runtime was reached.
     pub timed_out: bool,
+    /// Processes of the tree could not be killed (EPERM) and still run: the promise cannot be
+    /// kept for them (the command's own status is then reported as SIGKILL if it was one of them).
+    pub unkillable: bool,
 }
 
 /// What [`supervise`] tells its caller while it runs.
@@ -234,6 +237,9 @@ pub enum Event<'a> {
         /// Whether they are being stopped (`--kill-leftovers`) rather than waited for.
         killing: bool,
     },
+    /// The tree must stop but these processes refused the signal (EPERM: another user's, e.g. a
+    /// setuid program): they may run on after the lock passes on.
+    Unkillable(&'a [Member]),
 }
 
 /// Timers and latches of one supervision.
@@ -312,15 +318,35 @@ pub async fn supervise(
         if let Some(status) = super::spawn::reap_all(child.pid.as_raw()).leader {
             break status;
         }
-        w.round(signals, guard, &report, std::future::pending())
-            .await;
+        if w.unkillable(guard, &report) {
+            if let Some(fd) = child.tty {
+                let _ = nix::unistd::tcsetpgrp(fd, nix::unistd::getpgrp());
+            }
+            return Ok(Ended {
+                status: std::os::unix::process::ExitStatusExt::from_raw(libc_sigkill()),
+                timed_out: w.timed_out,
+                unkillable: true,
+            });
+        }
+        // While stopping, look again every 250 ms: a process that refuses our signals (EPERM)
+        // would otherwise be waited for forever.
+        let recheck = w.stopping(guard);
+        w.round(signals, guard, &report, async move {
+            if recheck {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        })
+        .await;
     };
     tree.leader_reaped();
     if let Some(fd) = child.tty {
         let _ = nix::unistd::tcsetpgrp(fd, nix::unistd::getpgrp());
     }
+    let mut unkillable = false;
     if !tree.is_empty() {
-        leftovers(&mut w, status, signals, guard, &report).await;
+        unkillable = leftovers(&mut w, status, signals, guard, &report).await;
     }
     // The child may have died of the guard's signal before the select above saw the loss.
     if !w.lost_reported {
@@ -331,7 +357,13 @@ pub async fn supervise(
     Ok(Ended {
         status,
         timed_out: w.timed_out,
+        unkillable,
     })
+}
+
+/// The wait status of a process killed by SIGKILL (what an unkillable command is reported as).
+fn libc_sigkill() -> i32 {
+    Signal::SIGKILL as i32
 }
 
 /// The command exited, processes it started did not: hold on until they end (or stop them).
@@ -341,7 +373,7 @@ async fn leftovers(
     signals: &mut Signals,
     guard: &Guard,
     report: &impl Fn(Event<'_>),
-) {
+) -> bool {
     let members = w.tree.members();
     // Nothing to say when they are being killed anyway (lease lost, SIGTERM grace, timeout).
     if !members.is_empty() && w.kill_at.is_none() && guard.lost().is_none() {
@@ -358,15 +390,39 @@ async fn leftovers(
     // that left our ancestry but not the cgroup.
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     while !w.tree.is_empty() {
+        if w.unkillable(guard, report) {
+            return true;
+        }
         let tick = tick.tick();
         w.round(signals, guard, report, async {
             tick.await;
         })
         .await;
     }
+    false
 }
 
 impl Watch<'_> {
+    /// Whether the tree is being stopped (lease lost, grace running out, --max-runtime).
+    fn stopping(&self, guard: &Guard) -> bool {
+        self.kill_at.is_some() || guard.lost().is_some()
+    }
+
+    /// While stopping: whether every process left refused our signals (EPERM), so that waiting
+    /// for the tree to end is pointless; reported once.
+    fn unkillable(&mut self, guard: &Guard, report: &impl Fn(Event<'_>)) -> bool {
+        if !self.stopping(guard) {
+            return false;
+        }
+        match self.tree.only_unkillable_left() {
+            Some(members) => {
+                report(Event::Unkillable(&members));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// One round of supervision, whichever comes first: a signal to forward (or SIGCHLD, after
     /// which the caller reaps), --max-runtime, the kill deadline, the lock lost, or `wake`.
     async fn round(

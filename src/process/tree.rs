@@ -31,7 +31,8 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use tracing::{debug, info, warn};
 
-use super::reaper::{Reaper, Rescue};
+use super::reaper::{Reaper, Rescue, Watchdog};
+use crate::clock::BootTime;
 
 /// Environment variable that disables the cgroup (`off`); anything else means "use it if you can".
 pub const CGROUP_ENV: &str = "ETCDLOCK_CGROUP";
@@ -69,6 +70,10 @@ pub struct Tree {
     /// The helper that kills the tree if etcdlock dies; told about the leader and released once
     /// the tree is gone. Dropped unreleased, it kills (see [`super::reaper`]).
     reaper: std::sync::Mutex<Option<Reaper>>,
+    /// The helper's side of the deadlines and its health (see [`super::reaper::Watchdog`]).
+    watchdog: std::sync::OnceLock<Watchdog>,
+    /// Processes that refused a signal with EPERM.
+    refused: std::sync::Mutex<std::collections::BTreeSet<i32>>,
 }
 
 impl Tree {
@@ -84,6 +89,8 @@ impl Tree {
             leader: AtomicI32::new(0),
             fallback_reason,
             reaper: std::sync::Mutex::new(None),
+            watchdog: std::sync::OnceLock::new(),
+            refused: std::sync::Mutex::default(),
         };
         match (&tree.cgroup, &tree.fallback_reason) {
             (Some(cg), _) => info!(
@@ -108,11 +115,13 @@ impl Tree {
         if subreaper {
             let _ = nix::sys::prctl::set_child_subreaper(false);
         }
-        let reaper = Reaper::start(self, run_id, rescue);
-        if reaper.is_none() {
-            warn!("cannot start the reaper helper: if etcdlock is killed, processes the command started outside its process group may outlive the lock");
+        match Reaper::start(self, run_id, rescue) {
+            Some(started) => {
+                *self.reaper_slot() = Some(started.reaper);
+                let _ = self.watchdog.set(started.watchdog);
+            }
+            None => warn!("cannot start the reaper helper: if etcdlock is killed or frozen, processes the command started outside its process group may outlive the lock"),
         }
-        *self.reaper_slot() = reaper;
         self.become_subreaper();
     }
 
@@ -169,12 +178,56 @@ impl Tree {
         }
     }
 
+    /// Publish the guard's kill times to the reaper helper, which kills the tree itself if they
+    /// pass without a newer publication (etcdlock frozen). Two atomic stores; a system call only
+    /// when the helper must re-arm its timer (first publication, or the times moved earlier).
+    pub fn publish_deadlines(&self, term_at: BootTime, kill_at: BootTime, signal: Signal) {
+        if let Some(w) = self.watchdog.get() {
+            if w.deadlines.publish(term_at, kill_at, signal) {
+                if let Some(r) = self.reaper_slot().as_ref() {
+                    r.wake();
+                }
+            }
+        }
+    }
+
+    /// The tree is gone (or no longer the guard's): the helper stops timing it.
+    pub fn clear_deadlines(&self) {
+        if let Some(w) = self.watchdog.get() {
+            w.deadlines.clear();
+        }
+    }
+
+    /// The guard sent the kill signal: the helper need not repeat it.
+    pub fn note_term_sent(&self) {
+        if let Some(w) = self.watchdog.get() {
+            w.deadlines.term_sent();
+        }
+    }
+
+    /// Why the guard must consider the lock lost on the helper's account: it found a deadline
+    /// passed (etcdlock was not running at it) and stopped the command, or it died.
+    pub fn watchdog_verdict(&self) -> Option<String> {
+        let w = self.watchdog.get()?;
+        if w.deadlines.fired() {
+            return Some(
+                "etcdlock was not running at its deadline (frozen or starved); its reaper helper stopped the command"
+                    .to_owned(),
+            );
+        }
+        w.helper_died().map(str::to_owned)
+    }
+
     /// Every live process of the tree (the command included while it runs), oldest pid first.
     pub fn members(&self) -> Vec<Member> {
-        let pids = match &self.cgroup {
-            Some(cg) => cgroup_member_pids(&cg.dir),
-            None => descendants(nix::unistd::getpid().as_raw()),
-        };
+        // Our descendants in both modes: in cgroup mode this finds one that moved itself to
+        // another cgroup (`systemd-run --scope`, `cgexec`); as subreaper we stay its ancestor.
+        let mut pids = descendants(nix::unistd::getpid().as_raw());
+        if let Some(cg) = &self.cgroup {
+            pids.extend(cgroup_member_pids(&cg.dir));
+            pids.sort_unstable();
+            pids.dedup();
+        }
         let mut members: Vec<Member> = pids
             .into_iter()
             .filter_map(|pid| {
@@ -196,8 +249,30 @@ impl Tree {
             let _ = killpg(Pid::from_raw(leader), sig);
         }
         for m in self.members() {
-            let _ = kill(Pid::from_raw(m.pid), sig);
+            // Only a refused SIGKILL counts: a refused kill signal may still be followed by
+            // `cgroup.kill`, which needs no permission on the process.
+            if kill(Pid::from_raw(m.pid), sig) == Err(nix::errno::Errno::EPERM)
+                && sig == Signal::SIGKILL
+            {
+                self.refused_lock().insert(m.pid);
+            }
         }
+    }
+
+    fn refused_lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<i32>> {
+        self.refused.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The live processes of the tree that refused a signal with EPERM (another user's: a
+    /// setuid program, `sudo`), if every live process of the tree is one of them: then killing
+    /// cannot make progress and waiting for the tree to end would wait forever.
+    pub fn only_unkillable_left(&self) -> Option<Vec<Member>> {
+        let refused = self.refused_lock().clone();
+        if refused.is_empty() {
+            return None;
+        }
+        let members = self.members();
+        (!members.is_empty() && members.iter().all(|m| refused.contains(&m.pid))).then_some(members)
     }
 
     /// One pass of SIGKILL over the whole tree. With `cgroup.kill` that is atomic and final; the
@@ -208,6 +283,10 @@ impl Tree {
         }) = &self.cgroup
         {
             if (&*file).write_all(b"1").is_ok() {
+                // Atomic for the cgroup; a descendant that moved out of it is signalled below.
+                if self.has_children_outside_cgroup() {
+                    self.signal(Signal::SIGKILL);
+                }
                 return;
             }
         }
@@ -222,9 +301,17 @@ impl Tree {
     pub fn is_empty(&self) -> bool {
         let no_children = !super::spawn::reap_all(0).children_left;
         match &self.cgroup {
-            Some(cg) => !cgroup_populated(&cg.dir),
+            Some(cg) => no_children && !cgroup_populated(&cg.dir),
             None => no_children,
         }
+    }
+
+    /// Whether a child of ours (the tree's, as subreaper) lives outside the command's cgroup.
+    fn has_children_outside_cgroup(&self) -> bool {
+        let Some(cg) = &self.cgroup else { return false };
+        let inside = cgroup_member_pids(&cg.dir);
+        let me = nix::unistd::getpid().as_raw();
+        descendants(me).iter().any(|pid| !inside.contains(pid))
     }
 
     /// Kill whatever is left of the tree and wait (at most `timeout`) until it is gone. False if

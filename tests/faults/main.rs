@@ -318,31 +318,89 @@ fn lockset_500_acquisitions_under_faults_never_overlap() {
     assert_all_clean(&w, &cluster, Duration::from_secs(ttl + 10));
 }
 
-/// Scenario 4, with the checker: etcdlock itself SIGSTOPped past its TTL. Not promised — the
-/// child runs on during the pause and a second holder gets the lock — so the overlap is expected
-/// here; what must hold is that the fenced store rejects the paused holder's stale write, and
-/// that etcdlock, once resumed, reports the lost lock (70) and leaves nothing behind.
+/// The reaper helper of the etcdlock process `etcdlock` (argv `etcd-lock-watchdog internal-reap
+/// --run-id <etcdlock pid>-…`).
+fn helper_of(etcdlock: u32) -> i32 {
+    let needle = format!("--run-id\0{etcdlock}-");
+    let mut found = None;
+    wait_until("the reaper helper to exec", SOON, || {
+        found = fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .find(|pid| {
+                fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+            });
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// Scenario 4, with the checker: etcdlock itself SIGSTOPped past its TTL. Promised since issue
+/// 21: its reaper helper, which is not stopped, kills A's child at A's published kill times,
+/// before A's lease can expire and B can get the lock. So B sees no live A child, A's child
+/// never writes, and etcdlock A, once resumed, reports the lost lock (70) and leaves nothing
+/// behind. (At 0e76354 A's child ran on and B saw it alive.)
 #[test]
-fn paused_etcdlock_overlaps_but_the_fence_rejects_its_stale_write() {
-    let _t = Timer::start("paused_etcdlock_overlaps_but_the_fence_rejects_its_stale_write");
+fn paused_etcdlock_has_its_child_stopped_by_its_helper_before_the_next_holder() {
+    let _t =
+        Timer::start("paused_etcdlock_has_its_child_stopped_by_its_helper_before_the_next_holder");
+    let cluster = Cluster::single();
+    let ep = cluster.endpoints();
+    let w = Workload::new("pause");
+    let (spec, go) = holding_spec(&w, 0);
+    let _let_a_survivor_finish = ReleaseOnDrop(go.clone());
+    let mut a = spawn_lockset(&w, &ep, &["--ttl", "3s"], "/pause", 0, &spec);
+    let ha = wait_holder(&w, 0, "holder A's child");
+    signal(&a, Signal::SIGSTOP);
+    w.note("SIGSTOP etcdlock A");
+    let mut b = spawn_lockset(&w, &ep, &["--ttl", "3s"], "/pause", 1, &short_spec());
+    assert_exits(&w, &mut b, 1, "etcdlock B", 0);
+    assert!(
+        !pid_alive(ha.pid),
+        "A's child outlived A's deadline while etcdlock A was frozen"
+    );
+    signal(&a, Signal::SIGCONT);
+    assert_eq!(wait_exit_named(&mut a, SOON, "etcdlock A").code(), Some(70));
+    let r = w.check();
+    eprintln!("{}", r.summary());
+    assert_eq!(r.acquisitions, 2);
+    assert_eq!(r.witness_overlaps, 0, "B saw A's child alive");
+    r.assert_store_consistent("pause");
+    assert_eq!(r.token_order_violations, 0);
+    assert_all_clean(&w, &cluster, Duration::from_secs(8));
+}
+
+/// Scenario 4′: etcdlock *and* its helper SIGSTOPped past the TTL (as in a whole-host freeze,
+/// nothing of etcdlock's runs). Not promised — the child runs on during the pause and a second
+/// holder gets the lock — so the overlap is expected here; what must hold is that the fenced
+/// store rejects the paused holder's stale write, and that etcdlock, once resumed, reports the
+/// lost lock (70) and leaves nothing behind.
+#[test]
+fn paused_etcdlock_and_helper_overlap_but_the_fence_rejects_the_stale_write() {
+    let _t =
+        Timer::start("paused_etcdlock_and_helper_overlap_but_the_fence_rejects_the_stale_write");
     let cluster = Cluster::single();
     let ep = cluster.endpoints();
     let w = Workload::new("pause");
     let (spec, go) = holding_spec(&w, 0);
     let mut a = spawn_lockset(&w, &ep, &["--ttl", "3s"], "/pause", 0, &spec);
     let ha = wait_holder(&w, 0, "holder A's child");
+    let helper = nix::unistd::Pid::from_raw(helper_of(a.id()));
+    nix::sys::signal::kill(helper, Signal::SIGSTOP).unwrap();
     signal(&a, Signal::SIGSTOP);
-    w.note("SIGSTOP etcdlock A");
+    w.note("SIGSTOP etcdlock A and its helper");
     // B gets the lock once A's lease has expired on the server, runs, registers a higher token.
     let mut b = spawn_lockset(&w, &ep, &["--ttl", "3s"], "/pause", 1, &short_spec());
     assert_exits(&w, &mut b, 1, "etcdlock B", 0);
-    // A's child, still running (its etcdlock is frozen), now tries its write.
+    // A's child, still running (nothing of etcdlock's runs), now tries its write.
     assert!(
         pid_alive(ha.pid),
-        "A's child died while etcdlock A was frozen"
+        "A's child died while etcdlock A and its helper were frozen"
     );
     release(&go);
     wait_until("A's child to finish", SOON, || !pid_alive(ha.pid));
+    nix::sys::signal::kill(helper, Signal::SIGCONT).unwrap();
     signal(&a, Signal::SIGCONT);
     assert_eq!(wait_exit_named(&mut a, SOON, "etcdlock A").code(), Some(70));
     let r = w.check();

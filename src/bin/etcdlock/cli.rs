@@ -20,6 +20,8 @@ Exit codes:
   69       etcd unavailable, or refused us, before the lock was acquired
   70       the lock was lost while the command ran; it was stopped first
   75       the lock was held and --no-wait or --timeout gave up (see -E)
+  77       a process of the command had to be stopped but refused (another
+           user's): it may run on after the lock passes on
   124      --max-runtime was reached and the command was stopped
   126      the command is not executable
   127      the command was not found";

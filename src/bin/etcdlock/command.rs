@@ -92,6 +92,9 @@ pub async fn run(
         supervise::supervise(child, signals, guard, command.tree, &supervision, report).await;
     guard.disarm();
     let ended = ended?;
+    if ended.unkillable {
+        return Ok(exit::UNKILLABLE);
+    }
     if guard.lost().is_some() {
         return Ok(exit::LOCK_LOST);
     }
@@ -122,6 +125,10 @@ fn say(name: &str, args: &RunArgs, kill_after: Duration, event: Event<'_>) {
             "lock {name} lost: {reason}; stopping the command ({}, SIGKILL after {})",
             args.kill_signal,
             humantime::format_duration(kill_after)
+        )),
+        Event::Unkillable(members) => output::warn(format!(
+            "cannot stop {} of {name}'s command: permission denied (another user's process, e.g. setuid or sudo); it may run on after the lock passes to the next holder",
+            tree::describe(members)
         )),
         Event::Leftovers {
             status,

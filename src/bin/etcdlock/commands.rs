@@ -53,20 +53,36 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// The reaper helper's rescue (see etcdlock::process::reaper): etcdlock died while its command
-/// ran; kill what is left and say so.
+/// The reaper helper (see etcdlock::process::reaper), exec'ed by etcdlock before its command
+/// starts: watch etcdlock and its deadlines, stop the command if etcdlock misses one (frozen),
+/// kill what is left if etcdlock dies, and say so on etcdlock's stderr.
 fn internal_reap(run_id: &str, cgroup: Option<&std::path::Path>) -> u8 {
-    let done = etcdlock::process::reaper::rescue(run_id, cgroup);
-    if done.killed > 0 || !done.cgroup_removed {
-        output::warn(format!(
-            "etcdlock (run {run_id}) died while its command ran; killed {} leftover process(es){}",
+    use etcdlock::process::reaper::{self, Note};
+    let from_env = std::env::var_os(reaper::CGROUP_PATH_ENV).map(std::path::PathBuf::from);
+    let cgroup = cgroup.or(from_env.as_deref());
+    reaper::serve(run_id, cgroup, &mut |note| {
+        match note {
+        Note::Expired(Some(sig)) => output::warn(format!(
+            "etcdlock (run {run_id}) did not renew its lock in time (frozen or starved?); its reaper helper is stopping the command ({sig}, then SIGKILL)"
+        )),
+        Note::Expired(None) => output::warn(format!(
+            "etcdlock (run {run_id}) did not renew its lock in time; its reaper helper killed the command"
+        )),
+        Note::Rescued(done) => output::warn(format!(
+            "etcdlock (run {run_id}) died while its command ran; killed {} leftover process(es){}{}",
             done.killed,
+            if done.refused > 0 {
+                format!("; {} refused (permission denied: another user's) and may run on after the lock passes on", done.refused)
+            } else {
+                String::new()
+            },
             if done.cgroup_removed {
                 ""
             } else {
                 "; the cgroup could not be removed"
             }
-        ));
+        )),
     }
+    });
     0
 }

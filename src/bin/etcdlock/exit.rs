@@ -21,6 +21,10 @@ pub const USAGE: u8 = 2;
 pub const UNAVAILABLE: u8 = 69;
 /// The lease was lost while the child ran; the child was stopped before the lease could expire.
 pub const LOCK_LOST: u8 = 70;
+/// A process of the command's tree had to be stopped (lease lost, `--max-runtime`, a signal's
+/// grace ran out) but refused the signal (EPERM: another user's process): the promise could not be
+/// kept for it, it may run on after the lock passes on (sysexits' EX_NOPERM).
+pub const UNKILLABLE: u8 = 77;
 /// The lock was held and `--no-wait` or `--timeout` gave up (replaced by `--conflict-exit-code`).
 pub const CONFLICT: u8 = 75;
 /// `--max-runtime` was reached and the command was stopped (as timeout(1) reports it).

@@ -167,11 +167,12 @@ fn mode(args: &RunArgs) -> Mode {
     }
 }
 
-/// What the reaper helper execs when etcdlock dies: this very binary (see commands.rs).
+/// What the reaper helper execs: this very binary (see commands.rs), under a name that `pkill
+/// etcdlock` and `pkill -f etcdlock` do not match.
 pub fn rescue() -> Rescue {
     Rescue {
         program: "/proc/self/exe".into(),
-        args: vec!["etcdlock".into(), "internal-reap".into()],
+        args: vec![reaper::HELPER_ARGV0.into(), "internal-reap".into()],
     }
 }
 

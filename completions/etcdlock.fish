@@ -45,7 +45,6 @@ complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "acquire" -d 'Take
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "renew" -d 'Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "release" -d 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "forget" -d 'Forget NAME\'s run records and its --once-per marker (the next run may go at once)'
-complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "internal-reap" -d 'Internal: what the reaper helper execs when etcdlock died while its command ran'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "completions" -d 'Print shell completions to stdout'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -187,21 +186,6 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s v -l verbos
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s h -l help -d 'Print help'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s V -l version -d 'Print version'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l run-id -d 'The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l cgroup -d 'The run\'s cgroup, if it had one' -r -F
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l cert -d 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]' -r -F
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
-json\t''"
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s h -l help -d 'Print help'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -s V -l version -d 'Print version'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
@@ -228,15 +212,14 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s v -l verbose -
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s h -l help -d 'Print help'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s V -l version -d 'Print version'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "run" -d 'Run COMMAND while holding the lock NAME'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "status" -d 'Show who holds NAME, since when, who waits, and its last run'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "list" -d 'List the locks under PREFIX with their holders and waiters'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "break" -d 'Break NAME: revoke its holder\'s lease, so that holder\'s etcdlock stops its command (exit 70)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "acquire" -d 'Take the lock NAME and leave it held (by a lease that frees it after --ttl); print a handle for renew, release and run --handle in later steps (CI jobs, ExecStartPre)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "renew" -d 'Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "release" -d 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "forget" -d 'Forget NAME\'s run records and its --once-per marker (the next run may go at once)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "internal-reap" -d 'Internal: what the reaper helper execs when etcdlock died while its command ran'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "completions" -d 'Print shell completions to stdout'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget internal-reap completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "run" -d 'Run COMMAND while holding the lock NAME'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "status" -d 'Show who holds NAME, since when, who waits, and its last run'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "list" -d 'List the locks under PREFIX with their holders and waiters'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "break" -d 'Break NAME: revoke its holder\'s lease, so that holder\'s etcdlock stops its command (exit 70)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "acquire" -d 'Take the lock NAME and leave it held (by a lease that frees it after --ttl); print a handle for renew, release and run --handle in later steps (CI jobs, ExecStartPre)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "renew" -d 'Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "release" -d 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "forget" -d 'Forget NAME\'s run records and its --once-per marker (the next run may go at once)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "completions" -d 'Print shell completions to stdout'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -118,9 +118,10 @@ fn one() -> u32 {
     1
 }
 
-/// Now, as RFC 3339 UTC to the second.
+/// Now, as RFC 3339 UTC to the millisecond: a hold of 0.7 s must not read as 2 s because its
+/// start was cut to the second.
 pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
 impl Holder {

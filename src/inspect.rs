@@ -465,6 +465,20 @@ pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
     Ok(list)
 }
 
+/// The name of every lock under `prefix` (`""`: all keys) that has a queue key or a run record,
+/// sorted; keys only (for suggestions when a name has nothing).
+pub async fn names(etcd: &Client, prefix: &str) -> Result<Vec<String>> {
+    let (start, end) = if prefix.is_empty() {
+        (vec![0], vec![0])
+    } else {
+        (prefix.as_bytes().to_vec(), range_end(prefix.as_bytes()))
+    };
+    let keys = scan_keys(etcd, start, end, "cannot list the locks").await?;
+    let mut names: Vec<String> = group_by_lock(&keys).into_keys().collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Revoke lease `id` (breaking whatever it holds).
 pub async fn revoke(etcd: &Client, id: i64) -> Result<()> {
     etcd.retrying("cannot revoke the holder's lease", || {

@@ -206,7 +206,15 @@ fn min_hold_keeps_the_lock_after_a_short_command() {
     let started = Instant::now();
     let mut holder = spawn(
         &ep,
-        &["run", "--min-hold", "8s", "/mh", "--", "touch", ran.to_str().unwrap()],
+        &[
+            "run",
+            "--min-hold",
+            "8s",
+            "/mh",
+            "--",
+            "touch",
+            ran.to_str().unwrap(),
+        ],
     );
     // The command has run (and ended at once): the lock must still be taken. The probe starts
     // well inside the 8 s even on a loaded machine, so this holds unconditionally.

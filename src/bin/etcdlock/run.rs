@@ -432,7 +432,7 @@ async fn hold(
         name_noted: args.wait.no_wait || args.once_per.is_some(),
     };
     let (client, guard) = (session.client(), session.guard());
-    let held = match wait::acquire(
+    let mut held = match wait::acquire_quietly(
         client,
         session.lease(),
         &plan.holder,
@@ -454,8 +454,16 @@ async fn hold(
             name = args.name,
             "a run succeeded within --once-per; skipping"
         );
+        // Silent, as a skip without waiting is; but a wait that said so gets its ending.
+        if held.news.is_some() {
+            output::info(format!(
+                "{}: a run succeeded while this one waited; skipping (--once-per)",
+                args.name
+            ));
+        }
         return Ok(Outcome::Skipped(held));
     }
+    held.announce();
     let (acquired_at, started) = (Instant::now(), SystemTime::now());
     metrics.started();
     let code = command::run(session, signals, args, command, &held.acquired).await?;

@@ -10,6 +10,7 @@ mod inspect;
 mod library;
 mod names;
 mod options;
+mod papercuts;
 mod pipeline;
 mod robust;
 mod run;

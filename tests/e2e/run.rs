@@ -463,13 +463,14 @@ fn leader_kill_on_three_members_causes_no_kill() {
 #[test]
 fn etcdlock_frozen_past_its_deadline_never_resumes_as_holder() {
     let (cluster, ep, dir) = etcd_with_dir();
+    let log = dir.path().join("etcdlock.err");
     let (mut run, child) = spawn_with_pid(
         &ep,
         &["--ttl", "3s"],
         "/paused",
         dir.path(),
         "exec sleep 600",
-        Stdio::inherit(),
+        Stdio::from(std::fs::File::create(&log).unwrap()),
     );
     signal(&run, Signal::SIGSTOP);
     // Past the TTL: the lease has expired on the server.
@@ -480,6 +481,14 @@ fn etcdlock_frozen_past_its_deadline_never_resumes_as_holder() {
     let resumed = Instant::now();
     assert_eq!(wait_exit(&mut run, SOON).code(), Some(70));
     assert!(!pid_alive(child));
+    // The message says what happened, by the clock: the deadline passed while etcdlock was
+    // stopped (not "would expire in 0s"), and SIGKILL went out at once (no grace was left).
+    let err = read(&log);
+    assert!(
+        err.contains("the lease may have expired on the server") && err.contains(" ago "),
+        "{err}"
+    );
+    assert!(err.contains("killing the command now (SIGKILL)"), "{err}");
     // Stopping takes the kill grace (0.75 s at this TTL) and a revoke; a holder that carried on
     // would not stop at all. The bound leaves room for a loaded machine.
     assert!(

@@ -110,7 +110,7 @@ fn fit(s: &str, width: usize) -> String {
 
 /// The widest a lock name gets in `list`: one long name must not push every row off the screen
 /// (`--json` has the whole name).
-const LIST_NAME_WIDTH: usize = 40;
+const LIST_NAME_WIDTH: usize = 32;
 
 /// `s` cut to `width` characters in the middle, where lock names differ least ("/ci/very/lo…/deploy").
 fn fit_middle(s: &str, width: usize) -> String {

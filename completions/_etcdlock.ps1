@@ -52,7 +52,7 @@ Register-ArgumentCompleter -Native -CommandName 'etcdlock' -ScriptBlock {
         }
         'etcdlock;run' {
             [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'Semaphore: up to N holders at once (the N oldest keys hold); every holder must use the same N')
-            [CompletionResult]::new('--once-per', '--once-per', [CompletionResultType]::ParameterName, 'At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd''s clock; a failed run does not count, so the next firing on any host retries')
+            [CompletionResult]::new('--once-per', '--once-per', [CompletionResultType]::ParameterName, 'At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd''s clock; a failed run does not count, so the next firing on any host retries (DUR: whole seconds, at least 2s)')
             [CompletionResult]::new('--handle', '--handle', [CompletionResultType]::ParameterName, 'Run inside a lock taken earlier with `etcdlock acquire` (NAME comes from the handle): keep-alive while the command runs, kill before expiry; the lock stays held afterwards')
             [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)')
             [CompletionResult]::new('--meta', '--meta', [CompletionResultType]::ParameterName, 'Extra holder metadata shown by `status`, e.g. --meta job=$CI_JOB_URL (repeatable)')

@@ -43,7 +43,7 @@ _etcdlock() {
             (run)
 _arguments "${_arguments_options[@]}" : \
 '--limit=[Semaphore\: up to N holders at once (the N oldest keys hold); every holder must use the same N]:N:_default' \
-'--once-per=[At most one successful run of NAME per DUR, cluster-wide\: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd'\''s clock; a failed run does not count, so the next firing on any host retries]:DUR:_default' \
+'--once-per=[At most one successful run of NAME per DUR, cluster-wide\: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd'\''s clock; a failed run does not count, so the next firing on any host retries (DUR\: whole seconds, at least 2s)]:DUR:_default' \
 '(-n --no-wait -w --timeout --limit -s --shared --once-per --meta --ttl)--handle=[Run inside a lock taken earlier with \`etcdlock acquire\` (NAME comes from the handle)\: keep-alive while the command runs, kill before expiry; the lock stays held afterwards]:HANDLE:_default' \
 '--ttl=[Lease TTL\: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)]:DUR:_default' \
 '*--meta=[Extra holder metadata shown by \`status\`, e.g. --meta job=\$CI_JOB_URL (repeatable)]:KEY=VALUE:_default' \

@@ -48,7 +48,7 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
         }
         &'etcdlock;run'= {
             cand --limit 'Semaphore: up to N holders at once (the N oldest keys hold); every holder must use the same N'
-            cand --once-per 'At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd''s clock; a failed run does not count, so the next firing on any host retries'
+            cand --once-per 'At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd''s clock; a failed run does not count, so the next firing on any host retries (DUR: whole seconds, at least 2s)'
             cand --handle 'Run inside a lock taken earlier with `etcdlock acquire` (NAME comes from the handle): keep-alive while the command runs, kill before expiry; the lock stays held afterwards'
             cand --ttl 'Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)'
             cand --meta 'Extra holder metadata shown by `status`, e.g. --meta job=$CI_JOB_URL (repeatable)'

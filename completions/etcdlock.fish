@@ -49,7 +49,7 @@ complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "completions" -d '
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l limit -d 'Semaphore: up to N holders at once (the N oldest keys hold); every holder must use the same N' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l once-per -d 'At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd\'s clock; a failed run does not count, so the next firing on any host retries' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l once-per -d 'At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd\'s clock; a failed run does not count, so the next firing on any host retries (DUR: whole seconds, at least 2s)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l handle -d 'Run inside a lock taken earlier with `etcdlock acquire` (NAME comes from the handle): keep-alive while the command runs, kill before expiry; the lock stays held afterwards' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l ttl -d 'Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l meta -d 'Extra holder metadata shown by `status`, e.g. --meta job=$CI_JOB_URL (repeatable)' -r

@@ -127,7 +127,10 @@ pub fn now_rfc3339() -> String {
 /// The name of user `uid`, from NSS (getpwuid), as `id -un` would say it.
 #[cfg(not(target_feature = "crt-static"))]
 fn user_name(uid: nix::unistd::Uid) -> Option<String> {
-    nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name)
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
 }
 
 /// The name of user `uid`, from /etc/passwd only. A statically linked glibc would have NSS

@@ -46,7 +46,10 @@ fn usage_messages_name_what_is_wrong() {
         let (code, script, err) = offline(&["completions", shell]);
         assert_eq!(code, Some(0), "{err}");
         assert!(script.contains("forget"), "{shell}");
-        assert!(!script.contains("internal-reap"), "{shell} offers internal-reap");
+        assert!(
+            !script.contains("internal-reap"),
+            "{shell} offers internal-reap"
+        );
     }
 }
 
@@ -114,7 +117,11 @@ fn once_per_skippers_never_say_acquired_and_w0_names_its_flag() {
         "{err}"
     );
     // The period's marker stays (on its own lease); no lock key does.
-    assert!(cluster.keys("/op/").is_empty(), "{:?}", cluster.keys("/op/"));
+    assert!(
+        cluster.keys("/op/").is_empty(),
+        "{:?}",
+        cluster.keys("/op/")
+    );
 }
 
 #[test]
@@ -156,7 +163,11 @@ fn list_cuts_long_names_to_keep_rows_readable() {
     let (code, out, err) = etcdlock_out(&ep, &["list"]);
     assert_eq!(code, Some(0), "{err}");
     for line in out.lines() {
-        assert!(line.chars().count() <= 80, "a row of {}: {line}", line.len());
+        assert!(
+            line.chars().count() <= 80,
+            "a row of {}: {line}",
+            line.len()
+        );
     }
     assert!(out.contains("/jobs/xxx") && out.contains("…") && out.contains("x/end "));
     assert!(out.contains("/jobs/short "), "{out}");

@@ -94,6 +94,10 @@ lock. When the command exits while processes it started still run, the lock is h
 exit (or --kill-leftovers). A paused or partitioned etcdlock cannot promise more: pass \
 ETCDLOCK_FENCING_TOKEN to the resource you protect and let it reject older tokens.
 
+A command that runs `etcdlock run NAME` on the very lock its own etcdlock holds would wait for \
+its parent for ever: that run fails at once with exit 2 (its ETCDLOCK_NAME, ETCDLOCK_KEY and \
+ETCDLOCK_CLUSTER_ID tell; another name, another cluster or --limit above 1 are fine).
+
 {EXIT_CODES_HELP}",
         ttl = d(SafetyParams::DEFAULT_TTL),
         kill = d(SafetyParams::DEFAULT_KILL_AFTER),
@@ -290,6 +294,8 @@ Examples:
   etcdlock status /jobs/backup >/dev/null && echo held
 
 Locks taken by `etcdctl lock` are shown too, without host/pid/command (etcdctl stores none).
+When etcd has nothing by NAME (no key, waiter or run record), a line on stderr says so and names
+the closest existing lock, if one is a typo away.
 
 Exit codes: 0 held, 1 free, 2 usage error, 69 etcd unavailable; with --json 0 whenever the lock \
 could be read (the JSON says held or free).";
@@ -473,7 +479,7 @@ pub struct RunArgs {
 
     /// At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0,
     /// silently) if a run succeeded less than DUR ago, by etcd's clock; a failed run does not
-    /// count, so the next firing on any host retries
+    /// count, so the next firing on any host retries (DUR: whole seconds, at least 2s)
     #[arg(help_heading = "Lock", long, value_name = "DUR", value_parser = parse_period, allow_hyphen_values = true)]
     pub once_per: Option<Duration>,
 

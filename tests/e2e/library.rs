@@ -27,6 +27,14 @@ fn example() -> PathBuf {
                 Some("debug") | None => "dev",
                 Some(name) => name,
             };
+            let built = dir.join("examples").join("mutex");
+            if is_current(&built) {
+                // scripts/test built it before the tests: asking cargo again is not free, as
+                // cargo run from inside a test (its environment differs from the one the
+                // example was built in) may decide to rebuild dependencies, taking 20-30 s of
+                // CPU from the tests beside it.
+                return built;
+            }
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let status = Command::new(cargo)
                 .args([
@@ -44,6 +52,28 @@ fn example() -> PathBuf {
             dir.join("examples").join("mutex")
         })
         .clone()
+}
+
+/// `exe` exists and is newer than every source it is built from (the example, the library,
+/// the manifest and the lock file).
+fn is_current(exe: &Path) -> bool {
+    fn newest(path: &Path) -> Option<std::time::SystemTime> {
+        let meta = fs::metadata(path).ok()?;
+        if !meta.is_dir() {
+            return meta.modified().ok();
+        }
+        fs::read_dir(path)
+            .ok()?
+            .filter_map(|e| newest(&e.ok()?.path()))
+            .max()
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Some(built) = fs::metadata(exe).and_then(|m| m.modified()).ok() else {
+        return false;
+    };
+    ["examples/mutex.rs", "src", "Cargo.toml", "Cargo.lock"]
+        .iter()
+        .all(|source| newest(&root.join(source)).is_some_and(|t| t <= built))
 }
 
 /// The example holding /my-lock/ for `hold`, its stdout into `out` and its stderr beside it

@@ -227,6 +227,12 @@ mod tests {
         assert_eq!(Holder::parse(&h.to_json()), Some(h.clone()));
         assert_eq!(h.pid, std::process::id());
         assert!(h.started_at.ends_with('Z'));
+        // To the millisecond: a start cut to the second made "held for" up to 1 s too long.
+        assert!(
+            h.started_at.len() == "2026-01-01T00:00:00.000Z".len() && h.started_at.contains('.'),
+            "{}",
+            h.started_at
+        );
         assert!(h.held_for().unwrap() < Duration::from_secs(5));
         assert_eq!(Holder::parse(b""), None);
         assert_eq!(Holder::parse(b"not json"), None);

@@ -44,7 +44,7 @@ _etcdlock() {
             (run)
 _arguments "${_arguments_options[@]}" : \
 '--limit=[Semaphore\: up to N holders at once (the N oldest keys hold); every holder must use the same N]:N:_default' \
-'--once-per=[At most one successful run of NAME per DUR, cluster-wide\: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd'\''s clock; a failed run does not count, so the next firing on any host retries]:DUR:_default' \
+'--once-per=[At most one successful run of NAME per DUR, cluster-wide\: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd'\''s clock; a failed run does not count, so the next firing on any host retries (DUR\: whole seconds, at least 2s)]:DUR:_default' \
 '(-n --no-wait -w --timeout --limit -s --shared --once-per --meta --ttl)--handle=[Run inside a lock taken earlier with \`etcdlock acquire\` (NAME comes from the handle)\: keep-alive while the command runs, kill before expiry; the lock stays held afterwards. Steps sharing one handle share the lock\: they may run at the same time (the lock keeps other holders out, not the pipeline'\''s own steps)]:HANDLE:_default' \
 '--ttl=[Lease TTL\: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)]:DUR:_default' \
 '*--meta=[Extra holder metadata shown by \`status\`, e.g. --meta job=\$CI_JOB_URL (repeatable)]:KEY=VALUE:_default' \
@@ -264,29 +264,6 @@ _arguments "${_arguments_options[@]}" : \
 ':name -- Lock name:_default' \
 && ret=0
 ;;
-(internal-reap)
-_arguments "${_arguments_options[@]}" : \
-'--run-id=[The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)]:RUN_ID:_default' \
-'--cgroup=[The run'\''s cgroup, if it had one]:CGROUP:_files' \
-'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
-'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
-'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
-'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
-'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
-'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
-'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
-'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
-'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
-'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
-'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
-'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
-'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
-'-h[Print help]' \
-'--help[Print help]' \
-'-V[Print version]' \
-'--version[Print version]' \
-&& ret=0
-;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 '*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
@@ -375,10 +352,6 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
-(internal-reap)
-_arguments "${_arguments_options[@]}" : \
-&& ret=0
-;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -411,7 +384,6 @@ _etcdlock_commands() {
 'renew:Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)' \
 'release:Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)' \
 'forget:Forget NAME'\''s run records and its --once-per marker (the next run may go at once)' \
-'internal-reap:Internal\: what the reaper helper execs when etcdlock died while its command ran' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -449,7 +421,6 @@ _etcdlock__subcmd__help_commands() {
 'renew:Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)' \
 'release:Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)' \
 'forget:Forget NAME'\''s run records and its --once-per marker (the next run may go at once)' \
-'internal-reap:Internal\: what the reaper helper execs when etcdlock died while its command ran' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -481,11 +452,6 @@ _etcdlock__subcmd__help__subcmd__help_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock help help commands' commands "$@"
 }
-(( $+functions[_etcdlock__subcmd__help__subcmd__internal-reap_commands] )) ||
-_etcdlock__subcmd__help__subcmd__internal-reap_commands() {
-    local commands; commands=()
-    _describe -t commands 'etcdlock help internal-reap commands' commands "$@"
-}
 (( $+functions[_etcdlock__subcmd__help__subcmd__list_commands] )) ||
 _etcdlock__subcmd__help__subcmd__list_commands() {
     local commands; commands=()
@@ -515,11 +481,6 @@ _etcdlock__subcmd__help__subcmd__run_commands() {
 _etcdlock__subcmd__help__subcmd__status_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock help status commands' commands "$@"
-}
-(( $+functions[_etcdlock__subcmd__internal-reap_commands] )) ||
-_etcdlock__subcmd__internal-reap_commands() {
-    local commands; commands=()
-    _describe -t commands 'etcdlock internal-reap commands' commands "$@"
 }
 (( $+functions[_etcdlock__subcmd__list_commands] )) ||
 _etcdlock__subcmd__list_commands() {

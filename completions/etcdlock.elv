@@ -43,14 +43,13 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand renew 'Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)'
             cand release 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)'
             cand forget 'Forget NAME''s run records and its --once-per marker (the next run may go at once)'
-            cand internal-reap 'Internal: what the reaper helper execs when etcdlock died while its command ran'
             cand completions 'Print shell completions to stdout'
             cand man 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'etcdlock;run'= {
             cand --limit 'Semaphore: up to N holders at once (the N oldest keys hold); every holder must use the same N'
-            cand --once-per 'At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd''s clock; a failed run does not count, so the next firing on any host retries'
+            cand --once-per 'At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0, silently) if a run succeeded less than DUR ago, by etcd''s clock; a failed run does not count, so the next firing on any host retries (DUR: whole seconds, at least 2s)'
             cand --handle 'Run inside a lock taken earlier with `etcdlock acquire` (NAME comes from the handle): keep-alive while the command runs, kill before expiry; the lock stays held afterwards. Steps sharing one handle share the lock: they may run at the same time (the lock keeps other holders out, not the pipeline''s own steps)'
             cand --ttl 'Lease TTL: how long the lock outlives a crashed etcdlock (whole seconds, at least 2s)'
             cand --meta 'Extra holder metadata shown by `status`, e.g. --meta job=$CI_JOB_URL (repeatable)'
@@ -244,27 +243,6 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
-        &'etcdlock;internal-reap'= {
-            cand --run-id 'The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)'
-            cand --cgroup 'The run''s cgroup, if it had one'
-            cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
-            cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
-            cand --cacert 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system''s roots]'
-            cand --cert 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]'
-            cand --key 'Client certificate''s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]'
-            cand --user 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]'
-            cand --password-file 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]'
-            cand --records-prefix 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock''s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]'
-            cand --log-format 'Format of -v diagnostics on stderr'
-            cand -v 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
-            cand --verbose 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
-            cand -q 'Only errors on stderr (no waiting progress)'
-            cand --quiet 'Only errors on stderr (no waiting progress)'
-            cand -h 'Print help'
-            cand --help 'Print help'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
         &'etcdlock;completions'= {
             cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
             cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
@@ -312,7 +290,6 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand renew 'Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)'
             cand release 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)'
             cand forget 'Forget NAME''s run records and its --once-per marker (the next run may go at once)'
-            cand internal-reap 'Internal: what the reaper helper execs when etcdlock died while its command ran'
             cand completions 'Print shell completions to stdout'
             cand man 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -332,8 +309,6 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
         &'etcdlock;help;release'= {
         }
         &'etcdlock;help;forget'= {
-        }
-        &'etcdlock;help;internal-reap'= {
         }
         &'etcdlock;help;completions'= {
         }

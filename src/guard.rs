@@ -191,6 +191,12 @@ impl Guard {
         BootTime::now().until(self.params.term_at(st.deadline))
     }
 
+    /// Time left before the command's processes get SIGKILL (zero if that point has passed).
+    pub fn kill_in(&self) -> Duration {
+        let st = self.lock();
+        BootTime::now().until(self.params.kill_at(st.deadline))
+    }
+
     /// Apply the rules for `now`: mark the lease lost once the kill point passed, and signal the
     /// child's group. Called with the state locked, from every entry point and the thread.
     fn enforce(&self, st: &mut State, now: BootTime) {
@@ -209,10 +215,19 @@ impl Guard {
         let term_at = self.params.term_at(st.deadline);
         let kill_at = self.params.kill_at(st.deadline);
         if now >= term_at && st.lost.is_none() {
-            st.lost = Some(format!(
-                "no keep-alive was acknowledged in time; the lease would expire in {}",
-                humantime::format_duration(round_ms(now.until(st.deadline)))
-            ));
+            // Said from the clock: after a freeze (SIGSTOP, a suspended VM) the deadline may be
+            // long past, and "would expire in 0s" would hide how long.
+            st.lost = Some(if now < st.deadline {
+                format!(
+                    "no keep-alive was acknowledged in time; the lease would expire in {}",
+                    humantime::format_duration(round_ms(now.until(st.deadline)))
+                )
+            } else {
+                format!(
+                    "no keep-alive was acknowledged in time; the lease may have expired on the server {} ago (etcdlock was not running, e.g. stopped or suspended)",
+                    humantime::format_duration(round_ms(st.deadline.until(now)))
+                )
+            });
             self.lost_notify.notify_waiters();
         }
         let Some(tree) = st.tree.clone() else { return };

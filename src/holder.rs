@@ -122,19 +122,41 @@ fn one() -> u32 {
     1
 }
 
-/// Now, as RFC 3339 UTC to the second.
+/// Now, as RFC 3339 UTC to the millisecond: a hold of 0.7 s must not read as 2 s because its
+/// start was cut to the second.
 pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// The name of user `uid`, from NSS (getpwuid), as `id -un` would say it.
+#[cfg(not(target_feature = "crt-static"))]
+fn user_name(uid: nix::unistd::Uid) -> Option<String> {
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+}
+
+/// The name of user `uid`, from /etc/passwd only. A statically linked glibc would have NSS
+/// `dlopen` the host's modules (systemd, sss, ldap) for users not in the file: libraries of
+/// another glibc than the one linked in, which may not load or may crash. In an empty root (a
+/// `FROM scratch` image) there is no /etc/passwd, and the uid stands in.
+#[cfg(target_feature = "crt-static")]
+fn user_name(uid: nix::unistd::Uid) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (id.parse::<u32>().ok()? == uid.as_raw() && !name.is_empty()).then(|| name.to_owned())
+    })
 }
 
 impl Holder {
     /// Metadata describing this process running `command`.
     pub fn current(command: &[OsString], limit: u32, meta: BTreeMap<String, String>) -> Holder {
         let uid = nix::unistd::getuid();
-        let user = nix::unistd::User::from_uid(uid)
-            .ok()
-            .flatten()
-            .map_or_else(|| uid.to_string(), |u| u.name);
+        let user = user_name(uid).unwrap_or_else(|| uid.to_string());
         Holder {
             host: nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())
@@ -214,6 +236,12 @@ mod tests {
         assert_eq!(Holder::parse(&h.to_json()), Some(h.clone()));
         assert_eq!(h.pid, std::process::id());
         assert!(h.started_at.ends_with('Z'));
+        // To the millisecond: a start cut to the second made "held for" up to 1 s too long.
+        assert!(
+            h.started_at.len() == "2026-01-01T00:00:00.000Z".len() && h.started_at.contains('.'),
+            "{}",
+            h.started_at
+        );
         assert!(h.held_for().unwrap() < Duration::from_secs(5));
         assert_eq!(Holder::parse(b""), None);
         assert_eq!(Holder::parse(b"not json"), None);

@@ -556,6 +556,31 @@ pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
     Ok(list)
 }
 
+/// The name of every lock under `prefix` (`""`: all keys) that has a queue key or a run record,
+/// sorted; keys only (for suggestions when a name has nothing).
+pub async fn names(etcd: &Client, prefix: &str) -> Result<Vec<String>> {
+    let (start, end) = if prefix.is_empty() {
+        (vec![0], vec![0])
+    } else {
+        (
+            prefix.as_bytes().to_vec(),
+            crate::queue::range_end(prefix.as_bytes()),
+        )
+    };
+    let mut keys = scan_keys(etcd, start, end, "cannot list the locks").await?;
+    let records_prefix = etcd.config().records_prefix();
+    let (from, to) = crate::record::range(records_prefix, prefix);
+    if !from.starts_with(prefix.as_bytes()) {
+        // Names with only run records count too, where the user may read them.
+        if let Ok(records) = scan_keys(etcd, from, to, "cannot list the run records").await {
+            keys.extend(records);
+        }
+    }
+    let mut names: Vec<String> = group_by_lock(&keys, records_prefix).0.into_keys().collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Revoke lease `id` (breaking whatever it holds).
 pub async fn revoke(etcd: &Client, id: i64) -> Result<()> {
     etcd.retrying("cannot revoke the holder's lease", || {

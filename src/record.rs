@@ -202,7 +202,7 @@ impl RunRecord {
             pid: holder.pid,
             user: holder.user.clone(),
             command: holder.command.clone(),
-            started_at: humantime::format_rfc3339_seconds(started).to_string(),
+            started_at: humantime::format_rfc3339_millis(started).to_string(),
             ended_at: crate::holder::now_rfc3339(),
             duration: (duration.as_millis() as f64) / 1000.0,
             exit_code: 0,

@@ -2,7 +2,7 @@
 //! registers `etcdlock`, zsh and fish parse theirs, groff renders every man page without a warning,
 //! and `man` shows each page with its sections and with every example of `--help` on one line, as
 //! written, ready to copy. (That they match the CLI is checked by a unit test in
-//! src/bin/etcdlock/generate.rs.) The tools come from `scripts/setup --dev`; a missing one fails the
+//! src/bin/etcdlock/generate.rs.) The tools come from `scripts/setup --test`; a missing one fails the
 //! test rather than skipping it.
 
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ fn run(program: &str, args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .unwrap_or_else(|e| {
-            panic!("cannot run {program} ({e}); install it with scripts/setup --dev")
+            panic!("cannot run {program} ({e}); install it with scripts/setup --test")
         })
 }
 
@@ -117,7 +117,7 @@ fn man(page: &Path) -> (String, String) {
     }
     let out = cmd
         .output()
-        .unwrap_or_else(|e| panic!("cannot run man ({e}); install it with scripts/setup --dev"));
+        .unwrap_or_else(|e| panic!("cannot run man ({e}); install it with scripts/setup --test"));
     assert!(out.status.success(), "man -l {}: {:?}", page.display(), out);
     (
         String::from_utf8(out.stdout).expect("man prints UTF-8"),

@@ -11,6 +11,7 @@ mod inspect;
 mod library;
 mod names;
 mod options;
+mod papercuts;
 mod pipeline;
 mod records;
 mod robust;

@@ -201,18 +201,34 @@ fn max_runtime_stops_the_command_with_124() {
 
 #[test]
 fn min_hold_keeps_the_lock_after_a_short_command() {
-    let (cluster, ep) = etcd();
+    let (cluster, ep, dir) = etcd_with_dir();
+    let ran = dir.path().join("ran");
     let started = Instant::now();
-    let mut holder = spawn(&ep, &["run", "--min-hold", "3s", "/mh", "--", "true"]);
-    wait_until("holder to queue", SOON, || !cluster.keys("/mh/").is_empty());
-    // While the minimum hold lasts, the lock is still taken.
-    let (code, _) = run_err(&ep, &["run", "-n", "/mh", "--", "true"]);
-    if started.elapsed() < Duration::from_secs(3) {
-        assert_eq!(code, Some(75), "the lock was free during --min-hold");
-    }
+    let mut holder = spawn(
+        &ep,
+        &[
+            "run",
+            "--min-hold",
+            "8s",
+            "/mh",
+            "--",
+            "touch",
+            ran.to_str().unwrap(),
+        ],
+    );
+    // The command has run (and ended at once): the lock must still be taken. The probe starts
+    // well inside the 8 s even on a loaded machine, so this holds unconditionally.
+    wait_until("the command to run", SOON, || ran.exists());
+    let (code, err) = run_err(&ep, &["run", "-n", "/mh", "--", "true"]);
+    assert_eq!(
+        code,
+        Some(75),
+        "the lock was free during --min-hold, {:?} after the start: {err}",
+        started.elapsed()
+    );
     assert!(wait_exit(&mut holder, SOON).success());
     assert!(
-        started.elapsed() >= Duration::from_secs(3),
+        started.elapsed() >= Duration::from_secs(8),
         "released after {:?}",
         started.elapsed()
     );
@@ -229,17 +245,19 @@ fn progress_lines_when_stderr_is_not_a_terminal() {
     );
 
     let (mut holder, go) = hold(&ep, "/pr", &[], dir.path(), "pr");
+    let log = dir.path().join("waiter.err");
     let mut waiter = spawn_etcdlock(
         &ep,
         &["run", "--progress-interval", "1s", "/pr", "--", "true"],
-        Stdio::piped(),
+        Stdio::from(std::fs::File::create(&log).unwrap()),
     );
-    cluster.wait_keys("/pr/", 2);
-    // At least one "still waiting" line at a 1 s interval.
-    std::thread::sleep(Duration::from_millis(2500));
+    // At least one "still waiting" line at a 1 s interval, however long the machine takes.
+    wait_until("a still-waiting line", SOON, || {
+        read(&log).contains("still waiting for /pr after")
+    });
     assert!(let_go(&mut holder, &go).success());
     assert!(wait_exit(&mut waiter, SOON).success());
-    let stderr = stderr_text(&mut waiter);
+    let stderr = read(&log);
     let lines: Vec<&str> = stderr.lines().collect();
     assert!(
         lines[0].starts_with("etcdlock: waiting for /pr: held by"),

@@ -96,6 +96,10 @@ lock. When the command exits while processes it started still run, the lock is h
 exit (or --kill-leftovers). A paused or partitioned etcdlock cannot promise more: pass \
 ETCDLOCK_FENCING_TOKEN to the resource you protect and let it reject older tokens.
 
+A command that runs `etcdlock run NAME` on the very lock its own etcdlock holds would wait for \
+its parent for ever: that run fails at once with exit 2 (its ETCDLOCK_NAME, ETCDLOCK_KEY and \
+ETCDLOCK_CLUSTER_ID tell; another name, another cluster or --limit above 1 are fine).
+
 {EXIT_CODES_HELP}",
         ttl = d(SafetyParams::DEFAULT_TTL),
         kill = d(SafetyParams::DEFAULT_KILL_AFTER),
@@ -325,6 +329,8 @@ Examples:
   etcdlock status /jobs/backup >/dev/null && echo held
 
 Locks taken by `etcdctl lock` are shown too, without host/pid/command (etcdctl stores none).
+When etcd has nothing by NAME (no key, waiter or run record), a line on stderr says so and names
+the closest existing lock, if one is a typo away.
 
 Exit codes: 0 held, 1 free, 2 usage error, 69 etcd unavailable; with --json 0 whenever the lock \
 could be read (the JSON says held or free).";
@@ -513,8 +519,8 @@ pub struct RunArgs {
 
     /// At most one successful run of NAME per DUR, cluster-wide: holding the lock, skip (exit 0,
     /// silently) if a run succeeded less than DUR ago, by etcd's clock; a failed run does not
-    /// count, so the next firing on any host retries
-    #[arg(help_heading = "Lock", long, value_name = "DUR", value_parser = parse_ttl, allow_hyphen_values = true)]
+    /// count, so the next firing on any host retries (DUR: whole seconds, at least 2s)
+    #[arg(help_heading = "Lock", long, value_name = "DUR", value_parser = parse_period, allow_hyphen_values = true)]
     pub once_per: Option<Duration>,
 
     /// Run inside a lock taken earlier with `etcdlock acquire` (NAME comes from the handle):
@@ -547,7 +553,8 @@ pub struct RunArgs {
         long,
         value_name = "WHAT",
         default_value = "program",
-        env = "ETCDLOCK_RECORD_COMMAND"
+        env = "ETCDLOCK_RECORD_COMMAND",
+        hide_env_values = true
     )]
     pub record_command: RecordCommand,
 
@@ -691,6 +698,15 @@ fn parse_ttl(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `--once-per`: the period is the once-marker's lease TTL, so etcd's limits on TTLs apply; the
+/// message names the period, the value the user gave.
+fn parse_period(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    etcdlock::SafetyParams::check_ttl(d)
+        .map_err(|e| e.to_string().replacen("the TTL", "the period", 1))?;
+    Ok(d)
+}
+
 fn parse_meta(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
@@ -740,8 +756,15 @@ pub fn command() -> clap::Command {
 /// screen would bury the actual mistake.
 pub fn parse() -> Cli {
     use clap::error::ErrorKind;
+    let raw: Vec<OsString> = std::env::args_os().collect();
+    if name_missing_before_dashes(&raw) {
+        crate::output::stderr(&format!(
+            "etcdlock: error: {MISSING_NAME}\n  (see etcdlock run --help)\n"
+        ));
+        std::process::exit(i32::from(crate::exit::USAGE));
+    }
     let parsed = command()
-        .try_get_matches()
+        .try_get_matches_from(&raw)
         .and_then(|mut m| <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m));
     match parsed {
         Ok(mut cli) => {
@@ -778,6 +801,29 @@ pub fn parse() -> Cli {
             std::process::exit(i32::from(crate::exit::USAGE));
         }
     }
+}
+
+const MISSING_NAME: &str = "the lock NAME is missing: etcdlock run [OPTIONS] NAME -- COMMAND \
+     (what follows -- is the command)";
+
+/// `etcdlock run -- ls`: clap takes the first word after `--` for NAME, then says COMMAND is
+/// missing (or, with more words, runs the rest as the command). NAME is missing when the words
+/// before the first `--` make a `run` (without --handle) only once a NAME is added to them.
+fn name_missing_before_dashes(raw: &[OsString]) -> bool {
+    let Some(dashes) = raw.iter().position(|a| a == "--") else {
+        return false;
+    };
+    if dashes + 1 >= raw.len() {
+        return false; // nothing after `--`: clap's own message says what is missing
+    }
+    let parse_with = |tail: &[&str]| {
+        let mut args = raw[..dashes].to_vec();
+        args.extend(tail.iter().map(OsString::from));
+        command().try_get_matches_from(args)
+    };
+    let plain_run = |m: &clap::ArgMatches| matches!(m.subcommand(), Some(("run", run)) if run.get_one::<String>("handle").is_none());
+    parse_with(&["NAME", "--", "true"]).is_ok_and(|m| plain_run(&m))
+        && parse_with(&["--", "true"]).is_err()
 }
 
 /// "etcdlock: error: ..." plus clap's tips, then which --help to read (the subcommand's when the
@@ -872,7 +918,7 @@ fn more_tips(e: &clap::Error, args: &[String], sub_at: Option<usize>, tips: &mut
 }
 
 /// Levenshtein distance, for typo suggestions.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -890,6 +936,33 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_after_the_dashes_is_no_name() {
+        let check = |args: &[&str]| {
+            let raw: Vec<OsString> = args.iter().map(OsString::from).collect();
+            name_missing_before_dashes(&raw)
+        };
+        assert!(check(&["etcdlock", "run", "--", "ls"]));
+        assert!(check(&["etcdlock", "run", "--", "ls", "-la"]));
+        assert!(check(&["etcdlock", "run", "-w", "5", "--", "ls", "-la"]));
+        assert!(check(&[
+            "etcdlock",
+            "--endpoints",
+            "http://x:1",
+            "run",
+            "--",
+            "ls"
+        ]));
+        assert!(!check(&["etcdlock", "run", "/x", "--", "ls"]));
+        assert!(!check(&[
+            "etcdlock", "run", "-w", "5", "/x", "--", "ls", "--", "y"
+        ]));
+        assert!(!check(&["etcdlock", "run", "/x", "ls"]));
+        assert!(!check(&["etcdlock", "run", "/x", "--"]));
+        assert!(!check(&["etcdlock", "run", "--handle", "h", "--", "ls"]));
+        assert!(!check(&["etcdlock", "status", "--", "/x"]));
+    }
 
     #[test]
     fn cli_is_consistent() {

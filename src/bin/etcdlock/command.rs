@@ -87,7 +87,7 @@ pub async fn run(
         max_runtime: args.max_runtime(),
         kill_leftovers: args.kill_leftovers,
     };
-    let report = |event: Event<'_>| say(&args.name, args, kill_after, event);
+    let report = |event: Event<'_>| say(&args.name, args, guard, event);
     let ended =
         supervise::supervise(child, signals, guard, command.tree, &supervision, report).await;
     guard.disarm();
@@ -119,13 +119,20 @@ fn test_bug() -> Option<AbortOnDrop<()>> {
 }
 
 /// What the user reads about the supervision's events.
-fn say(name: &str, args: &RunArgs, kill_after: Duration, event: Event<'_>) {
+fn say(name: &str, args: &RunArgs, guard: &etcdlock::Guard, event: Event<'_>) {
     match event {
-        Event::Lost(reason) => output::warn(format!(
-            "lock {name} lost: {reason}; stopping the command ({}, SIGKILL after {})",
-            args.kill_signal,
-            humantime::format_duration(kill_after)
-        )),
+        // When SIGKILL comes is the guard's clock, not the nominal grace: after a freeze the
+        // grace may be over already, and SIGKILL went out at once.
+        Event::Lost(reason) => output::warn(match guard.kill_in() {
+            left if left.is_zero() => {
+                format!("lock {name} lost: {reason}; killing the command now (SIGKILL)")
+            }
+            left => format!(
+                "lock {name} lost: {reason}; stopping the command ({}, SIGKILL in {:.1}s)",
+                args.kill_signal,
+                left.as_secs_f64()
+            ),
+        }),
         Event::Unkillable(members) => output::warn(format!(
             "cannot stop {} of {name}'s command: permission denied (another user's process, e.g. setuid or sudo); it may run on after the lock passes to the next holder",
             tree::describe(members)

@@ -12,12 +12,35 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use clap_complete::Shell;
 
-/// Completion script for `shell`.
+/// Completion script for `shell`. Without the hidden subcommands: clap_complete offers them in
+/// bash, zsh and PowerShell, and `internal-reap` is no command for people.
 pub fn completions(shell: Shell) -> Vec<u8> {
-    let mut cmd = crate::cli::command();
+    let mut cmd = without_hidden_subcommands(crate::cli::command());
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "etcdlock", &mut out);
     out
+}
+
+/// `cmd` with the same arguments, settings and visible subcommands, and no hidden ones (clap
+/// has no way to remove a subcommand, so the root is rebuilt around them).
+fn without_hidden_subcommands(cmd: clap::Command) -> clap::Command {
+    let visible: Vec<clap::Command> = cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .cloned()
+        .collect();
+    let mut root = clap::Command::new(cmd.get_name().to_owned())
+        .version(cmd.get_version().unwrap_or_default().to_owned())
+        .propagate_version(true)
+        .args(cmd.get_arguments().cloned())
+        .subcommands(visible);
+    if let Some(about) = cmd.get_about() {
+        root = root.about(about.clone());
+    }
+    if let Some(about) = cmd.get_long_about() {
+        root = root.long_about(about.clone());
+    }
+    root
 }
 
 /// The file name a completion script is committed under in completions/ (scripts/generate agrees).

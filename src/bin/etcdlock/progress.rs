@@ -89,13 +89,15 @@ impl Progress {
     }
 
     /// The wait ended (acquired, gave up or cancelled); `message` is printed if we said anything.
-    pub fn finish(&mut self, message: Option<String>) {
+    /// Whether we did.
+    pub fn finish(&mut self, message: Option<String>) -> bool {
         if let Some(bar) = self.spinner.take() {
             bar.finish_and_clear();
         }
         if let (true, Some(m)) = (self.printed, message) {
             output::info(m);
         }
+        self.printed
     }
 
     pub fn waited(&self) -> Duration {

@@ -213,6 +213,7 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         client = exit::connect(resolved.config, Check::Lazy) => client?,
         sig = signals.recv_cancel() => return Ok(exit::signal(sig as i32)),
     };
+    refuse_nested(&client, args).await?;
     if let Some(code) = look_first(&client, args)
         .await
         .map_err(|e| once_per_denied(e, &client, args))?
@@ -267,6 +268,50 @@ fn once_per_denied(e: anyhow::Error, client: &Client, args: &RunArgs) -> anyhow:
             etcdlock::record::range(client.config().records_prefix(), "").0.escape_ascii().to_string(),
         ),
     )
+}
+
+/// `etcdlock run NAME -- ... etcdlock run NAME ...`: the inner run would queue behind the lock
+/// its own parent holds until that parent ends, which is never. The environment every locked
+/// command gets tells: the parent's lock (`ETCDLOCK_NAME`, `ETCDLOCK_KEY`) on this very cluster
+/// (`ETCDLOCK_CLUSTER_ID`), whose key is still there. One read, only under such a parent; the
+/// same name on another cluster, or a semaphore with room for more (`--limit` above 1), is fine.
+async fn refuse_nested(client: &Client, args: &RunArgs) -> Result<()> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (Some(parent), Some(key), Some(cluster)) = (
+        var("ETCDLOCK_NAME"),
+        var("ETCDLOCK_KEY"),
+        var("ETCDLOCK_CLUSTER_ID"),
+    ) else {
+        return Ok(());
+    };
+    if parent != args.name || !key.starts_with(&format!("{parent}/")) {
+        return Ok(());
+    }
+    let lookup = key.clone();
+    let Ok(resp) = client
+        .call(|mut c| async move { c.get(lookup, None).await })
+        .await
+    else {
+        return Ok(()); // the usual path reports an unreachable etcd in its own words
+    };
+    let same_cluster = resp
+        .header()
+        .is_some_and(|h| format!("{:x}", h.cluster_id()) == cluster);
+    let holder = resp
+        .kvs()
+        .first()
+        .map(|kv| Holder::parse(kv.value()).map_or(1, |h| h.limit));
+    match holder {
+        Some(1) if same_cluster => Err(fail(
+            exit::USAGE,
+            format!(
+                "this command already runs under the lock {parent} (ETCDLOCK_NAME, key {key}, \
+                 held by the etcdlock that started it): a nested run on the same lock would wait \
+                 for its own parent for ever; run the command directly, or lock another name"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `-n` and `--once-per`: learn with one read, before any lease or write, whether there is
@@ -544,7 +589,7 @@ async fn hold(
         },
     };
     let (client, guard) = (session.client(), session.guard());
-    let held = match wait::acquire(
+    let mut held = match wait::acquire_quietly(
         client,
         session.lease(),
         &plan.holder,
@@ -566,8 +611,16 @@ async fn hold(
             name = args.name,
             "a run succeeded within --once-per; skipping"
         );
+        // Silent, as a skip without waiting is; but a wait that said so gets its ending.
+        if held.news.is_some() {
+            output::info(format!(
+                "{}: a run succeeded while this one waited; skipping (--once-per)",
+                args.name
+            ));
+        }
         return Ok(Outcome::Skipped(held));
     }
+    held.announce();
     let (acquired_at, started) = (Instant::now(), SystemTime::now());
     metrics.started();
     let code = command::run(session, signals, args, command, &held.acquired).await?;

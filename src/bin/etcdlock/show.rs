@@ -20,10 +20,43 @@ pub async fn status(config: etcdlock::Config, args: StatusArgs) -> Result<u8> {
         output::print(&format!("{}\n", serde_json::to_string_pretty(&status)?))?;
     } else {
         output::print(&render_status(&status))?;
+        if nothing_there(&status) {
+            // "free" alone reads the same for a typo as for a lock that is merely not held.
+            let names = inspect::names(&etcd, "").await.unwrap_or_default();
+            let hint = match nearest(&args.name, &names) {
+                Some(near) => format!("; did you mean {near}?"),
+                None => " (etcdlock list shows every lock)".to_owned(),
+            };
+            output::warn(format!(
+                "nothing in etcd is named {}: no lock key, waiter or run record{hint}",
+                args.name
+            ));
+        }
     }
     // With --json the document says held or free: exit 0 whenever it could be read, so that
     // `status --json | jq` works under `set -o pipefail`. The plain form keeps flock-like codes.
     Ok(if status.held || args.json { 0 } else { 1 })
+}
+
+/// No key, record or marker of the name at all (and none under `NAME/`).
+fn nothing_there(s: &Status) -> bool {
+    !s.held
+        && s.waiters.is_empty()
+        && s.other_keys == 0
+        && s.last_run.is_none()
+        && s.last_success.is_none()
+        && s.next_run_allowed_in_s.is_none()
+}
+
+/// The existing name closest to `name`, if it is close: a typo's few edits.
+fn nearest<'a>(name: &str, names: &'a [String]) -> Option<&'a str> {
+    let allowed = (name.chars().count() / 3).max(2);
+    names
+        .iter()
+        .map(|n| (crate::cli::edit_distance(name, n), n.as_str()))
+        .filter(|(d, _)| *d <= allowed)
+        .min()
+        .map(|(_, n)| n)
 }
 
 fn age(secs: Option<u64>) -> String {
@@ -73,6 +106,23 @@ fn fit(s: &str, width: usize) -> String {
         let cut: String = s.chars().take(width.saturating_sub(1)).collect();
         format!("{cut}…")
     }
+}
+
+/// The widest a lock name gets in `list`: one long name must not push every row off the screen
+/// (`--json` has the whole name).
+const LIST_NAME_WIDTH: usize = 32;
+
+/// `s` cut to `width` characters in the middle, where lock names differ least ("/ci/very/lo…/deploy").
+fn fit_middle(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width {
+        return s.to_owned();
+    }
+    let tail = (width - 1) * 2 / 3;
+    let head = width - 1 - tail;
+    let start: String = s.chars().take(head).collect();
+    let end: String = s.chars().skip(n - tail).collect();
+    format!("{start}…{end}")
 }
 
 /// An aligned table, at most 80 columns wide: the last column is truncated to fit.
@@ -267,7 +317,7 @@ fn render_list(list: &List) -> String {
         .map(|l| {
             let oldest = l.holders.first();
             vec![
-                l.name.clone(),
+                fit_middle(&l.name, LIST_NAME_WIDTH),
                 held_of(l),
                 l.waiter_count.to_string(),
                 oldest.map_or("-".to_owned(), |e| age(e.held_for_s)),

@@ -28,6 +28,8 @@ pub enum Waited {
 pub struct Held {
     /// The acquisition.
     pub acquired: Acquired,
+    /// "acquired NAME after 41s", when waiting said anything (see [`acquire_quietly`]).
+    pub news: Option<String>,
     /// The watch on our own key, started when we joined the queue: no new watch at hand-off.
     _watch: AbortOnDrop<()>,
     /// Records the acquisition time in our key after a second of holding (see [`lazy_mark`]).
@@ -38,8 +40,16 @@ impl Held {
     fn new(acquired: Acquired, watch: AbortOnDrop<()>, mark: Option<AbortOnDrop<()>>) -> Held {
         Held {
             acquired,
+            news: None,
             _watch: watch,
             _mark: mark,
+        }
+    }
+
+    /// Say that we got the lock, if waiting said anything (once).
+    pub fn announce(&mut self) {
+        if let Some(news) = self.news.take() {
+            output::info(news);
         }
     }
 
@@ -61,8 +71,25 @@ pub struct Waiting<'a> {
     pub checks: Vec<etcd_client::TxnOp>,
 }
 
-/// Queue and wait for the lock.
+/// Queue and wait for the lock; says "acquired NAME after 41s" when waiting said anything.
 pub async fn acquire(
+    client: &Client,
+    lease: &etcdlock::session::Lease,
+    holder: &Holder,
+    guard: &Arc<Guard>,
+    signals: &mut Signals,
+    how: &Waiting<'_>,
+) -> Result<Waited> {
+    let mut waited = acquire_quietly(client, lease, holder, guard, signals, how).await?;
+    if let Waited::Held(held) = &mut waited {
+        held.announce();
+    }
+    Ok(waited)
+}
+
+/// [`acquire`], leaving the "acquired" line to the caller ([`Held::announce`]): `run --once-per`
+/// says it only if it goes on to run the command, not when it then skips.
+pub async fn acquire_quietly(
     client: &Client,
     lease: &etcdlock::session::Lease,
     holder: &Holder,
@@ -102,19 +129,30 @@ pub async fn acquire(
         return Ok(Waited::Held(Held::new(acquired, watch, None)));
     }
     crate::emergency::test_point("waiting");
-    if how.wait.no_wait || how.wait.timeout.is_some_and(|t| t.is_zero()) {
-        // The queue transaction's keys-only look cannot see that shared holders ahead let a
-        // shared contender in: one read of the keys ahead decides.
+    let give_up_now = how.wait.no_wait || how.wait.timeout.is_some_and(|t| t.is_zero());
+    // The queue transaction's keys-only look cannot see that shared holders ahead let a shared
+    // contender in: one read of the keys ahead decides, before anything says "waiting".
+    if give_up_now || holder.shared {
         if let Some(acquired) = queued.check(client).await? {
             return Ok(Waited::Held(Held::new(acquired, watch, None)));
         }
-        let code = give_up(client, &queued, how, "--no-wait").await;
+    }
+    if give_up_now {
+        // The flag actually given: -n, or -w 0.
+        let why = if how.wait.no_wait {
+            "--no-wait".to_owned()
+        } else {
+            "--timeout 0s".to_owned()
+        };
+        let code = give_up(client, &queued, how, &why).await;
         return Ok(Waited::Ended(code));
     }
     Ok(match wait(client, &queued, guard, signals, how).await? {
-        Wake::Got(acquired) => {
+        Wake::Got(acquired, news) => {
             let mark = lazy_mark(client, &queued, holder, &own);
-            Waited::Held(Held::new(acquired, watch, Some(mark)))
+            let mut held = Held::new(acquired, watch, Some(mark));
+            held.news = news;
+            Waited::Held(held)
         }
         Wake::Stop(code) => Waited::Ended(code),
     })
@@ -122,7 +160,8 @@ pub async fn acquire(
 
 /// How the waiting loop ended.
 enum Wake {
-    Got(Acquired),
+    /// With the line to say about it, if waiting said anything.
+    Got(Acquired, Option<String>),
     Stop(u8),
 }
 
@@ -166,8 +205,9 @@ async fn wait(
         tokio::select! {
             acquired = &mut wait => {
                 let waited = short_duration(progress.waited());
-                progress.finish(Some(format!("acquired {} after {waited}", how.name)));
-                return Ok(Wake::Got(acquired?));
+                let said = progress.finish(None);
+                let news = said.then(|| format!("acquired {} after {waited}", how.name));
+                return Ok(Wake::Got(acquired?, news));
             }
             _ = tokio::time::sleep_until(give_up_at.unwrap_or_else(Instant::now)), if give_up_at.is_some() => {
                 progress.finish(None);

@@ -350,7 +350,9 @@ Examples:
 
 The holder's lease is revoked: its key disappears, the next waiter gets the lock, and the holder's
 etcdlock stops its command and exits 70. A holder that is not etcdlock (e.g. etcdctl lock) keeps
-running its command: only etcdlock watches its lease.
+running its command: only etcdlock watches its lease. Keys named like a holder's but left without
+their lease (after a put over a holder's key; status shows them) are deleted: they would block
+etcdctl lock for ever.
 
 Exit codes: 0 broken, 1 nothing was held, 2 usage error or not confirmed, 69 etcd unavailable.";
 

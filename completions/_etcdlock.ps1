@@ -247,7 +247,9 @@ Register-ArgumentCompleter -Native -CommandName 'etcdlock' -ScriptBlock {
         }
         'etcdlock;internal-reap' {
             [CompletionResult]::new('--run-id', '--run-id', [CompletionResultType]::ParameterName, 'The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)')
-            [CompletionResult]::new('--cgroup', '--cgroup', [CompletionResultType]::ParameterName, 'The run''s cgroup, if it had one')
+            [CompletionResult]::new('--cgroup', '--cgroup', [CompletionResultType]::ParameterName, 'The run''s cgroup, if it had one (else ETCDLOCK_REAP_CGROUP)')
+            [CompletionResult]::new('--after', '--after', [CompletionResultType]::ParameterName, 'What happened: gone (etcdlock died) or expired (a deadline passed)')
+            [CompletionResult]::new('--leader', '--leader', [CompletionResultType]::ParameterName, 'The command''s process group, if it was still running')
             [CompletionResult]::new('--endpoints', '--endpoints', [CompletionResultType]::ParameterName, 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]')
             [CompletionResult]::new('--dial-timeout', '--dial-timeout', [CompletionResultType]::ParameterName, 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]')
             [CompletionResult]::new('--cacert', '--cacert', [CompletionResultType]::ParameterName, 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system''s roots]')

@@ -256,7 +256,9 @@ _arguments "${_arguments_options[@]}" : \
 (internal-reap)
 _arguments "${_arguments_options[@]}" : \
 '--run-id=[The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)]:RUN_ID:_default' \
-'--cgroup=[The run'\''s cgroup, if it had one]:CGROUP:_files' \
+'--cgroup=[The run'\''s cgroup, if it had one (else ETCDLOCK_REAP_CGROUP)]:CGROUP:_files' \
+'--after=[What happened\: gone (etcdlock died) or expired (a deadline passed)]:AFTER:_default' \
+'--leader=[The command'\''s process group, if it was still running]:LEADER:_default' \
 '*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
 '--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
 '--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \

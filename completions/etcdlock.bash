@@ -547,7 +547,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__internal__subcmd__reap)
-            opts="-v -q -h -V --run-id --cgroup --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
+            opts="-v -q -h -V --run-id --cgroup --after --leader --endpoints --dial-timeout --cacert --cert --key --user --password-file --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -558,6 +558,14 @@ _etcdlock() {
                     return 0
                     ;;
                 --cgroup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --leader)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

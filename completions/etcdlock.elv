@@ -235,7 +235,9 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
         }
         &'etcdlock;internal-reap'= {
             cand --run-id 'The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)'
-            cand --cgroup 'The run''s cgroup, if it had one'
+            cand --cgroup 'The run''s cgroup, if it had one (else ETCDLOCK_REAP_CGROUP)'
+            cand --after 'What happened: gone (etcdlock died) or expired (a deadline passed)'
+            cand --leader 'The command''s process group, if it was still running'
             cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
             cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
             cand --cacert 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system''s roots]'

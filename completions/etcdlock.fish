@@ -188,7 +188,9 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s q -l quiet 
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s h -l help -d 'Print help'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s V -l version -d 'Print version'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l run-id -d 'The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)' -r
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l cgroup -d 'The run\'s cgroup, if it had one' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l cgroup -d 'The run\'s cgroup, if it had one (else ETCDLOCK_REAP_CGROUP)' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l after -d 'What happened: gone (etcdlock died) or expired (a deadline passed)' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l leader -d 'The command\'s process group, if it was still running' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand internal-reap" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F

@@ -23,16 +23,25 @@
 //!
 //! The helper is double-forked, so it is not etcdlock's child (etcdlock's "no child left" test of
 //! the tree stays exact); the intermediate shares etcdlock's memory (`CLONE_VM | CLONE_VFORK`) and
-//! runs on a stack of its own with a guard page below it. The helper calls `setsid` (a signal to
-//! etcdlock's process group does not take it along), resets every signal disposition, moves the
-//! pipe, the page and `cgroup.kill` to descriptors 3, 4, 5 and closes every other one but
-//! stdin/stdout (`/dev/null`) and stderr (`close_range`): it holds no socket, no epoll, no signal
-//! pipe of etcdlock's. Then it execs the [`Rescue`] program — for the `etcdlock` binary, itself as
-//! `etcd-lock-watchdog internal-reap --run-id ID`, which runs [`serve`]: a fresh, small process
-//! (the OOM killer prefers etcdlock, whose memory it no longer shares), named so that `pkill
-//! etcdlock` and `pkill -f etcdlock` do not match it (the cgroup path, which contains
-//! "etcdlock", travels in its environment, not its argv). Without a rescue program (a library
-//! caller) the helper runs the same watch loop with system calls only.
+//! runs on a stack of its own with a guard page below it, which the helper keeps. The helper calls
+//! `setsid` (a signal to etcdlock's process group does not take it along), resets every signal
+//! disposition, moves the pipe, the page and `cgroup.kill` to descriptors 3, 4, 5 and closes every
+//! other one but stdin/stdout (`/dev/null`) and stderr (`close_range`): it holds no socket, no
+//! epoll, no signal pipe of etcdlock's. It names itself `etcd-lock-watch` and writes
+//! `etcd-lock-watchdog internal-reap --run-id ID` over the argv it inherited, so that `pkill
+//! etcdlock` and `pkill -f etcdlock` do not match it. It does not exec while etcdlock is well: an
+//! exec of the binary at start cost every run about a millisecond of CPU beside etcdlock's own
+//! start (+1.7 ms p50 wall in `scripts/bench` row 1c). The watch loop makes only system calls.
+//!
+//! When etcdlock dies or a `kill_at` passes, the helper first kills with system calls
+//! (`cgroup.kill`, SIGKILL to the process group), then execs the [`Rescue`] program — for the
+//! `etcdlock` binary, itself as `etcd-lock-watchdog internal-reap --run-id ID --after
+//! gone|expired --leader PID` (the cgroup path, which contains "etcdlock", travels in its
+//! environment), which runs [`serve`]: it kills every process carrying the run's
+//! `ETCDLOCK_RUN_ID` (in both modes: a descendant that moved to another cgroup or left the group),
+//! waits until the tree is gone, and either removes the cgroup (etcdlock gone) or goes on
+//! watching the pipe (etcdlock may come back and release). Without a rescue program (a library
+//! caller) the helper stops after the system calls.
 //!
 //! etcdlock in turn watches the helper ([`Watchdog::helper_died`], a pidfd on a thread of its
 //! own): if it dies, the guard treats the lock as lost and stops the command, since nothing would
@@ -185,10 +194,11 @@ impl Deadlines {
     }
 }
 
-/// What the helper execs to do its work: `program` (e.g. `/proc/self/exe`, which is the running
-/// binary even if the file was replaced since) with `args`, followed by `--run-id ID`; with the
-/// pipe, the page and `cgroup.kill` on descriptors [`PIPE_FD`], [`PAGE_FD`], [`KILL_FD`] and the
-/// cgroup directory in [`CGROUP_PATH_ENV`]. The program must call [`serve`].
+/// What the helper execs to finish the job: `program` (e.g. `/proc/self/exe`, which is the
+/// running binary even if the file was replaced since) with `args`, followed by `--run-id ID
+/// --after gone|expired --leader PID`; with the pipe, the page and `cgroup.kill` on descriptors
+/// [`PIPE_FD`], [`PAGE_FD`], [`KILL_FD`] and the cgroup directory in [`CGROUP_PATH_ENV`]. The
+/// program must call [`serve`] with them.
 #[derive(Debug, Clone)]
 pub struct Rescue {
     /// The program to exec.
@@ -238,11 +248,19 @@ pub struct Started {
 
 /// Everything the helper needs, prepared before the fork (no allocation after it).
 struct Prepared {
-    /// The rescue program and its argv and environment (empty: none).
+    /// The rescue program, its argv for "etcdlock is gone" and for "a deadline passed" (the
+    /// leader's pid is written into `leader` before the exec), and its environment.
     exe: Option<CString>,
-    argv: Vec<CString>,
+    argv_gone: Vec<CString>,
+    argv_expired: Vec<CString>,
     envp: Vec<CString>,
+    /// `--leader`'s value, written by the helper just before the exec.
+    leader: Box<[u8; 16]>,
     kill_fd: RawFd,
+    /// What `/proc/PID/cmdline` of the helper shows (written over the argv it inherited, so that
+    /// `pkill -f etcdlock` does not match it), and where that argv lies.
+    title: Vec<u8>,
+    arg_area: Option<(usize, usize)>,
 }
 
 impl Prepared {
@@ -253,29 +271,46 @@ impl Prepared {
                 .collect::<Result<Vec<_>, _>>()
                 .ok()
         };
-        let (exe, argv, envp) = match rescue {
-            Some(r) => {
-                let mut argv = r.args.clone();
-                argv.extend(["--run-id".to_owned(), run_id.to_owned()]);
-                let mut envp = Vec::new();
-                if let Some(dir) = tree.cgroup_dir() {
-                    envp.push(format!("{CGROUP_PATH_ENV}={}", dir.to_str()?));
-                }
-                (
-                    Some(CString::new(r.program.as_str()).ok()?),
-                    cstrings(argv)?,
-                    cstrings(envp)?,
-                )
-            }
-            None => (None, Vec::new(), Vec::new()),
+        let base = |after: &str| {
+            let mut argv = rescue.map(|r| r.args.clone()).unwrap_or_default();
+            argv.extend(["--run-id", run_id, "--after", after].map(str::to_owned));
+            argv.push("--leader".to_owned());
+            argv
         };
+        let mut envp = Vec::new();
+        if let Some(dir) = tree.cgroup_dir() {
+            envp.push(format!("{CGROUP_PATH_ENV}={}", dir.to_str()?));
+        }
+        let mut title = Vec::new();
+        for arg in [HELPER_ARGV0, "internal-reap", "--run-id", run_id] {
+            title.extend_from_slice(arg.as_bytes());
+            title.push(0);
+        }
         Some(Prepared {
-            exe,
-            argv,
-            envp,
+            exe: match rescue {
+                Some(r) => Some(CString::new(r.program.as_str()).ok()?),
+                None => None,
+            },
+            argv_gone: cstrings(base("gone"))?,
+            argv_expired: cstrings(base("expired"))?,
+            envp: cstrings(envp)?,
+            leader: Box::new([0; 16]),
             kill_fd: tree.kill_fd().unwrap_or(-1),
+            title,
+            arg_area: arg_area(),
         })
     }
+}
+
+/// Where this process's argv strings lie (`arg_start`, `arg_end` of /proc/self/stat).
+fn arg_area() -> Option<(usize, usize)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    // Field 3 (the state) is the first after the command name; arg_start is field 48.
+    let mut fields = rest.split_whitespace().skip(45);
+    let start = fields.next()?.parse().ok()?;
+    let end = fields.next()?.parse().ok()?;
+    (end > start).then_some((start, end))
 }
 
 fn pointers(v: &[CString]) -> Vec<*const libc::c_char> {
@@ -333,8 +368,15 @@ impl Reaper {
     /// fork; the command then runs with `PR_SET_PDEATHSIG` only, as before this helper existed.
     pub fn start(tree: &Tree, run_id: &str, rescue: Option<&Rescue>) -> Option<Started> {
         use nix::fcntl::OFlag;
-        let prepared = Prepared::new(tree, run_id, rescue)?;
-        let argv = pointers(&prepared.argv);
+        let mut prepared = Prepared::new(tree, run_id, rescue)?;
+        let leader_arg = prepared.leader.as_mut_ptr();
+        let with_leader = |argv: &[CString]| {
+            let mut v = pointers(argv);
+            v.insert(argv.len(), leader_arg.cast_const().cast());
+            v
+        };
+        let argv_gone = with_leader(&prepared.argv_gone);
+        let argv_expired = with_leader(&prepared.argv_expired);
         let envp = pointers(&prepared.envp);
         let (deadlines, page_fd) = Deadlines::create()?;
         let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ok()?;
@@ -343,7 +385,9 @@ impl Reaper {
             writer: writer.as_raw_fd(),
             page_fd: page_fd.as_raw_fd(),
             prepared: &prepared,
-            argv: argv.as_ptr(),
+            argv_gone: argv_gone.as_ptr(),
+            argv_expired: argv_expired.as_ptr(),
+            leader_arg,
             envp: envp.as_ptr(),
             devnull: c"/dev/null".as_ptr(),
             helper: AtomicI32::new(0),
@@ -467,7 +511,9 @@ struct Launch<'a> {
     writer: RawFd,
     page_fd: RawFd,
     prepared: &'a Prepared,
-    argv: *const *const libc::c_char,
+    argv_gone: *const *const libc::c_char,
+    argv_expired: *const *const libc::c_char,
+    leader_arg: *mut u8,
     envp: *const *const libc::c_char,
     devnull: *const libc::c_char,
     /// The helper's pid, written by the intermediate (shared memory).
@@ -521,10 +567,9 @@ unsafe fn helper_main(launch: &Launch<'_>) -> ! {
         // Without its descriptors in place the helper is of no use; etcdlock sees it die.
         libc::_exit(1);
     }
-    if let Some(exe) = &launch.prepared.exe {
-        libc::execve(exe.as_ptr(), launch.argv, launch.envp);
-    }
-    // No rescue program (or it could not be run): the same loop, with system calls only.
+    set_title(launch.prepared);
+    // The watch loop, with system calls only: no exec on the way of a normal run (an exec of the
+    // binary cost every run about a millisecond of CPU beside etcdlock's own start).
     let page = Deadlines::map(PAGE_FD);
     let mut leader = 0;
     let has_kill = kill_fd >= 0;
@@ -532,12 +577,66 @@ unsafe fn helper_main(launch: &Launch<'_>) -> ! {
         PIPE_FD,
         page.as_ref(),
         &mut leader,
-        &mut |expiry, leader| raw_stop(expiry, leader, has_kill),
+        &mut |expiry, leader| {
+            raw_stop(expiry, leader, has_kill);
+            match expiry {
+                Expiry::Term(_) if launch.prepared.exe.is_some() => {
+                    let msg = b"etcdlock: etcdlock did not renew its lock in time (frozen or starved?); its reaper helper is stopping the command\n";
+                    libc::write(2, msg.as_ptr().cast(), msg.len());
+                }
+                Expiry::Term(_) => {}
+                // The rest of the tree (a descendant that left the group or the cgroup) is for
+                // the rescue program; it also goes on watching the pipe.
+                Expiry::Kill => exec_rescue(launch, launch.argv_expired, leader),
+            }
+        },
     );
     if matches!(end, End::Gone) {
         raw_stop(Expiry::Kill, leader, has_kill);
+        exec_rescue(launch, launch.argv_gone, leader);
     }
     libc::_exit(0);
+}
+
+/// Exec the rescue program (if there is one) with `--leader LEADER`; returns only if it cannot.
+///
+/// # Safety
+/// Async-signal-safe: writes the digits into the prepared buffer, then execve.
+unsafe fn exec_rescue(launch: &Launch<'_>, argv: *const *const libc::c_char, leader: i32) {
+    let Some(exe) = &launch.prepared.exe else {
+        return;
+    };
+    let mut digits = [0u8; 12];
+    let mut n = 0;
+    let mut v = leader.max(0) as u32;
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for i in 0..n {
+        *launch.leader_arg.add(i) = digits[n - 1 - i];
+    }
+    *launch.leader_arg.add(n) = 0;
+    libc::execve(exe.as_ptr(), argv, launch.envp);
+}
+
+/// Write the helper's title over the argv it inherited from etcdlock (its own copy of that
+/// memory): `/proc/PID/cmdline` shows it, and `pkill -f etcdlock` no longer matches.
+///
+/// # Safety
+/// Writes only inside the argv area the kernel reported for this process.
+unsafe fn set_title(prepared: &Prepared) {
+    let Some((start, end)) = prepared.arg_area else {
+        return;
+    };
+    let area = std::slice::from_raw_parts_mut(start as *mut u8, end - start);
+    let n = prepared.title.len().min(area.len().saturating_sub(1));
+    area[..n].copy_from_slice(&prepared.title[..n]);
+    area[n..].fill(0);
 }
 
 /// Signal the tree with system calls only: the process group, and `cgroup.kill` for SIGKILL.
@@ -764,6 +863,16 @@ unsafe fn watch(
     }
 }
 
+/// Where the helper was when it exec'ed the rescue program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// etcdlock died (end-of-file on the pipe); the cgroup and the group were killed already.
+    Gone,
+    /// A published `kill_at` passed; the cgroup and the group were killed already, and etcdlock
+    /// may still come back (the pipe is still open).
+    Expired,
+}
+
 /// What the helper tells the program that runs it, as it happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Note {
@@ -774,14 +883,43 @@ pub enum Note {
     Rescued(Rescued),
 }
 
-/// The helper's whole life in the rescue program ([`Rescue`]): watch etcdlock and the deadlines,
-/// stop the whole tree when a deadline passes (etcdlock frozen), kill what is left when etcdlock
-/// dies. Returns when etcdlock says done, or after the rescue.
-pub fn serve(run_id: &str, cgroup: Option<&Path>, note: &mut dyn FnMut(Note)) {
+/// The rescue program's work ([`Rescue`]): after `after`, kill what is left of the tree (`leader`:
+/// the command's process group, 0 if reaped) and, after [`After::Expired`], go on watching the
+/// pipe until etcdlock says done or dies. Without `after` (a program that runs the helper's
+/// whole life itself): watch etcdlock and the deadlines first. Returns when done.
+pub fn serve(
+    run_id: &str,
+    cgroup: Option<&Path>,
+    after: Option<After>,
+    leader: i32,
+    note: &mut dyn FnMut(Note),
+) {
     // SAFETY: prctl with a valid string.
     unsafe { libc::prctl(libc::PR_SET_NAME, HELPER_COMM.as_ptr()) };
+    let mut leader = leader;
+    match after {
+        Some(After::Gone) => {
+            let rescued = kill_everything(leader, run_id, cgroup, true);
+            if rescued.killed > 0 || rescued.refused > 0 || !rescued.cgroup_removed {
+                note(Note::Rescued(rescued));
+            }
+            return;
+        }
+        Some(After::Expired) => {
+            note(Note::Expired(None));
+            kill_everything(leader, run_id, cgroup, false);
+            // SAFETY: no deadlines: only reads the pipe.
+            if unsafe { watch(PIPE_FD, None, &mut leader, &mut |_, _| {}) } == End::Gone {
+                let rescued = kill_everything(leader, run_id, cgroup, true);
+                if rescued.refused > 0 || !rescued.cgroup_removed {
+                    note(Note::Rescued(rescued));
+                }
+            }
+            return;
+        }
+        None => {}
+    }
     let page = Deadlines::map(PAGE_FD);
-    let mut leader = 0;
     let mut expire = |expiry: Expiry, leader: i32| match expiry {
         Expiry::Term(sig) => {
             let sig = Signal::try_from(sig).unwrap_or(Signal::SIGTERM);

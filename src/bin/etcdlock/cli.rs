@@ -291,9 +291,15 @@ pub struct InternalReapArgs {
     /// The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)
     #[arg(long)]
     pub run_id: String,
-    /// The run's cgroup, if it had one
+    /// The run's cgroup, if it had one (else ETCDLOCK_REAP_CGROUP)
     #[arg(long)]
     pub cgroup: Option<PathBuf>,
+    /// What happened: gone (etcdlock died) or expired (a deadline passed)
+    #[arg(long)]
+    pub after: Option<String>,
+    /// The command's process group, if it was still running
+    #[arg(long, default_value_t = 0)]
+    pub leader: i32,
 }
 
 const COMPLETIONS_AFTER_HELP: &str = "\

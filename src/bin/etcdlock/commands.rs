@@ -18,7 +18,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             return Ok(0);
         }
         Command::InternalReap(args) => {
-            return Ok(internal_reap(&args.run_id, args.cgroup.as_deref()));
+            return Ok(internal_reap(args));
         }
         _ => {}
     }
@@ -53,14 +53,20 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// The reaper helper (see etcdlock::process::reaper), exec'ed by etcdlock before its command
-/// starts: watch etcdlock and its deadlines, stop the command if etcdlock misses one (frozen),
-/// kill what is left if etcdlock dies, and say so on etcdlock's stderr.
-fn internal_reap(run_id: &str, cgroup: Option<&std::path::Path>) -> u8 {
-    use etcdlock::process::reaper::{self, Note};
+/// The reaper helper's second half (see etcdlock::process::reaper), exec'ed once etcdlock died
+/// or missed a deadline (`--after`): kill what is left of the tree (also what left the cgroup or
+/// the group), keep watching etcdlock's pipe if it may come back, and say so on its stderr.
+fn internal_reap(args: &crate::cli::InternalReapArgs) -> u8 {
+    use etcdlock::process::reaper::{self, After, Note};
+    let run_id = &args.run_id;
     let from_env = std::env::var_os(reaper::CGROUP_PATH_ENV).map(std::path::PathBuf::from);
-    let cgroup = cgroup.or(from_env.as_deref());
-    reaper::serve(run_id, cgroup, &mut |note| {
+    let cgroup = args.cgroup.as_deref().or(from_env.as_deref());
+    let after = match args.after.as_deref() {
+        Some("gone") => Some(After::Gone),
+        Some("expired") => Some(After::Expired),
+        _ => None,
+    };
+    reaper::serve(run_id, cgroup, after, args.leader, &mut |note| {
         match note {
         Note::Expired(Some(sig)) => output::warn(format!(
             "etcdlock (run {run_id}) did not renew its lock in time (frozen or starved?); its reaper helper is stopping the command ({sig}, then SIGKILL)"

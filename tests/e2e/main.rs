@@ -8,6 +8,7 @@ mod generated;
 mod harness;
 mod inspect;
 mod library;
+mod monitoring;
 mod names;
 mod options;
 mod pipeline;

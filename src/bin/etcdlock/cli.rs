@@ -268,6 +268,10 @@ pub enum Command {
     /// Forget NAME's run records and its --once-per marker (the next run may go at once)
     #[command(after_help = FORGET_AFTER_HELP)]
     Forget(ForgetArgs),
+    /// Check that each NAME succeeded recently, from its run records (a monitoring plugin:
+    /// OK/CRITICAL lines, exit 0 or 1)
+    #[command(after_help = CHECK_AFTER_HELP)]
+    Check(CheckArgs),
     /// Print shell completions to stdout
     #[command(after_help = COMPLETIONS_AFTER_HELP)]
     Completions(CompletionsArgs),
@@ -332,6 +336,8 @@ Examples:
   etcdlock list                 # every lock (keys NAME/<lease hex>) and every name with run records
   etcdlock list /jobs/          # only locks under /jobs/
   etcdlock list --json | jq '.locks[] | select(.waiter_count > 0) | .name'
+  etcdlock list --watch /ci/    # a live table on a terminal (q or Ctrl-C to leave)
+  etcdlock list --watch | jq -c 'select(.lock.waiter_count > 0)'   # one JSON line per change
 
 Exit codes: 0 success, 2 usage error, 69 etcd unavailable.";
 
@@ -357,11 +363,49 @@ pub struct StatusArgs {
     pub name: String,
 }
 
+const CHECK_AFTER_HELP: &str = "\
+Examples:
+  etcdlock check --max-age 25h /jobs/backup               # Nagios/Icinga/Sensu check command
+  etcdlock check /jobs/backup /jobs/reindex               # --max-age from their --once-per
+  etcdlock -q check /jobs/backup && curl -fsS https://hc-ping.com/UUID
+  etcdlock check --json --max-age 1h /ci/nightly | jq '.checks[].problems[]'
+
+A NAME is OK when its last run exited 0 and ended less than --max-age ago. Every problem is one
+CRITICAL line, listed before the OK lines: no run record (never ran, or not within the records'
+retention), the last run failed (its exit code, a lost lock, --max-runtime), never succeeded,
+the last success too old. Without --max-age a NAME's allowed age is twice the --once-per period
+recorded with its last run (one missed slot is tolerated); a NAME that ran without --once-per
+needs --max-age. Ages are measured by this host's clock against the recorded end times.
+
+Exit codes: 0 every NAME is OK, 1 one is not (CRITICAL), 2 usage error (also: no --max-age and
+no --once-per recorded), 69 etcd unavailable or the records cannot be read.";
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// How long ago the last success may have ended [default: twice the --once-per period
+    /// recorded with the last run]
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration, allow_hyphen_values = true)]
+    pub max_age: Option<Duration>,
+
+    /// Machine-readable output (schema in the README); same exit codes
+    #[arg(long)]
+    pub json: bool,
+
+    /// Lock names
+    #[arg(value_name = "NAME", required = true, num_args = 1.., value_parser = parse_name)]
+    pub names: Vec<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Machine-readable output (same field names as `status --json`)
     #[arg(long)]
     pub json: bool,
+
+    /// Keep watching: on a terminal, redraw the table whenever a lock or record under PREFIX
+    /// changes; otherwise print one JSON line per lock that changed (with --json or not)
+    #[arg(long)]
+    pub watch: bool,
 
     /// Only keys under this prefix [default: all keys]
     pub prefix: Option<String>,

@@ -2,6 +2,7 @@
 //! the `etcdlock` library. `main` only parses, dispatches (commands.rs) and turns the outcome into
 //! an exit code (exit.rs).
 
+mod check;
 mod cli;
 mod command;
 mod commands;

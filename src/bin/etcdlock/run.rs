@@ -376,6 +376,7 @@ async fn record_and_release(
     record.exit_code = i32::from(code);
     record.fencing_token = acquired.fencing_token;
     record.lost = lost;
+    record.once_per_s = args.once_per.map(|p| p.as_secs());
     let success = code == 0;
     let mut ending = Ending {
         record,

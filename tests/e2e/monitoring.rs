@@ -2,6 +2,7 @@
 //! its alert rules (promtool), `list --json` / `list --watch`, run hooks, the exporter — against
 //! real etcd (and the textfile's rules against promtool, the exporter against Prometheus).
 
+use std::fs;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -111,4 +112,187 @@ fn check_says_ok_or_critical_per_name() {
         &["--dial-timeout", "1s", "check", "--max-age", "1h", "/m/ok"],
     );
     assert_eq!(code, Some(69), "{err}");
+}
+
+/// The value of `series` (name and labels, as written) in a textfile.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.strip_prefix(series).is_some_and(|r| r.starts_with(' ')))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// The textfile against real runs: a success moves `last_success`, a failure only the run gauges,
+/// a give-up (`-n` on a held lock) and a `--once-per` skip only the outcome; written by rename
+/// (no temporary file left, and an inode change per write).
+#[test]
+fn metrics_file_moves_last_success_only_on_success() {
+    use std::os::unix::fs::MetadataExt;
+    let (cluster, ep, dir) = etcd_with_dir();
+    let file = dir.path().join("job.prom");
+    let f = file.to_str().unwrap();
+    let success = "etcdlock_last_success_timestamp_seconds{lock=\"/tf\"}";
+    let end = "etcdlock_last_end_time_seconds{lock=\"/tf\"}";
+    let state = |s: &str| format!("etcdlock_last_outcome{{lock=\"/tf\",outcome=\"{s}\"}}");
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--metrics-file", f];
+        all.extend_from_slice(args);
+        etcdlock_out(&ep, &all).0
+    };
+    assert_eq!(run(&["--once-per", "1h", "/tf", "--", "true"]), Some(0));
+    let text = read(&file);
+    let succeeded = sample(&text, success).expect(&text);
+    assert_eq!(sample(&text, &state("success")), Some(1.0), "{text}");
+    let inode = fs::metadata(&file).unwrap().ino();
+    // A --once-per skip: exit 0, but not a success.
+    assert_eq!(run(&["--once-per", "1h", "/tf", "--", "true"]), Some(0));
+    let text = read(&file);
+    assert_eq!(sample(&text, success), Some(succeeded), "{text}");
+    assert_eq!(
+        sample(&text, &state("skipped_once_per")),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(sample(&text, &state("success")), Some(0.0), "{text}");
+    assert_ne!(
+        fs::metadata(&file).unwrap().ino(),
+        inode,
+        "rewritten by rename"
+    );
+    // A failure moves the run gauges, not the success.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(run(&["/tf", "--", "sh", "-c", "exit 4"]), Some(4));
+    let text = read(&file);
+    assert_eq!(sample(&text, success), Some(succeeded), "{text}");
+    assert_eq!(sample(&text, &state("failure")), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "etcdlock_exit_code{lock=\"/tf\"}"), Some(4.0));
+    let ended = sample(&text, end).unwrap();
+    assert!(ended > succeeded, "{text}");
+    // A give-up on a held lock moves no run gauge.
+    let release = dir.path().join("release");
+    let mut holder = etcdlock_sh(
+        &ep,
+        &[],
+        "/tf",
+        &format!("while [ ! -e {} ]; do sleep 0.05; done", release.display()),
+    )
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    cluster.wait_keys("/tf/", 1);
+    assert_eq!(run(&["-n", "/tf", "--", "true"]), Some(75));
+    let text = read(&file);
+    assert_eq!(sample(&text, &state("skipped_held")), Some(1.0), "{text}");
+    assert_eq!(sample(&text, end), Some(ended), "{text}");
+    assert_eq!(sample(&text, "etcdlock_exit_code{lock=\"/tf\"}"), Some(4.0));
+    assert_eq!(sample(&text, success), Some(succeeded));
+    fs::write(&release, "").unwrap();
+    assert_eq!(wait_exit(&mut holder, SOON).code(), Some(0));
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+}
+
+/// Hooks: the right one runs after the lock is free, with the outcome in its environment;
+/// a failing or hanging hook changes no exit code and is stopped at --hook-timeout.
+#[test]
+fn hooks_run_after_release_with_the_outcome() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let log = dir.path().join("hook.log");
+    let hook = format!(
+        "echo \"$ETCDLOCK_OUTCOME $ETCDLOCK_EXIT_CODE $ETCDLOCK_NAME $ETCDLOCK_FENCING_TOKEN $ETCDLOCK_DURATION_S\" >> {0}; ETCDCTL_API=3 {2} --endpoints={1} get --prefix /hk/ --keys-only | grep -c . >> {0} || true",
+        log.display(),
+        ep,
+        etcdctl_bin().display()
+    );
+    // A key of no lock's: a hook that cannot read etcd counts 0, not 1.
+    cluster.etcdctl_ok(&["put", "/hk/sentinel", "x"]);
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--on-success", &hook, "--on-failure", &hook];
+        all.extend_from_slice(args);
+        let mut cmd = etcdlock_at(&ep);
+        cmd.args(&all).env("PATH", std::env::var("PATH").unwrap());
+        run_text(cmd, Duration::from_secs(60))
+    };
+    let (code, _, err) = run(&["/hk/a", "--", "sleep", "0.2"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, _) = run(&["/hk/a", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(code, Some(3));
+    let (code, _, _) = run(&["--max-runtime", "0.3", "/hk/a", "--", "sleep", "30"]);
+    assert_eq!(code, Some(124));
+    // No hook for a give-up.
+    let release = dir.path().join("release");
+    let mut holder = etcdlock_sh(
+        &ep,
+        &[],
+        "/hk/a",
+        &format!("while [ ! -e {} ]; do sleep 0.05; done", release.display()),
+    )
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    cluster.wait_keys("/hk/a/", 1);
+    let (code, _, _) = run(&["-n", "/hk/a", "--", "true"]);
+    assert_eq!(code, Some(75));
+    fs::write(&release, "").unwrap();
+    assert_eq!(wait_exit(&mut holder, SOON).code(), Some(0));
+    let text = read(&log);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "three hooks, two lines each:\n{text}");
+    let fields: Vec<Vec<&str>> = lines
+        .iter()
+        .step_by(2)
+        .map(|l| l.split(' ').collect())
+        .collect();
+    assert_eq!(&fields[0][..3], ["success", "0", "/hk/a"], "{text}");
+    assert_eq!(&fields[1][..3], ["failure", "3", "/hk/a"], "{text}");
+    assert_eq!(&fields[2][..3], ["timeout", "124", "/hk/a"], "{text}");
+    assert!(fields[0][3].parse::<i64>().unwrap() > 0, "{text}");
+    assert!(fields[0][4].parse::<f64>().unwrap() >= 0.2, "{text}");
+    // The lock was free when each hook ran: no key under /hk/ but the sentinel.
+    for count in lines.iter().skip(1).step_by(2) {
+        assert_eq!(
+            *count, "1",
+            "the lock is released before the hook runs:\n{text}"
+        );
+    }
+    // A failing hook and a hanging one: the exit code stays the command's; the hanging one is
+    // killed at --hook-timeout, its child too.
+    let (code, _, err) = etcdlock_out(
+        &ep,
+        &["run", "--on-success", "exit 9", "/hk/b", "--", "true"],
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        err,
+        "etcdlock: --on-success hook exited 9 (etcdlock's exit code is the command's)\n"
+    );
+    let pid_file = dir.path().join("hook.pid");
+    let started = std::time::Instant::now();
+    let hang = format!("sleep 60 & echo $! > {}; wait", pid_file.display());
+    let (code, _, err) = etcdlock_out(
+        &ep,
+        &[
+            "run",
+            "--hook-timeout",
+            "1s",
+            "--on-failure",
+            &hang,
+            "/hk/b",
+            "--",
+            "false",
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        err,
+        "etcdlock: --on-failure hook did not finish within --hook-timeout 1s; stopped it\n"
+    );
+    let sleeper: i32 = read(&pid_file).trim().parse().unwrap();
+    assert!(
+        poll_until(SOON, || !pid_alive(sleeper)),
+        "the hook's child is killed too"
+    );
 }

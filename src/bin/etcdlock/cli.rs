@@ -237,6 +237,8 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once per process: the size of `run`'s arguments does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run COMMAND while holding the lock NAME
@@ -626,6 +628,22 @@ pub struct RunArgs {
     /// exit code and lost-lock count, updated when the command starts and ends
     #[arg(help_heading = "Command", long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
+
+    /// After a run whose command exited 0, run CMD with /bin/sh -c, once the lock is released
+    /// (environment: ETCDLOCK_NAME, ETCDLOCK_OUTCOME, ETCDLOCK_EXIT_CODE, ETCDLOCK_DURATION_S,
+    /// ETCDLOCK_FENCING_TOKEN); it never changes etcdlock's exit code
+    #[arg(help_heading = "Hooks", long, value_name = "CMD")]
+    pub on_success: Option<String>,
+
+    /// After a run whose command failed (non-zero exit, signal, lost lock, --max-runtime), run
+    /// CMD with /bin/sh -c, once the lock is released (same environment; ETCDLOCK_OUTCOME is
+    /// failure, lock_lost or timeout); a skip or a give-up runs no hook
+    #[arg(help_heading = "Hooks", long, value_name = "CMD")]
+    pub on_failure: Option<String>,
+
+    /// How long a hook may run; then its process group gets SIGTERM, and SIGKILL 2s later
+    #[arg(help_heading = "Hooks", long, value_name = "DUR", default_value = "60s", value_parser = parse_positive_duration, allow_hyphen_values = true)]
+    pub hook_timeout: Duration,
 
     /// Lock name; the lock's keys are NAME/<lease id in hex> (with --handle: from the handle)
     #[arg(value_name = "NAME", value_parser = parse_name, required_unless_present = "handle")]

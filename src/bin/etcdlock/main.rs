@@ -11,6 +11,7 @@ mod emergency;
 mod exit;
 mod generate;
 mod handles;
+mod hooks;
 mod metrics;
 mod notices;
 mod output;

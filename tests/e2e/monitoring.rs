@@ -296,3 +296,176 @@ fn hooks_run_after_release_with_the_outcome() {
         "the hook's child is killed too"
     );
 }
+
+/// `list --json` has the last success and the once-marker's remaining time.
+#[test]
+fn list_json_has_last_success_and_next_run() {
+    let (_cluster, ep) = etcd();
+    let (code, _, _) = etcdlock_out(&ep, &["run", "--once-per", "1h", "/lj/a", "--", "true"]);
+    assert_eq!(code, Some(0));
+    let (code, _, _) = etcdlock_out(&ep, &["run", "/lj/a", "--", "false"]);
+    assert_eq!(code, Some(1));
+    let (code, out, _) = etcdlock_out(&ep, &["list", "--json", "/lj/"]);
+    assert_eq!(code, Some(0));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["schema_version"], 3);
+    let lock = &v["locks"][0];
+    assert_eq!(lock["last_run"]["exit_code"], 1, "{lock}");
+    assert_eq!(lock["last_success"]["exit_code"], 0, "{lock}");
+    assert_eq!(lock["last_success"]["once_per_s"], 3600, "{lock}");
+    let next = lock["next_run_allowed_in_s"].as_i64().unwrap();
+    assert!((3500..=3600).contains(&next), "{lock}");
+}
+
+/// Reads lines from `child`'s stdout on a thread; `next` waits for the next one.
+struct Lines(std::sync::mpsc::Receiver<String>);
+
+impl Lines {
+    fn of(child: &mut std::process::Child) -> Lines {
+        use std::io::BufRead;
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Lines(rx)
+    }
+
+    /// The next line that `wanted` accepts (others are skipped), parsed.
+    fn next(&self, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + SOON;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self.0.recv_timeout(left).expect("a JSON line in time");
+            let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            if wanted(&v) {
+                return v;
+            }
+        }
+    }
+}
+
+/// Not on a terminal, `list --watch` prints one JSON line per lock that changed: a holder
+/// arriving and leaving, a run's record; nothing while nothing changes.
+#[test]
+fn list_watch_prints_json_lines_per_change() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    etcdlock_out(&ep, &["run", "/lw/old", "--", "true"]);
+    let mut watch = etcdlock_at(&ep)
+        .args(["list", "--watch", "/lw/"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = Lines::of(&mut watch);
+    // The initial state: one line per lock.
+    let first = lines.next(|_| true);
+    assert_eq!(first["name"], "/lw/old", "{first}");
+    assert_eq!(first["schema_version"], 3);
+    assert_eq!(first["lock"]["last_run"]["exit_code"], 0);
+    let release = dir.path().join("release");
+    let mut holder = etcdlock_sh(
+        &ep,
+        &[],
+        "/lw/job",
+        &format!(
+            "while [ ! -e {} ]; do sleep 0.05; done; exit 5",
+            release.display()
+        ),
+    )
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let held = lines.next(|v| v["name"] == "/lw/job");
+    assert_eq!(held["lock"]["held"], true, "{held}");
+    assert_eq!(held["lock"]["holder_count"], 1, "{held}");
+    fs::write(&release, "").unwrap();
+    assert_eq!(wait_exit(&mut holder, SOON).code(), Some(5));
+    let done = lines.next(|v| v["name"] == "/lw/job" && v["lock"]["held"] == false);
+    assert_eq!(done["lock"]["last_run"]["exit_code"], 5, "{done}");
+    // Forgetting the records of a free lock removes it from the list: a null line.
+    cluster.etcdctl_ok(&["put", "/unrelated", "x"]);
+    etcdlock_out(&ep, &["forget", "/lw/old"]);
+    let gone = lines.next(|v| v["name"] == "/lw/old");
+    assert_eq!(gone["lock"], Value::Null, "{gone}");
+    // Nothing changes: no line within a few seconds (ages are not changes).
+    assert!(lines.0.recv_timeout(Duration::from_secs(3)).is_err());
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(watch.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    assert_eq!(wait_exit(&mut watch, SOON).code(), Some(0));
+}
+
+/// On a terminal (a tmux pane), `list --watch` redraws its table as the lock changes, and
+/// Ctrl-C leaves.
+#[test]
+fn list_watch_redraws_a_table_on_a_terminal() {
+    let (_cluster, ep, dir) = etcd_with_dir();
+    let socket = format!("etcdlock-test-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        let out = std::process::Command::new("tmux")
+            .args(["-L", &socket])
+            .args(args)
+            .output()
+            .expect("tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let screen = || tmux(&["capture-pane", "-p", "-t", "w"]);
+    let shown = |what: &dyn Fn(&str) -> bool| poll_until(SOON, || what(&screen()));
+    let command = format!(
+        "{} --endpoints {ep} list --watch /tw/; echo EXITED $?; sleep 30",
+        etcdlock_bin().display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "w",
+        "-x",
+        "100",
+        "-y",
+        "20",
+        &command,
+    ]);
+    assert!(
+        shown(&|s| s.contains("etcdlock list --watch · /tw/") && s.contains("no locks")),
+        "{}",
+        screen()
+    );
+    let release = dir.path().join("release");
+    let mut holder = etcdlock_sh(
+        &ep,
+        &[],
+        "/tw/job",
+        &format!("while [ ! -e {} ]; do sleep 0.05; done", release.display()),
+    )
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    assert!(
+        shown(&|s| s
+            .lines()
+            .any(|l| l.starts_with("/tw/job") && l.contains("1/1"))),
+        "{}",
+        screen()
+    );
+    fs::write(&release, "").unwrap();
+    assert_eq!(wait_exit(&mut holder, SOON).code(), Some(0));
+    assert!(
+        shown(&|s| s
+            .lines()
+            .any(|l| l.starts_with("/tw/job") && l.contains("0/1") && l.contains("exit 0"))),
+        "{}",
+        screen()
+    );
+    tmux(&["send-keys", "-t", "w", "C-c"]);
+    let left = shown(&|s| s.contains("EXITED 0"));
+    let last = screen();
+    tmux(&["kill-server"]);
+    assert!(left, "{last}");
+}

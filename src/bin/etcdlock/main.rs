@@ -12,6 +12,7 @@ mod exit;
 mod generate;
 mod handles;
 mod hooks;
+mod live;
 mod metrics;
 mod notices;
 mod output;

@@ -469,3 +469,83 @@ fn list_watch_redraws_a_table_on_a_terminal() {
     tmux(&["kill-server"]);
     assert!(left, "{last}");
 }
+
+/// The README's alert rules, as written there, pass `promtool check rules` and a `promtool test
+/// rules` unit test: a lock whose runs keep failing fires "not succeeding" and "run failed", one
+/// that succeeds every 10 minutes stays quiet, one that never succeeded fires "never succeeded".
+#[test]
+fn readme_alert_rules_pass_promtool() {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let rules = readme
+        .split("<!-- tests: alert-rules -->\n```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README's alert rules");
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("rules.yml"), rules).unwrap();
+    // Times in promtool start at 0: a success at t is the value t. Samples every minute, as a
+    // scrape would take them (sparser ones go stale after 5 minutes, which resets `for`).
+    let test = r#"
+rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'etcdlock_last_success_timestamp_seconds{lock="/ok",instance="a"}'
+        values: '0+60x1700'
+      - series: 'etcdlock_last_outcome{lock="/ok",instance="a",outcome="success"}'
+        values: '1x1700'
+      - series: 'etcdlock_lock_lost_total{lock="/ok",instance="a"}'
+        values: '0x1700'
+      - series: 'etcdlock_last_outcome{lock="/cron/backup",instance="a",outcome="success"}'
+        values: '1x1700'
+      - series: 'etcdlock_last_success_timestamp_seconds{lock="/bad",instance="b"}'
+        values: '0x1700'
+      - series: 'etcdlock_last_outcome{lock="/bad",instance="b",outcome="failure"}'
+        values: '1x1700'
+      - series: 'etcdlock_lock_lost_total{lock="/bad",instance="b"}'
+        values: '0x1700'
+      - series: 'etcdlock_lock_lost_total{lock="/new",instance="c"}'
+        values: '0x1700'
+    alert_rule_test:
+      - eval_time: 25h
+        alertname: EtcdlockJobNotSucceeding
+        exp_alerts: []
+      - eval_time: 27h
+        alertname: EtcdlockJobNotSucceeding
+        exp_alerts:
+          - exp_labels: {lock: /bad, severity: critical}
+            exp_annotations:
+              summary: "/bad has not succeeded for 1d 3h 0m 0s"
+      - eval_time: 2h
+        alertname: EtcdlockRunFailed
+        exp_alerts:
+          - exp_labels: {lock: /bad, instance: b, severity: warning}
+      - eval_time: 2h
+        alertname: EtcdlockJobNeverSucceeded
+        exp_alerts:
+          - exp_labels: {lock: /new, severity: critical}
+      - eval_time: 3h
+        alertname: EtcdlockJobAbsent
+        exp_alerts: []
+"#;
+    fs::write(dir.path().join("test.yml"), test).unwrap();
+    let promtool = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("promtool");
+        cmd.args(args).current_dir(dir.path());
+        let out = run_with_timeout(cmd, Duration::from_secs(60));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "promtool {args:?} (scripts/setup --dev installs it):\n{text}"
+        );
+        text
+    };
+    promtool(&["check", "rules", "rules.yml"]);
+    let text = promtool(&["test", "rules", "test.yml"]);
+    assert!(text.contains("SUCCESS"), "{text}");
+}

@@ -549,3 +549,302 @@ tests:
     let text = promtool(&["test", "rules", "test.yml"]);
     assert!(text.contains("SUCCESS"), "{text}");
 }
+
+/// `GET path` on `addr`: (status line, body, how long it took).
+fn http_get(addr: &str, path: &str) -> Option<(String, String, Duration)> {
+    use std::io::{Read, Write};
+    let started = std::time::Instant::now();
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let took = started.elapsed();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_owned(), body.to_owned(), took))
+}
+
+/// A running `etcdlock exporter`, stopped (SIGTERM, exit 0 checked) when dropped.
+struct Exporter {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Exporter {
+    fn start(ep: &str, prefixes: &[&str]) -> Exporter {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut args = vec!["exporter", "--listen", &addr];
+        args.extend_from_slice(prefixes);
+        let child = etcdlock_at(ep)
+            .args(&args)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let exporter = Exporter { child, addr };
+        assert!(
+            poll_until(SOON, || exporter.metrics().is_some()),
+            "the exporter serves /metrics"
+        );
+        exporter
+    }
+
+    fn metrics(&self) -> Option<String> {
+        http_get(&self.addr, "/metrics").map(|(_, body, _)| body)
+    }
+
+    /// Wait until the metrics satisfy `ok`; the last text either way.
+    fn until(&self, ok: impl Fn(&str) -> bool) -> (bool, String) {
+        let mut last = String::new();
+        let done = poll_until(SOON, || {
+            last = self.metrics().unwrap_or_default();
+            ok(&last)
+        });
+        (done, last)
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// (VmRSS in KiB, user + system CPU seconds) from /proc.
+    fn usage(&self) -> (u64, f64) {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let rss = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        (rss, ticks / 100.0)
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid()),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let code = wait_exit(&mut self.child, SOON).code();
+        if !std::thread::panicking() {
+            assert_eq!(code, Some(0), "the exporter exits 0 on SIGTERM");
+        }
+    }
+}
+
+/// The exporter's view against real locks and runs: holders, waiters, the last run and success,
+/// a `--once-per` period and the next run allowed; only the prefixes asked for; updated by the
+/// watch; loaded again after etcd restarts (a broken watch), with what changed meanwhile.
+#[test]
+fn exporter_serves_every_lock_under_its_prefixes() {
+    let (mut cluster, ep, dir) = etcd_with_dir();
+    let ok = |args: &[&str]| assert_eq!(etcdlock_out(&ep, args).0, Some(0), "{args:?}");
+    ok(&["run", "--once-per", "1h", "/ex/ok", "--", "true"]);
+    assert_eq!(
+        etcdlock_out(&ep, &["run", "/ex/bad", "--", "sh", "-c", "exit 3"]).0,
+        Some(3)
+    );
+    ok(&["run", "/other/x", "--", "true"]);
+    let exporter = Exporter::start(&ep, &["/ex/"]);
+    let has = |text: &str, line: &str| text.lines().any(|l| l == line);
+    let (done, text) = exporter.until(|t| has(t, "etcdlock_exporter_synced 1"));
+    assert!(done, "{text}");
+    assert!(
+        has(&text, "etcdlock_last_exit_code{lock=\"/ex/bad\"} 3"),
+        "{text}"
+    );
+    assert!(
+        has(&text, "etcdlock_last_exit_code{lock=\"/ex/ok\"} 0"),
+        "{text}"
+    );
+    assert!(
+        has(&text, "etcdlock_once_per_seconds{lock=\"/ex/ok\"} 3600"),
+        "{text}"
+    );
+    assert!(
+        text.contains("etcdlock_next_run_allowed_timestamp_seconds{lock=\"/ex/ok\"} "),
+        "{text}"
+    );
+    assert!(
+        text.contains("etcdlock_last_success_timestamp_seconds{lock=\"/ex/ok\"} "),
+        "{text}"
+    );
+    assert!(
+        !text.contains("etcdlock_last_success_timestamp_seconds{lock=\"/ex/bad\"}"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("/other/x"),
+        "only the prefixes asked for:\n{text}"
+    );
+    assert!(has(&text, "etcdlock_exporter_locks 2"), "{text}");
+    // A holder and a waiter arrive: the watch brings them.
+    let release = dir.path().join("release");
+    let script = format!("while [ ! -e {} ]; do sleep 0.05; done", release.display());
+    let mut holder = etcdlock_sh(&ep, &[], "/ex/held", &script)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    cluster.wait_keys("/ex/held/", 1);
+    let mut waiter = etcdlock_sh(&ep, &[], "/ex/held", "true")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    cluster.wait_keys("/ex/held/", 2);
+    let (done, text) = exporter.until(|t| {
+        has(t, "etcdlock_lock_holders{lock=\"/ex/held\"} 1")
+            && has(t, "etcdlock_lock_waiters{lock=\"/ex/held\"} 1")
+            && has(t, "etcdlock_lock_limit{lock=\"/ex/held\"} 1")
+    });
+    assert!(done, "{text}");
+    assert!(
+        text.contains("etcdlock_lock_held_seconds{lock=\"/ex/held\"} "),
+        "{text}"
+    );
+    // etcd restarts: the watch breaks, the view is loaded again, and what changed while the
+    // exporter was cut off is there.
+    fs::write(&release, "").unwrap();
+    assert_eq!(wait_exit(&mut holder, SOON).code(), Some(0));
+    assert_eq!(wait_exit(&mut waiter, SOON).code(), Some(0));
+    cluster.kill(0);
+    let (done, text) = exporter.until(|t| has(t, "etcdlock_exporter_synced 0"));
+    assert!(done, "the exporter notices that etcd is gone:\n{text}");
+    cluster.restart(0);
+    ok(&["forget", "/ex/bad"]);
+    let (done, text) = exporter.until(|t| {
+        has(t, "etcdlock_exporter_synced 1")
+            && has(t, "etcdlock_lock_holders{lock=\"/ex/held\"} 0")
+            && !t.contains("/ex/bad")
+    });
+    assert!(done, "{text}");
+    assert!(!has(&text, "etcdlock_exporter_resyncs_total 0"), "{text}");
+    // Anything but GET /metrics: 404.
+    let (status, _, _) = http_get(&exporter.addr, "/nope").unwrap();
+    assert!(status.contains("404"), "{status}");
+}
+
+/// 10 000 locks, each held (a key on one shared lease) and with two run records: the exporter's
+/// memory, CPU to load them, scrape time and size; then 2 000 changes through the watch. Prints
+/// the figures (`--nocapture`) and bounds them generously.
+#[test]
+fn exporter_at_ten_thousand_locks() {
+    const LOCKS: usize = 10_000;
+    let (_cluster, ep) = etcd();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let holder = etcdlock::Holder::current(&[], 1, Default::default());
+    let record = |code: i32| {
+        let mut r = etcdlock::record::RunRecord::new(
+            &holder,
+            std::time::SystemTime::now(),
+            Duration::from_secs(3),
+        );
+        r.exit_code = code;
+        r.once_per_s = Some(3600);
+        r.to_json()
+    };
+    let config = etcdlock::Config::new([ep.as_str()]).unwrap();
+    let put_all = |client: &etcdlock::Client, ops: Vec<etcd_client::TxnOp>| {
+        let client = client.clone();
+        async move {
+            for chunk in ops.chunks(100) {
+                let txn = etcd_client::Txn::new().and_then(chunk.to_vec());
+                client.txn("load", txn).await.unwrap();
+            }
+        }
+    };
+    let client = runtime.block_on(async {
+        let client = etcdlock::Client::connect(config, etcdlock::client::Check::Lazy)
+            .await
+            .unwrap();
+        let lease = client
+            .call(|mut c| async move { c.lease_grant(600, None).await })
+            .await
+            .unwrap()
+            .id();
+        let opts = etcd_client::PutOptions::new().with_lease(lease);
+        let holder_value = holder.to_json();
+        let mut ops = Vec::new();
+        for i in 0..LOCKS {
+            let name = format!("/load/job-{i:05}");
+            let keys = etcdlock::record::Keys::new(etcdlock::record::DEFAULT_PREFIX, &name);
+            ops.push(etcd_client::TxnOp::put(
+                format!("{name}/{lease:x}"),
+                holder_value.clone(),
+                Some(opts.clone()),
+            ));
+            ops.push(etcd_client::TxnOp::put(
+                keys.last_run(),
+                record(i as i32 % 2),
+                None,
+            ));
+            ops.push(etcd_client::TxnOp::put(
+                keys.last_success(),
+                record(0),
+                None,
+            ));
+        }
+        put_all(&client, ops).await;
+        client
+    });
+    let exporter = Exporter::start(&ep, &[]);
+    let (rss_idle, _) = exporter.usage();
+    let started = std::time::Instant::now();
+    let (done, _) = exporter.until(|t| {
+        t.lines()
+            .any(|l| l == format!("etcdlock_exporter_locks {LOCKS}"))
+            && t.contains("etcdlock_exporter_synced 1")
+    });
+    assert!(done, "the exporter loads 10 000 locks");
+    let loaded_in = started.elapsed();
+    let (rss, cpu_load) = exporter.usage();
+    let mut scrapes = Vec::new();
+    let mut size = 0;
+    for _ in 0..5 {
+        let (_, body, took) = http_get(&exporter.addr, "/metrics").unwrap();
+        size = body.len();
+        scrapes.push(took);
+    }
+    let (rss_scraped, cpu_scraped) = exporter.usage();
+    // 2 000 changes through the watch: every other lock's last run is overwritten.
+    let ops: Vec<etcd_client::TxnOp> = (0..LOCKS)
+        .step_by(5)
+        .map(|i| {
+            let keys = etcdlock::record::Keys::new(
+                etcdlock::record::DEFAULT_PREFIX,
+                &format!("/load/job-{i:05}"),
+            );
+            etcd_client::TxnOp::put(keys.last_run(), record(7), None)
+        })
+        .collect();
+    let changed = std::time::Instant::now();
+    runtime.block_on(put_all(&client, ops));
+    let (done, text) = exporter.until(|t| {
+        t.lines()
+            .any(|l| l == "etcdlock_last_exit_code{lock=\"/load/job-09995\"} 7")
+    });
+    assert!(done, "the watch brings the changes");
+    let watched_in = changed.elapsed();
+    let (rss_end, cpu_end) = exporter.usage();
+    let median = {
+        let mut s = scrapes.clone();
+        s.sort();
+        s[2]
+    };
+    eprintln!(
+        "exporter at {LOCKS} locks: RSS {} KiB idle, {rss} KiB loaded, {rss_scraped} KiB after 5 scrapes, {rss_end} KiB after 2000 watched changes; \
+         CPU {cpu_load:.2}s to connect and load ({loaded_in:?} wall), {:.2}s for 5 scrapes, {:.2}s for 2000 changes ({watched_in:?} wall); \
+         scrape median {median:?} (all: {scrapes:?}), {size} bytes, {} lines",
+        rss_idle,
+        cpu_scraped - cpu_load,
+        cpu_end - cpu_scraped,
+        text.lines().count()
+    );
+    assert!(rss_end < 200 * 1024, "RSS {rss_end} KiB");
+    assert!(median < Duration::from_secs(2), "scrape {median:?}");
+}

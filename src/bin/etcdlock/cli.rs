@@ -274,6 +274,10 @@ pub enum Command {
     /// OK/CRITICAL lines, exit 0 or 1)
     #[command(after_help = CHECK_AFTER_HELP)]
     Check(CheckArgs),
+    /// Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd
+    /// (holders, waiters, last run and last success), kept current by one etcd watch
+    #[command(after_help = EXPORTER_AFTER_HELP)]
+    Exporter(ExporterArgs),
     /// Print shell completions to stdout
     #[command(after_help = COMPLETIONS_AFTER_HELP)]
     Completions(CompletionsArgs),
@@ -381,6 +385,45 @@ needs --max-age. Ages are measured by this host's clock against the recorded end
 
 Exit codes: 0 every NAME is OK, 1 one is not (CRITICAL), 2 usage error (also: no --max-age and
 no --once-per recorded), 69 etcd unavailable or the records cannot be read.";
+
+const EXPORTER_AFTER_HELP: &str = "\
+Examples:
+  etcdlock exporter --listen 127.0.0.1:9479                 # every lock
+  etcdlock exporter --listen :9479 /jobs/ /ci/              # only these prefixes
+  curl -s localhost:9479/metrics | grep last_success
+
+Metrics, labelled lock=\"NAME\": etcdlock_lock_holders, etcdlock_lock_waiters, etcdlock_lock_limit,
+etcdlock_lock_held_seconds (oldest holder), etcdlock_last_run_timestamp_seconds,
+etcdlock_last_success_timestamp_seconds, etcdlock_last_exit_code, etcdlock_once_per_seconds,
+etcdlock_next_run_allowed_timestamp_seconds; and etcdlock_exporter_{locks,synced,resyncs_total,
+watch_events_total,revision}. The view is loaded once and kept current by one etcd watch (a
+scrape sends etcd nothing); it is loaded again after a fail-over or a compaction. Needs read
+permission on the prefixes and on the records prefix only.
+
+Exit codes: 0 stopped by SIGINT or SIGTERM, 2 usage error or --listen cannot be bound, 69 etcd
+unavailable at start-up.";
+
+#[derive(Debug, Args)]
+pub struct ExporterArgs {
+    /// Address to serve GET /metrics on, e.g. 127.0.0.1:9479 or [::]:9479
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
+    pub listen: std::net::SocketAddr,
+
+    /// Only locks under these prefixes (and their names' run records) [default: every lock]
+    #[arg(value_name = "PREFIX")]
+    pub prefixes: Vec<String>,
+}
+
+/// `--listen`: HOST:PORT, or :PORT for every address.
+fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_owned()
+    };
+    full.parse()
+        .map_err(|_| format!("{s:?} is not an address (expected e.g. 127.0.0.1:9479 or :9479)"))
+}
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {

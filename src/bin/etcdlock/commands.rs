@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::cli::{Cli, Command};
-use crate::{check, config, generate, handles, output, run, show};
+use crate::{check, config, exporter, generate, handles, output, run, show};
 
 /// Run the subcommand; its exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
@@ -51,6 +51,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Break(args) => runtime.block_on(show::break_lock(resolved.config, args)),
         Command::Forget(args) => runtime.block_on(show::forget(resolved.config, args)),
         Command::Check(args) => runtime.block_on(check::check(resolved.config, args)),
+        Command::Exporter(args) => runtime.block_on(exporter::exporter(resolved.config, args)),
         Command::Acquire(args) => runtime.block_on(handles::acquire(resolved, args)),
         Command::Renew(args) => runtime.block_on(handles::renew(resolved, args)),
         Command::Release(args) => runtime.block_on(handles::release(resolved, args)),

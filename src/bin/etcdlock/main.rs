@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod emergency;
 mod exit;
+mod exporter;
 mod generate;
 mod handles;
 mod hooks;

@@ -556,8 +556,10 @@ fn http_get(addr: &str, path: &str) -> Option<(String, String, Duration)> {
     let started = std::time::Instant::now();
     let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .ok()?;
+    s.write_all(
+        format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     let took = started.elapsed();
@@ -847,4 +849,107 @@ fn exporter_at_ten_thousand_locks() {
     );
     assert!(rss_end < 200 * 1024, "RSS {rss_end} KiB");
     assert!(median < Duration::from_secs(2), "scrape {median:?}");
+}
+
+/// A real Prometheus (Debian's package) scrapes the exporter every second, with the alert "no
+/// success in the last 10 seconds": it fires for a job whose runs fail and stays quiet for one
+/// whose runs succeed.
+#[test]
+fn prometheus_alerts_on_a_job_that_stopped_succeeding() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let (_cluster, ep, dir) = etcd_with_dir();
+    let ok = |args: &[&str]| assert_eq!(etcdlock_out(&ep, args).0, Some(0), "{args:?}");
+    ok(&["run", "/pm/good", "--", "true"]);
+    ok(&["run", "/pm/bad", "--", "true"]);
+    let exporter = Exporter::start(&ep, &["/pm/"]);
+    // Both jobs keep firing, every half second: one succeeds, the other fails from now on.
+    let stop = Arc::new(AtomicBool::new(false));
+    let jobs: Vec<_> = [("/pm/good", "true"), ("/pm/bad", "false")]
+        .into_iter()
+        .map(|(name, command)| {
+            let (stop, ep) = (stop.clone(), ep.clone());
+            std::thread::spawn(move || {
+                let mut runs = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    etcdlock_out(&ep, &["run", name, "--", command]);
+                    runs += 1;
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                runs
+            })
+        })
+        .collect();
+    fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: etcdlock\n    rules:\n      - alert: EtcdlockNoRecentSuccess\n        expr: time() - max by (lock) (etcdlock_last_success_timestamp_seconds) > 10\n        labels:\n          severity: critical\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs:\n  - job_name: etcdlock\n    static_configs:\n      - targets: ['{}']\n",
+            exporter.addr
+        ),
+    )
+    .unwrap();
+    let web = format!("127.0.0.1:{}", free_port());
+    let mut prometheus = std::process::Command::new("prometheus")
+        .current_dir(dir.path())
+        .args([
+            "--config.file=prometheus.yml",
+            "--storage.tsdb.path=data",
+            &format!("--web.listen-address={web}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(dir.path().join("prometheus.log")).unwrap())
+        .spawn()
+        .expect("prometheus (scripts/setup --dev installs Debian's package)");
+    let alerts = || {
+        http_get(&web, "/api/v1/alerts")
+            .and_then(|(_, body, _)| serde_json::from_str::<Value>(&body).ok())
+            .map(|v| v["data"]["alerts"].as_array().cloned().unwrap_or_default())
+            .unwrap_or_default()
+    };
+    let firing_for = |alerts: &[Value], lock: &str| {
+        alerts
+            .iter()
+            .any(|a| a["labels"]["lock"] == lock && a["state"] == "firing")
+    };
+    let mut seen = Vec::new();
+    let fired = poll_until(Duration::from_secs(60), || {
+        seen = alerts();
+        firing_for(&seen, "/pm/bad")
+    });
+    // Some more evaluations: the succeeding job never shows up, not even pending.
+    let mut good_alerted = seen.iter().any(|a| a["labels"]["lock"] == "/pm/good");
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_secs(1));
+        good_alerted |= alerts().iter().any(|a| a["labels"]["lock"] == "/pm/good");
+    }
+    let scraped = http_get(&web, "/api/v1/query?query=up%7Bjob%3D%22etcdlock%22%7D")
+        .map(|(_, body, _)| body)
+        .unwrap_or_default();
+    stop.store(true, Ordering::Relaxed);
+    let runs: Vec<i32> = jobs.into_iter().map(|j| j.join().unwrap()).collect();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(prometheus.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    wait_exit(&mut prometheus, SOON);
+    eprintln!(
+        "prometheus alerts: {}",
+        serde_json::to_string(&seen).unwrap()
+    );
+    eprintln!("runs (good, bad): {runs:?}; up: {scraped}");
+    assert!(
+        fired,
+        "EtcdlockNoRecentSuccess fires for /pm/bad: {seen:?}\n{}",
+        read(&dir.path().join("prometheus.log"))
+    );
+    assert!(!good_alerted, "no alert for /pm/good: {seen:?}");
+    assert!(
+        scraped.contains("\"1\"]"),
+        "Prometheus scraped the exporter: {scraped}"
+    );
 }

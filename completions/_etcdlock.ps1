@@ -47,6 +47,7 @@ Register-ArgumentCompleter -Native -CommandName 'etcdlock' -ScriptBlock {
             [CompletionResult]::new('release', 'release', [CompletionResultType]::ParameterValue, 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)')
             [CompletionResult]::new('forget', 'forget', [CompletionResultType]::ParameterValue, 'Forget NAME''s run records and its --once-per marker (the next run may go at once)')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check that each NAME succeeded recently, from its run records (a monitoring plugin: OK/CRITICAL lines, exit 0 or 1)')
+            [CompletionResult]::new('exporter', 'exporter', [CompletionResultType]::ParameterValue, 'Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch')
             [CompletionResult]::new('internal-reap', 'internal-reap', [CompletionResultType]::ParameterValue, 'Internal: what the reaper helper execs when etcdlock died while its command ran')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions to stdout')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages (etcdlock.1 and one per subcommand) into DIR')
@@ -283,6 +284,27 @@ Register-ArgumentCompleter -Native -CommandName 'etcdlock' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'etcdlock;exporter' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to serve GET /metrics on, e.g. 127.0.0.1:9479 or [::]:9479')
+            [CompletionResult]::new('--endpoints', '--endpoints', [CompletionResultType]::ParameterName, 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]')
+            [CompletionResult]::new('--dial-timeout', '--dial-timeout', [CompletionResultType]::ParameterName, 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]')
+            [CompletionResult]::new('--cacert', '--cacert', [CompletionResultType]::ParameterName, 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system''s roots]')
+            [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Client certificate''s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]')
+            [CompletionResult]::new('--records-prefix', '--records-prefix', [CompletionResultType]::ParameterName, 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock''s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of -v diagnostics on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no waiting progress)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr (no waiting progress)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'etcdlock;internal-reap' {
             [CompletionResult]::new('--run-id', '--run-id', [CompletionResultType]::ParameterName, 'The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)')
             [CompletionResult]::new('--cgroup', '--cgroup', [CompletionResultType]::ParameterName, 'The run''s cgroup, if it had one')
@@ -355,6 +377,7 @@ Register-ArgumentCompleter -Native -CommandName 'etcdlock' -ScriptBlock {
             [CompletionResult]::new('release', 'release', [CompletionResultType]::ParameterValue, 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)')
             [CompletionResult]::new('forget', 'forget', [CompletionResultType]::ParameterValue, 'Forget NAME''s run records and its --once-per marker (the next run may go at once)')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check that each NAME succeeded recently, from its run records (a monitoring plugin: OK/CRITICAL lines, exit 0 or 1)')
+            [CompletionResult]::new('exporter', 'exporter', [CompletionResultType]::ParameterValue, 'Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch')
             [CompletionResult]::new('internal-reap', 'internal-reap', [CompletionResultType]::ParameterValue, 'Internal: what the reaper helper execs when etcdlock died while its command ran')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions to stdout')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages (etcdlock.1 and one per subcommand) into DIR')
@@ -386,6 +409,9 @@ Register-ArgumentCompleter -Native -CommandName 'etcdlock' -ScriptBlock {
             break
         }
         'etcdlock;help;check' {
+            break
+        }
+        'etcdlock;help;exporter' {
             break
         }
         'etcdlock;help;internal-reap' {

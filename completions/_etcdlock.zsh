@@ -292,6 +292,29 @@ _arguments "${_arguments_options[@]}" : \
 '*::names -- Lock names:_default' \
 && ret=0
 ;;
+(exporter)
+_arguments "${_arguments_options[@]}" : \
+'--listen=[Address to serve GET /metrics on, e.g. 127.0.0.1\:9479 or \[\:\:\]\:9479]:ADDR:_default' \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+'*::prefixes -- Only locks under these prefixes (and their names'\'' run records) \[default\: every lock\]:_default' \
+&& ret=0
+;;
 (internal-reap)
 _arguments "${_arguments_options[@]}" : \
 '--run-id=[The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)]:RUN_ID:_default' \
@@ -407,6 +430,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(exporter)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (internal-reap)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -444,6 +471,7 @@ _etcdlock_commands() {
 'release:Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)' \
 'forget:Forget NAME'\''s run records and its --once-per marker (the next run may go at once)' \
 'check:Check that each NAME succeeded recently, from its run records (a monitoring plugin\: OK/CRITICAL lines, exit 0 or 1)' \
+'exporter:Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch' \
 'internal-reap:Internal\: what the reaper helper execs when etcdlock died while its command ran' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
@@ -471,6 +499,11 @@ _etcdlock__subcmd__completions_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock completions commands' commands "$@"
 }
+(( $+functions[_etcdlock__subcmd__exporter_commands] )) ||
+_etcdlock__subcmd__exporter_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock exporter commands' commands "$@"
+}
 (( $+functions[_etcdlock__subcmd__forget_commands] )) ||
 _etcdlock__subcmd__forget_commands() {
     local commands; commands=()
@@ -488,6 +521,7 @@ _etcdlock__subcmd__help_commands() {
 'release:Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)' \
 'forget:Forget NAME'\''s run records and its --once-per marker (the next run may go at once)' \
 'check:Check that each NAME succeeded recently, from its run records (a monitoring plugin\: OK/CRITICAL lines, exit 0 or 1)' \
+'exporter:Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch' \
 'internal-reap:Internal\: what the reaper helper execs when etcdlock died while its command ran' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
@@ -514,6 +548,11 @@ _etcdlock__subcmd__help__subcmd__check_commands() {
 _etcdlock__subcmd__help__subcmd__completions_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock help completions commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__help__subcmd__exporter_commands] )) ||
+_etcdlock__subcmd__help__subcmd__exporter_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help exporter commands' commands "$@"
 }
 (( $+functions[_etcdlock__subcmd__help__subcmd__forget_commands] )) ||
 _etcdlock__subcmd__help__subcmd__forget_commands() {

@@ -44,6 +44,7 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand release 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)'
             cand forget 'Forget NAME''s run records and its --once-per marker (the next run may go at once)'
             cand check 'Check that each NAME succeeded recently, from its run records (a monitoring plugin: OK/CRITICAL lines, exit 0 or 1)'
+            cand exporter 'Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch'
             cand internal-reap 'Internal: what the reaper helper execs when etcdlock died while its command ran'
             cand completions 'Print shell completions to stdout'
             cand man 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
@@ -270,6 +271,26 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'etcdlock;exporter'= {
+            cand --listen 'Address to serve GET /metrics on, e.g. 127.0.0.1:9479 or [::]:9479'
+            cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
+            cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
+            cand --cacert 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system''s roots]'
+            cand --cert 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]'
+            cand --key 'Client certificate''s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]'
+            cand --user 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]'
+            cand --password-file 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]'
+            cand --records-prefix 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock''s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]'
+            cand --log-format 'Format of -v diagnostics on stderr'
+            cand -v 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+            cand --verbose 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+            cand -q 'Only errors on stderr (no waiting progress)'
+            cand --quiet 'Only errors on stderr (no waiting progress)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'etcdlock;internal-reap'= {
             cand --run-id 'The run whose processes to kill (ETCDLOCK_RUN_ID in their environment)'
             cand --cgroup 'The run''s cgroup, if it had one'
@@ -339,6 +360,7 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand release 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)'
             cand forget 'Forget NAME''s run records and its --once-per marker (the next run may go at once)'
             cand check 'Check that each NAME succeeded recently, from its run records (a monitoring plugin: OK/CRITICAL lines, exit 0 or 1)'
+            cand exporter 'Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch'
             cand internal-reap 'Internal: what the reaper helper execs when etcdlock died while its command ran'
             cand completions 'Print shell completions to stdout'
             cand man 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
@@ -361,6 +383,8 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
         &'etcdlock;help;forget'= {
         }
         &'etcdlock;help;check'= {
+        }
+        &'etcdlock;help;exporter'= {
         }
         &'etcdlock;help;internal-reap'= {
         }

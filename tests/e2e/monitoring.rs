@@ -953,3 +953,88 @@ fn prometheus_alerts_on_a_job_that_stopped_succeeding() {
         "Prometheus scraped the exporter: {scraped}"
     );
 }
+
+/// With etcd authentication, `check` and the exporter need read permission only: a user with
+/// read on the locks' prefix and on their records sees the job's last success.
+#[test]
+fn check_and_exporter_need_read_permission_only() {
+    let cluster = Cluster::single();
+    for args in [
+        &["user", "add", "root:rootpw"][..],
+        &["role", "add", "root"],
+        &["user", "grant-role", "root", "root"],
+        &["user", "add", "monitor:monpw"],
+        &["role", "add", "monitor"],
+        &[
+            "role",
+            "grant-permission",
+            "monitor",
+            "--prefix=true",
+            "read",
+            "/jobs/",
+        ],
+        &[
+            "role",
+            "grant-permission",
+            "monitor",
+            "--prefix=true",
+            "read",
+            ".etcdlock/v1//jobs/",
+        ],
+        &["user", "grant-role", "monitor", "monitor"],
+        &["auth", "enable"],
+    ] {
+        let out = cluster.etcdctl(args);
+        if !out.status.success() && args[..2] != ["role", "add"] {
+            panic!("{}", describe_output(&format!("etcdctl {args:?}"), &out));
+        }
+    }
+    cluster.set_etcdctl_user(Some("root:rootpw"));
+    let ep = cluster.endpoints();
+    let (code, _, err) = etcdlock_out(
+        &ep,
+        &[
+            "--user",
+            "root:rootpw",
+            "run",
+            "--once-per",
+            "1h",
+            "/jobs/backup",
+            "--",
+            "true",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = etcdlock_out(&ep, &["--user", "monitor:monpw", "check", "/jobs/backup"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with("OK: /jobs/backup succeeded "), "{out}");
+    // Read only: the monitor could not have run the job itself.
+    let (code, _, _) = etcdlock_out(
+        &ep,
+        &["--user", "monitor:monpw", "run", "/jobs/x", "--", "true"],
+    );
+    assert_eq!(code, Some(69));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = etcdlock_at(&ep)
+        .args([
+            "--user",
+            "monitor:monpw",
+            "exporter",
+            "--listen",
+            &addr,
+            "/jobs/",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let exporter = Exporter { child, addr };
+    let (done, text) = exporter.until(|t| {
+        t.contains("etcdlock_exporter_synced 1")
+            && t.contains("etcdlock_last_success_timestamp_seconds{lock=\"/jobs/backup\"} ")
+    });
+    assert!(done, "{text}");
+    assert!(
+        text.contains("etcdlock_exporter_resyncs_total 0\n"),
+        "{text}"
+    );
+}

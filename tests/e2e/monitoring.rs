@@ -1038,3 +1038,49 @@ fn check_and_exporter_need_read_permission_only() {
         "{text}"
     );
 }
+
+/// A compaction that overtakes the exporter's watch (the exporter paused while 20 MB of writes go
+/// by, then etcd compacted past them): etcd cancels the watch, the exporter loads again and its
+/// view has what changed meanwhile.
+#[test]
+fn exporter_reloads_after_a_compaction_overtakes_its_watch() {
+    let (cluster, ep) = etcd();
+    let exporter = Exporter::start(&ep, &["/cx/"]);
+    let (done, text) = exporter.until(|t| t.contains("etcdlock_exporter_synced 1"));
+    assert!(done, "{text}");
+    let pid = nix::unistd::Pid::from_raw(exporter.pid());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let blob = "x".repeat(100_000);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let revision = runtime.block_on(async {
+        let config = etcdlock::Config::new([ep.as_str()]).unwrap();
+        let client = etcdlock::Client::connect(config, etcdlock::client::Check::Lazy)
+            .await
+            .unwrap();
+        let mut revision = 0;
+        for _ in 0..200 {
+            let blob = blob.clone();
+            let put = client
+                .call(|mut c| async move { c.put("/cx/blob", blob, None).await })
+                .await
+                .unwrap();
+            revision = put.header().unwrap().revision();
+        }
+        revision
+    });
+    assert_eq!(etcdlock_out(&ep, &["run", "/cx/job", "--", "sh", "-c", "exit 6"]).0, Some(6));
+    cluster.etcdctl_ok(&["compact", &revision.to_string()]);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let (done, text) = exporter.until(|t| {
+        t.contains("etcdlock_last_exit_code{lock=\"/cx/job\"} 6")
+            && t.contains("etcdlock_exporter_synced 1")
+    });
+    assert!(done, "{text}");
+    assert!(
+        text.contains("etcdlock_exporter_resyncs_total 1\n"),
+        "loaded again after the compaction:\n{text}"
+    );
+}

@@ -1071,7 +1071,10 @@ fn exporter_reloads_after_a_compaction_overtakes_its_watch() {
         }
         revision
     });
-    assert_eq!(etcdlock_out(&ep, &["run", "/cx/job", "--", "sh", "-c", "exit 6"]).0, Some(6));
+    assert_eq!(
+        etcdlock_out(&ep, &["run", "/cx/job", "--", "sh", "-c", "exit 6"]).0,
+        Some(6)
+    );
     cluster.etcdctl_ok(&["compact", &revision.to_string()]);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
     let (done, text) = exporter.until(|t| {

@@ -302,12 +302,14 @@ async fn sync_and_watch(
             Ok(None) => return Ok("the watch stream ended".into()),
             Err(e) => return Ok(e.to_string()),
         };
-        if resp.canceled() || resp.compact_revision() != 0 {
+        if resp.compact_revision() != 0 {
             return Ok(format!(
-                "watch canceled ({}; compacted at {})",
-                resp.cancel_reason(),
+                "etcd compacted the history the watch needed (up to revision {})",
                 resp.compact_revision()
             ));
+        }
+        if resp.canceled() {
+            return Ok(format!("watch canceled: {}", resp.cancel_reason()));
         }
         let mut model = lock();
         for event in resp.events() {

@@ -373,7 +373,7 @@ const CHECK_AFTER_HELP: &str = "\
 Examples:
   etcdlock check --max-age 25h /jobs/backup               # Nagios/Icinga/Sensu check command
   etcdlock check /jobs/backup /jobs/reindex               # --max-age from their --once-per
-  etcdlock -q check /jobs/backup && curl -fsS https://hc-ping.com/UUID
+  etcdlock check /jobs/backup >/dev/null && curl -fsS https://hc-ping.com/UUID
   etcdlock check --json --max-age 1h /ci/nightly | jq '.checks[].problems[]'
 
 A NAME is OK when its last run exited 0 and ended less than --max-age ago. Every problem is one

@@ -30,8 +30,8 @@ pub enum Outcome {
     SkippedHeld,
     /// A run succeeded within `--once-per`: the command did not run (exit 0).
     SkippedOncePer,
-    /// The command never started for another reason: etcd unavailable or refusing, a signal
-    /// while waiting, a usage error found late.
+    /// The command never started for another reason: etcd unavailable or refusing, the command
+    /// not found or not executable (126, 127), a signal while waiting, a usage error found late.
     Error,
 }
 

@@ -1087,3 +1087,41 @@ fn exporter_reloads_after_a_compaction_overtakes_its_watch() {
         "loaded again after the compaction:\n{text}"
     );
 }
+
+/// `run --handle` runs its hook too, after the command's record, with the handle's fencing
+/// token; the lock stays held.
+#[test]
+fn hooks_run_under_a_handle() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let log = dir.path().join("hook.log");
+    let (code, handle, err) = etcdlock_out(&ep, &["acquire", "--json", "--ttl", "30s", "/hh"]);
+    assert_eq!(code, Some(0), "{err}");
+    let handle: Value = serde_json::from_str(&handle).unwrap();
+    let hook = format!(
+        "echo \"$ETCDLOCK_OUTCOME $ETCDLOCK_FENCING_TOKEN\" > {}",
+        log.display()
+    );
+    let (code, _, err) = etcdlock_out(
+        &ep,
+        &[
+            "run",
+            "--handle",
+            handle["handle"].as_str().unwrap(),
+            "--on-failure",
+            &hook,
+            "--",
+            "false",
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        read(&log),
+        format!("failure {}\n", handle["fencing_token"]),
+        "{handle}"
+    );
+    assert_eq!(
+        cluster.lock_keys("/hh/").len(),
+        1,
+        "the handle still holds the lock"
+    );
+}

@@ -64,6 +64,9 @@ none\:"Nothing\: \`status\` shows "-""))' \
 '--kill-signal=[Signal sent to the command'\''s process group when the lease is about to be lost or --max-runtime is reached]:SIG:_default' \
 '--kill-after=[Grace between --kill-signal and SIGKILL when the lease is lost, --max-runtime is reached or etcdlock gets SIGTERM \[default\: 2s, or TTL/4 if that is shorter\]; must be less than TTL/2]:DUR:_default' \
 '--metrics-file=[Write a Prometheus textfile (node_exporter textfile collector) with this run'\''s timings, exit code and lost-lock count, updated when the command starts and ends]:PATH:_files' \
+'--on-success=[After a run whose command exited 0, run CMD with /bin/sh -c, once the lock is released (environment\: ETCDLOCK_NAME, ETCDLOCK_OUTCOME, ETCDLOCK_EXIT_CODE, ETCDLOCK_DURATION_S, ETCDLOCK_FENCING_TOKEN); it never changes etcdlock'\''s exit code]:CMD:_default' \
+'--on-failure=[After a run whose command failed (non-zero exit, signal, lost lock, --max-runtime), run CMD with /bin/sh -c, once the lock is released (same environment; ETCDLOCK_OUTCOME is failure, lock_lost or timeout); a skip or a give-up runs no hook]:CMD:_default' \
+'--hook-timeout=[How long a hook may run; then its process group gets SIGTERM, and SIGKILL 2s later]:DUR:_default' \
 '*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
 '--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
 '--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
@@ -126,6 +129,7 @@ _arguments "${_arguments_options[@]}" : \
 '--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
 '--json[Machine-readable output (same field names as \`status --json\`)]' \
+'--watch[Keep watching\: on a terminal, redraw the table whenever a lock or record under PREFIX changes; otherwise print one JSON line per lock that changed (with --json or not)]' \
 '*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
@@ -264,6 +268,53 @@ _arguments "${_arguments_options[@]}" : \
 ':name -- Lock name:_default' \
 && ret=0
 ;;
+(check)
+_arguments "${_arguments_options[@]}" : \
+'--max-age=[How long ago the last success may have ended \[default\: twice the --once-per period recorded with the last run\]]:DUR:_default' \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'--json[Machine-readable output (schema in the README); same exit codes]' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+'*::names -- Lock names:_default' \
+&& ret=0
+;;
+(exporter)
+_arguments "${_arguments_options[@]}" : \
+'--listen=[Address to serve GET /metrics on, e.g. 127.0.0.1\:9479 or \[\:\:\]\:9479]:ADDR:_default' \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+'*::prefixes -- Only locks under these prefixes (and their names'\'' run records) \[default\: every lock\]:_default' \
+&& ret=0
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 '*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
@@ -352,6 +403,14 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(check)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(exporter)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -384,6 +443,8 @@ _etcdlock_commands() {
 'renew:Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)' \
 'release:Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)' \
 'forget:Forget NAME'\''s run records and its --once-per marker (the next run may go at once)' \
+'check:Check that each NAME succeeded recently, from its run records (a monitoring plugin\: OK/CRITICAL lines, exit 0 or 1)' \
+'exporter:Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -400,10 +461,20 @@ _etcdlock__subcmd__break_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock break commands' commands "$@"
 }
+(( $+functions[_etcdlock__subcmd__check_commands] )) ||
+_etcdlock__subcmd__check_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock check commands' commands "$@"
+}
 (( $+functions[_etcdlock__subcmd__completions_commands] )) ||
 _etcdlock__subcmd__completions_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock completions commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__exporter_commands] )) ||
+_etcdlock__subcmd__exporter_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock exporter commands' commands "$@"
 }
 (( $+functions[_etcdlock__subcmd__forget_commands] )) ||
 _etcdlock__subcmd__forget_commands() {
@@ -421,6 +492,8 @@ _etcdlock__subcmd__help_commands() {
 'renew:Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)' \
 'release:Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)' \
 'forget:Forget NAME'\''s run records and its --once-per marker (the next run may go at once)' \
+'check:Check that each NAME succeeded recently, from its run records (a monitoring plugin\: OK/CRITICAL lines, exit 0 or 1)' \
+'exporter:Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -437,10 +510,20 @@ _etcdlock__subcmd__help__subcmd__break_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock help break commands' commands "$@"
 }
+(( $+functions[_etcdlock__subcmd__help__subcmd__check_commands] )) ||
+_etcdlock__subcmd__help__subcmd__check_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help check commands' commands "$@"
+}
 (( $+functions[_etcdlock__subcmd__help__subcmd__completions_commands] )) ||
 _etcdlock__subcmd__help__subcmd__completions_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock help completions commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__help__subcmd__exporter_commands] )) ||
+_etcdlock__subcmd__help__subcmd__exporter_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help exporter commands' commands "$@"
 }
 (( $+functions[_etcdlock__subcmd__help__subcmd__forget_commands] )) ||
 _etcdlock__subcmd__help__subcmd__forget_commands() {

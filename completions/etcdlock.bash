@@ -22,8 +22,14 @@ _etcdlock() {
             etcdlock,break)
                 cmd="etcdlock__subcmd__break"
                 ;;
+            etcdlock,check)
+                cmd="etcdlock__subcmd__check"
+                ;;
             etcdlock,completions)
                 cmd="etcdlock__subcmd__completions"
+                ;;
+            etcdlock,exporter)
+                cmd="etcdlock__subcmd__exporter"
                 ;;
             etcdlock,forget)
                 cmd="etcdlock__subcmd__forget"
@@ -55,8 +61,14 @@ _etcdlock() {
             etcdlock__subcmd__help,break)
                 cmd="etcdlock__subcmd__help__subcmd__break"
                 ;;
+            etcdlock__subcmd__help,check)
+                cmd="etcdlock__subcmd__help__subcmd__check"
+                ;;
             etcdlock__subcmd__help,completions)
                 cmd="etcdlock__subcmd__help__subcmd__completions"
+                ;;
+            etcdlock__subcmd__help,exporter)
+                cmd="etcdlock__subcmd__help__subcmd__exporter"
                 ;;
             etcdlock__subcmd__help,forget)
                 cmd="etcdlock__subcmd__help__subcmd__forget"
@@ -89,7 +101,7 @@ _etcdlock() {
 
     case "${cmd}" in
         etcdlock)
-            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version run status list break acquire renew release forget completions man help"
+            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version run status list break acquire renew release forget check exporter completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -278,6 +290,60 @@ _etcdlock() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        etcdlock__subcmd__check)
+            opts="-v -q -h -V --max-age --json --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --max-age)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dial-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --records-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         etcdlock__subcmd__completions)
             opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -285,6 +351,60 @@ _etcdlock() {
                 return 0
             fi
             case "${prev}" in
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dial-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --records-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        etcdlock__subcmd__exporter)
+            opts="-v -q -h -V --listen --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --endpoints)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -379,7 +499,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__help)
-            opts="run status list break acquire renew release forget completions man help"
+            opts="run status list break acquire renew release forget check exporter completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -420,7 +540,35 @@ _etcdlock() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        etcdlock__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         etcdlock__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        etcdlock__subcmd__help__subcmd__exporter)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -547,7 +695,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__list)
-            opts="-v -q -h -V --json --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
+            opts="-v -q -h -V --json --watch --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -747,7 +895,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__run)
-            opts="-s -n -w -E -c -v -q -h -V --limit --shared --once-per --handle --ttl --meta --min-hold --record-command --no-record --record-retention --no-wait --timeout --conflict-exit-code --progress-interval --shell --max-runtime --kill-signal --kill-after --kill-leftovers --metrics-file --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
+            opts="-s -n -w -E -c -v -q -h -V --limit --shared --once-per --handle --ttl --meta --min-hold --record-command --no-record --record-retention --no-wait --timeout --conflict-exit-code --progress-interval --shell --max-runtime --kill-signal --kill-after --kill-leftovers --metrics-file --on-success --on-failure --hook-timeout --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -826,6 +974,18 @@ _etcdlock() {
                     return 0
                     ;;
                 --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-success)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-failure)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hook-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

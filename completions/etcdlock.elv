@@ -43,6 +43,8 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand renew 'Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)'
             cand release 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)'
             cand forget 'Forget NAME''s run records and its --once-per marker (the next run may go at once)'
+            cand check 'Check that each NAME succeeded recently, from its run records (a monitoring plugin: OK/CRITICAL lines, exit 0 or 1)'
+            cand exporter 'Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch'
             cand completions 'Print shell completions to stdout'
             cand man 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -67,6 +69,9 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand --kill-signal 'Signal sent to the command''s process group when the lease is about to be lost or --max-runtime is reached'
             cand --kill-after 'Grace between --kill-signal and SIGKILL when the lease is lost, --max-runtime is reached or etcdlock gets SIGTERM [default: 2s, or TTL/4 if that is shorter]; must be less than TTL/2'
             cand --metrics-file 'Write a Prometheus textfile (node_exporter textfile collector) with this run''s timings, exit code and lost-lock count, updated when the command starts and ends'
+            cand --on-success 'After a run whose command exited 0, run CMD with /bin/sh -c, once the lock is released (environment: ETCDLOCK_NAME, ETCDLOCK_OUTCOME, ETCDLOCK_EXIT_CODE, ETCDLOCK_DURATION_S, ETCDLOCK_FENCING_TOKEN); it never changes etcdlock''s exit code'
+            cand --on-failure 'After a run whose command failed (non-zero exit, signal, lost lock, --max-runtime), run CMD with /bin/sh -c, once the lock is released (same environment; ETCDLOCK_OUTCOME is failure, lock_lost or timeout); a skip or a give-up runs no hook'
+            cand --hook-timeout 'How long a hook may run; then its process group gets SIGTERM, and SIGKILL 2s later'
             cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
             cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
             cand --cacert 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system''s roots]'
@@ -122,6 +127,7 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand --records-prefix 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock''s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]'
             cand --log-format 'Format of -v diagnostics on stderr'
             cand --json 'Machine-readable output (same field names as `status --json`)'
+            cand --watch 'Keep watching: on a terminal, redraw the table whenever a lock or record under PREFIX changes; otherwise print one JSON line per lock that changed (with --json or not)'
             cand -v 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
             cand --verbose 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
             cand -q 'Only errors on stderr (no waiting progress)'
@@ -243,6 +249,47 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'etcdlock;check'= {
+            cand --max-age 'How long ago the last success may have ended [default: twice the --once-per period recorded with the last run]'
+            cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
+            cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
+            cand --cacert 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system''s roots]'
+            cand --cert 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]'
+            cand --key 'Client certificate''s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]'
+            cand --user 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]'
+            cand --password-file 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]'
+            cand --records-prefix 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock''s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]'
+            cand --log-format 'Format of -v diagnostics on stderr'
+            cand --json 'Machine-readable output (schema in the README); same exit codes'
+            cand -v 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+            cand --verbose 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+            cand -q 'Only errors on stderr (no waiting progress)'
+            cand --quiet 'Only errors on stderr (no waiting progress)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'etcdlock;exporter'= {
+            cand --listen 'Address to serve GET /metrics on, e.g. 127.0.0.1:9479 or [::]:9479'
+            cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
+            cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
+            cand --cacert 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system''s roots]'
+            cand --cert 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]'
+            cand --key 'Client certificate''s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]'
+            cand --user 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]'
+            cand --password-file 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]'
+            cand --records-prefix 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock''s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]'
+            cand --log-format 'Format of -v diagnostics on stderr'
+            cand -v 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+            cand --verbose 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+            cand -q 'Only errors on stderr (no waiting progress)'
+            cand --quiet 'Only errors on stderr (no waiting progress)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'etcdlock;completions'= {
             cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
             cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
@@ -290,6 +337,8 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand renew 'Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)'
             cand release 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)'
             cand forget 'Forget NAME''s run records and its --once-per marker (the next run may go at once)'
+            cand check 'Check that each NAME succeeded recently, from its run records (a monitoring plugin: OK/CRITICAL lines, exit 0 or 1)'
+            cand exporter 'Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch'
             cand completions 'Print shell completions to stdout'
             cand man 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -309,6 +358,10 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
         &'etcdlock;help;release'= {
         }
         &'etcdlock;help;forget'= {
+        }
+        &'etcdlock;help;check'= {
+        }
+        &'etcdlock;help;exporter'= {
         }
         &'etcdlock;help;completions'= {
         }

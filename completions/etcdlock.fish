@@ -46,6 +46,8 @@ complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "acquire" -d 'Take
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "renew" -d 'Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "release" -d 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "forget" -d 'Forget NAME\'s run records and its --once-per marker (the next run may go at once)'
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "check" -d 'Check that each NAME succeeded recently, from its run records (a monitoring plugin: OK/CRITICAL lines, exit 0 or 1)'
+complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "exporter" -d 'Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "completions" -d 'Print shell completions to stdout'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
 complete -c etcdlock -n "__fish_etcdlock_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -67,6 +69,9 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l max-runtime -d
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l kill-signal -d 'Signal sent to the command\'s process group when the lease is about to be lost or --max-runtime is reached' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l kill-after -d 'Grace between --kill-signal and SIGKILL when the lease is lost, --max-runtime is reached or etcdlock gets SIGTERM [default: 2s, or TTL/4 if that is shorter]; must be less than TTL/2' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l metrics-file -d 'Write a Prometheus textfile (node_exporter textfile collector) with this run\'s timings, exit code and lost-lock count, updated when the command starts and ends' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l on-success -d 'After a run whose command exited 0, run CMD with /bin/sh -c, once the lock is released (environment: ETCDLOCK_NAME, ETCDLOCK_OUTCOME, ETCDLOCK_EXIT_CODE, ETCDLOCK_DURATION_S, ETCDLOCK_FENCING_TOKEN); it never changes etcdlock\'s exit code' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l on-failure -d 'After a run whose command failed (non-zero exit, signal, lost lock, --max-runtime), run CMD with /bin/sh -c, once the lock is released (same environment; ETCDLOCK_OUTCOME is failure, lock_lost or timeout); a skip or a give-up runs no hook' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l hook-timeout -d 'How long a hook may run; then its process group gets SIGTERM, and SIGKILL 2s later' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand run" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
@@ -111,6 +116,7 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l records-prefi
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l json -d 'Machine-readable output (same field names as `status --json`)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l watch -d 'Keep watching: on a terminal, redraw the table whenever a lock or record under PREFIX changes; otherwise print one JSON line per lock that changed (with --json or not)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -s h -l help -d 'Print help'
@@ -197,6 +203,37 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s v -l verbos
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s h -l help -d 'Print help'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand forget" -s V -l version -d 'Print version'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand check" -l max-age -d 'How long ago the last success may have ended [default: twice the --once-per period recorded with the last run]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand check" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand check" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand check" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand check" -l cert -d 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand check" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand check" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand check" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand check" -l records-prefix -d 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock\'s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand check" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
+json\t''"
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand check" -l json -d 'Machine-readable output (schema in the README); same exit codes'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand check" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand check" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand check" -s h -l help -d 'Print help'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand check" -s V -l version -d 'Print version'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand exporter" -l listen -d 'Address to serve GET /metrics on, e.g. 127.0.0.1:9479 or [::]:9479' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand exporter" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand exporter" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand exporter" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand exporter" -l cert -d 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand exporter" -l key -d 'Client certificate\'s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand exporter" -l user -d 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand exporter" -l password-file -d 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand exporter" -l records-prefix -d 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock\'s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]' -r
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand exporter" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
+json\t''"
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand exporter" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand exporter" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand exporter" -s h -l help -d 'Print help'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand exporter" -s V -l version -d 'Print version'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l endpoints -d 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l dial-timeout -d 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand completions" -l cacert -d 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system\'s roots]' -r -F
@@ -225,14 +262,16 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s v -l verbose -
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s h -l help -d 'Print help'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand man" -s V -l version -d 'Print version'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "run" -d 'Run COMMAND while holding the lock NAME'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "status" -d 'Show who holds NAME, since when, who waits, and its last run'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "list" -d 'List the locks under PREFIX with their holders and waiters'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "break" -d 'Break NAME: revoke its holder\'s lease, so that holder\'s etcdlock stops its command (exit 70)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "acquire" -d 'Take the lock NAME and leave it held (by a lease that frees it after --ttl); print a handle for renew, release and run --handle in later steps (CI jobs, ExecStartPre)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "renew" -d 'Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "release" -d 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "forget" -d 'Forget NAME\'s run records and its --once-per marker (the next run may go at once)'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "completions" -d 'Print shell completions to stdout'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget check exporter completions man help" -f -a "run" -d 'Run COMMAND while holding the lock NAME'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget check exporter completions man help" -f -a "status" -d 'Show who holds NAME, since when, who waits, and its last run'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget check exporter completions man help" -f -a "list" -d 'List the locks under PREFIX with their holders and waiters'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget check exporter completions man help" -f -a "break" -d 'Break NAME: revoke its holder\'s lease, so that holder\'s etcdlock stops its command (exit 70)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget check exporter completions man help" -f -a "acquire" -d 'Take the lock NAME and leave it held (by a lease that frees it after --ttl); print a handle for renew, release and run --handle in later steps (CI jobs, ExecStartPre)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget check exporter completions man help" -f -a "renew" -d 'Reset the lease of a lock taken with acquire to its TTL (exit 70 if it was lost)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget check exporter completions man help" -f -a "release" -d 'Release a lock taken with acquire now (exit 70 if it had been lost meanwhile)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget check exporter completions man help" -f -a "forget" -d 'Forget NAME\'s run records and its --once-per marker (the next run may go at once)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget check exporter completions man help" -f -a "check" -d 'Check that each NAME succeeded recently, from its run records (a monitoring plugin: OK/CRITICAL lines, exit 0 or 1)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget check exporter completions man help" -f -a "exporter" -d 'Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget check exporter completions man help" -f -a "completions" -d 'Print shell completions to stdout'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget check exporter completions man help" -f -a "man" -d 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand help; and not __fish_seen_subcommand_from run status list break acquire renew release forget check exporter completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

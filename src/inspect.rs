@@ -19,8 +19,9 @@ use crate::holder::{Holder, Mode};
 use crate::queue::{self, Slot};
 use crate::record::RunRecord;
 
-/// Bumped only for incompatible changes; new fields do not bump it.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Bumped when fields are added (3: `list` has `last_success` and `next_run_allowed_in_s`);
+/// fields are never removed or changed.
+pub const SCHEMA_VERSION: u32 = 3;
 /// Keys per range request when listing: large enough for few round trips, small enough to keep
 /// each response well under etcd's default 1.5 MiB request limit.
 const PAGE: i64 = 2000;
@@ -166,6 +167,10 @@ pub struct LockSummary {
     pub detached_keys: usize,
     /// The last run that ended.
     pub last_run: Option<RunRecord>,
+    /// The last run that exited 0.
+    pub last_success: Option<RunRecord>,
+    /// With a `--once-per` marker in force: seconds until the next run is allowed.
+    pub next_run_allowed_in_s: Option<i64>,
 }
 
 /// `list --json`.
@@ -448,12 +453,21 @@ fn group_by_lock(
     (locks, detached)
 }
 
-/// One lock's line in the list, from its queue, the values read and its last-run record.
+/// A lock's records as `list` read them: the values of `last-run` and `last-success`, and the
+/// once-marker's remaining TTL.
+#[derive(Default)]
+struct ListedRecords<'a> {
+    last_run: Option<&'a [u8]>,
+    last_success: Option<&'a [u8]>,
+    once_remaining_s: Option<i64>,
+}
+
+/// One lock's line in the list, from its queue, the values read and its records.
 fn summarize(
     name: &str,
     slots: &[Slot],
     values: &HashMap<String, Vec<u8>>,
-    last_run: Option<&[u8]>,
+    records: ListedRecords<'_>,
 ) -> LockSummary {
     let value = slots
         .first()
@@ -480,7 +494,9 @@ fn summarize(
             .into_iter()
             .collect(),
         detached_keys: 0,
-        last_run: last_run.and_then(RunRecord::parse),
+        last_run: records.last_run.and_then(RunRecord::parse),
+        last_success: records.last_success.and_then(RunRecord::parse),
+        next_run_allowed_in_s: records.once_remaining_s,
     }
 }
 
@@ -513,17 +529,30 @@ pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
         }
     }
     let (locks, detached) = group_by_lock(&keys, records_prefix);
-    let present: std::collections::HashSet<&[u8]> = keys.iter().map(KeyValue::key).collect();
-    let last_runs: HashMap<&String, String> = locks
+    // Keys only, but with their leases: the once-markers' remaining TTLs come from those.
+    let present: HashMap<&[u8], i64> = keys.iter().map(|kv| (kv.key(), kv.lease())).collect();
+    let record_keys: HashMap<&String, crate::record::Keys> = locks
         .keys()
-        .map(|name| (name, crate::record::Keys::of(etcd, name).last_run()))
-        .filter(|(_, key)| present.contains(key.as_bytes()))
+        .map(|name| (name, crate::record::Keys::of(etcd, name)))
         .collect();
+    let record_values: Vec<String> = record_keys
+        .values()
+        .flat_map(|k| [k.last_run(), k.last_success()])
+        .filter(|key| present.contains_key(key.as_bytes()))
+        .collect();
+    let once_leases: HashMap<&String, i64> = record_keys
+        .iter()
+        .filter_map(|(name, k)| {
+            let lease = *present.get(k.once().as_bytes())?;
+            (lease != 0).then_some((*name, lease))
+        })
+        .collect();
+    let once_ttls = lease_ttls(etcd, once_leases.values().copied().collect()).await;
     let wanted: Vec<&str> = locks
         .values()
         .filter_map(|s| s.first())
         .map(|s| s.key.as_str())
-        .chain(last_runs.values().map(String::as_str))
+        .chain(record_values.iter().map(String::as_str))
         .collect();
     let mut values = values_of(etcd, &wanted).await?;
     // A lock held shared has as many holders as it has leading shared keys: read those values too.
@@ -539,8 +568,16 @@ pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
     let mut summaries: Vec<LockSummary> = locks
         .iter()
         .map(|(name, slots)| {
-            let last_run = last_runs.get(name).and_then(|k| values.get(k));
-            let mut summary = summarize(name, slots, &values, last_run.map(Vec::as_slice));
+            let keys = &record_keys[name];
+            let records = ListedRecords {
+                last_run: values.get(&keys.last_run()).map(Vec::as_slice),
+                last_success: values.get(&keys.last_success()).map(Vec::as_slice),
+                once_remaining_s: once_leases
+                    .get(name)
+                    .and_then(|l| once_ttls.get(l).copied().flatten())
+                    .map(|t| t.max(0)),
+            };
+            let mut summary = summarize(name, slots, &values, records);
             summary.detached_keys = detached.get(name).copied().unwrap_or_default();
             summary
         })

@@ -192,6 +192,11 @@ pub struct RunRecord {
     pub handle_released: bool,
     /// The etcdlock version that wrote this.
     pub etcdlock_version: String,
+    /// The run's `--once-per` period in seconds, if it had one: `check` derives its default
+    /// `--max-age` from it. Absent from records written before it existed (and from runs without
+    /// `--once-per`), which still parse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub once_per_s: Option<u64>,
 }
 
 impl RunRecord {
@@ -210,6 +215,7 @@ impl RunRecord {
             lost: false,
             handle_released: false,
             etcdlock_version: env!("CARGO_PKG_VERSION").to_owned(),
+            once_per_s: None,
         }
     }
 
@@ -669,6 +675,11 @@ mod tests {
             Duration::from_millis(1500),
         );
         r.exit_code = 3;
+        assert_eq!(RunRecord::parse(&r.to_json()), Some(r.clone()));
+        // A record written before `once_per_s` existed still parses.
+        let old = br#"{"host":"h","pid":1,"user":"u","command":[],"started_at":"2026-01-01T00:00:00Z","ended_at":"2026-01-01T00:00:01Z","duration":1.0,"exit_code":0,"fencing_token":5,"lost":false,"etcdlock_version":"0.1.0"}"#;
+        assert_eq!(RunRecord::parse(old).map(|r| r.once_per_s), Some(None));
+        r.once_per_s = Some(3600);
         assert_eq!(RunRecord::parse(&r.to_json()), Some(r.clone()));
         assert_eq!(r.duration, 1.5);
         let keys = Keys::new(DEFAULT_PREFIX, "/x");

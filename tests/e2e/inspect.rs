@@ -52,7 +52,7 @@ fn status_of_a_free_lock() {
     let (code, out, _) = etcdlock_out(&cluster.endpoints(), &["status", "--json", "/nothing"]);
     assert_eq!(code, Some(0));
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["schema_version"], 3);
     assert_eq!(v["held"], false);
     assert_eq!(v["holders"], Value::Array(vec![]));
 }
@@ -205,7 +205,7 @@ fn list_many_locks() {
     );
     assert_eq!(code, Some(0), "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["schema_version"], 3);
     let locks = v["locks"].as_array().unwrap();
     assert_eq!(locks.len(), N);
     assert_eq!(locks[0]["name"], "/many/lock-00000");

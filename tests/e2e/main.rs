@@ -9,6 +9,7 @@ mod generated;
 mod harness;
 mod inspect;
 mod library;
+mod monitoring;
 mod names;
 mod options;
 mod papercuts;

@@ -243,6 +243,8 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once per process: the size of `run`'s arguments does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run COMMAND while holding the lock NAME
@@ -274,6 +276,14 @@ pub enum Command {
     /// Forget NAME's run records and its --once-per marker (the next run may go at once)
     #[command(after_help = FORGET_AFTER_HELP)]
     Forget(ForgetArgs),
+    /// Check that each NAME succeeded recently, from its run records (a monitoring plugin:
+    /// OK/CRITICAL lines, exit 0 or 1)
+    #[command(after_help = CHECK_AFTER_HELP)]
+    Check(CheckArgs),
+    /// Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd
+    /// (holders, waiters, last run and last success), kept current by one etcd watch
+    #[command(after_help = EXPORTER_AFTER_HELP)]
+    Exporter(ExporterArgs),
     /// Print shell completions to stdout
     #[command(after_help = COMPLETIONS_AFTER_HELP)]
     Completions(CompletionsArgs),
@@ -346,6 +356,8 @@ Examples:
   etcdlock list                 # every lock (keys NAME/<lease hex>) and every name with run records
   etcdlock list /jobs/          # only locks under /jobs/
   etcdlock list --json | jq '.locks[] | select(.waiter_count > 0) | .name'
+  etcdlock list --watch /ci/    # a live table on a terminal (q or Ctrl-C to leave)
+  etcdlock list --watch | jq -c 'select(.lock.waiter_count > 0)'   # one JSON line per change
 
 Exit codes: 0 success, 2 usage error, 69 etcd unavailable.";
 
@@ -373,11 +385,88 @@ pub struct StatusArgs {
     pub name: String,
 }
 
+const CHECK_AFTER_HELP: &str = "\
+Examples:
+  etcdlock check --max-age 25h /jobs/backup               # Nagios/Icinga/Sensu check command
+  etcdlock check /jobs/backup /jobs/reindex               # --max-age from their --once-per
+  etcdlock check /jobs/backup >/dev/null && curl -fsS https://hc-ping.com/UUID
+  etcdlock check --json --max-age 1h /ci/nightly | jq '.checks[].problems[]'
+
+A NAME is OK when its last run exited 0 and ended less than --max-age ago. Every problem is one
+CRITICAL line, listed before the OK lines: no run record (never ran, or not within the records'
+retention), the last run failed (its exit code, a lost lock, --max-runtime), never succeeded,
+the last success too old. Without --max-age a NAME's allowed age is twice the --once-per period
+recorded with its last run (one missed slot is tolerated); a NAME that ran without --once-per
+needs --max-age. Ages are measured by this host's clock against the recorded end times.
+
+Exit codes: 0 every NAME is OK, 1 one is not (CRITICAL), 2 usage error (also: no --max-age and
+no --once-per recorded), 69 etcd unavailable or the records cannot be read.";
+
+const EXPORTER_AFTER_HELP: &str = "\
+Examples:
+  etcdlock exporter --listen 127.0.0.1:9479                 # every lock
+  etcdlock exporter --listen :9479 /jobs/ /ci/              # only these prefixes
+  curl -s localhost:9479/metrics | grep last_success
+
+Metrics, labelled lock=\"NAME\": etcdlock_lock_holders, etcdlock_lock_waiters, etcdlock_lock_limit,
+etcdlock_lock_held_seconds (oldest holder), etcdlock_last_run_timestamp_seconds,
+etcdlock_last_success_timestamp_seconds, etcdlock_last_exit_code, etcdlock_once_per_seconds,
+etcdlock_next_run_allowed_timestamp_seconds; and etcdlock_exporter_{locks,synced,resyncs_total,
+watch_events_total,revision}. The view is loaded once and kept current by one etcd watch (a
+scrape sends etcd nothing); it is loaded again after a fail-over or a compaction. Needs read
+permission on the prefixes and on the records prefix only.
+
+Exit codes: 0 stopped by SIGINT or SIGTERM, 2 usage error or --listen cannot be bound, 69 etcd
+unavailable at start-up.";
+
+#[derive(Debug, Args)]
+pub struct ExporterArgs {
+    /// Address to serve GET /metrics on, e.g. 127.0.0.1:9479 or [::]:9479
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
+    pub listen: std::net::SocketAddr,
+
+    /// Only locks under these prefixes (and their names' run records) [default: every lock]
+    #[arg(value_name = "PREFIX")]
+    pub prefixes: Vec<String>,
+}
+
+/// `--listen`: HOST:PORT, or :PORT for every address.
+fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_owned()
+    };
+    full.parse()
+        .map_err(|_| format!("{s:?} is not an address (expected e.g. 127.0.0.1:9479 or :9479)"))
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// How long ago the last success may have ended [default: twice the --once-per period
+    /// recorded with the last run]
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration, allow_hyphen_values = true)]
+    pub max_age: Option<Duration>,
+
+    /// Machine-readable output (schema in the README); same exit codes
+    #[arg(long)]
+    pub json: bool,
+
+    /// Lock names
+    #[arg(value_name = "NAME", required = true, num_args = 1.., value_parser = parse_name)]
+    pub names: Vec<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Machine-readable output (same field names as `status --json`)
     #[arg(long)]
     pub json: bool,
+
+    /// Keep watching: on a terminal, redraw the table whenever a lock or record under PREFIX
+    /// changes; otherwise print one JSON line per lock that changed (with --json or not)
+    #[arg(long)]
+    pub watch: bool,
 
     /// Only keys under this prefix [default: all keys]
     pub prefix: Option<String>,
@@ -607,6 +696,22 @@ pub struct RunArgs {
     /// exit code and lost-lock count, updated when the command starts and ends
     #[arg(help_heading = "Command", long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
+
+    /// After a run whose command exited 0, run CMD with /bin/sh -c, once the lock is released
+    /// (environment: ETCDLOCK_NAME, ETCDLOCK_OUTCOME, ETCDLOCK_EXIT_CODE, ETCDLOCK_DURATION_S,
+    /// ETCDLOCK_FENCING_TOKEN); it never changes etcdlock's exit code
+    #[arg(help_heading = "Hooks", long, value_name = "CMD")]
+    pub on_success: Option<String>,
+
+    /// After a run whose command failed (non-zero exit, signal, lost lock, --max-runtime), run
+    /// CMD with /bin/sh -c, once the lock is released (same environment; ETCDLOCK_OUTCOME is
+    /// failure, lock_lost or timeout); a skip or a give-up runs no hook
+    #[arg(help_heading = "Hooks", long, value_name = "CMD")]
+    pub on_failure: Option<String>,
+
+    /// How long a hook may run; then its process group gets SIGTERM, and SIGKILL 2s later
+    #[arg(help_heading = "Hooks", long, value_name = "DUR", default_value = "60s", value_parser = parse_positive_duration, allow_hyphen_values = true)]
+    pub hook_timeout: Duration,
 
     /// Lock name; the lock's keys are NAME/<lease id in hex> (with --handle: from the handle)
     #[arg(value_name = "NAME", value_parser = parse_name, required_unless_present = "handle")]

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::cli::{Cli, Command};
-use crate::{config, generate, handles, output, run, show};
+use crate::{check, config, exporter, generate, handles, output, run, show};
 
 /// Run the subcommand; its exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
@@ -31,7 +31,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Acquire(args) => Some(args.name.as_str()),
         _ => None,
     };
-    if let Some(name) = name {
+    let checked = match &cli.command {
+        Command::Check(args) => args.names.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    };
+    for name in name.into_iter().chain(checked) {
         etcdlock::record::check_lock_name(&resolved.config, name)
             .map_err(|e| crate::exit::fail(crate::exit::USAGE, e.to_string()))?;
     }
@@ -46,6 +50,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::List(args) => runtime.block_on(show::list(resolved.config, args)),
         Command::Break(args) => runtime.block_on(show::break_lock(resolved.config, args)),
         Command::Forget(args) => runtime.block_on(show::forget(resolved.config, args)),
+        Command::Check(args) => runtime.block_on(check::check(resolved.config, args)),
+        Command::Exporter(args) => runtime.block_on(exporter::exporter(resolved.config, args)),
         Command::Acquire(args) => runtime.block_on(handles::acquire(resolved, args)),
         Command::Renew(args) => runtime.block_on(handles::renew(resolved, args)),
         Command::Release(args) => runtime.block_on(handles::release(resolved, args)),

@@ -389,7 +389,7 @@ pub async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
     // The records' lease is looked up while the command runs (reads only).
     let records = etcdlock::record::Retention::start(&client, &args.name, plan.retention);
     let started = (std::time::Instant::now(), std::time::SystemTime::now());
-    metrics.started();
+    metrics.started(acquired.fencing_token);
     let code = command::run(&session, &mut signals, args, &command, &acquired).await;
     let dead = tree.stop_all(std::time::Duration::from_secs(3));
     if let (Ok(code), true) = (&code, dead) {

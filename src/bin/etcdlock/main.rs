@@ -2,14 +2,18 @@
 //! the `etcdlock` library. `main` only parses, dispatches (commands.rs) and turns the outcome into
 //! an exit code (exit.rs).
 
+mod check;
 mod cli;
 mod command;
 mod commands;
 mod config;
 mod emergency;
 mod exit;
+mod exporter;
 mod generate;
 mod handles;
+mod hooks;
+mod live;
 mod metrics;
 mod notices;
 mod output;

@@ -28,7 +28,7 @@ use crate::cli::{RecordCommand, RunArgs};
 use crate::command::{self, Command};
 use crate::config::Resolved;
 use crate::exit::{self, fail};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Skip};
 use crate::output;
 use crate::wait::{self, Held, Waited, Waiting};
 
@@ -37,7 +37,11 @@ pub async fn run(resolved: Resolved, args: RunArgs) -> Result<u8> {
     if let Some(path) = &args.metrics_file {
         crate::metrics::check_writable(path)?;
     }
-    let mut metrics = Metrics::new(args.metrics_file.clone(), &args.name);
+    let mut metrics = Metrics::new(
+        args.metrics_file.clone(),
+        &args.name,
+        args.max_runtime().is_some(),
+    );
     let result = match &args.handle {
         Some(_) => crate::handles::run_in(resolved, &args, &mut metrics).await,
         None => run_locked(resolved, &args, &mut metrics).await,
@@ -46,7 +50,10 @@ pub async fn run(resolved: Resolved, args: RunArgs) -> Result<u8> {
         Ok(code) => *code,
         Err(e) => exit::code_of(e),
     };
-    metrics.ended(code, code == exit::LOCK_LOST);
+    let ended = metrics.ended(code);
+    // The lock is released (or, with --handle, the command's part is over): the hooks cannot
+    // delay anyone, and cannot change the exit code.
+    crate::hooks::run(&args, &ended).await;
     result
 }
 
@@ -214,7 +221,7 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         sig = signals.recv_cancel() => return Ok(exit::signal(sig as i32)),
     };
     refuse_nested(&client, args).await?;
-    if let Some(code) = look_first(&client, args)
+    if let Some(code) = look_first(&client, args, metrics)
         .await
         .map_err(|e| once_per_denied(e, &client, args))?
     {
@@ -317,7 +324,7 @@ async fn refuse_nested(client: &Client, args: &RunArgs) -> Result<()> {
 /// `-n` and `--once-per`: learn with one read, before any lease or write, whether there is
 /// anything to do. A thousand hosts firing at a held lock, or after this period's run, cost etcd
 /// no write. When the read says free, go on as usual (a race costs only the usual path).
-async fn look_first(client: &Client, args: &RunArgs) -> Result<Option<u8>> {
+async fn look_first(client: &Client, args: &RunArgs, metrics: &mut Metrics) -> Result<Option<u8>> {
     if !args.wait.no_wait && args.once_per.is_none() {
         return Ok(None);
     }
@@ -335,9 +342,11 @@ async fn look_first(client: &Client, args: &RunArgs) -> Result<Option<u8>> {
             name = args.name,
             "a run succeeded within --once-per; skipping"
         );
+        metrics.skipped(Skip::OncePer);
         return Ok(Some(0));
     }
     if args.wait.no_wait && peek.full(args.limit) {
+        metrics.skipped(Skip::Held);
         let code = wait::conflict(
             client,
             &args.name,
@@ -437,6 +446,7 @@ async fn record_and_release(
     record.exit_code = i32::from(code);
     record.fencing_token = acquired.fencing_token;
     record.lost = lost;
+    record.once_per_s = args.once_per.map(|p| p.as_secs());
     let success = code == 0;
     let mut ending = Ending {
         record,
@@ -600,7 +610,13 @@ async fn hold(
     .await?
     {
         Waited::Held(held) => held,
-        Waited::Ended(code) => return Ok(Outcome::NotHeld(code)),
+        Waited::Ended(code) => {
+            // A give-up ends with the conflict code; anything else is a signal while waiting.
+            if code == args.wait.conflict_exit_code {
+                metrics.skipped(Skip::Held);
+            }
+            return Ok(Outcome::NotHeld(code));
+        }
     };
     if args.once_per.is_some()
         && etcdlock::lock::peek(client, &args.name, args.limit, mode(args), true)
@@ -618,11 +634,12 @@ async fn hold(
                 args.name
             ));
         }
+        metrics.skipped(Skip::OncePer);
         return Ok(Outcome::Skipped(held));
     }
     held.announce();
     let (acquired_at, started) = (Instant::now(), SystemTime::now());
-    metrics.started();
+    metrics.started(held.acquired.fencing_token);
     let code = command::run(session, signals, args, command, &held.acquired).await?;
     let took = acquired_at.elapsed();
     if let Some(min_hold) = args.min_hold {

@@ -291,6 +291,9 @@ fn render_status(s: &Status) -> String {
 
 pub async fn list(config: etcdlock::Config, args: ListArgs) -> Result<u8> {
     let etcd = crate::exit::connect(config, Check::Leader).await?;
+    if args.watch {
+        return crate::live::watch(etcd, args.prefix.unwrap_or_default(), args.json).await;
+    }
     let list = inspect::list(&etcd, args.prefix.as_deref().unwrap_or_default()).await?;
     if args.json {
         output::print(&format!("{}\n", serde_json::to_string_pretty(&list)?))?;
@@ -300,7 +303,7 @@ pub async fn list(config: etcdlock::Config, args: ListArgs) -> Result<u8> {
     Ok(0)
 }
 
-fn render_list(list: &List) -> String {
+pub fn render_list(list: &List) -> String {
     if list.locks.is_empty() {
         return "no locks\n".to_owned();
     }

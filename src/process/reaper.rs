@@ -43,9 +43,9 @@
 //! watching the pipe (etcdlock may come back and release). Without a rescue program (a library
 //! caller) the helper stops after the system calls.
 //!
-//! etcdlock in turn watches the helper ([`Watchdog::helper_died`], a pidfd on a thread of its
-//! own): if it dies, the guard treats the lock as lost and stops the command, since nothing would
-//! kill the tree any more if etcdlock were then killed or frozen.
+//! etcdlock in turn watches the helper ([`Watchdog::helper_died`], a pidfd the guard's thread
+//! polls at least once a second): if it dies, the guard treats the lock as lost and stops the
+//! command, since nothing would kill the tree any more if etcdlock were then killed or frozen.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -227,13 +227,41 @@ impl Drop for Reaper {
 pub struct Watchdog {
     /// The shared page.
     pub deadlines: Deadlines,
-    died: Arc<OnceLock<String>>,
+    helper: Option<HelperWatch>,
+}
+
+/// The helper's pidfd, polled by the guard's thread (about once a second while a command runs:
+/// no thread of its own).
+#[derive(Debug)]
+struct HelperWatch {
+    pid: libc::pid_t,
+    fd: OwnedFd,
+    /// Set once etcdlock lets the helper go: its end is then no news.
+    expected: Arc<AtomicBool>,
+    died: OnceLock<String>,
 }
 
 impl Watchdog {
-    /// Why the helper is gone, if it died while etcdlock still needed it.
+    /// Why the helper is gone, if it died while etcdlock still needed it (one `poll` of its
+    /// pidfd, without waiting).
     pub fn helper_died(&self) -> Option<&str> {
-        self.died.get().map(String::as_str)
+        let h = self.helper.as_ref()?;
+        if h.died.get().is_none() && !h.expected.load(Ordering::SeqCst) {
+            let mut pfd = libc::pollfd {
+                fd: h.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: poll on one valid pollfd, no waiting.
+            let exited = unsafe { libc::poll(&mut pfd, 1, 0) } > 0;
+            if exited && !h.expected.load(Ordering::SeqCst) {
+                let _ = h.died.set(format!(
+                    "the reaper helper (pid {}) died, so nothing would stop the command if etcdlock were killed or frozen",
+                    h.pid
+                ));
+            }
+        }
+        h.died.get().map(String::as_str)
     }
 }
 
@@ -434,11 +462,16 @@ impl Reaper {
             return None;
         }
         let expected = Arc::new(AtomicBool::new(false));
-        let died = Arc::new(OnceLock::new());
-        watch_helper(launch.helper.load(Ordering::SeqCst), &expected, &died);
+        let pid = launch.helper.load(Ordering::SeqCst);
+        let helper = open_pidfd(pid).map(|fd| HelperWatch {
+            pid,
+            fd,
+            expected: expected.clone(),
+            died: OnceLock::new(),
+        });
         Some(Started {
             reaper: Reaper { writer, expected },
-            watchdog: Watchdog { deadlines, died },
+            watchdog: Watchdog { deadlines, helper },
         })
     }
 
@@ -470,39 +503,18 @@ impl Reaper {
     }
 }
 
-/// Watch the helper `pid` with a pidfd on a thread of its own: if it ends before etcdlock lets it
-/// go, say why in `died` (the guard polls it). Without pidfds (Linux before 5.3) or a thread,
+/// A pidfd of the helper `pid` (readable once it has exited). Without pidfds (Linux before 5.3)
 /// the helper is not watched (debug line).
-fn watch_helper(pid: libc::pid_t, expected: &Arc<AtomicBool>, died: &Arc<OnceLock<String>>) {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+fn open_pidfd(pid: libc::pid_t) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor (always
+    // close-on-exec) or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if pid <= 0 || fd < 0 {
         tracing::debug!(pid, "cannot watch the reaper helper (no pidfd)");
-        return;
+        return None;
     }
     // SAFETY: a fresh descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-    let (expected, died) = (expected.clone(), died.clone());
-    let spawned = std::thread::Builder::new()
-        .name("etcdlock-helper".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            let mut pfd = libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: poll on one valid pollfd.
-            while unsafe { libc::poll(&mut pfd, 1, -1) } < 0 {}
-            if !expected.load(Ordering::SeqCst) {
-                let _ = died.set(format!(
-                    "the reaper helper (pid {pid}) died, so nothing would stop the command if etcdlock were killed or frozen"
-                ));
-            }
-        });
-    if spawned.is_err() {
-        tracing::debug!("cannot watch the reaper helper (no thread)");
-    }
+    Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 /// What the intermediate and the helper need, prepared before the clone.

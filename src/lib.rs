@@ -72,6 +72,7 @@ pub mod process;
 pub mod queue;
 pub mod random;
 pub mod record;
+pub mod runner;
 pub mod safety;
 pub mod session;
 

@@ -58,7 +58,7 @@ pub fn status_code(status: ExitStatus) -> u8 {
 /// What to execute and where: the program [`supervise::check_command`] found for `argv[0]`, the
 /// argv, the variables to add, and the tree ([`prepare_tree`]) it runs as.
 pub struct Command {
-    /// The path found for argv[0].
+    /// The path found for `argv[0]`.
     pub program: PathBuf,
     /// argv (`argv[0]` included).
     pub argv: Vec<OsString>,
@@ -190,13 +190,18 @@ fn environment(
 }
 
 /// Run `command` while `session` holds `acquired` (the lock `name`), to the end of its whole
-/// tree: spawn it into its tree (from this thread: call it from a thread that outlives the
-/// command, see [`crate::process::spawn`]), arm the guard with the tree (from then on the lease's
+/// tree: spawn it into its tree, arm the guard with the tree (from then on the lease's
 /// deadline kills it), forward the signals `signals` receives, enforce `options`, disarm once the
 /// tree is empty. Never starts the command once the lease counts as lost.
 ///
 /// The guarantee: when this returns, the tree is empty or its survivors are reported
 /// ([`Ended::Unkillable`]); while it ran, it was stopped before the lease could expire.
+///
+/// Must be called on the process's main thread (e.g. a current-thread runtime's `block_on`, or
+/// `#[tokio::main(flavor = "current_thread")]`), and fails with [`crate::Error::Config`]
+/// elsewhere: the command gets `PR_SET_PDEATHSIG`, which fires when the *thread* that spawned it
+/// ends, and only the main thread is sure to live as long as the process (a `spawn_blocking`
+/// thread retires after 10 s idle, killing the command with it).
 pub async fn run_command(
     session: &Session,
     signals: &mut Signals,
@@ -206,6 +211,11 @@ pub async fn run_command(
     options: &Options,
     report: &dyn Fn(Event<'_>),
 ) -> Result<Ended> {
+    if nix::unistd::gettid() != nix::unistd::getpid() {
+        return Err(crate::Error::Config(
+            "etcdlock::runner::run_command must run on the main thread (PR_SET_PDEATHSIG fires when the spawning thread ends)".into(),
+        ));
+    }
     let guard = session.guard();
     if let Some(reason) = guard.lost() {
         return Ok(Ended::NotStarted(reason));

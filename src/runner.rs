@@ -559,6 +559,93 @@ async fn record_kept(
     }
 }
 
+/// The last resort for a program that aborts on panic (as the `etcdlock` binary does): a registry
+/// of the lease and the tree a run holds, and [`last_resort::clean_up`], which a panic hook calls
+/// to keep the promise even then — the tree killed and confirmed gone (bounded, 3 s) before the
+/// lease is revoked from a fresh thread with its own runtime and connection (bounded, 5 s); if
+/// the tree cannot be confirmed gone, the lease is left to expire (the reaper helper goes on
+/// killing). Process-wide: for a program that runs one command at a time.
+pub mod last_resort {
+    use std::sync::{Arc, Mutex, OnceLock};
+    use std::time::Duration;
+
+    use crate::client::{Check, Client, Config};
+    use crate::process::tree::Tree;
+
+    #[derive(Default)]
+    struct Registry {
+        lease: Option<(Config, i64)>,
+        tree: Option<Arc<Tree>>,
+    }
+
+    fn registry() -> &'static Mutex<Registry> {
+        static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
+        REGISTRY.get_or_init(Mutex::default)
+    }
+
+    fn update(f: impl FnOnce(&mut Registry)) {
+        let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut r);
+    }
+
+    /// Lease `id` (on the cluster of `config`) is held from now on: [`clean_up`] revokes it.
+    pub fn lease_granted(config: &Config, id: i64) {
+        update(|r| r.lease = Some((config.clone(), id)));
+    }
+
+    /// The lease was revoked (or is about to be): nothing left to revoke.
+    pub fn lease_released() {
+        update(|r| r.lease = None);
+    }
+
+    /// The command runs as `tree` (`None` once it is gone).
+    pub fn tracking(tree: Option<Arc<Tree>>) {
+        update(|r| r.tree = tree);
+    }
+
+    /// Kill the registered tree, then revoke the registered lease; `Some(id)` if lease `id` was
+    /// to be revoked and could not be (it then frees when it expires). Safe in a panic hook: the
+    /// registry is only tried, never waited for.
+    pub fn clean_up() -> Option<i64> {
+        let (lease, tree) = match registry().try_lock() {
+            Ok(mut r) => (r.lease.take(), r.tree.take()),
+            Err(_) => (None, None),
+        };
+        let dead = tree.as_deref().is_none_or(|t| {
+            let dead = t.stop_all(Duration::from_secs(3));
+            t.finish();
+            dead
+        });
+        match (dead, lease) {
+            (true, Some((config, id))) => (!revoke(config, id)).then_some(id),
+            _ => None,
+        }
+    }
+
+    /// Revoke lease `id` on a thread of its own, waiting at most 5 s; whether it was revoked.
+    fn revoke(config: Config, id: i64) -> bool {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("etcdlock-emergency".into())
+            .spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                let revoked = rt.block_on(async {
+                    let etcd = Client::connect(config, Check::Lazy).await.ok()?;
+                    etcd.call(|mut c| async move { c.lease_revoke(id).await })
+                        .await
+                        .ok()
+                });
+                let _ = done_tx.send(revoked.is_some());
+            });
+        spawned.is_ok() && done_rx.recv_timeout(Duration::from_secs(5)) == Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

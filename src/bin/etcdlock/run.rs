@@ -208,7 +208,7 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         Lease::grant(&client, plan.params.ttl()),
         prepare_tree(&run_id)
     );
-    crate::emergency::tracking(Some(tree.clone()));
+    etcdlock::runner::last_resort::tracking(Some(tree.clone()));
     let session = match lease {
         Ok(lease) => start_session(&client, lease, &plan, args).await,
         Err(e) => Err(e.into()),
@@ -335,7 +335,7 @@ async fn start_session(
     plan: &Plan,
     args: &RunArgs,
 ) -> Result<Session> {
-    crate::emergency::lease_granted(client.config(), lease.id);
+    etcdlock::runner::last_resort::lease_granted(client.config(), lease.id);
     Ok(Session::from_lease(client, lease, plan.params, args.kill_signal).await?)
 }
 
@@ -382,8 +382,8 @@ async fn release(
     let client = session.client().clone();
     let report = |event: runner::Event<'_>| command::tell_ending(&client, &args.name, event);
     runner::release(session, tree, &args.name, how, &report).await;
-    crate::emergency::lease_released();
-    crate::emergency::tracking(None);
+    etcdlock::runner::last_resort::lease_released();
+    etcdlock::runner::last_resort::tracking(None);
     code
 }
 
@@ -512,7 +512,7 @@ async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -> Re
     let params = safety_params(lease.ttl, args.kill_after)?;
     let run_id = reaper::new_run_id();
     let tree = prepare_tree(&run_id).await;
-    crate::emergency::tracking(Some(tree.clone()));
+    etcdlock::runner::last_resort::tracking(Some(tree.clone()));
     let session = Session::from_lease(&client, lease, params, args.kill_signal).await?;
     let acquired = etcdlock::lock::Acquired {
         key: handle.key(),
@@ -536,6 +536,6 @@ async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -> Re
     });
     let report = |event: runner::Event<'_>| command::tell_ending(&client, &args.name, event);
     runner::release_handle(session, &tree, &handle, ran, &report).await;
-    crate::emergency::tracking(None);
+    etcdlock::runner::last_resort::tracking(None);
     code
 }

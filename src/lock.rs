@@ -1031,7 +1031,7 @@ pub fn check_name(name: &str) -> Result<()> {
 /// let session = Session::new(&client, SafetyParams::default()).await?;
 /// let held = Mutex::new("/jobs/backup")?.lock(&session).await?;
 /// println!("holding {} with fencing token {}", held.key(), held.fencing_token());
-/// held.unlock(&client).await?;
+/// held.unlock().await?;
 /// session.close().await.ok();
 /// # Ok(()) }
 /// ```

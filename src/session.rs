@@ -390,7 +390,8 @@ impl Session {
         &self.client
     }
 
-    /// The guard enforcing the session's deadline.
+    /// The guard enforcing the session's deadline: to observe it (loss, time left); its mutators
+    /// are the library's own, so no caller can extend the deadline or disarm it.
     pub fn guard(&self) -> &Arc<Guard> {
         &self.guard
     }

@@ -426,3 +426,27 @@ fn the_run_example_excludes_etcdlock_and_stops_its_command_when_the_lease_is_rev
     );
     cluster.assert_clean();
 }
+
+/// A `Session` dropped without `close()` stops its guard's thread and its keep-alive (issue 24):
+/// nothing is left holding the guard. Before, the thread ran for ever. (Its lease is left to
+/// expire by its TTL, as documented.)
+#[test]
+fn a_dropped_session_stops_its_guard_thread() {
+    use etcdlock::{SafetyParams, Session};
+    on_a_cluster(async |cluster, client| {
+        let session = Session::new(&client, SafetyParams::default())
+            .await
+            .unwrap();
+        let guard = std::sync::Arc::downgrade(session.guard());
+        drop(session);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while guard.upgrade().is_some() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            guard.upgrade().is_none(),
+            "the guard is still held (its thread or the keep-alive runs on)"
+        );
+        assert_eq!(cluster.leases().len(), 1, "the lease is left to its TTL");
+    });
+}

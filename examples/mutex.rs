@@ -76,7 +76,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             return Err("lock lost".into());
         }
     }
-    held.unlock(&client).await?;
+    held.unlock().await?;
     println!("released lock");
     session
         .close()

@@ -67,7 +67,7 @@ impl std::fmt::Debug for Guard {
 impl Guard {
     /// Start guarding a lease whose first deadline is `deadline`, with the kill grace of `params`;
     /// an armed process tree gets `kill_signal` first. Fails only if no thread can be started.
-    pub fn start(
+    pub(crate) fn start(
         deadline: BootTime,
         params: SafetyParams,
         kill_signal: Signal,
@@ -109,7 +109,7 @@ impl Guard {
 
     /// A keep-alive sent at `sent` was acknowledged with `ttl`. Returns false if the lease already
     /// counts as lost: then nothing is extended, ever again.
-    pub fn extend(&self, sent: BootTime, ttl: Duration) -> bool {
+    pub(crate) fn extend(&self, sent: BootTime, ttl: Duration) -> bool {
         let mut st = self.lock();
         let now = BootTime::now();
         self.enforce(&mut st, now);
@@ -125,7 +125,7 @@ impl Guard {
 
     /// The lease is gone (revoked, expired, our key deleted): stop the child now, SIGKILL after the
     /// grace period. Never moves the deadline later.
-    pub fn lose(&self, reason: impl Into<String>) {
+    pub(crate) fn lose(&self, reason: impl Into<String>) {
         let mut st = self.lock();
         if st.lost.is_none() {
             st.lost = Some(reason.into());
@@ -161,7 +161,7 @@ impl Guard {
     }
 
     /// The command runs as `tree`: from now on all of it is signalled when the lease is lost.
-    pub fn arm(&self, tree: Arc<Tree>) {
+    pub(crate) fn arm(&self, tree: Arc<Tree>) {
         let mut st = self.lock();
         st.tree = Some(tree);
         self.enforce(&mut st, BootTime::now());
@@ -169,14 +169,14 @@ impl Guard {
     }
 
     /// The whole tree is gone: nothing to signal any more.
-    pub fn disarm(&self) {
+    pub(crate) fn disarm(&self) {
         if let Some(tree) = self.lock().tree.take() {
             tree.clear_deadlines();
         }
     }
 
     /// Stop the enforcement thread (we are releasing the lease).
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let mut st = self.lock();
         st.stopped = true;
         if let Some(tree) = st.tree.take() {

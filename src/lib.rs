@@ -27,21 +27,21 @@
 //!
 //! | invariant | where |
 //! |---|---|
-//! | the deadline is the send time of the last acknowledged keep-alive + the granted TTL, on CLOCK_BOOTTIME | [`Guard::extend`], [`clock::BootTime`] |
+//! | the deadline is the send time of the last acknowledged keep-alive + the granted TTL, on CLOCK_BOOTTIME | [`session::keep_alive`] (the guard's crate-private `extend`), [`clock::BootTime`] |
 //! | kill signal at deadline − grace − 0.5 s, SIGKILL at deadline − 0.5 s | [`SafetyParams::term_at`], [`SafetyParams::kill_at`] |
 //! | the TTL is one etcd will not change; the grace is under half the TTL, before and after the grant | [`SafetyParams::new`], [`SafetyParams::with_granted_ttl`] |
 //! | keep-alives are paced by the window before the kill signal (three per window), resent every 0.5 s, abandoned for another endpoint when silent | [`SafetyParams::renew_every`], [`SafetyParams::stale_after`], [`session::keep_alive`] |
-//! | loss is a latch: a late acknowledgement never revives a lost lease | [`Guard::lose`], [`Guard::extend`] |
-//! | enforcement runs on its own OS thread, which re-reads the clock at least once a second | [`Guard::start`] |
+//! | loss is a latch: a late acknowledgement never revives a lost lease; no caller outside the crate can extend, arm or stop a guard | [`Guard`] (its mutators are crate-private), [`Guard::lost`] |
+//! | enforcement runs on its own OS thread, which re-reads the clock at least once a second, and stops when its session is closed, detached or dropped | [`Session`] |
 //! | a revoked lease (TTL 0), a deleted lock key or one put over (detached from its lease, value changed) is loss | [`session::keep_alive`], [`lock::watch_own_key`] |
 //! | a waiter re-reads its own key in the same read that finds it first (etcd #11456) | [`lock::Queued::wait`] |
-//! | unlock deletes only its own key revision (etcd #22082) | [`Held::unlock`] |
+//! | unlock deletes only its own key revision (etcd #22082); a cancelled wait deletes its queue key | [`Held::unlock`], [`Mutex::lock`] |
 //! | the lease grant is idempotent: no orphan lease after a lost answer | [`session::Lease::grant`] |
 //! | a lock's queue is exactly the keys `NAME/<lease hex>` attached to that lease | [`queue`] |
-//! | the guard signals only a tree it was armed with: armed after spawn, disarmed once the tree is empty | [`Guard::arm`], [`Guard::disarm`], [`process::supervise::supervise`] |
+//! | **the whole promise for a command**: spawned into its tree on the main thread, the guard armed after spawn and disarmed once the tree is empty, the tree dead before the lease is revoked, the records written with the release | [`runner`] ([`runner::run_command`], [`runner::release`], [`runner::release_handle`]) |
 //! | every process the command starts is tracked: a cgroup joined at clone time, else subreaper | [`process::tree::Tree`], [`process::spawn::spawn`] |
 //! | the command dies with its supervisor: `PR_SET_PDEATHSIG` from the spawning thread, and a reaper helper for the rest of the tree | [`process::spawn`], [`process::reaper`] |
-//! | a frozen supervisor does not keep the command alive: the guard publishes its kill times to the helper on every change, the helper kills at them; either one acting latches the loss | [`Guard::extend`], [`process::tree::Tree::publish_deadlines`], [`process::reaper::serve`] |
+//! | a frozen supervisor does not keep the command alive: the guard publishes its kill times to the helper on every change, the helper kills at them; either one acting latches the loss | [`process::tree::Tree::publish_deadlines`], [`process::reaper::serve`] |
 //! | the helper holds only its pipe, its page and `cgroup.kill`, is not named "etcdlock", and its death stops the command | [`process::reaper`] |
 //!
 //! # Where things are
@@ -53,6 +53,9 @@
 //!   [`record`]: the run records and the once-per-period marker, in a namespace of their own
 //!   (never under a lock's prefix) and on leases that expire.
 //! - [`inspect`]: status, list and break as data; [`handle`]: a held lock as one line of text.
+//! - [`runner`]: **the whole promise in library calls** — run a command under a held lock and
+//!   release it with its records, reporting typed events and endings (what `etcdlock run` and
+//!   `run --handle` use; `examples/run.rs` is `etcdlock run` in about 30 lines).
 //! - [`process`]: running a command under a session (tree tracking, spawn, reaper, supervision).
 //!   It lives here rather than in the binary because its invariants and the guard's are one
 //!   contract: see the module's documentation.
@@ -72,6 +75,7 @@ pub mod process;
 pub mod queue;
 pub mod random;
 pub mod record;
+pub mod runner;
 pub mod safety;
 pub mod session;
 

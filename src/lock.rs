@@ -1031,7 +1031,7 @@ pub fn check_name(name: &str) -> Result<()> {
 /// let session = Session::new(&client, SafetyParams::default()).await?;
 /// let held = Mutex::new("/jobs/backup")?.lock(&session).await?;
 /// println!("holding {} with fencing token {}", held.key(), held.fencing_token());
-/// held.unlock(&client).await?;
+/// held.unlock().await?;
 /// session.close().await.ok();
 /// # Ok(()) }
 /// ```
@@ -1091,46 +1091,114 @@ impl Mutex {
         Ok((queued, acquired))
     }
 
-    /// Wait for the lock (FIFO). Fails with [`Error::Lost`] if the session is lost meanwhile;
-    /// the queue key goes with the session's lease.
-    pub async fn lock(&self, session: &Session) -> Result<Held> {
-        let (mut queued, acquired) = self.enqueue(session).await?;
-        let acquired = match acquired {
-            Some(a) => a,
-            None => tokio::select! {
-                a = queued.wait(session.client()) => a?,
-                reason = session.lost() => return Err(Error::Lost(reason)),
-            },
-        };
-        Ok(Held::new(session, acquired, &self.holder))
+    /// Wait for the lock (FIFO). Fails with [`Error::Lost`] if the session is lost meanwhile.
+    ///
+    /// From the moment its key is in the queue, the key is watched as the `etcdlock` binary's wait
+    /// watches it: deleting it or putting over it (or revoking the lease) marks the session lost,
+    /// while waiting too. Cancel-safe: if the returned future is dropped before it resolves (a
+    /// `tokio::time::timeout`, a `select!`), the queue key is deleted (by a task spawned on the
+    /// current runtime), so nobody waits behind it until the lease ends, as Go's `Lock(ctx)` does.
+    pub async fn lock<'s>(&self, session: &'s Session) -> Result<Held<'s>> {
+        self.lock_within(session, None)
+            .await
+            .map(|held| held.expect("no timeout"))
     }
 
     /// Take the lock if it is free now; `None` (and our queue key removed) if it is held.
-    pub async fn try_lock(&self, session: &Session) -> Result<Option<Held>> {
-        self.lock_timeout(session, Duration::ZERO).await
+    pub async fn try_lock<'s>(&self, session: &'s Session) -> Result<Option<Held<'s>>> {
+        self.lock_within(session, Some(Duration::ZERO)).await
     }
 
     /// Wait at most `timeout` for the lock; `None` (and our queue key removed) if it is still
-    /// held then.
-    pub async fn lock_timeout(&self, session: &Session, timeout: Duration) -> Result<Option<Held>> {
+    /// held then. Cancel-safe as [`Mutex::lock`].
+    pub async fn lock_timeout<'s>(
+        &self,
+        session: &'s Session,
+        timeout: Duration,
+    ) -> Result<Option<Held<'s>>> {
+        self.lock_within(session, Some(timeout)).await
+    }
+
+    async fn lock_within<'s>(
+        &self,
+        session: &'s Session,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Held<'s>>> {
         let (mut queued, acquired) = self.enqueue(session).await?;
-        if let Some(a) = acquired {
-            return Ok(Some(Held::new(session, a, &self.holder)));
-        }
-        if let Some(a) = queued.check(session.client()).await? {
-            return Ok(Some(Held::new(session, a, &self.holder)));
-        }
-        let waited = tokio::select! {
-            a = queued.wait(session.client()) => Some(a?),
-            reason = session.lost() => return Err(Error::Lost(reason)),
-            () = sleep(timeout) => None,
+        // From here on a cancelled or failed wait deletes its key.
+        let mut cleanup = DeleteOnDrop {
+            client: session.client().clone(),
+            key: queued.key.clone(),
+            create_revision: queued.my_rev,
+            armed: true,
         };
-        match waited {
-            Some(a) => Ok(Some(Held::new(session, a, &self.holder))),
+        let own = OwnKey::new(
+            queued.key.clone(),
+            queued.my_rev,
+            session.lease().id,
+            self.holder.to_json(),
+        );
+        let watch = AbortOnDrop(tokio::spawn(watch_own_key(
+            session.client().clone(),
+            own,
+            queued.enqueued_at,
+            session.guard().clone(),
+        )));
+        let acquired = match acquired {
+            Some(a) => Some(a),
+            None if timeout.is_some() => queued.check(session.client()).await?,
+            None => None,
+        };
+        let acquired = match acquired {
+            Some(a) => Some(a),
+            None => tokio::select! {
+                a = queued.wait(session.client()) => Some(a?),
+                reason = session.lost() => return Err(Error::Lost(reason)),
+                () = sleep(timeout.unwrap_or(Duration::MAX)), if timeout.is_some() => None,
+            },
+        };
+        match acquired {
+            Some(a) => {
+                cleanup.armed = false;
+                Ok(Some(Held {
+                    cluster_id: session.client().cluster_id(),
+                    session,
+                    acquired: a,
+                    _watch: watch,
+                }))
+            }
             None => {
+                cleanup.armed = false;
                 delete_own(session.client(), &queued.key, queued.my_rev).await?;
                 Ok(None)
             }
+        }
+    }
+}
+
+/// Deletes a queue key whose wait was cancelled (dropped) or failed: a task on the current
+/// runtime, since `drop` cannot wait. Without a runtime, the key goes with the lease.
+struct DeleteOnDrop {
+    client: Client,
+    key: String,
+    create_revision: i64,
+    armed: bool,
+}
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (client, key, rev) = (
+            self.client.clone(),
+            std::mem::take(&mut self.key),
+            self.create_revision,
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = delete_own(&client, &key, rev).await;
+            });
         }
     }
 }
@@ -1149,36 +1217,17 @@ async fn delete_own(client: &Client, key: &str, create_revision: i64) -> Result<
     Ok(())
 }
 
-/// A held lock. Its key is watched: deleting it, putting over it (or revoking the lease) marks the
-/// session lost.
+/// A held lock, tied to the session whose lease carries its key. Its key is watched: deleting it,
+/// putting over it (or revoking the lease) marks the session lost ([`Held::lost`]).
 #[derive(Debug)]
-pub struct Held {
+pub struct Held<'s> {
+    session: &'s Session,
     acquired: Acquired,
     cluster_id: u64,
     _watch: AbortOnDrop<()>,
 }
 
-impl Held {
-    fn new(session: &Session, acquired: Acquired, holder: &Holder) -> Held {
-        let own = OwnKey::new(
-            acquired.key.clone(),
-            acquired.fencing_token,
-            session.lease().id,
-            holder.to_json(),
-        );
-        let watch = tokio::spawn(watch_own_key(
-            session.client().clone(),
-            own,
-            acquired.revision,
-            session.guard().clone(),
-        ));
-        Held {
-            cluster_id: session.client().cluster_id(),
-            acquired,
-            _watch: AbortOnDrop(watch),
-        }
-    }
-
+impl Held<'_> {
     /// Our key, `NAME/<lease hex>`.
     pub fn key(&self) -> &str {
         &self.acquired.key
@@ -1200,12 +1249,54 @@ impl Held {
         self.cluster_id
     }
 
-    /// Release the lock: delete our key, and only our key revision.
-    pub async fn unlock(self, client: &Client) -> Result<()> {
+    /// What was acquired (the key, the fencing token, the revision), for
+    /// [`crate::runner::run_command`].
+    pub fn acquired(&self) -> &Acquired {
+        &self.acquired
+    }
+
+    /// The session the lock is held with.
+    pub fn session(&self) -> &Session {
+        self.session
+    }
+
+    /// Resolves, with the reason, once the lock counts as lost (see [`Session::lost`]): always
+    /// before the server can expire the lease.
+    pub async fn lost(&self) -> String {
+        self.session.lost().await
+    }
+
+    /// Why the lock was lost, if it was.
+    pub fn is_lost(&self) -> Option<String> {
+        self.session.is_lost()
+    }
+
+    /// A comparison that holds only while our key is still ours (Go's `Mutex.IsOwner()`): put it
+    /// in a transaction's `when` so that a write happens only under the lock, checked by etcd
+    /// itself.
+    pub fn is_owner(&self) -> Compare {
+        Compare::create_revision(
+            self.acquired.key.clone(),
+            CompareOp::Equal,
+            self.acquired.fencing_token,
+        )
+    }
+
+    /// Keep the lock but stop watching its key, for [`crate::runner::release`], which releases it
+    /// with the lease (and the run's records).
+    pub fn into_acquired(self) -> Acquired {
+        self.acquired
+    }
+
+    /// Release the lock: delete our key, and only our key revision (on the session's client).
+    pub async fn unlock(self) -> Result<()> {
         let Held {
-            acquired, _watch, ..
+            session,
+            acquired,
+            _watch,
+            ..
         } = self;
         drop(_watch);
-        delete_own(client, &acquired.key, acquired.fencing_token).await
+        delete_own(session.client(), &acquired.key, acquired.fencing_token).await
     }
 }

@@ -390,7 +390,8 @@ impl Session {
         &self.client
     }
 
-    /// The guard enforcing the session's deadline.
+    /// The guard enforcing the session's deadline: to observe it (loss, time left); its mutators
+    /// are the library's own, so no caller can extend the deadline or disarm it.
     pub fn guard(&self) -> &Arc<Guard> {
         &self.guard
     }
@@ -427,7 +428,18 @@ impl Session {
     /// [`Session::close`], saying how the revoke ended (see [`Lease::end`]).
     pub async fn end(self) -> Result<Revoked, String> {
         self.guard.stop();
-        drop(self._keeper);
+        self._keeper.0.abort();
         self.lease.end(&self.client).await
+    }
+}
+
+/// A session dropped without [`Session::close`] or [`Session::detach`] stops keeping its lease
+/// alive and stops its guard's thread (an armed tree is disarmed first: the guard never signals a
+/// tree after its session is gone). The lease is **not** revoked (that needs a request, and
+/// `drop` cannot wait for one): it, and every key on it, stays until etcd expires it, at most its
+/// TTL after the last acknowledged keep-alive. Close the session to free the lock at once.
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.guard.stop();
     }
 }

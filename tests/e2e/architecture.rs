@@ -141,6 +141,14 @@ fn the_library_module_graph_has_no_cycles() {
 }
 
 #[test]
+fn the_binary_module_graph_has_no_cycles() {
+    assert_acyclic(
+        "binary",
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin/etcdlock"),
+    );
+}
+
+#[test]
 fn the_cycle_check_finds_a_cycle() {
     let mods: BTreeMap<String, String> = [
         ("a", "use crate::b::X;"),

@@ -18,45 +18,42 @@ use crate::common::*;
 /// a no-op there and no compile competes with the timed tests for the CPU.
 fn example() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().unwrap();
-            let dir = exe.parent().and_then(Path::parent).unwrap();
-            // target/debug is the dev profile; target/<name> is profile <name>.
-            let profile = match dir.file_name().and_then(|n| n.to_str()) {
-                Some("debug") | None => "dev",
-                Some(name) => name,
-            };
-            let built = dir.join("examples").join("mutex");
-            if is_current(&built) {
-                // scripts/test built it before the tests: asking cargo again is not free, as
-                // cargo run from inside a test (its environment differs from the one the
-                // example was built in) may decide to rebuild dependencies, taking 20-30 s of
-                // CPU from the tests beside it.
-                return built;
-            }
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "--profile",
-                    profile,
-                    "--example",
-                    "mutex",
-                ])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("cargo build --example mutex");
-            assert!(status.success(), "cargo build --example mutex failed");
-            dir.join("examples").join("mutex")
-        })
-        .clone()
+    built_example("mutex", &BUILT)
+}
+
+/// target/<profile>/examples/`name`, built as [`example`] builds examples/mutex.rs.
+fn built_example(name: &'static str, cell: &'static OnceLock<PathBuf>) -> PathBuf {
+    cell.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe.parent().and_then(Path::parent).unwrap();
+        // target/debug is the dev profile; target/<name> is profile <name>.
+        let profile = match dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev",
+            Some(name) => name,
+        };
+        let built = dir.join("examples").join(name);
+        if is_current(&built, name) {
+            // scripts/test built it before the tests: asking cargo again is not free, as
+            // cargo run from inside a test (its environment differs from the one the
+            // example was built in) may decide to rebuild dependencies, taking 20-30 s of
+            // CPU from the tests beside it.
+            return built;
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "--profile", profile, "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo build --example");
+        assert!(status.success(), "cargo build --example {name} failed");
+        dir.join("examples").join(name)
+    })
+    .clone()
 }
 
 /// `exe` exists and is newer than every source it is built from (the example, the library,
 /// the manifest and the lock file).
-fn is_current(exe: &Path) -> bool {
+fn is_current(exe: &Path, name: &str) -> bool {
     fn newest(path: &Path) -> Option<std::time::SystemTime> {
         let meta = fs::metadata(path).ok()?;
         if !meta.is_dir() {
@@ -71,7 +68,8 @@ fn is_current(exe: &Path) -> bool {
     let Some(built) = fs::metadata(exe).and_then(|m| m.modified()).ok() else {
         return false;
     };
-    ["examples/mutex.rs", "src", "Cargo.toml", "Cargo.lock"]
+    let example = format!("examples/{name}.rs");
+    [example.as_str(), "src", "Cargo.toml", "Cargo.lock"]
         .iter()
         .all(|source| newest(&root.join(source)).is_some_and(|t| t <= built))
 }
@@ -179,7 +177,7 @@ fn a_waiter_whose_predecessor_left_before_its_watch_began_takes_the_lock() {
         let held = Mutex::new("/gone").unwrap().lock(&first).await.unwrap();
         let (mut queued, acquired) = Mutex::new("/gone").unwrap().enqueue(&second).await.unwrap();
         assert!(acquired.is_none(), "the second contender must queue");
-        held.unlock(&client).await.unwrap();
+        held.unlock().await.unwrap();
         cluster.etcdctl_ok(&["put", "/elsewhere", "the store moves on"]);
         let got = tokio::time::timeout(Duration::from_secs(15), queued.wait(&client)).await;
         let got = got.expect("the waiter did not notice that its predecessor had left");
@@ -285,9 +283,11 @@ fn a_release_with_records_frees_the_lock_and_records_the_run() {
             .await
             .unwrap();
         let held = Mutex::new("/rwr").unwrap().lock(&session).await.unwrap();
+        // A held lock borrows its session: give it up (released with the lease below).
+        let token = held.into_acquired().fencing_token;
         let holder = Holder::current(&[], 1, Default::default());
         let mut record = RunRecord::new(&holder, std::time::SystemTime::now(), Duration::ZERO);
-        record.fencing_token = held.fencing_token();
+        record.fencing_token = token;
         let records_lease = record::grant_retention(&client, "/rwr", Duration::from_secs(600))
             .await
             .unwrap();
@@ -303,14 +303,14 @@ fn a_release_with_records_frees_the_lock_and_records_the_run() {
         let Ok(Revoked::At(revision)) = revoked else {
             panic!("not revoked: {revoked:?}");
         };
-        assert!(revision > held.fencing_token());
+        assert!(revision > token);
         assert!(cluster.lock_keys("/rwr").is_empty(), "the key is gone");
         assert!(cluster.leases().is_empty(), "the lease is gone");
         let r = record::read(&client, "/rwr").await.unwrap();
-        let token = |r: Option<RunRecord>| r.map(|r| r.fencing_token);
-        let expected = Some(held.fencing_token());
+        let token_of = |r: Option<RunRecord>| r.map(|r| r.fencing_token);
+        let expected = Some(token);
         assert_eq!(
-            (token(r.last_run), token(r.last_success)),
+            (token_of(r.last_run), token_of(r.last_success)),
             (expected, expected)
         );
         let next = Session::new(&client, SafetyParams::default())
@@ -319,5 +319,134 @@ fn a_release_with_records_frees_the_lock_and_records_the_run() {
         let got = Mutex::new("/rwr").unwrap().try_lock(&next).await.unwrap();
         assert!(got.is_some(), "the lock is free");
         next.close().await.unwrap();
+    });
+}
+
+/// `Mutex::lock` is cancel-safe (issue 24): a wait dropped by `tokio::time::timeout` deletes its
+/// queue key at once, as Go's `Lock(ctx)` does, instead of leaving it to block everyone behind it
+/// until the session's lease ends. The waiter's session stays open throughout, so only the
+/// cancellation can have removed the key.
+#[test]
+fn a_cancelled_lock_wait_deletes_its_queue_key() {
+    use etcdlock::{Mutex, SafetyParams, Session};
+    on_a_cluster(async |cluster, client| {
+        let first = Session::new(&client, SafetyParams::default())
+            .await
+            .unwrap();
+        let second = Session::new(&client, SafetyParams::default())
+            .await
+            .unwrap();
+        let held = Mutex::new("/cancel").unwrap().lock(&first).await.unwrap();
+        let mutex = Mutex::new("/cancel").unwrap();
+        let waited = tokio::time::timeout(Duration::from_millis(500), mutex.lock(&second)).await;
+        assert!(waited.is_err(), "the second contender must still wait");
+        let keys = || {
+            cluster
+                .etcdctl_ok(&["get", "--prefix", "--keys-only", "/cancel/"])
+                .lines()
+                .filter(|l| !l.is_empty())
+                .count()
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while keys() > 1 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(keys(), 1, "the cancelled wait left its queue key behind");
+        assert!(
+            second.is_lost().is_none(),
+            "the waiter's own session was not lost"
+        );
+        // The holder is still the owner, as etcd itself checks it.
+        let txn = etcd_client::Txn::new().when([held.is_owner()]);
+        let resp = client.txn("is_owner", txn).await.unwrap();
+        assert!(resp.succeeded(), "is_owner must hold for the holder");
+        held.unlock().await.unwrap();
+        first.close().await.unwrap();
+        second.close().await.unwrap();
+    });
+}
+
+/// examples/run.rs (issue 24): `etcdlock run` through the library alone. While it runs a command
+/// under a name, `etcdlock run -n` on that name finds it held (exit 75); revoking its lease stops
+/// the command well before the 10 s TTL could run out, and the example exits 70.
+#[test]
+fn the_run_example_excludes_etcdlock_and_stops_its_command_when_the_lease_is_revoked() {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let (cluster, ep, dir) = etcd_with_dir();
+    let started = dir.path().join("started");
+    let mut cmd = Command::new(built_example("run", &BUILT));
+    clean_env(&mut cmd);
+    let script = format!("echo $$ > {}; exec sleep 60", started.display());
+    let err = dir.path().join("err");
+    let mut example = cmd
+        .args([
+            "--endpoints",
+            &ep,
+            "/run-example",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&err).unwrap())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the example's command to start", SOON, || {
+        !read(&started).trim().is_empty()
+    });
+    let pid: i32 = read(&started).trim().parse().unwrap();
+    let no_wait = etcdlock_out(&ep, &["run", "-n", "/run-example", "--", "true"]);
+    assert_eq!(
+        no_wait.0,
+        Some(75),
+        "etcdlock ran beside the example: {no_wait:?}"
+    );
+    let keys = cluster.keys("/run-example/");
+    let lease = keys[0].rsplit('/').next().unwrap().to_owned();
+    let revoked = std::time::Instant::now();
+    cluster.etcdctl_ok(&["lease", "revoke", &lease]);
+    let status = wait_exit(&mut example, SOON);
+    assert_eq!(status.code(), Some(70), "{}", read(&err));
+    assert!(
+        revoked.elapsed() < Duration::from_secs(8),
+        "the command was stopped only after {:?}",
+        revoked.elapsed()
+    );
+    // The command itself is gone (not only the example).
+    assert!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err(),
+        "the command (pid {pid}) outlived the example"
+    );
+    assert!(
+        read(&err).contains("lock /run-example lost"),
+        "{}",
+        read(&err)
+    );
+    cluster.assert_clean();
+}
+
+/// A `Session` dropped without `close()` stops its guard's thread and its keep-alive (issue 24):
+/// nothing is left holding the guard. Before, the thread ran for ever. (Its lease is left to
+/// expire by its TTL, as documented.)
+#[test]
+fn a_dropped_session_stops_its_guard_thread() {
+    use etcdlock::{SafetyParams, Session};
+    on_a_cluster(async |cluster, client| {
+        let session = Session::new(&client, SafetyParams::default())
+            .await
+            .unwrap();
+        let guard = std::sync::Arc::downgrade(session.guard());
+        drop(session);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while guard.upgrade().is_some() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            guard.upgrade().is_none(),
+            "the guard is still held (its thread or the keep-alive runs on)"
+        );
+        assert_eq!(cluster.leases().len(), 1, "the lease is left to its TTL");
     });
 }

@@ -11,6 +11,8 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use nix::sys::signal::Signal;
 
+use crate::output::LogFormat;
+
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   N        the command's own exit code
@@ -235,12 +237,6 @@ pub enum RecordCommand {
     Program,
     /// Nothing: `status` shows "-".
     None,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 // Parsed once per process: the size of `run`'s arguments does not matter.

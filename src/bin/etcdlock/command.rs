@@ -1,68 +1,30 @@
-//! The command under the lock: its environment, spawning it into its tree, supervising it to the
-//! end, and what etcdlock says about how it ended.
+//! The command under the lock, as the user reads about it: the run itself is the library's
+//! ([`etcdlock::runner::run_command`]: spawn, arm, supervise, disarm); here its events become
+//! messages and its ending an exit code.
 
-use std::ffi::OsString;
-use std::path::Path;
 use std::process::ExitStatus;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use etcdlock::lock::Acquired;
-use etcdlock::process::reaper;
-use etcdlock::process::supervise::{self, Event, Signals, Supervision};
-use etcdlock::process::tree::{self, Tree};
+use etcdlock::process::supervise::{Event, Signals};
+use etcdlock::process::tree;
+use etcdlock::runner::{self, Ended};
 use etcdlock::session::AbortOnDrop;
-use etcdlock::Session;
+use etcdlock::{Client, Session};
 
 use crate::cli::RunArgs;
 use crate::exit::{self, fail};
 use crate::output;
 
-/// What to execute: the resolved program and the argv the user gave, and the tree it runs as.
-pub struct Command<'a> {
-    /// The path found for argv[0] before locking.
-    pub program: &'a Path,
-    /// argv (`argv[0]` included).
-    pub argv: &'a [OsString],
-    /// The command's process tree (prepared before the lock was taken).
-    pub tree: &'a Arc<Tree>,
-    /// This run's `ETCDLOCK_RUN_ID`.
-    pub run_id: &'a str,
-    /// Variables the connection settings add (see config.rs).
-    pub connection_env: Vec<(&'static str, String)>,
-}
-
-/// The variables the command gets (besides etcdlock's own environment).
-fn environment(
-    session: &Session,
-    name: &str,
-    acquired: &Acquired,
-    command: &Command<'_>,
-) -> Vec<(&'static str, String)> {
-    let mut env = command.connection_env.clone();
-    env.extend([
-        ("ETCDLOCK_NAME", name.to_owned()),
-        ("ETCDLOCK_KEY", acquired.key.clone()),
-        ("ETCDLOCK_LEASE_ID", format!("{:x}", session.lease().id)),
-        ("ETCDLOCK_FENCING_TOKEN", acquired.fencing_token.to_string()),
-        (
-            "ETCDLOCK_CLUSTER_ID",
-            format!("{:x}", session.client().cluster_id()),
-        ),
-        (reaper::RUN_ID_ENV, command.run_id.to_owned()),
-        ("ETCD_LOCK_KEY", acquired.key.clone()),
-        ("ETCD_LOCK_REV", acquired.revision.to_string()),
-    ]);
-    env
-}
+pub use etcdlock::runner::Command;
 
 /// Run the command while holding the lock; the exit code.
 pub async fn run(
     session: &Session,
     signals: &mut Signals,
     args: &RunArgs,
-    command: &Command<'_>,
+    command: &Command,
     acquired: &Acquired,
 ) -> Result<u8> {
     tracing::info!(
@@ -70,42 +32,32 @@ pub async fn run(
         fencing_token = acquired.fencing_token,
         "lock acquired"
     );
-    let guard = session.guard();
-    if let Some(reason) = guard.lost() {
-        let name = &args.name;
-        let why = format!("lock {name} lost before the command started: {reason}");
-        return Err(fail(exit::LOCK_LOST, why));
-    }
-    let env = environment(session, &args.name, acquired, command);
-    let child = supervise::spawn(command.program, command.argv, &env, command.tree)?;
-    guard.arm(command.tree.clone());
     let _bug = test_bug();
-    let kill_after = guard.params().kill_after();
-    let supervision = Supervision {
+    let options = runner::Options {
         kill_signal: args.kill_signal,
-        kill_after,
         max_runtime: args.max_runtime(),
         kill_leftovers: args.kill_leftovers,
     };
-    let report = |event: Event<'_>| say(&args.name, args, guard, event);
-    let ended =
-        supervise::supervise(child, signals, guard, command.tree, &supervision, report).await;
-    guard.disarm();
-    let ended = ended?;
-    if ended.unkillable {
-        return Ok(exit::UNKILLABLE);
+    let report = |event: runner::Event<'_>| tell(&args.name, args, session, event);
+    let ended = runner::run_command(
+        session, signals, &args.name, command, acquired, &options, &report,
+    )
+    .await?;
+    match ended {
+        Ended::NotStarted(reason) => {
+            let name = &args.name;
+            let why = format!("lock {name} lost before the command started: {reason}");
+            Err(fail(exit::LOCK_LOST, why))
+        }
+        Ended::TimedOut => {
+            output::warn(format!(
+                "the command ran longer than --max-runtime {}; stopped it",
+                humantime::format_duration(args.max_runtime().unwrap_or_default())
+            ));
+            Ok(exit::TIMED_OUT)
+        }
+        other => Ok(other.code()),
     }
-    if guard.lost().is_some() {
-        return Ok(exit::LOCK_LOST);
-    }
-    if ended.timed_out {
-        output::warn(format!(
-            "the command ran longer than --max-runtime {}; stopped it",
-            humantime::format_duration(args.max_runtime().unwrap_or_default())
-        ));
-        return Ok(exit::TIMED_OUT);
-    }
-    Ok(exit::of_status(ended.status))
 }
 
 /// Test hook: a bug one second into the command's run (see emergency.rs).
@@ -116,6 +68,53 @@ fn test_bug() -> Option<AbortOnDrop<()>> {
             crate::emergency::test_point("running");
         }))
     })
+}
+
+/// What the user reads about a run's events.
+pub fn tell(name: &str, args: &RunArgs, session: &Session, event: runner::Event<'_>) {
+    match event {
+        runner::Event::Command(event) => say(name, args, session.guard(), event),
+        other => tell_ending(session.client(), name, other),
+    }
+}
+
+/// What the user reads about the end of a run: its records, its marker, its revoke.
+pub fn tell_ending(client: &Client, name: &str, event: runner::Event<'_>) {
+    match event {
+        runner::Event::RecordsFailed(why) => records_failed(client, name, why),
+        runner::Event::OnceMarkerFailed(why) => output::warn(format!(
+            "could not write the --once-per marker of {name} ({why}): the next firing will run the job again"
+        )),
+        runner::Event::Unrevoked { lease, why } => output::warn(format!(
+            "could not revoke lease {:x} ({why}); the lock frees when it expires within {}",
+            lease.id,
+            humantime::format_duration(lease.ttl)
+        )),
+        // Only while the command runs (see `tell`).
+        runner::Event::Command(_) => {}
+    }
+}
+
+/// One line when a run's records could not be written: once per user and cluster when etcd
+/// denies permission (a standing set-up choice: say it, do not nag every cron mail), every time
+/// otherwise (etcd full, unreachable: news).
+pub fn records_failed(client: &Client, name: &str, why: &str) {
+    let records = etcdlock::record::Keys::of(client, name);
+    if why.contains("permission denied") {
+        let prefix = client.config().records_prefix();
+        crate::notices::once(
+            &format!("records-denied {:x} {prefix}", client.cluster_id()),
+            &format!(
+                "run records are not kept: the etcd user may not write {:?} (grant read-write on the range prefix {:?} to keep them, or pass --no-record); the jobs run as usual",
+                records.last_run(),
+                etcdlock::record::range(prefix, "").0.escape_ascii().to_string(),
+            ),
+        );
+    } else {
+        output::warn(format!(
+            "could not record this run of {name} in etcd ({why}); the job itself is not affected"
+        ));
+    }
 }
 
 /// What the user reads about the supervision's events.

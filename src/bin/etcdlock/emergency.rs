@@ -14,46 +14,11 @@
 //!    killing);
 //! 4. exit with [`crate::exit::INTERNAL`] (1), never 134.
 //!
-//! The hook reads what to clean from a registry that `run` fills as it goes ([`lease_granted`],
-//! [`tracking`]). `ETCDLOCK_TEST_PANIC=<point>` makes etcdlock panic at a named point
+//! The hook has the library clean up ([`etcdlock::runner::last_resort`]) what `run` registered as
+//! it went (`last_resort::lease_granted`, `last_resort::tracking`). `ETCDLOCK_TEST_PANIC=<point>` makes etcdlock panic at a named point
 //! ([`test_point`]); the tests use it to prove all of the above.
 
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
-
-use etcdlock::process::tree::Tree;
-use etcdlock::Config;
-
-#[derive(Default)]
-struct Registry {
-    lease: Option<(Config, i64)>,
-    tree: Option<Arc<Tree>>,
-}
-
-fn registry() -> &'static Mutex<Registry> {
-    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
-    REGISTRY.get_or_init(Mutex::default)
-}
-
-fn update(f: impl FnOnce(&mut Registry)) {
-    let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
-    f(&mut r);
-}
-
-/// A lease is held from now on: a panic revokes it.
-pub fn lease_granted(config: &Config, id: i64) {
-    update(|r| r.lease = Some((config.clone(), id)));
-}
-
-/// The lease was revoked (or is about to be): nothing left to revoke.
-pub fn lease_released() {
-    update(|r| r.lease = None);
-}
-
-/// The command runs as `tree` (`None` once it is gone).
-pub fn tracking(tree: Option<Arc<Tree>>) {
-    update(|r| r.tree = tree);
-}
+use etcdlock::runner::last_resort;
 
 /// Panic here if `ETCDLOCK_TEST_PANIC` names this point (a test hook; the tests clear every
 /// `ETCDLOCK_*` variable of the caller's environment, so it is never set by accident).
@@ -80,49 +45,11 @@ pub fn install() {
         crate::output::warn(format!(
             "internal error (a bug, please report it): {message}{location}; stopping the command and releasing the lock"
         ));
-        // try_lock: the panic may have happened while the registry was being updated.
-        let (lease, tree) = match registry().try_lock() {
-            Ok(mut r) => (r.lease.take(), r.tree.take()),
-            Err(_) => (None, None),
-        };
-        let dead = tree.as_deref().is_none_or(|t| {
-            let dead = t.stop_all(Duration::from_secs(3));
-            t.finish();
-            dead
-        });
-        if let (true, Some((config, id))) = (dead, lease) {
-            revoke(config, id);
+        if let Some(id) = last_resort::clean_up() {
+            crate::output::warn(format!(
+                "could not revoke lease {id:x}; the lock frees when it expires"
+            ));
         }
         std::process::exit(i32::from(crate::exit::INTERNAL));
     }));
-}
-
-/// Revoke lease `id` on a thread of its own, waiting at most 5 s.
-fn revoke(config: Config, id: i64) {
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name("etcdlock-emergency".into())
-        .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            let revoked = rt.block_on(async {
-                let etcd = etcdlock::Client::connect(config, etcdlock::client::Check::Lazy)
-                    .await
-                    .ok()?;
-                etcd.call(|mut c| async move { c.lease_revoke(id).await })
-                    .await
-                    .ok()
-            });
-            let _ = done_tx.send(revoked.is_some());
-        });
-    if spawned.is_ok() && done_rx.recv_timeout(Duration::from_secs(5)) == Ok(true) {
-        return;
-    }
-    crate::output::warn(format!(
-        "could not revoke lease {id:x}; the lock frees when it expires"
-    ));
 }

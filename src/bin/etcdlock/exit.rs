@@ -7,46 +7,33 @@
 //! use them for exec failures.
 
 use std::fmt;
-use std::os::unix::process::ExitStatusExt;
-use std::process::ExitStatus;
 
 use etcdlock::client::{Check, Client};
 use etcdlock::Error;
 
 /// etcdlock failed for a reason not covered below (a bug, or an unexpected OS error).
-pub const INTERNAL: u8 = 1;
+pub const INTERNAL: u8 = etcdlock::runner::INTERNAL;
 /// The command line was invalid (clap exits with this code too).
 pub const USAGE: u8 = 2;
 /// etcd could not be reached, or refused us, before the lock was acquired. The child never ran.
 pub const UNAVAILABLE: u8 = 69;
 /// The lease was lost while the child ran; the child was stopped before the lease could expire.
-pub const LOCK_LOST: u8 = 70;
+pub const LOCK_LOST: u8 = etcdlock::runner::LOCK_LOST;
 /// A process of the command's tree had to be stopped (lease lost, `--max-runtime`, a signal's
 /// grace ran out) but refused the signal (EPERM: another user's process): the promise could not be
 /// kept for it, it may run on after the lock passes on (sysexits' EX_NOPERM).
-pub const UNKILLABLE: u8 = 77;
+#[allow(dead_code)] // the runner returns it (`Ended::code`); listed here with the others
+pub const UNKILLABLE: u8 = etcdlock::runner::UNKILLABLE;
 /// The lock was held and `--no-wait` or `--timeout` gave up (replaced by `--conflict-exit-code`).
 pub const CONFLICT: u8 = 75;
 /// `--max-runtime` was reached and the command was stopped (as timeout(1) reports it).
-pub const TIMED_OUT: u8 = 124;
+pub const TIMED_OUT: u8 = etcdlock::runner::TIMED_OUT;
 /// The command exists but could not be executed (permission denied, not a regular executable).
 pub const NOT_EXECUTABLE: u8 = 126;
 /// The command was not found.
 pub const NOT_FOUND: u8 = 127;
 
-/// The code a shell reports for a process killed by signal `n`.
-pub fn signal(n: i32) -> u8 {
-    u8::try_from(128 + n).unwrap_or(255)
-}
-
-/// The exit code that reports `status` the way a shell would.
-pub fn of_status(status: ExitStatus) -> u8 {
-    match (status.code(), status.signal()) {
-        (Some(c), _) => c as u8,
-        (None, Some(sig)) => signal(sig),
-        _ => INTERNAL,
-    }
-}
+pub use etcdlock::runner::signal_code as signal;
 
 /// An error of the binary's own that carries the exit code etcdlock must end with.
 #[derive(Debug)]
@@ -161,8 +148,6 @@ mod tests {
         assert_eq!(signal(9), 137);
         assert_eq!(signal(15), 143);
         assert_eq!(signal(200), 255);
-        assert_eq!(of_status(ExitStatus::from_raw(7 << 8)), 7);
-        assert_eq!(of_status(ExitStatus::from_raw(9)), 137);
     }
 
     #[test]

@@ -16,19 +16,10 @@ use etcdlock::session::Lease;
 use etcdlock::{SafetyParams, Session};
 use nix::sys::signal::Signal;
 
-use etcdlock::handle::State;
-use etcdlock::lock::Acquired;
-use etcdlock::process::reaper;
-use etcdlock::record::{Ending, RunRecord};
-use etcdlock::session::AbortOnDrop;
-
-use crate::cli::{AcquireArgs, HandleArgs, RunArgs};
-use crate::command;
+use crate::cli::{AcquireArgs, HandleArgs};
 use crate::config::Resolved;
 use crate::exit::{self, fail};
-use crate::metrics::Metrics;
 use crate::output;
-use crate::run::Plan;
 use crate::wait::{self, Waited, Waiting};
 
 /// The `--env-file`, opened for appending before anything else happens (a path that cannot be
@@ -266,7 +257,7 @@ pub async fn open(resolved: Resolved, text: &str) -> Result<(Client, Handle)> {
 
 /// A lost lock's error with what became of the lock since, as far as etcd still shows it: who
 /// holds it now, or who ran it last, after us.
-async fn lost_since(client: &Client, handle: &Handle, e: etcdlock::Error) -> etcdlock::Error {
+pub async fn lost_since(client: &Client, handle: &Handle, e: etcdlock::Error) -> etcdlock::Error {
     let etcdlock::Error::Lost(reason) = e else {
         return e;
     };
@@ -329,127 +320,13 @@ pub async fn release(resolved: Resolved, args: HandleArgs) -> Result<u8> {
 
 /// A handle that does not fit its key is a usage error (exit 2); a lost lock says what became of
 /// it.
-async fn refused_or_lost(client: &Client, handle: &Handle, e: etcdlock::Error) -> anyhow::Error {
+pub async fn refused_or_lost(
+    client: &Client,
+    handle: &Handle,
+    e: etcdlock::Error,
+) -> anyhow::Error {
     match e {
         etcdlock::Error::Config(msg) => fail(exit::USAGE, msg),
         other => lost_since(client, handle, other).await.into(),
-    }
-}
-
-/// `etcdlock run --handle HANDLE -- COMMAND`: the full supervision of `run` inside a lock held by
-/// a handle — keep-alive while the command runs, kill before expiry, the run's record — and the
-/// lock stays held afterwards, for its TTL from the last keep-alive. The handle is checked against
-/// its key first (a forged handle, a waiter's or a plain run's key: exit 2, nothing written).
-pub async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -> Result<u8> {
-    let text = args.handle.clone().unwrap_or_default();
-    let plan = Plan::new(args)?;
-    let mut signals = Signals::install()?;
-    let connection_env = resolved.child_env();
-    let (client, handle) = open(resolved, &text).await?;
-    let verified = match handle.verify(&client).await {
-        Ok(v) => v,
-        Err(e) => return Err(refused_or_lost(&client, &handle, e).await),
-    };
-    match verified.state {
-        State::Held => {}
-        State::Lost => return Err(lost_since(&client, &handle, handle.lost()).await.into()),
-        State::Detached => {
-            let _ = handle.remove_detached(&client).await;
-            return Err(lost_since(&client, &handle, handle.lost()).await.into());
-        }
-    }
-    let revision = verified.revision;
-    let lease = Lease::attach(&client, handle.lease_id)
-        .await
-        .map_err(|_| handle.lost())?;
-    let params = crate::run::safety_params(lease.ttl, args.kill_after)?;
-    let run_id = reaper::new_run_id();
-    let tree = crate::run::prepare_tree(&run_id).await;
-    crate::emergency::tracking(Some(tree.clone()));
-    let session = Session::from_lease(&client, lease, params, args.kill_signal).await?;
-    let acquired = Acquired {
-        key: handle.key(),
-        fencing_token: handle.fencing_token,
-        revision,
-    };
-    // Any change to the key (deleted, put over, detached from the lease) is loss.
-    let own = etcdlock::lock::OwnKey::new(
-        acquired.key.clone(),
-        acquired.fencing_token,
-        handle.lease_id,
-        verified.value.clone(),
-    );
-    let _watch = AbortOnDrop(tokio::spawn(etcdlock::lock::watch_own_key(
-        client.clone(),
-        own,
-        revision,
-        session.guard().clone(),
-    )));
-    let command = plan.command(&tree, &run_id, connection_env);
-    // The records' lease is looked up while the command runs (reads only).
-    let records = etcdlock::record::Retention::start(&client, &args.name, plan.retention);
-    let started = (std::time::Instant::now(), std::time::SystemTime::now());
-    metrics.started(acquired.fencing_token);
-    let code = command::run(&session, &mut signals, args, &command, &acquired).await;
-    let dead = tree.stop_all(std::time::Duration::from_secs(3));
-    if let (Ok(code), true) = (&code, dead) {
-        record(&session, args, (&plan, records), &acquired, started, *code).await;
-    }
-    let lost = session.guard().lost().is_some();
-    if dead && lost {
-        // A key put over is left without our lease: remove it now that the command is gone,
-        // so that it does not block etcdctl lock for ever.
-        let _ = handle.remove_detached(&client).await;
-    }
-    if lost {
-        // The lease holds nothing any more (its key is gone or someone else's): revoke it
-        // rather than leave it to its TTL. (It was ours: the handle was verified above.)
-        let _ = session.close().await;
-    } else {
-        session.detach();
-    }
-    tree.finish();
-    crate::emergency::tracking(None);
-    code
-}
-
-/// The run's record, keeping the lock (bounded; a failure is one warning).
-async fn record(
-    session: &Session,
-    args: &RunArgs,
-    (plan, records): (&Plan, etcdlock::record::Retention),
-    acquired: &Acquired,
-    (at, started): (std::time::Instant, std::time::SystemTime),
-    code: u8,
-) {
-    let mut record = RunRecord::new(&plan.holder, started, at.elapsed());
-    record.exit_code = i32::from(code);
-    record.fencing_token = acquired.fencing_token;
-    record.lost = code == exit::LOCK_LOST;
-    let client = session.client();
-    let records_lease = match records.lease().await {
-        Ok(None) => return,
-        Ok(Some(lease)) => lease,
-        Err(why) => return crate::run::records_failed(client, &args.name, &why),
-    };
-    let ending = Ending {
-        record,
-        success: code == 0,
-        records_lease: Some(records_lease),
-        once_lease: None,
-    };
-    let written = tokio::time::timeout(
-        std::time::Duration::from_secs(3),
-        etcdlock::lock::record_only(client, &args.name, acquired, &ending),
-    )
-    .await;
-    let why = match written {
-        Ok(Ok(_)) => return,
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => "no answer within 3s".to_owned(),
-    };
-    etcdlock::record::revoke_if_unused(client, records_lease).await;
-    if code != exit::LOCK_LOST {
-        crate::run::records_failed(client, &args.name, &why);
     }
 }

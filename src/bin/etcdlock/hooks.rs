@@ -79,7 +79,7 @@ pub async fn run(args: &RunArgs, ended: &Ended) {
                 Ok(s) if s.success() => return,
                 Ok(s) => return output::warn(format!(
                     "{flag} hook exited {} (etcdlock's exit code is the command's)",
-                    crate::exit::of_status(s)
+                    etcdlock::runner::status_code(s)
                 )),
                 Err(e) => return output::warn(format!("{flag} hook: {e}")),
             }

@@ -27,7 +27,7 @@ fn main() -> std::process::ExitCode {
     let cli = cli::parse();
     output::init(cli.global.verbose, cli.global.quiet, cli.global.log_format);
     let code = commands::dispatch(cli).unwrap_or_else(|err| {
-        output::error(&err);
+        output::error(&exit::explain(&err));
         exit::code_of(&err)
     });
     std::process::ExitCode::from(code)

@@ -11,8 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogFormat;
-
 static QUIET: AtomicBool = AtomicBool::new(false);
 
 /// Set up diagnostics: nothing by default, `-v` info, `-vv` debug, `-vvv` trace; `RUST_LOG`
@@ -67,12 +65,17 @@ pub fn stderr(text: &str) {
     let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
-/// An error that ends etcdlock: always shown, one line, with the cause chain.
-pub fn error(err: &anyhow::Error) {
-    stderr(&format!(
-        "etcdlock: error: {}\n",
-        one_line(&crate::exit::explain(err))
-    ));
+/// An error that ends etcdlock (as `exit::explain` words it, with its cause chain): always
+/// shown, on one line.
+pub fn error(explained: &str) {
+    stderr(&format!("etcdlock: error: {}\n", one_line(explained)));
+}
+
+/// `--log-format`: how the log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Something the user should know even when all went to plan (a lost lock, a lease left behind).

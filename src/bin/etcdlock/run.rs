@@ -18,7 +18,8 @@ use etcdlock::holder::{self, Holder, Mode};
 use etcdlock::process::reaper::{self, Rescue};
 use etcdlock::process::supervise::{self, Signals};
 use etcdlock::process::tree::Tree;
-use etcdlock::record::{Ending, Retention, RunRecord};
+use etcdlock::record::Retention;
+use etcdlock::runner::{self, Release};
 use etcdlock::safety::{SafetyParams, Unsafe};
 use etcdlock::session::Lease;
 use etcdlock::Session;
@@ -43,7 +44,7 @@ pub async fn run(resolved: Resolved, args: RunArgs) -> Result<u8> {
         args.max_runtime().is_some(),
     );
     let result = match &args.handle {
-        Some(_) => crate::handles::run_in(resolved, &args, &mut metrics).await,
+        Some(_) => run_in(resolved, &args, &mut metrics).await,
         None => run_locked(resolved, &args, &mut metrics).await,
     };
     let code = match &result {
@@ -72,18 +73,18 @@ pub struct Plan {
 
 impl Plan {
     /// The command to start in `tree`, as run `run_id`.
-    pub fn command<'a>(
-        &'a self,
-        tree: &'a Arc<Tree>,
-        run_id: &'a str,
+    pub fn command(
+        &self,
+        tree: &Arc<Tree>,
+        run_id: &str,
         connection_env: Vec<(&'static str, String)>,
-    ) -> Command<'a> {
+    ) -> Command {
         Command {
-            program: &self.program,
-            argv: &self.argv,
-            tree,
-            run_id,
-            connection_env,
+            program: self.program.clone(),
+            argv: self.argv.clone(),
+            env: connection_env,
+            tree: tree.clone(),
+            run_id: run_id.to_owned(),
         }
     }
 }
@@ -183,33 +184,11 @@ pub fn rescue() -> Rescue {
     }
 }
 
-/// Set up the command's tree (its cgroup, the reaper helper) on a thread of its own, so that it
-/// overlaps the lease grant's round trip. On the runtime's thread it did not: the mkdir and the
-/// forks held up the request itself, which reaches the socket only after passing through tonic's
-/// buffer task and hyper's connection task (connect → lease granted took 0.6 ms more than at
-/// 03ff58b; on this thread, 0.3 ms more). Which thread forks the helper does
-/// not matter (it is double-forked and watches a pipe, not its parent); the command itself is
-/// spawned from the main thread, for `PR_SET_PDEATHSIG`.
+/// Set up the command's tree with this binary as its reaper helper (see
+/// [`etcdlock::runner::prepare_tree`]). The command itself is spawned from the main thread, for
+/// `PR_SET_PDEATHSIG`.
 pub async fn prepare_tree(run_id: &str) -> Arc<Tree> {
-    let prepare = |run_id: String| {
-        move || {
-            let tree = Arc::new(Tree::prepare());
-            tree.guard_against_our_death(&run_id, Some(&rescue()));
-            tree
-        }
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let job = prepare(run_id.to_owned());
-    let thread = std::thread::Builder::new()
-        .name("etcdlock-tree".into())
-        .spawn(move || tx.send(job()));
-    if thread.is_ok() {
-        if let Ok(tree) = rx.await {
-            return tree;
-        }
-    }
-    // No thread to be had (or it died): do it here.
-    prepare(run_id.to_owned())()
+    etcdlock::runner::prepare_tree(run_id, Some(rescue())).await
 }
 
 async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -> Result<u8> {
@@ -236,7 +215,7 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         Lease::grant(&client, plan.params.ttl()),
         prepare_tree(&run_id)
     );
-    crate::emergency::tracking(Some(tree.clone()));
+    etcdlock::runner::last_resort::tracking(Some(tree.clone()));
     let session = match lease {
         Ok(lease) => start_session(&client, lease, &plan, args).await,
         Err(e) => Err(e.into()),
@@ -365,14 +344,12 @@ async fn start_session(
     plan: &Plan,
     args: &RunArgs,
 ) -> Result<Session> {
-    crate::emergency::lease_granted(client.config(), lease.id);
+    etcdlock::runner::last_resort::lease_granted(client.config(), lease.id);
     Ok(Session::from_lease(client, lease, plan.params, args.kill_signal).await?)
 }
 
-/// The command must be dead before the lease goes: normally the tree is gone already; after an
-/// error it is killed here. If it will not die, the lease is left to expire (the reaper helper
-/// goes on killing). Then the lock goes with the run's record (see [`record_and_release`]) and
-/// the lease is revoked.
+/// End the run through [`etcdlock::runner::release`] (the tree dead first, then the records and
+/// the revoke), with its events told as messages.
 async fn release(
     session: Session,
     tree: &Tree,
@@ -381,187 +358,42 @@ async fn release(
     result: Result<Outcome>,
     records: Retention,
 ) -> Result<u8> {
-    let dead = tree.stop_all(Duration::from_secs(3));
-    session.guard().stop();
-    let code = match result {
+    let (how, code) = match result {
         Ok(Outcome::Ran {
             held,
             code,
             started,
             took,
-        }) if dead => {
-            record_and_release(session, args, plan, held, records, (started, took, code)).await;
-            Ok(code)
-        }
-        other => {
-            let code = match other {
-                Ok(Outcome::NotHeld(code)) => Ok(code),
-                Ok(Outcome::Skipped(held)) => {
-                    let acquired = held.into_acquired();
-                    let client = session.client();
-                    let _ = etcdlock::lock::release(client, &args.name, &acquired, None).await;
-                    Ok(0)
-                }
-                Ok(Outcome::Ran { code, .. }) => Ok(code),
-                Err(e) => Err(e),
+        }) => {
+            let records = runner::Records {
+                holder: &plan.holder,
+                retention: records,
+                once_per: args.once_per,
             };
-            if dead {
-                revoke(session, matches!(code, Ok(exit::LOCK_LOST))).await;
-            }
-            code
+            let how = Release::Ran {
+                acquired: held.into_acquired(),
+                code,
+                started,
+                took,
+                records,
+            };
+            (how, Ok(code))
         }
+        Ok(Outcome::NotHeld(code)) => (
+            Release::Abandon {
+                lost: code == exit::LOCK_LOST,
+            },
+            Ok(code),
+        ),
+        Ok(Outcome::Skipped(held)) => (Release::Skipped(held.into_acquired()), Ok(0)),
+        Err(e) => (Release::Abandon { lost: false }, Err(e)),
     };
-    crate::emergency::lease_released();
-    tree.finish();
-    crate::emergency::tracking(None);
-    code
-}
-
-/// Write the run's record and give up the lock. Bounded (3 s per request); a failure is one
-/// warning, never the job's. Where the record must know whether we still held our key, it goes
-/// in the release transaction and the lease is revoked afterwards (two round trips): after a
-/// success under `--once-per` (the period's marker must exist before anyone else can take the
-/// lock, and only if we held it to the end), and after etcdlock's guard saw the lock lost (the
-/// key may be gone and a later holder running: the run then goes to `last-run` only, marked
-/// lost, never over `last-success`). Otherwise the record goes beside the revoke, in one round
-/// trip (see [`etcdlock::lock::release_with_records`]).
-async fn record_and_release(
-    session: Session,
-    args: &RunArgs,
-    plan: &Plan,
-    held: Held,
-    records: Retention,
-    (started, took, code): (SystemTime, Duration, u8),
-) {
     let client = session.client().clone();
-    let (records_lease, no_lease) = match records.lease().await {
-        Ok(lease) => (lease, None),
-        Err(why) => (None, Some(why)),
-    };
-    let acquired = held.into_acquired();
-    // What etcdlock saw: its guard latched a loss (the command was stopped, exit 70, or
-    // --min-hold ended early). A command that exits 70 by itself has not lost the lock.
-    let lost = session.guard().lost().is_some();
-    let mut record = RunRecord::new(&plan.holder, started, took);
-    record.exit_code = i32::from(code);
-    record.fencing_token = acquired.fencing_token;
-    record.lost = lost;
-    record.once_per_s = args.once_per.map(|p| p.as_secs());
-    let success = code == 0;
-    let mut ending = Ending {
-        record,
-        success,
-        records_lease,
-        once_lease: None,
-    };
-    let marker_ttl = args
-        .once_per
-        .filter(|_| success)
-        .and_then(|p| once_ttl(p, took));
-    let recorded = if lost || marker_ttl.is_some() {
-        let marker = match marker_ttl {
-            Some(ttl) => Lease::grant(&client, ttl).await.map_err(|e| e.to_string()),
-            None => Err(String::new()),
-        };
-        ending.once_lease = marker.as_ref().ok().map(|l| l.id);
-        let released = tokio::time::timeout(
-            Duration::from_secs(3),
-            etcdlock::lock::release(&client, &args.name, &acquired, Some(&ending)),
-        )
-        .await;
-        let released = match released {
-            Ok(Ok(held)) => Ok(held),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer within 3s".to_owned()),
-        };
-        if marker_ttl.is_some() && !lost {
-            let why = match (&marker, &released) {
-                (Err(why), _) | (_, Err(why)) => Some(why.clone()),
-                (Ok(_), Ok(false)) => Some("the lock key was no longer ours".to_owned()),
-                (Ok(_), Ok(true)) => None,
-            };
-            if let Some(why) = why {
-                output::warn(format!(
-                    "could not write the --once-per marker of {} ({why}): the next firing will run the job again",
-                    args.name
-                ));
-            }
-        }
-        if let (Ok(marker), false) = (marker, matches!(released, Ok(true))) {
-            let _ = marker.revoke(&client).await;
-        }
-        revoke(session, lost).await;
-        match released {
-            // The marker's line said it all.
-            Err(_) if marker_ttl.is_some() => Ok(()),
-            other => other.map(|_| ()),
-        }
-    } else {
-        let lease = *session.lease();
-        let (recorded, revoked) =
-            etcdlock::lock::release_with_records(session, &args.name, &ending).await;
-        tell_if_unrevoked(&lease, revoked, false);
-        recorded
-    };
-    if let (Err(_), Some(lease)) = (&recorded, records_lease) {
-        etcdlock::record::revoke_if_unused(&client, lease).await;
-    }
-    match (recorded, no_lease) {
-        (Err(why), _) | (Ok(()), Some(why)) if !lost => records_failed(&client, &args.name, &why),
-        _ => {}
-    }
-}
-
-/// One line when a run's records could not be written: once per user and cluster when etcd
-/// denies permission (a standing set-up choice: say it, do not nag every cron mail), every time
-/// otherwise (etcd full, unreachable: news).
-pub fn records_failed(client: &Client, name: &str, why: &str) {
-    let records = etcdlock::record::Keys::of(client, name);
-    if why.contains("permission denied") {
-        let prefix = client.config().records_prefix();
-        crate::notices::once(
-            &format!("records-denied {:x} {prefix}", client.cluster_id()),
-            &format!(
-                "run records are not kept: the etcd user may not write {:?} (grant read-write on the range prefix {:?} to keep them, or pass --no-record); the jobs run as usual",
-                records.last_run(),
-                etcdlock::record::range(prefix, "").0.escape_ascii().to_string(),
-            ),
-        );
-    } else {
-        output::warn(format!(
-            "could not record this run of {name} in etcd ({why}); the job itself is not affected"
-        ));
-    }
-}
-
-/// The once-marker's TTL: what is left of the period counted from the start of the run (rounded
-/// up to whole seconds, so the marker never ends early), or none if the run took the whole period.
-/// Counting from the start makes `--once-per` a per-slot guarantee whatever the run takes: with
-/// `*/5` in cron and `--once-per 4m`, a 3-minute run at :00 does not make the :05 firings skip,
-/// as a marker of the full period written at the end would.
-fn once_ttl(period: Duration, took: Duration) -> Option<Duration> {
-    let left = period.checked_sub(took).filter(|d| !d.is_zero())?;
-    Some(Duration::from_secs(
-        left.as_secs() + u64::from(left.subsec_nanos() > 0),
-    ))
-}
-
-/// Revoke the session's lease (its queue key, if still there, goes with it).
-async fn revoke(session: Session, lost: bool) {
-    let lease = *session.lease();
-    tell_if_unrevoked(&lease, session.close().await, lost);
-}
-
-/// One warning if the revoke failed. After a lost lock the lease is gone or about to be, and etcd
-/// is often unreachable: a failed revoke is then no news (the lost-lock line said it all).
-fn tell_if_unrevoked<T>(lease: &Lease, revoked: Result<T, String>, lost: bool) {
-    if let (Err(why), false) = (revoked, lost) {
-        output::warn(format!(
-            "could not revoke lease {:x} ({why}); the lock frees when it expires within {}",
-            lease.id,
-            humantime::format_duration(lease.ttl)
-        ));
-    }
+    let report = |event: runner::Event<'_>| command::tell_ending(&client, &args.name, event);
+    runner::release(session, tree, &args.name, how, &report).await;
+    etcdlock::runner::last_resort::lease_released();
+    etcdlock::runner::last_resort::tracking(None);
+    code
 }
 
 /// How a hold ended, for the release.
@@ -585,7 +417,7 @@ async fn hold(
     signals: &mut Signals,
     args: &RunArgs,
     plan: &Plan,
-    command: &Command<'_>,
+    command: &Command,
     metrics: &mut Metrics,
 ) -> Result<Outcome> {
     let waiting = Waiting {
@@ -666,17 +498,60 @@ async fn hold_on(signals: &mut Signals, session: &Session, until: Instant) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_once_marker_covers_what_is_left_of_the_period_from_the_start() {
-        let s = Duration::from_secs;
-        assert_eq!(once_ttl(s(240), s(180)), Some(s(60)));
-        assert_eq!(once_ttl(s(240), Duration::from_millis(1500)), Some(s(239)));
-        assert_eq!(once_ttl(s(3600), Duration::ZERO), Some(s(3600)));
-        assert_eq!(once_ttl(s(60), s(60)), None);
-        assert_eq!(once_ttl(s(60), s(90)), None);
+/// `etcdlock run --handle HANDLE -- COMMAND`: the full supervision of `run` inside a lock held by
+/// a handle — keep-alive while the command runs, kill before expiry, the run's record — and the
+/// lock stays held afterwards, for its TTL from the last keep-alive. The handle is checked against
+/// its key first (a forged handle, a waiter's or a plain run's key: exit 2, nothing written).
+async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -> Result<u8> {
+    use crate::handles::{lost_since, open, refused_or_lost};
+    use etcdlock::handle::State;
+    let text = args.handle.clone().unwrap_or_default();
+    let plan = Plan::new(args)?;
+    let mut signals = Signals::install()?;
+    let connection_env = resolved.child_env();
+    let (client, handle) = open(resolved, &text).await?;
+    let verified = match handle.verify(&client).await {
+        Ok(v) => v,
+        Err(e) => return Err(refused_or_lost(&client, &handle, e).await),
+    };
+    match verified.state {
+        State::Held => {}
+        State::Lost => return Err(lost_since(&client, &handle, handle.lost()).await.into()),
+        State::Detached => {
+            let _ = handle.remove_detached(&client).await;
+            return Err(lost_since(&client, &handle, handle.lost()).await.into());
+        }
     }
+    let lease = Lease::attach(&client, handle.lease_id)
+        .await
+        .map_err(|_| handle.lost())?;
+    let params = safety_params(lease.ttl, args.kill_after)?;
+    let run_id = reaper::new_run_id();
+    let tree = prepare_tree(&run_id).await;
+    etcdlock::runner::last_resort::tracking(Some(tree.clone()));
+    let session = Session::from_lease(&client, lease, params, args.kill_signal).await?;
+    let acquired = etcdlock::lock::Acquired {
+        key: handle.key(),
+        fencing_token: handle.fencing_token,
+        revision: verified.revision,
+    };
+    let _watch = runner::watch_handle_key(&session, &handle, &acquired, verified.value.clone());
+    let command = plan.command(&tree, &run_id, connection_env);
+    // The records' lease is looked up while the command runs (reads only).
+    let records = Retention::start(&client, &args.name, plan.retention);
+    let started = (std::time::Instant::now(), SystemTime::now());
+    metrics.started(acquired.fencing_token);
+    let code = command::run(&session, &mut signals, args, &command, &acquired).await;
+    let ran = code.as_ref().ok().map(|code| {
+        let records = runner::Records {
+            holder: &plan.holder,
+            retention: records,
+            once_per: None,
+        };
+        (*code, acquired, records, started)
+    });
+    let report = |event: runner::Event<'_>| command::tell_ending(&client, &args.name, event);
+    runner::release_handle(session, &tree, &handle, ran, &report).await;
+    etcdlock::runner::last_resort::tracking(None);
+    code
 }

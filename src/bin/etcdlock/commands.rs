@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::cli::{Cli, Command};
-use crate::{check, config, exporter, generate, handles, output, run, show};
+use crate::{check, config, exporter, generate, handles, live, output, run, show};
 
 /// Run the subcommand; its exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
@@ -47,6 +47,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run(args) => runtime.block_on(run::run(resolved, args)),
         Command::Status(args) => runtime.block_on(show::status(resolved.config, args)),
+        Command::List(args) if args.watch => runtime.block_on(live::watch(resolved.config, args)),
         Command::List(args) => runtime.block_on(show::list(resolved.config, args)),
         Command::Break(args) => runtime.block_on(show::break_lock(resolved.config, args)),
         Command::Forget(args) => runtime.block_on(show::forget(resolved.config, args)),

@@ -146,7 +146,9 @@ fn line(time: &humantime::Rfc3339Timestamp, name: &str, lock: Option<&LockSummar
 }
 
 /// `list --watch`: until Ctrl-C or SIGTERM (exit 0), or etcd cannot be read at all (69).
-pub async fn watch(client: Client, prefix: String, json: bool) -> Result<u8> {
+pub async fn watch(config: etcdlock::Config, args: crate::cli::ListArgs) -> Result<u8> {
+    let client = crate::exit::connect(config, etcdlock::client::Check::Leader).await?;
+    let (prefix, json) = (args.prefix.unwrap_or_default(), args.json);
     let mut view = if json || !std::io::stdout().is_terminal() {
         View::Lines {
             seen: BTreeMap::new(),

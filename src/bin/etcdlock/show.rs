@@ -289,11 +289,9 @@ fn render_status(s: &Status) -> String {
     out
 }
 
+/// `list` (without `--watch`, which is live.rs's).
 pub async fn list(config: etcdlock::Config, args: ListArgs) -> Result<u8> {
     let etcd = crate::exit::connect(config, Check::Leader).await?;
-    if args.watch {
-        return crate::live::watch(etcd, args.prefix.unwrap_or_default(), args.json).await;
-    }
     let list = inspect::list(&etcd, args.prefix.as_deref().unwrap_or_default()).await?;
     if args.json {
         output::print(&format!("{}\n", serde_json::to_string_pretty(&list)?))?;

@@ -408,7 +408,9 @@ fn list_watch_redraws_a_table_on_a_terminal() {
     let (_cluster, ep, dir) = etcd_with_dir();
     let socket = format!("etcdlock-test-{}", std::process::id());
     let tmux = |args: &[&str]| {
-        let out = std::process::Command::new("tmux")
+        // The tmux server passes its own environment to the command it runs: clean it, or an
+        // operator's RUST_LOG or NO_COLOR would change what is drawn.
+        let out = clean_env(&mut std::process::Command::new("tmux"))
             .args(["-L", &socket])
             .args(args)
             .output()

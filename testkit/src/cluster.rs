@@ -193,6 +193,9 @@ pub fn gateway_keys_and_leases(endpoint: &str) -> (usize, usize) {
 /// Where etcdlock keeps run records by default (`etcdlock::record::DEFAULT_PREFIX` + layout).
 pub const RECORDS: &str = ".etcdlock/v1/";
 
+/// etcdlock's default `--record-retention` (35 days), in seconds: the TTL of its retention leases.
+pub const DEFAULT_RECORD_RETENTION_S: u64 = 35 * 24 * 3600;
+
 /// Whether `key` is one of the run records etcdlock keeps (they are meant to stay, on their
 /// retention lease, until it expires).
 pub fn is_run_record(key: &str) -> bool {
@@ -663,12 +666,27 @@ impl Cluster {
             .unwrap_or_default())
     }
 
-    /// Leases but those that only keep run records (see [`is_run_record`]).
+    /// Leases but those that only keep run records (see [`is_run_record`]), and but a keyless
+    /// lease granted for the default record retention: a run that lost its lock to a frozen
+    /// quorum sends its retention-lease grant to a frozen member, gives up after its bound and
+    /// exits; the member applies the grant when it resumes. That lease is the name's (its id is
+    /// derived from the name, see `etcdlock::record::retention_lease_id`), so the next run of
+    /// the name reuses it: at most one per name, gone after the retention period.
     fn try_leases(&self) -> Result<Vec<String>, String> {
         let records = self.record_leases()?;
         let mut leases = self.try_all_leases()?;
         leases.retain(|l| !records.contains(l));
+        leases.retain(|l| !self.is_keyless_retention_lease(l));
         Ok(leases)
+    }
+
+    /// Whether lease `id` (hex) is alive with no keys and the default record retention granted.
+    fn is_keyless_retention_lease(&self, id: &str) -> bool {
+        let out = self.etcdctl(&["lease", "timetolive", id, "--keys"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        out.status.success()
+            && text.contains(&format!("granted with TTL({DEFAULT_RECORD_RETENTION_S}s)"))
+            && text.contains("attached keys([])")
     }
 
     /// Lease ids as printed by `etcdctl lease list` (hex), but those that only keep run records

@@ -432,3 +432,13 @@ fn the_records_need_their_own_grant_and_say_so_once() {
         "the lock was released"
     );
 }
+
+/// The test kit recognises a keyless retention lease by etcdlock's default retention: the two
+/// must agree, or the fault suite's clean-up checks would flag (or miss) it.
+#[test]
+fn the_test_kit_knows_the_default_retention() {
+    assert_eq!(
+        etcdlock::record::DEFAULT_RETENTION.as_secs(),
+        etcdlock_testkit::DEFAULT_RECORD_RETENTION_S
+    );
+}

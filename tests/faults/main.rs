@@ -640,6 +640,19 @@ fn quorum_loss(how: &str) {
     // etcdlock could not revoke without a quorum; the lease expires TTL + election timeout after
     // the new leader takes over. Nothing must be left after that.
     assert_all_clean(&w, &cluster, Duration::from_secs(ttl_s + 10));
+    // The records this run could not write: if its retention-lease grant reached a frozen member
+    // and was applied on resume, the next run of the name must reuse that lease, not add one.
+    let (code, _, err) = etcdlock_out(&cluster.endpoints(), &["run", "/quorum", "--", "true"]);
+    assert_eq!(code, Some(0), "{err}");
+    let leases = cluster.all_leases();
+    assert_eq!(
+        leases.len(),
+        1,
+        "one retention lease for /quorum: {leases:?}"
+    );
+    let mut records = cluster.record_leases().unwrap();
+    records.dedup();
+    assert_eq!(records, leases, "the records are kept on that lease");
 }
 
 /// Two of three members SIGKILLed (the leader among them) past the deadline: exit 70, child

@@ -78,6 +78,7 @@ pub mod record;
 pub mod runner;
 pub mod safety;
 pub mod session;
+pub mod wait;
 
 pub use client::{Client, Config};
 pub use error::{Error, Result};

@@ -96,6 +96,21 @@ impl Default for Options {
 
 /// What a run tells its caller while it goes on.
 pub enum Event<'a> {
+    /// Something happened while waiting for the lock ([`hold`] only).
+    Wait(crate::wait::Event<'a>),
+    /// The lock is ours ([`hold`] only), before the `once_per` look that may still skip the run.
+    Acquired {
+        /// The acquisition.
+        acquired: &'a Acquired,
+        /// How long the wait took.
+        waited: Duration,
+        /// Whether the lock was held by others when we queued.
+        blocked: bool,
+    },
+    /// A run succeeded within `once_per` while this one waited: the command is not run.
+    SkippedOncePer,
+    /// The command is about to be spawned under the lock.
+    Starting(&'a Acquired),
     /// Something happened to the command (the lock was lost, leftovers, unkillable processes).
     Command(supervise::Event<'a>),
     /// The run's records could not be written (the job itself is not affected).
@@ -249,6 +264,247 @@ pub async fn run_command(
     } else {
         Ended::Exited(ended.status)
     })
+}
+
+/// One run of a command under a lock, as [`hold`] does it: what to wait for, what to run, how to
+/// stop it and what to keep.
+pub struct Run<'a> {
+    /// The lock, how to wait for it and the metadata our key stores (its `limit` and `shared` are
+    /// the [`crate::wait::Kind`]). With `once_per`, [`hold`] adds the marker's write probe to the
+    /// queue transaction's checks (a user who may not write it is refused before queueing).
+    pub wait: crate::wait::Wait<'a>,
+    /// What to run, and in which tree.
+    pub command: &'a Command,
+    /// How to stop it.
+    pub options: Options,
+    /// Skip the run if one succeeded within this period (checked again once the lock is ours),
+    /// and mark the lock after a success.
+    pub once_per: Option<Duration>,
+    /// Keep the lock at least this long after it was acquired (unless a signal comes or the lock
+    /// is lost).
+    pub min_hold: Option<Duration>,
+    /// The records' lease (see [`Retention::start`]); `None` in it: no records.
+    pub retention: Retention,
+}
+
+/// How a [`hold`] ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The patience ran out before the lock was ours; who held it, when asked.
+    GaveUp(Option<crate::lock::QueueInfo>),
+    /// A signal came while waiting.
+    Cancelled(Signal),
+    /// The lease was lost while waiting.
+    LostWaiting(String),
+    /// A run succeeded within `once_per` while this one waited: nothing ran.
+    Skipped,
+    /// The command ran (or the lock was lost just before it could start:
+    /// [`Ended::NotStarted`]).
+    Ran(Ended),
+}
+
+/// **The whole promise in one call**: wait for the lock ([`crate::wait::wait`]), spawn the
+/// command into its tree, arm the guard, supervise (forwarding what `signals` receives, enforcing
+/// `options`), disarm once the tree is empty, hold on for `min_hold`, and release ([`release`]:
+/// the tree dead first, then the records and the revoke). `session` is consumed: every path,
+/// errors included, ends with its lease revoked (or, if the tree would not die, left to expire
+/// while the reaper helper goes on killing). `tree` comes from [`prepare_tree`] and is finished
+/// here ([`Tree::finish`]).
+///
+/// Guarantees: the command never starts once the lease counts as lost, is stopped before the
+/// lease can expire, and is dead before the lease is revoked; a cancelled or failed wait leaves no
+/// queue key. Everything that happens is reported through `report`; the ending is typed.
+pub async fn hold(
+    session: Session,
+    tree: &Tree,
+    signals: &mut Signals,
+    run: Run<'_>,
+    report: &dyn Fn(Event<'_>),
+) -> Result<Outcome> {
+    let name = run.wait.name;
+    let result = hold_and_run(&session, signals, &run, report).await;
+    let (how, outcome) = match result {
+        Ok(Held::Ran {
+            holding,
+            ended,
+            started,
+            took,
+        }) => {
+            let how = match &ended {
+                Ended::NotStarted(_) => Release::Abandon { lost: true },
+                _ => Release::Ran {
+                    acquired: holding.into_acquired(),
+                    code: ended.code(),
+                    started,
+                    took,
+                    records: Records {
+                        holder: run.wait.holder,
+                        retention: run.retention,
+                        once_per: run.once_per,
+                    },
+                },
+            };
+            (how, Ok(Outcome::Ran(ended)))
+        }
+        Ok(Held::Skipped(holding)) => (
+            Release::Skipped(holding.into_acquired()),
+            Ok(Outcome::Skipped),
+        ),
+        Ok(Held::Not(outcome)) => {
+            let lost = matches!(outcome, Outcome::LostWaiting(_));
+            (Release::Abandon { lost }, Ok(outcome))
+        }
+        Err(e) => (Release::Abandon { lost: false }, Err(e)),
+    };
+    release(session, tree, name, how, report).await;
+    outcome
+}
+
+/// How the part of [`hold`] before the release ended.
+enum Held {
+    Not(Outcome),
+    Skipped(crate::wait::Holding),
+    Ran {
+        holding: crate::wait::Holding,
+        ended: Ended,
+        started: SystemTime,
+        took: Duration,
+    },
+}
+
+async fn hold_and_run(
+    session: &Session,
+    signals: &mut Signals,
+    run: &Run<'_>,
+    report: &dyn Fn(Event<'_>),
+) -> Result<Held> {
+    use crate::wait::{self, Waited};
+    let client = session.client();
+    let name = run.wait.name;
+    let mut checks = run.wait.checks.clone();
+    if run.once_per.is_some() {
+        // The marker must be writable: refused now, not after the command ran.
+        checks.push(crate::record::write_probe(client, name));
+    }
+    let how = wait::Wait {
+        checks,
+        ..run.wait.clone()
+    };
+    let waited = wait::wait(
+        client,
+        session.lease(),
+        session.guard(),
+        signals,
+        &how,
+        &|event| report(Event::Wait(event)),
+    )
+    .await?;
+    let holding = match waited {
+        Waited::Acquired(holding) => holding,
+        Waited::GaveUp(info) => return Ok(Held::Not(Outcome::GaveUp(info))),
+        Waited::Cancelled(sig) => return Ok(Held::Not(Outcome::Cancelled(sig))),
+        Waited::Lost(reason) => return Ok(Held::Not(Outcome::LostWaiting(reason))),
+    };
+    report(Event::Acquired {
+        acquired: &holding.acquired,
+        waited: holding.waited,
+        blocked: holding.blocked,
+    });
+    let holder = run.wait.holder;
+    if run.once_per.is_some()
+        && lock::peek(client, name, holder.limit, holder.mode(), true)
+            .await?
+            .once_marker
+    {
+        report(Event::SkippedOncePer);
+        return Ok(Held::Skipped(holding));
+    }
+    report(Event::Starting(&holding.acquired));
+    let (acquired_at, started) = (tokio::time::Instant::now(), SystemTime::now());
+    let ended = run_command(
+        session,
+        signals,
+        name,
+        run.command,
+        &holding.acquired,
+        &run.options,
+        report,
+    )
+    .await?;
+    let took = acquired_at.elapsed();
+    if let (Some(min_hold), false) = (run.min_hold, matches!(ended, Ended::NotStarted(_))) {
+        hold_on(signals, session, acquired_at + min_hold).await;
+    }
+    Ok(Held::Ran {
+        holding,
+        ended,
+        started,
+        took,
+    })
+}
+
+/// `min_hold`: keep the lock until `until`, unless told to stop or the lease is lost.
+async fn hold_on(signals: &mut Signals, session: &Session, until: tokio::time::Instant) {
+    if until <= tokio::time::Instant::now() {
+        return;
+    }
+    tracing::info!("holding the lock for min_hold");
+    tokio::select! {
+        _ = tokio::time::sleep_until(until) => {}
+        _ = signals.recv_cancel() => {}
+        _ = session.lost() => {}
+    }
+}
+
+/// [`hold`] for a lock held by a handle (`etcdlock run --handle`): no wait — the handle was
+/// verified by the caller (`revision` and `value` are its key's, as [`Handle::verify`] read
+/// them) — then the command run as [`run_command`] runs it, with the handle's key watched (any
+/// change to it is loss), and [`release_handle`]: the record written while the lock stays held,
+/// the lease left to its TTL (revoked if the lock was lost). `session` is consumed.
+#[allow(clippy::too_many_arguments)]
+pub async fn hold_handle(
+    session: Session,
+    tree: &Tree,
+    signals: &mut Signals,
+    handle: &Handle,
+    (revision, value): (i64, Vec<u8>),
+    command: &Command,
+    options: &Options,
+    (holder, retention): (&Holder, Retention),
+    report: &dyn Fn(Event<'_>),
+) -> Result<Ended> {
+    let acquired = Acquired {
+        key: handle.key(),
+        fencing_token: handle.fencing_token,
+        revision,
+    };
+    let watch = watch_handle_key(&session, handle, &acquired, value);
+    report(Event::Starting(&acquired));
+    let started = (std::time::Instant::now(), SystemTime::now());
+    let ended = run_command(
+        &session,
+        signals,
+        &handle.name,
+        command,
+        &acquired,
+        options,
+        report,
+    )
+    .await;
+    let ran = match &ended {
+        Ok(Ended::NotStarted(_)) | Err(_) => None,
+        Ok(ended) => {
+            let records = Records {
+                holder,
+                retention,
+                once_per: None,
+            };
+            Some((ended.code(), acquired, records, started))
+        }
+    };
+    release_handle(session, tree, handle, ran, report).await;
+    drop(watch);
+    ended
 }
 
 /// What a run's records say and how long they are kept.

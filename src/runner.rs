@@ -212,11 +212,10 @@ fn environment(
 /// The guarantee: when this returns, the tree is empty or its survivors are reported
 /// ([`Ended::Unkillable`]); while it ran, it was stopped before the lease could expire.
 ///
-/// Must be called on the process's main thread (e.g. a current-thread runtime's `block_on`, or
-/// `#[tokio::main(flavor = "current_thread")]`), and fails with [`crate::Error::Config`]
-/// elsewhere: the command gets `PR_SET_PDEATHSIG`, which fires when the *thread* that spawned it
-/// ends, and only the main thread is sure to live as long as the process (a `spawn_blocking`
-/// thread retires after 10 s idle, killing the command with it).
+/// Callable from any thread (a `spawn_blocking` thread, a multi-thread runtime's worker): the
+/// fork happens on a thread that lives as long as the process (see
+/// [`crate::process::spawn::spawn`]), so the command's `PR_SET_PDEATHSIG` fires only when the
+/// process itself ends.
 pub async fn run_command(
     session: &Session,
     signals: &mut Signals,
@@ -226,11 +225,6 @@ pub async fn run_command(
     options: &Options,
     report: &dyn Fn(Event<'_>),
 ) -> Result<Ended> {
-    if nix::unistd::gettid() != nix::unistd::getpid() {
-        return Err(crate::Error::Config(
-            "etcdlock::runner::run_command must run on the main thread (PR_SET_PDEATHSIG fires when the spawning thread ends)".into(),
-        ));
-    }
     let guard = session.guard();
     if let Some(reason) = guard.lost() {
         return Ok(Ended::NotStarted(reason));

@@ -40,6 +40,10 @@ pub const LOCK_LOST: u8 = 70;
 pub const UNKILLABLE: u8 = 77;
 /// `max_runtime` was reached and the command was stopped (as timeout(1) reports it).
 pub const TIMED_OUT: u8 = 124;
+/// The lock was held by others and the wait gave up (sysexits' EX_TEMPFAIL).
+pub const CONFLICT: u8 = 75;
+/// The lease was lost while waiting for the lock (sysexits' EX_UNAVAILABLE).
+pub const UNAVAILABLE: u8 = 69;
 
 /// The code a shell reports for a process killed by signal `n`.
 pub fn signal_code(n: i32) -> u8 {
@@ -69,6 +73,27 @@ pub struct Command {
     pub tree: Arc<Tree>,
     /// This run's `ETCDLOCK_RUN_ID` (see [`reaper::new_run_id`]).
     pub run_id: String,
+}
+
+impl Command {
+    /// Find `argv[0]` (as [`supervise::check_command`] does, so a missing program is refused
+    /// before any lock is taken), and set up its tree ([`prepare_tree`] with `rescue`, under a new
+    /// run id): the command, ready for [`hold`].
+    pub async fn prepare(argv: Vec<OsString>, rescue: Option<Rescue>) -> Result<Command> {
+        let first = argv
+            .first()
+            .ok_or_else(|| crate::Error::Config("no command given".into()))?;
+        let program = supervise::check_command(first)?;
+        let run_id = reaper::new_run_id();
+        let tree = prepare_tree(&run_id, rescue).await;
+        Ok(Command {
+            program,
+            argv,
+            env: Vec::new(),
+            tree,
+            run_id,
+        })
+    }
 }
 
 /// How to stop a command that must stop, besides the lease's own deadline (the guard's).
@@ -281,6 +306,21 @@ pub struct Run<'a> {
     pub retention: Retention,
 }
 
+impl<'a> Run<'a> {
+    /// Wait as `wait` says, run `command` with the default [`Options`], no `once_per`, no
+    /// `min_hold`, records kept as `retention` says.
+    pub fn new(wait: crate::wait::Wait<'a>, command: &'a Command, retention: Retention) -> Run<'a> {
+        Run {
+            wait,
+            command,
+            options: Options::default(),
+            once_per: None,
+            min_hold: None,
+            retention,
+        }
+    }
+}
+
 /// How a [`hold`] ended.
 #[derive(Debug)]
 pub enum Outcome {
@@ -297,20 +337,34 @@ pub enum Outcome {
     Ran(Ended),
 }
 
+impl Outcome {
+    /// The documented exit code for this outcome: [`Ended::code`] for a run, [`CONFLICT`] for a
+    /// give-up, 128+N for signal N while waiting, [`UNAVAILABLE`] for a lease lost while waiting,
+    /// 0 for a skip.
+    pub fn code(&self) -> u8 {
+        match self {
+            Outcome::Ran(ended) => ended.code(),
+            Outcome::GaveUp(_) => CONFLICT,
+            Outcome::Cancelled(sig) => signal_code(*sig as i32),
+            Outcome::LostWaiting(_) => UNAVAILABLE,
+            Outcome::Skipped => 0,
+        }
+    }
+}
+
 /// **The whole promise in one call**: wait for the lock ([`crate::wait::wait`]), spawn the
 /// command into its tree, arm the guard, supervise (forwarding what `signals` receives, enforcing
 /// `options`), disarm once the tree is empty, hold on for `min_hold`, and release ([`release`]:
 /// the tree dead first, then the records and the revoke). `session` is consumed: every path,
 /// errors included, ends with its lease revoked (or, if the tree would not die, left to expire
-/// while the reaper helper goes on killing). `tree` comes from [`prepare_tree`] and is finished
-/// here ([`Tree::finish`]).
+/// while the reaper helper goes on killing). The command's tree ([`Command::tree`], from
+/// [`prepare_tree`]) is finished here ([`Tree::finish`]).
 ///
 /// Guarantees: the command never starts once the lease counts as lost, is stopped before the
 /// lease can expire, and is dead before the lease is revoked; a cancelled or failed wait leaves no
 /// queue key. Everything that happens is reported through `report`; the ending is typed.
 pub async fn hold(
     session: Session,
-    tree: &Tree,
     signals: &mut Signals,
     run: Run<'_>,
     report: &dyn Fn(Event<'_>),
@@ -350,7 +404,7 @@ pub async fn hold(
         }
         Err(e) => (Release::Abandon { lost: false }, Err(e)),
     };
-    release(session, tree, name, how, report).await;
+    release(session, &run.command.tree, name, how, report).await;
     outcome
 }
 
@@ -458,7 +512,6 @@ async fn hold_on(signals: &mut Signals, session: &Session, until: tokio::time::I
 #[allow(clippy::too_many_arguments)]
 pub async fn hold_handle(
     session: Session,
-    tree: &Tree,
     signals: &mut Signals,
     handle: &Handle,
     (revision, value): (i64, Vec<u8>),
@@ -496,7 +549,7 @@ pub async fn hold_handle(
             Some((ended.code(), acquired, records, started))
         }
     };
-    release_handle(session, tree, handle, ran, report).await;
+    release_handle(session, &command.tree, handle, ran, report).await;
     drop(watch);
     ended
 }

@@ -85,6 +85,21 @@ pub struct Wait<'a> {
     pub checks: Vec<TxnOp>,
 }
 
+impl<'a> Wait<'a> {
+    /// Wait for `name` as long as it takes, storing `holder` in our key; no progress reads, no
+    /// extra checks.
+    pub fn new(name: &'a str, holder: &'a Holder) -> Wait<'a> {
+        Wait {
+            name,
+            holder,
+            patience: Patience::Forever,
+            progress_every: None,
+            describe_give_up: false,
+            checks: Vec::new(),
+        }
+    }
+}
+
 /// What a wait tells its caller while it goes on.
 pub enum Event<'a> {
     /// Our key is in the queue (and watched from now on); what joining noticed about the name.

@@ -343,46 +343,18 @@ unsafe fn child_main(side: &ChildSide, forked: bool) -> ! {
     fail(side.err_fd);
 }
 
-/// What [`reap_all`] found.
-pub struct Reaped {
-    /// The wait status of the leader, if it was reaped now.
-    pub leader: Option<std::process::ExitStatus>,
-    /// Whether a live child is left.
-    pub children_left: bool,
-}
-
-/// Reap every child that has exited.
-///
-/// etcdlock has no children but the command and, as subreaper, the orphans of its tree (the reaper
-/// helper is double-forked away), so reaping them all is always right.
-pub fn reap_all(leader: libc::pid_t) -> Reaped {
+/// Reap child `pid` if it has exited: its wait status then. Only that child: a program that
+/// embeds the library keeps its own children (a `waitpid(-1)` would steal their statuses).
+pub fn reap(pid: libc::pid_t) -> Option<std::process::ExitStatus> {
     use std::os::unix::process::ExitStatusExt;
-    let mut reaped = Reaped {
-        leader: None,
-        children_left: false,
-    };
     loop {
         let mut status = 0;
-        let pid = libc_waitpid_any(&mut status);
-        if pid <= 0 {
-            // 0: children left, none exited; -1 (ECHILD): no child at all.
-            reaped.children_left = pid == 0;
-            return reaped;
-        }
-        if pid == leader {
-            reaped.leader = Some(std::process::ExitStatus::from_raw(status));
-        }
-    }
-}
-
-fn libc_waitpid_any(status: &mut libc::c_int) -> libc::pid_t {
-    loop {
         // SAFETY: waitpid only writes the status through the valid pointer.
-        let pid = unsafe { libc::waitpid(-1, status, libc::WNOHANG) };
-        if pid < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+        let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if reaped < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
             continue;
         }
-        return pid;
+        return (reaped == pid).then(|| std::process::ExitStatus::from_raw(status));
     }
 }
 

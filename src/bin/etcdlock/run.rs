@@ -270,7 +270,7 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         min_hold: args.min_hold,
         retention: records,
     };
-    let outcome = runner::hold(session, &tree, &mut signals, run, &report).await;
+    let outcome = runner::hold(session, &mut signals, run, &report).await;
     drop(bug.take());
     etcdlock::runner::last_resort::lease_released();
     etcdlock::runner::last_resort::tracking(None);
@@ -461,7 +461,6 @@ async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -> Re
     };
     let ended = runner::hold_handle(
         session,
-        &tree,
         &mut signals,
         &handle,
         (verified.revision, verified.value.clone()),

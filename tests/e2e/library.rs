@@ -539,10 +539,13 @@ fn waits_cancelled_at_any_point_leave_no_queue_key() {
     });
 }
 
-/// The whole run in one call, off the main thread (issue 24): `runner::hold` on a test thread
+/// The whole run in one call, off the main thread (issue 24): `runner::hold` on a runtime worker
 /// waits, runs the command to its end and releases; and a command spawned from a
 /// `spawn_blocking` thread outlives that thread's retirement (before, `PR_SET_PDEATHSIG` killed it
-/// with the thread) and is supervised to its own exit code.
+/// with the thread) and is supervised to its own exit code. The test process embeds the library
+/// and has children of its own (etcd, a `sleep`, a `true` that exits during the runs): the runs
+/// neither wait for them as leftovers nor signal them, nor reap them (before, `waitpid(-1)` took
+/// their statuses and the tree counted them as the command's).
 #[test]
 fn commands_spawned_off_the_main_thread_outlive_the_spawning_thread() {
     use etcdlock::process::supervise::{self, Signals, Supervision};
@@ -559,6 +562,8 @@ fn commands_spawned_off_the_main_thread_outlive_the_spawning_thread() {
         .enable_all()
         .build()
         .unwrap();
+    let mut own_sleep = Command::new("sleep").arg("60").spawn().unwrap();
+    let mut own_true = Command::new("true").spawn().unwrap();
     runtime.block_on(async {
         let config = etcdlock::Config::new([cluster.endpoint(0)]).unwrap();
         let client = etcdlock::Client::connect(config, etcdlock::client::Check::Lazy)
@@ -636,5 +641,17 @@ fn commands_spawned_off_the_main_thread_outlive_the_spawning_thread() {
             "{outcome:?}"
         );
     });
+    // Our own children are still ours: alive and unreaped, or exited with their status kept.
+    assert!(
+        own_sleep.try_wait().unwrap().is_none(),
+        "the embedding program's own child was signalled or reaped"
+    );
+    own_sleep.kill().unwrap();
+    let status = own_sleep.wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "{status:?}");
+    let status = own_true
+        .wait()
+        .expect("the embedding program's exited child was reaped by the library");
+    assert!(status.success(), "{status:?}");
     cluster.assert_clean();
 }

@@ -185,8 +185,7 @@ pub fn rescue() -> Rescue {
 }
 
 /// Set up the command's tree with this binary as its reaper helper (see
-/// [`etcdlock::runner::prepare_tree`]). The command itself is spawned from the main thread, for
-/// `PR_SET_PDEATHSIG`.
+/// [`etcdlock::runner::prepare_tree`]).
 pub async fn prepare_tree(run_id: &str) -> Arc<Tree> {
     etcdlock::runner::prepare_tree(run_id, Some(rescue())).await
 }

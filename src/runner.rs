@@ -325,7 +325,7 @@ impl<'a> Run<'a> {
 #[derive(Debug)]
 pub enum Outcome {
     /// The patience ran out before the lock was ours; who held it, when asked.
-    GaveUp(Option<crate::lock::QueueInfo>),
+    GaveUp(Option<Box<crate::lock::QueueInfo>>),
     /// A signal came while waiting.
     Cancelled(Signal),
     /// The lease was lost while waiting.
@@ -449,7 +449,7 @@ async fn hold_and_run(
     .await?;
     let holding = match waited {
         Waited::Acquired(holding) => holding,
-        Waited::GaveUp(info) => return Ok(Held::Not(Outcome::GaveUp(info))),
+        Waited::GaveUp(info) => return Ok(Held::Not(Outcome::GaveUp(info.map(Box::new)))),
         Waited::Cancelled(sig) => return Ok(Held::Not(Outcome::Cancelled(sig))),
         Waited::Lost(reason) => return Ok(Held::Not(Outcome::LostWaiting(reason))),
     };

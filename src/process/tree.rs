@@ -233,9 +233,10 @@ impl Tree {
     }
 
     /// Every live process of the tree (the command included while it runs), oldest pid first.
-    /// Only the command's processes: the children of ours that are the tree's (see
-    /// [`Tree::tree_children`]) and their descendants, and the cgroup's members; never a child
-    /// the embedding program started itself.
+    /// Only the command's processes: the children of ours that are the tree's (the command, a
+    /// pid seen in the tree before, the command's process group, or `ETCDLOCK_RUN_ID` of this run
+    /// in the environment) and their descendants, and the cgroup's members; never a child the
+    /// embedding program started itself.
     pub fn members(&self) -> Vec<Member> {
         let roots: Vec<i32> = self
             .tree_children()

@@ -276,7 +276,7 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
     match outcome.map_err(|e| once_per_denied(e.into(), &client, args))? {
         Outcome::GaveUp(info) => {
             shown.finish();
-            let code = wait::gave_up(&args.name, &args.wait, info.as_ref());
+            let code = wait::gave_up(&args.name, &args.wait, info.as_deref());
             // A give-up ends with the conflict code (-E 0 is a silent skip).
             metrics.borrow_mut().skipped(Skip::Held);
             Ok(code)

@@ -348,21 +348,22 @@ impl Tree {
         self.signal(Signal::SIGKILL);
     }
 
-    /// Whether no process of the tree is alive. Reaps the orphans that died (they are
-    /// etcdlock's children); call it only once the command itself has been reaped, or it could
-    /// take the command's exit status. Every live descendant has a live parent chain up to one of
+    /// Whether no process of the tree is alive. Reaps the tree's orphans that died (they are
+    /// our children), never the command itself (its status is the supervisor's: a dead command
+    /// not yet reaped counts as dead) and never a child that is not the tree's. Every live
+    /// descendant has a live parent chain up to one of
     /// etcdlock's children (orphans come to us), so "no child" is "no tree"; the cgroup says the
     /// same through `populated 0`, which also covers a process moved out of our ancestry.
     pub fn is_empty(&self) -> bool {
         let leader = self.leader.load(Ordering::SeqCst);
         let mut no_children = true;
         for (pid, stat) in self.tree_children() {
-            if matches!(stat.state, 'Z' | 'X') && pid != leader {
-                // A dead orphan of the tree: ours to reap (the command itself is the
-                // supervisor's, for its status).
-                super::spawn::reap(pid);
-            } else {
+            if !matches!(stat.state, 'Z' | 'X') {
                 no_children = false;
+            } else if pid != leader {
+                // A dead orphan of the tree: ours to reap. The dead command itself is left to
+                // the supervisor, for its status (it is dead all the same).
+                super::spawn::reap(pid);
             }
         }
         match &self.cgroup {

@@ -1,16 +1,21 @@
-//! The promise as library calls: run a command under a held lock so that it stops before anyone
-//! else can hold the lock, and give the lock up with the run's records.
+//! The promise as library calls: run a command under a lock so that it stops before anyone else
+//! can hold the lock, and give the lock up with the run's records.
 //!
-//! A run is: [`prepare_tree`] (the command's cgroup or subreaper, the reaper helper) while the
-//! lease is granted → wait for the lock ([`crate::Mutex`], or the binary's own wait) →
+//! **One call does the whole run**: [`hold`] (with a [`Run`]: what to wait for, what to run, how
+//! to stop it, what to keep) waits for the lock ([`crate::wait::wait`]), spawns the command into
+//! its tree, arms the guard, supervises (forwarding the signals it is given), disarms once the
+//! tree is empty and releases with the records; [`hold_handle`] does the same inside a lock held
+//! by a handle. Their parts are public for programs that hold the lock by other means:
+//! [`prepare_tree`] (the command's cgroup or subreaper, the reaper helper) →
 //! [`run_command`] (spawn into the tree, arm the guard, supervise, disarm once the tree is empty)
 //! → [`release`] (make sure the tree is gone, then the records and the revoke) or, in a lock held
 //! by a handle, [`release_handle`] (the records, and the lease left to its TTL). These are the only
 //! places that arm, disarm and revoke on a command's behalf: the `etcdlock` binary parses,
 //! prints, writes metrics and picks exit codes around them.
 //!
-//! What happens is reported through one callback ([`Event`]); how the command ended is a typed
-//! [`Ended`], whose [`Ended::code`] is the documented exit code (`70` when the lock was lost).
+//! What happens is reported through one callback ([`Event`]); how a run ended is a typed
+//! [`Outcome`] (how the command ended: [`Ended`]), whose `code()` is the documented exit code
+//! (`70` when the lock was lost).
 
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;

@@ -1,10 +1,10 @@
-//! The `run` subcommand: the life cycle of one locked command.
+//! The `run` subcommand: the life cycle of one locked command, as the user sees it.
 //!
-//! check the command and options → connect → grant the lease (setting up the command's tree
-//! meanwhile) → session: guard and keep-alive → queue, give up or wait (wait.rs) → spawn and
-//! supervise (command.rs) → hold on for `--min-hold` → make sure the tree is gone → release.
-//! Every path after the grant goes through the same release (stop keep-alive, revoke), so no key
-//! or lease is left behind and the next waiter starts at once.
+//! check the command and options → connect → look first (`-n`, `--once-per`: one read) → grant
+//! the lease (setting up the command's tree meanwhile) → session → [`etcdlock::runner::hold`]:
+//! wait, spawn, arm, supervise, `--min-hold`, release with records, all in the library. Here its
+//! events become messages (wait.rs, command.rs), progress and metrics, and its outcome an exit
+//! code. `run --handle` is the same around [`etcdlock::runner::hold_handle`].
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -35,12 +35,13 @@
 //! | enforcement runs on its own OS thread, which re-reads the clock at least once a second, and stops when its session is closed, detached or dropped | [`Session`] |
 //! | a revoked lease (TTL 0), a deleted lock key or one put over (detached from its lease, value changed) is loss | [`session::keep_alive`], [`lock::watch_own_key`] |
 //! | a waiter re-reads its own key in the same read that finds it first (etcd #11456) | [`lock::Queued::wait`] |
-//! | unlock deletes only its own key revision (etcd #22082); a cancelled wait deletes its queue key | [`Held::unlock`], [`Mutex::lock`] |
+//! | unlock deletes only its own key revision (etcd #22082); a cancelled wait deletes its queue key, even when cancelled while the queue transaction is in flight | [`Held::unlock`], [`Mutex::lock`], [`wait::wait`] |
 //! | the lease grant is idempotent: no orphan lease after a lost answer | [`session::Lease::grant`] |
 //! | a lock's queue is exactly the keys `NAME/<lease hex>` attached to that lease | [`queue`] |
-//! | **the whole promise for a command**: spawned into its tree on the main thread, the guard armed after spawn and disarmed once the tree is empty, the tree dead before the lease is revoked, the records written with the release | [`runner`] ([`runner::run_command`], [`runner::release`], [`runner::release_handle`]) |
+//! | **the whole promise for a command, in one call**: wait (cancel-safely, the own key watched), spawn into its tree, arm the guard after spawn and disarm it once the tree is empty, forward signals, the tree dead before the lease is revoked, the records written with the release | [`runner::hold`] ([`runner::hold_handle`] in a lock held by a handle; its parts [`wait::wait`], [`runner::run_command`], [`runner::release`]) |
 //! | every process the command starts is tracked: a cgroup joined at clone time, else subreaper | [`process::tree::Tree`], [`process::spawn::spawn`] |
-//! | the command dies with its supervisor: `PR_SET_PDEATHSIG` from the spawning thread, and a reaper helper for the rest of the tree | [`process::spawn`], [`process::reaper`] |
+//! | the command dies with its supervisor: `PR_SET_PDEATHSIG` from a thread that lives as long as the process (the main one, else the library's spawner thread: callers may be on any thread), and a reaper helper for the rest of the tree | [`process::spawn::spawn`], [`process::reaper`] |
+//! | only the command's processes are signalled, waited for or reaped, never an embedding program's own children | [`process::tree::Tree::members`], [`process::spawn::reap`] |
 //! | a frozen supervisor does not keep the command alive: the guard publishes its kill times to the helper on every change, the helper kills at them; either one acting latches the loss | [`process::tree::Tree::publish_deadlines`], [`process::reaper::serve`] |
 //! | the helper holds only its pipe, its page and `cgroup.kill`, is not named "etcdlock", and its death stops the command | [`process::reaper`] |
 //!
@@ -53,9 +54,10 @@
 //!   [`record`]: the run records and the once-per-period marker, in a namespace of their own
 //!   (never under a lock's prefix) and on leases that expire.
 //! - [`inspect`]: status, list and break as data; [`handle`]: a held lock as one line of text.
-//! - [`runner`]: **the whole promise in library calls** — run a command under a held lock and
-//!   release it with its records, reporting typed events and endings (what `etcdlock run` and
-//!   `run --handle` use; `examples/run.rs` is `etcdlock run` in about 30 lines).
+//! - [`runner`]: **the whole promise in one call**, [`runner::hold`] — wait for the lock, run a
+//!   command under it and release it with its records, reporting typed events and outcomes (what
+//!   `etcdlock run` and `run --handle` use; `examples/run.rs` is `etcdlock run` in about 30
+//!   lines). [`wait`]: the waiting part on its own (what `etcdlock acquire` uses).
 //! - [`process`]: running a command under a session (tree tracking, spawn, reaper, supervision).
 //!   It lives here rather than in the binary because its invariants and the guard's are one
 //!   contract: see the module's documentation.
@@ -78,6 +80,7 @@ pub mod record;
 pub mod runner;
 pub mod safety;
 pub mod session;
+pub mod wait;
 
 pub use client::{Client, Config};
 pub use error::{Error, Result};

@@ -1124,14 +1124,16 @@ impl Mutex {
         session: &'s Session,
         timeout: Option<Duration>,
     ) -> Result<Option<Held<'s>>> {
-        let (mut queued, acquired) = self.enqueue(session).await?;
-        // From here on a cancelled or failed wait deletes its key.
-        let mut cleanup = DeleteOnDrop {
-            client: session.client().clone(),
-            key: queued.key.clone(),
-            create_revision: queued.my_rev,
-            armed: true,
-        };
+        // From the moment the queue transaction is sent, a cancelled or failed wait deletes its
+        // key (the transaction in flight included).
+        let (mut queued, acquired, _, cleanup) = enqueue_guarded(
+            session.client(),
+            &self.name,
+            session.lease(),
+            &self.holder,
+            &[],
+        )
+        .await?;
         let own = OwnKey::new(
             queued.key.clone(),
             queued.my_rev,
@@ -1159,7 +1161,7 @@ impl Mutex {
         };
         match acquired {
             Some(a) => {
-                cleanup.armed = false;
+                cleanup.disarm();
                 Ok(Some(Held {
                     cluster_id: session.client().cluster_id(),
                     session,
@@ -1168,7 +1170,7 @@ impl Mutex {
                 }))
             }
             None => {
-                cleanup.armed = false;
+                cleanup.disarm();
                 delete_own(session.client(), &queued.key, queued.my_rev).await?;
                 Ok(None)
             }
@@ -1178,11 +1180,18 @@ impl Mutex {
 
 /// Deletes a queue key whose wait was cancelled (dropped) or failed: a task on the current
 /// runtime, since `drop` cannot wait. Without a runtime, the key goes with the lease.
-struct DeleteOnDrop {
+pub(crate) struct DeleteOnDrop {
     client: Client,
     key: String,
     create_revision: i64,
     armed: bool,
+}
+
+impl DeleteOnDrop {
+    /// The key is ours to keep (we hold it) or the lease's to remove: do not delete it.
+    pub(crate) fn disarm(mut self) {
+        self.armed = false;
+    }
 }
 
 impl Drop for DeleteOnDrop {
@@ -1201,6 +1210,64 @@ impl Drop for DeleteOnDrop {
             });
         }
     }
+}
+
+type Enqueued = (Queued, Option<Acquired>, Noticed);
+
+/// A queue transaction in flight, on a task of its own: if the future awaiting it is dropped,
+/// the transaction still completes and the key it created is deleted then. Deleting at once
+/// could reach etcd before the transaction and leave the key behind it.
+struct Enqueuing {
+    client: Client,
+    task: Option<tokio::task::JoinHandle<Result<Enqueued>>>,
+}
+
+impl Drop for Enqueuing {
+    fn drop(&mut self) {
+        let Some(task) = self.task.take() else { return };
+        let client = self.client.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Ok(Ok((queued, _, _))) = task.await {
+                    let _ = delete_own(&client, &queued.key, queued.my_rev).await;
+                }
+            });
+        }
+    }
+}
+
+/// [`enqueue_checking`], cancel-safe: dropped at any point, the key it creates is deleted; the
+/// returned [`DeleteOnDrop`] deletes it unless disarmed (a failed or cancelled wait after it).
+pub(crate) async fn enqueue_guarded(
+    etcd: &Client,
+    name: &str,
+    lease: &Lease,
+    holder: &Holder,
+    checks: &[TxnOp],
+) -> Result<(Queued, Option<Acquired>, Noticed, DeleteOnDrop)> {
+    let task = {
+        let (etcd, name, lease, holder) = (etcd.clone(), name.to_owned(), *lease, holder.clone());
+        let checks = checks.to_vec();
+        tokio::spawn(async move { enqueue_checking(&etcd, &name, &lease, &holder, &checks).await })
+    };
+    let mut pending = Enqueuing {
+        client: etcd.clone(),
+        task: Some(task),
+    };
+    let joined = match pending.task.as_mut() {
+        Some(task) => task.await,
+        None => unreachable!("the task is set above"),
+    };
+    pending.task = None;
+    let (queued, acquired, noticed) = joined
+        .map_err(|e| Error::Protocol(format!("the queue transaction's task failed: {e}")))??;
+    let cleanup = DeleteOnDrop {
+        client: etcd.clone(),
+        key: queued.key.clone(),
+        create_revision: queued.my_rev,
+        armed: true,
+    };
+    Ok((queued, acquired, noticed, cleanup))
 }
 
 /// Delete `key` only if it is still the one created at `create_revision` (a retried delete must

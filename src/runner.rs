@@ -1,16 +1,21 @@
-//! The promise as library calls: run a command under a held lock so that it stops before anyone
-//! else can hold the lock, and give the lock up with the run's records.
+//! The promise as library calls: run a command under a lock so that it stops before anyone else
+//! can hold the lock, and give the lock up with the run's records.
 //!
-//! A run is: [`prepare_tree`] (the command's cgroup or subreaper, the reaper helper) while the
-//! lease is granted → wait for the lock ([`crate::Mutex`], or the binary's own wait) →
+//! **One call does the whole run**: [`hold`] (with a [`Run`]: what to wait for, what to run, how
+//! to stop it, what to keep) waits for the lock ([`crate::wait::wait`]), spawns the command into
+//! its tree, arms the guard, supervises (forwarding the signals it is given), disarms once the
+//! tree is empty and releases with the records; [`hold_handle`] does the same inside a lock held
+//! by a handle. Their parts are public for programs that hold the lock by other means:
+//! [`prepare_tree`] (the command's cgroup or subreaper, the reaper helper) →
 //! [`run_command`] (spawn into the tree, arm the guard, supervise, disarm once the tree is empty)
 //! → [`release`] (make sure the tree is gone, then the records and the revoke) or, in a lock held
 //! by a handle, [`release_handle`] (the records, and the lease left to its TTL). These are the only
 //! places that arm, disarm and revoke on a command's behalf: the `etcdlock` binary parses,
 //! prints, writes metrics and picks exit codes around them.
 //!
-//! What happens is reported through one callback ([`Event`]); how the command ended is a typed
-//! [`Ended`], whose [`Ended::code`] is the documented exit code (`70` when the lock was lost).
+//! What happens is reported through one callback ([`Event`]); how a run ended is a typed
+//! [`Outcome`] (how the command ended: [`Ended`]), whose `code()` is the documented exit code
+//! (`70` when the lock was lost).
 
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
@@ -40,6 +45,10 @@ pub const LOCK_LOST: u8 = 70;
 pub const UNKILLABLE: u8 = 77;
 /// `max_runtime` was reached and the command was stopped (as timeout(1) reports it).
 pub const TIMED_OUT: u8 = 124;
+/// The lock was held by others and the wait gave up (sysexits' EX_TEMPFAIL).
+pub const CONFLICT: u8 = 75;
+/// The lease was lost while waiting for the lock (sysexits' EX_UNAVAILABLE).
+pub const UNAVAILABLE: u8 = 69;
 
 /// The code a shell reports for a process killed by signal `n`.
 pub fn signal_code(n: i32) -> u8 {
@@ -71,6 +80,27 @@ pub struct Command {
     pub run_id: String,
 }
 
+impl Command {
+    /// Find `argv[0]` (as [`supervise::check_command`] does, so a missing program is refused
+    /// before any lock is taken), and set up its tree ([`prepare_tree`] with `rescue`, under a new
+    /// run id): the command, ready for [`hold`].
+    pub async fn prepare(argv: Vec<OsString>, rescue: Option<Rescue>) -> Result<Command> {
+        let first = argv
+            .first()
+            .ok_or_else(|| crate::Error::Config("no command given".into()))?;
+        let program = supervise::check_command(first)?;
+        let run_id = reaper::new_run_id();
+        let tree = prepare_tree(&run_id, rescue).await;
+        Ok(Command {
+            program,
+            argv,
+            env: Vec::new(),
+            tree,
+            run_id,
+        })
+    }
+}
+
 /// How to stop a command that must stop, besides the lease's own deadline (the guard's).
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -96,6 +126,21 @@ impl Default for Options {
 
 /// What a run tells its caller while it goes on.
 pub enum Event<'a> {
+    /// Something happened while waiting for the lock ([`hold`] only).
+    Wait(crate::wait::Event<'a>),
+    /// The lock is ours ([`hold`] only), before the `once_per` look that may still skip the run.
+    Acquired {
+        /// The acquisition.
+        acquired: &'a Acquired,
+        /// How long the wait took.
+        waited: Duration,
+        /// Whether the lock was held by others when we queued.
+        blocked: bool,
+    },
+    /// A run succeeded within `once_per` while this one waited: the command is not run.
+    SkippedOncePer,
+    /// The command is about to be spawned under the lock.
+    Starting(&'a Acquired),
     /// Something happened to the command (the lock was lost, leftovers, unkillable processes).
     Command(supervise::Event<'a>),
     /// The run's records could not be written (the job itself is not affected).
@@ -197,11 +242,10 @@ fn environment(
 /// The guarantee: when this returns, the tree is empty or its survivors are reported
 /// ([`Ended::Unkillable`]); while it ran, it was stopped before the lease could expire.
 ///
-/// Must be called on the process's main thread (e.g. a current-thread runtime's `block_on`, or
-/// `#[tokio::main(flavor = "current_thread")]`), and fails with [`crate::Error::Config`]
-/// elsewhere: the command gets `PR_SET_PDEATHSIG`, which fires when the *thread* that spawned it
-/// ends, and only the main thread is sure to live as long as the process (a `spawn_blocking`
-/// thread retires after 10 s idle, killing the command with it).
+/// Callable from any thread (a `spawn_blocking` thread, a multi-thread runtime's worker): the
+/// fork happens on a thread that lives as long as the process (see
+/// [`crate::process::spawn::spawn`]), so the command's `PR_SET_PDEATHSIG` fires only when the
+/// process itself ends.
 pub async fn run_command(
     session: &Session,
     signals: &mut Signals,
@@ -211,11 +255,6 @@ pub async fn run_command(
     options: &Options,
     report: &dyn Fn(Event<'_>),
 ) -> Result<Ended> {
-    if nix::unistd::gettid() != nix::unistd::getpid() {
-        return Err(crate::Error::Config(
-            "etcdlock::runner::run_command must run on the main thread (PR_SET_PDEATHSIG fires when the spawning thread ends)".into(),
-        ));
-    }
     let guard = session.guard();
     if let Some(reason) = guard.lost() {
         return Ok(Ended::NotStarted(reason));
@@ -249,6 +288,275 @@ pub async fn run_command(
     } else {
         Ended::Exited(ended.status)
     })
+}
+
+/// One run of a command under a lock, as [`hold`] does it: what to wait for, what to run, how to
+/// stop it and what to keep.
+pub struct Run<'a> {
+    /// The lock, how to wait for it and the metadata our key stores (its `limit` and `shared` are
+    /// the [`crate::wait::Kind`]). With `once_per`, [`hold`] adds the marker's write probe to the
+    /// queue transaction's checks (a user who may not write it is refused before queueing).
+    pub wait: crate::wait::Wait<'a>,
+    /// What to run, and in which tree.
+    pub command: &'a Command,
+    /// How to stop it.
+    pub options: Options,
+    /// Skip the run if one succeeded within this period (checked again once the lock is ours),
+    /// and mark the lock after a success.
+    pub once_per: Option<Duration>,
+    /// Keep the lock at least this long after it was acquired (unless a signal comes or the lock
+    /// is lost).
+    pub min_hold: Option<Duration>,
+    /// The records' lease (see [`Retention::start`]); `None` in it: no records.
+    pub retention: Retention,
+}
+
+impl<'a> Run<'a> {
+    /// Wait as `wait` says, run `command` with the default [`Options`], no `once_per`, no
+    /// `min_hold`, records kept as `retention` says.
+    pub fn new(wait: crate::wait::Wait<'a>, command: &'a Command, retention: Retention) -> Run<'a> {
+        Run {
+            wait,
+            command,
+            options: Options::default(),
+            once_per: None,
+            min_hold: None,
+            retention,
+        }
+    }
+}
+
+/// How a [`hold`] ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The patience ran out before the lock was ours; who held it, when asked.
+    GaveUp(Option<Box<crate::lock::QueueInfo>>),
+    /// A signal came while waiting.
+    Cancelled(Signal),
+    /// The lease was lost while waiting.
+    LostWaiting(String),
+    /// A run succeeded within `once_per` while this one waited: nothing ran.
+    Skipped,
+    /// The command ran (or the lock was lost just before it could start:
+    /// [`Ended::NotStarted`]).
+    Ran(Ended),
+}
+
+impl Outcome {
+    /// The documented exit code for this outcome: [`Ended::code`] for a run, [`CONFLICT`] for a
+    /// give-up, 128+N for signal N while waiting, [`UNAVAILABLE`] for a lease lost while waiting,
+    /// 0 for a skip.
+    pub fn code(&self) -> u8 {
+        match self {
+            Outcome::Ran(ended) => ended.code(),
+            Outcome::GaveUp(_) => CONFLICT,
+            Outcome::Cancelled(sig) => signal_code(*sig as i32),
+            Outcome::LostWaiting(_) => UNAVAILABLE,
+            Outcome::Skipped => 0,
+        }
+    }
+}
+
+/// **The whole promise in one call**: wait for the lock ([`crate::wait::wait`]), spawn the
+/// command into its tree, arm the guard, supervise (forwarding what `signals` receives, enforcing
+/// `options`), disarm once the tree is empty, hold on for `min_hold`, and release ([`release`]:
+/// the tree dead first, then the records and the revoke). `session` is consumed: every path,
+/// errors included, ends with its lease revoked (or, if the tree would not die, left to expire
+/// while the reaper helper goes on killing). The command's tree ([`Command::tree`], from
+/// [`prepare_tree`]) is finished here ([`Tree::finish`]).
+///
+/// Guarantees: the command never starts once the lease counts as lost, is stopped before the
+/// lease can expire, and is dead before the lease is revoked; a cancelled or failed wait leaves no
+/// queue key. Everything that happens is reported through `report`; the ending is typed.
+pub async fn hold(
+    session: Session,
+    signals: &mut Signals,
+    run: Run<'_>,
+    report: &dyn Fn(Event<'_>),
+) -> Result<Outcome> {
+    let name = run.wait.name;
+    let result = hold_and_run(&session, signals, &run, report).await;
+    let (how, outcome) = match result {
+        Ok(Held::Ran {
+            holding,
+            ended,
+            started,
+            took,
+        }) => {
+            let how = match &ended {
+                Ended::NotStarted(_) => Release::Abandon { lost: true },
+                _ => Release::Ran {
+                    acquired: holding.into_acquired(),
+                    code: ended.code(),
+                    started,
+                    took,
+                    records: Records {
+                        holder: run.wait.holder,
+                        retention: run.retention,
+                        once_per: run.once_per,
+                    },
+                },
+            };
+            (how, Ok(Outcome::Ran(ended)))
+        }
+        Ok(Held::Skipped(holding)) => (
+            Release::Skipped(holding.into_acquired()),
+            Ok(Outcome::Skipped),
+        ),
+        Ok(Held::Not(outcome)) => {
+            let lost = matches!(outcome, Outcome::LostWaiting(_));
+            (Release::Abandon { lost }, Ok(outcome))
+        }
+        Err(e) => (Release::Abandon { lost: false }, Err(e)),
+    };
+    release(session, &run.command.tree, name, how, report).await;
+    outcome
+}
+
+/// How the part of [`hold`] before the release ended.
+enum Held {
+    Not(Outcome),
+    Skipped(crate::wait::Holding),
+    Ran {
+        holding: crate::wait::Holding,
+        ended: Ended,
+        started: SystemTime,
+        took: Duration,
+    },
+}
+
+async fn hold_and_run(
+    session: &Session,
+    signals: &mut Signals,
+    run: &Run<'_>,
+    report: &dyn Fn(Event<'_>),
+) -> Result<Held> {
+    use crate::wait::{self, Waited};
+    let client = session.client();
+    let name = run.wait.name;
+    let mut checks = run.wait.checks.clone();
+    if run.once_per.is_some() {
+        // The marker must be writable: refused now, not after the command ran.
+        checks.push(crate::record::write_probe(client, name));
+    }
+    let how = wait::Wait {
+        checks,
+        ..run.wait.clone()
+    };
+    let waited = wait::wait(
+        client,
+        session.lease(),
+        session.guard(),
+        signals,
+        &how,
+        &|event| report(Event::Wait(event)),
+    )
+    .await?;
+    let holding = match waited {
+        Waited::Acquired(holding) => holding,
+        Waited::GaveUp(info) => return Ok(Held::Not(Outcome::GaveUp(info.map(Box::new)))),
+        Waited::Cancelled(sig) => return Ok(Held::Not(Outcome::Cancelled(sig))),
+        Waited::Lost(reason) => return Ok(Held::Not(Outcome::LostWaiting(reason))),
+    };
+    report(Event::Acquired {
+        acquired: &holding.acquired,
+        waited: holding.waited,
+        blocked: holding.blocked,
+    });
+    let holder = run.wait.holder;
+    if run.once_per.is_some()
+        && lock::peek(client, name, holder.limit, holder.mode(), true)
+            .await?
+            .once_marker
+    {
+        report(Event::SkippedOncePer);
+        return Ok(Held::Skipped(holding));
+    }
+    report(Event::Starting(&holding.acquired));
+    let (acquired_at, started) = (tokio::time::Instant::now(), SystemTime::now());
+    let ended = run_command(
+        session,
+        signals,
+        name,
+        run.command,
+        &holding.acquired,
+        &run.options,
+        report,
+    )
+    .await?;
+    let took = acquired_at.elapsed();
+    if let (Some(min_hold), false) = (run.min_hold, matches!(ended, Ended::NotStarted(_))) {
+        hold_on(signals, session, acquired_at + min_hold).await;
+    }
+    Ok(Held::Ran {
+        holding,
+        ended,
+        started,
+        took,
+    })
+}
+
+/// `min_hold`: keep the lock until `until`, unless told to stop or the lease is lost.
+async fn hold_on(signals: &mut Signals, session: &Session, until: tokio::time::Instant) {
+    if until <= tokio::time::Instant::now() {
+        return;
+    }
+    tracing::info!("holding the lock for min_hold");
+    tokio::select! {
+        _ = tokio::time::sleep_until(until) => {}
+        _ = signals.recv_cancel() => {}
+        _ = session.lost() => {}
+    }
+}
+
+/// [`hold`] for a lock held by a handle (`etcdlock run --handle`): no wait — the handle was
+/// verified by the caller (`revision` and `value` are its key's, as [`Handle::verify`] read
+/// them) — then the command run as [`run_command`] runs it, with the handle's key watched (any
+/// change to it is loss), and [`release_handle`]: the record written while the lock stays held,
+/// the lease left to its TTL (revoked if the lock was lost). `session` is consumed.
+#[allow(clippy::too_many_arguments)]
+pub async fn hold_handle(
+    session: Session,
+    signals: &mut Signals,
+    handle: &Handle,
+    (revision, value): (i64, Vec<u8>),
+    command: &Command,
+    options: &Options,
+    (holder, retention): (&Holder, Retention),
+    report: &dyn Fn(Event<'_>),
+) -> Result<Ended> {
+    let acquired = Acquired {
+        key: handle.key(),
+        fencing_token: handle.fencing_token,
+        revision,
+    };
+    let watch = watch_handle_key(&session, handle, &acquired, value);
+    report(Event::Starting(&acquired));
+    let started = (std::time::Instant::now(), SystemTime::now());
+    let ended = run_command(
+        &session,
+        signals,
+        &handle.name,
+        command,
+        &acquired,
+        options,
+        report,
+    )
+    .await;
+    let ran = match &ended {
+        Ok(Ended::NotStarted(_)) | Err(_) => None,
+        Ok(ended) => {
+            let records = Records {
+                holder,
+                retention,
+                once_per: None,
+            };
+            Some((ended.code(), acquired, records, started))
+        }
+    };
+    release_handle(session, &command.tree, handle, ran, report).await;
+    drop(watch);
+    ended
 }
 
 /// What a run's records say and how long they are kept.

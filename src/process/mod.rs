@@ -3,8 +3,9 @@
 //! This lives in the library, beside the [`Guard`](crate::Guard) that kills through it, because
 //! the invariants the promise depends on span both: the guard may only signal a tree it has been
 //! armed with ([`tree::Tree`], armed after spawn, disarmed once the tree is empty), the command is
-//! spawned from the thread that lives as long as the process (`PR_SET_PDEATHSIG` fires when the
-//! *forking thread* exits), and the reaper helper is forked before the command exists. A program
+//! spawned from a thread that lives as long as the process (`PR_SET_PDEATHSIG` fires when the
+//! *forking thread* exits: [`spawn::spawn`] forks on the main thread or the library's spawner
+//! thread), and the reaper helper is forked before the command exists. A program
 //! that embeds etcdlock to run commands under a lock gets all of it; one that only needs a mutex
 //! never touches this module.
 //!

@@ -94,46 +94,111 @@ fn pointers(v: &[CString]) -> Vec<*const libc::c_char> {
 }
 
 /// Start the child; its pid once it has exec'ed.
+///
+/// The child gets `PR_SET_PDEATHSIG`, which fires when the *thread* that forked it ends. So the
+/// fork always happens on a thread that lives as long as the process: the main thread if that is
+/// the caller, else the library's own spawner thread (started on first use, never ended), to
+/// which the prepared command is handed through a channel. Calling from `spawn_blocking` or a
+/// multi-thread runtime's worker is therefore safe: the command does not die when that thread
+/// retires.
 pub fn spawn(spec: &Spec<'_>) -> Result<Pid> {
     let prepared = Prepared::new(spec)?;
-    let argv = pointers(&prepared.argv);
-    let envp = pointers(&prepared.envp);
-    let (err_read, err_write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
-    let parent = nix::unistd::getpid().as_raw();
-    let child = ChildSide {
-        program: prepared.program.as_ptr(),
-        argv: argv.as_ptr(),
-        envp: envp.as_ptr(),
-        err_fd: err_write.as_raw_fd(),
-        parent,
-        cgroup_procs: spec.cgroup_procs.unwrap_or(-1),
-        tty: spec.tty.map_or(-1, |t| t.as_raw_fd()),
+    let job = Job {
+        prepared,
+        cgroup_dir: spec.cgroup_dir,
+        cgroup_procs: spec.cgroup_procs,
+        tty: spec.tty.map(|t| t.as_raw_fd()),
+        shown: spec.argv[0].to_string_lossy().into_owned(),
     };
-    // SAFETY: the child side only makes async-signal-safe system calls on `child`'s memory,
-    // prepared above and alive until after the exec (the parent waits on the error pipe).
-    let pid = unsafe { clone_child(spec.cgroup_dir, &child) }?;
-    drop(err_write);
-    let mut errno = [0u8; 4];
-    let n = loop {
-        match nix::unistd::read(&err_read, &mut errno) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => break other.unwrap_or(0),
-        }
-    };
-    if n == 0 {
-        return Ok(Pid::from_raw(pid));
+    if nix::unistd::gettid() == nix::unistd::getpid() {
+        return job.run();
     }
-    let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
-    let errno = i32::from_ne_bytes(errno);
-    let shown = spec.argv[0].to_string_lossy().into_owned();
-    Err(match errno {
-        libc::ENOENT => Error::CommandNotFound(shown),
-        _ => Error::NotExecutable {
-            command: shown,
-            reason: std::io::Error::from_raw_os_error(errno).to_string(),
-        },
+    let (reply, answer) = std::sync::mpsc::sync_channel(1);
+    spawner()
+        .send((job, reply))
+        .map_err(|_| Error::Config("the spawner thread is gone".into()))?;
+    answer
+        .recv()
+        .map_err(|_| Error::Config("the spawner thread is gone".into()))?
+}
+
+/// A command prepared for [`spawn`], with everything the fork needs: it can be handed to the
+/// spawner thread.
+struct Job {
+    prepared: Prepared,
+    cgroup_dir: Option<RawFd>,
+    cgroup_procs: Option<RawFd>,
+    tty: Option<RawFd>,
+    /// argv[0], for messages.
+    shown: String,
+}
+
+type Reply = std::sync::mpsc::SyncSender<Result<Pid>>;
+
+/// The spawner thread's queue: the thread is started on first use and lives as long as the
+/// process (its receiver never sees the channel closed: the sender is static).
+fn spawner() -> &'static std::sync::mpsc::Sender<(Job, Reply)> {
+    static SPAWNER: std::sync::OnceLock<std::sync::mpsc::Sender<(Job, Reply)>> =
+        std::sync::OnceLock::new();
+    SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<(Job, Reply)>();
+        let started = std::thread::Builder::new()
+            .name("etcdlock-spawner".into())
+            .spawn(move || {
+                for (job, reply) in rx {
+                    let _ = reply.send(job.run());
+                }
+            });
+        if let Err(e) = started {
+            tracing::warn!(error = %e, "cannot start the spawner thread");
+        }
+        tx
     })
+}
+
+impl Job {
+    /// Fork and exec on the current thread.
+    fn run(self) -> Result<Pid> {
+        let prepared = &self.prepared;
+        let argv = pointers(&prepared.argv);
+        let envp = pointers(&prepared.envp);
+        let (err_read, err_write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+        let parent = nix::unistd::getpid().as_raw();
+        let child = ChildSide {
+            program: prepared.program.as_ptr(),
+            argv: argv.as_ptr(),
+            envp: envp.as_ptr(),
+            err_fd: err_write.as_raw_fd(),
+            parent,
+            cgroup_procs: self.cgroup_procs.unwrap_or(-1),
+            tty: self.tty.unwrap_or(-1),
+        };
+        // SAFETY: the child side only makes async-signal-safe system calls on `child`'s memory,
+        // prepared above and alive until after the exec (the parent waits on the error pipe).
+        let pid = unsafe { clone_child(self.cgroup_dir, &child) }?;
+        drop(err_write);
+        let mut errno = [0u8; 4];
+        let n = loop {
+            match nix::unistd::read(&err_read, &mut errno) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other.unwrap_or(0),
+            }
+        };
+        if n == 0 {
+            return Ok(Pid::from_raw(pid));
+        }
+        let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+        let errno = i32::from_ne_bytes(errno);
+        let shown = self.shown;
+        Err(match errno {
+            libc::ENOENT => Error::CommandNotFound(shown),
+            _ => Error::NotExecutable {
+                command: shown,
+                reason: std::io::Error::from_raw_os_error(errno).to_string(),
+            },
+        })
+    }
 }
 
 /// What the child needs, as raw pointers and descriptors.
@@ -278,46 +343,18 @@ unsafe fn child_main(side: &ChildSide, forked: bool) -> ! {
     fail(side.err_fd);
 }
 
-/// What [`reap_all`] found.
-pub struct Reaped {
-    /// The wait status of the leader, if it was reaped now.
-    pub leader: Option<std::process::ExitStatus>,
-    /// Whether a live child is left.
-    pub children_left: bool,
-}
-
-/// Reap every child that has exited.
-///
-/// etcdlock has no children but the command and, as subreaper, the orphans of its tree (the reaper
-/// helper is double-forked away), so reaping them all is always right.
-pub fn reap_all(leader: libc::pid_t) -> Reaped {
+/// Reap child `pid` if it has exited: its wait status then. Only that child: a program that
+/// embeds the library keeps its own children (a `waitpid(-1)` would steal their statuses).
+pub fn reap(pid: libc::pid_t) -> Option<std::process::ExitStatus> {
     use std::os::unix::process::ExitStatusExt;
-    let mut reaped = Reaped {
-        leader: None,
-        children_left: false,
-    };
     loop {
         let mut status = 0;
-        let pid = libc_waitpid_any(&mut status);
-        if pid <= 0 {
-            // 0: children left, none exited; -1 (ECHILD): no child at all.
-            reaped.children_left = pid == 0;
-            return reaped;
-        }
-        if pid == leader {
-            reaped.leader = Some(std::process::ExitStatus::from_raw(status));
-        }
-    }
-}
-
-fn libc_waitpid_any(status: &mut libc::c_int) -> libc::pid_t {
-    loop {
         // SAFETY: waitpid only writes the status through the valid pointer.
-        let pid = unsafe { libc::waitpid(-1, status, libc::WNOHANG) };
-        if pid < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+        let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if reaped < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
             continue;
         }
-        return pid;
+        return (reaped == pid).then(|| std::process::ExitStatus::from_raw(status));
     }
 }
 

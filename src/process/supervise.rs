@@ -314,8 +314,10 @@ pub async fn supervise(
         lost_reported: false,
     };
     let status = loop {
-        // SIGCHLD is only a hint (signals merge): reap whatever exited, ours or an orphan's.
-        if let Some(status) = super::spawn::reap_all(child.pid.as_raw()).leader {
+        // SIGCHLD is only a hint (signals merge). Only the command is reaped here; the tree's
+        // orphans are reaped by `Tree::is_empty`, and children of an embedding program are
+        // never touched.
+        if let Some(status) = super::spawn::reap(child.pid.as_raw()) {
             break status;
         }
         if w.unkillable(guard, &report) {

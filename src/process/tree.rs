@@ -74,6 +74,14 @@ pub struct Tree {
     watchdog: std::sync::OnceLock<Watchdog>,
     /// Processes that refused a signal with EPERM.
     refused: std::sync::Mutex<std::collections::BTreeSet<i32>>,
+    /// The run id in the command's environment (`ETCDLOCK_RUN_ID`): how an orphan of the tree
+    /// re-parented to us is told from a child the embedding program started itself.
+    run_id: std::sync::OnceLock<String>,
+    /// The command's pid (its process group id), kept after it was reaped: a zombie orphan of
+    /// the group is the tree's (a zombie's environment cannot be read).
+    group: AtomicI32,
+    /// Every pid found in the tree so far (a zombie of the tree is recognised by it).
+    known: std::sync::Mutex<std::collections::BTreeSet<i32>>,
 }
 
 impl Tree {
@@ -91,6 +99,9 @@ impl Tree {
             reaper: std::sync::Mutex::new(None),
             watchdog: std::sync::OnceLock::new(),
             refused: std::sync::Mutex::default(),
+            run_id: std::sync::OnceLock::new(),
+            group: AtomicI32::new(0),
+            known: std::sync::Mutex::default(),
         };
         match (&tree.cgroup, &tree.fallback_reason) {
             (Some(cg), _) => info!(
@@ -109,6 +120,7 @@ impl Tree {
     /// Fork the reaper helper for this tree (before spawning; see [`super::reaper`]), then
     /// become the subreaper of the command's orphans.
     pub fn guard_against_our_death(&self, run_id: &str, rescue: Option<&Rescue>) {
+        let _ = self.run_id.set(run_id.to_owned());
         // Already a subreaper (an earlier command of this process): the helper would be
         // re-parented to us, and "no child left" would never hold. Not one for its birth.
         let subreaper = nix::sys::prctl::get_child_subreaper().unwrap_or(false);
@@ -165,6 +177,8 @@ impl Tree {
     /// The command was spawned as `pid` (its own process group).
     pub fn set_leader(&self, pid: Pid) {
         self.leader.store(pid.as_raw(), Ordering::SeqCst);
+        self.group.store(pid.as_raw(), Ordering::SeqCst);
+        self.known_lock().insert(pid.as_raw());
         if let Some(r) = self.reaper_slot().as_ref() {
             r.leader(pid);
         }
@@ -219,15 +233,29 @@ impl Tree {
     }
 
     /// Every live process of the tree (the command included while it runs), oldest pid first.
+    /// Only the command's processes: the children of ours that are the tree's (the command, a
+    /// pid seen in the tree before, the command's process group, or `ETCDLOCK_RUN_ID` of this run
+    /// in the environment) and their descendants, and the cgroup's members; never a child the
+    /// embedding program started itself.
     pub fn members(&self) -> Vec<Member> {
-        // Our descendants in both modes: in cgroup mode this finds one that moved itself to
-        // another cgroup (`systemd-run --scope`, `cgexec`); as subreaper we stay its ancestor.
-        let mut pids = descendants(nix::unistd::getpid().as_raw());
+        let roots: Vec<i32> = self
+            .tree_children()
+            .into_iter()
+            .filter(|(_, stat)| !matches!(stat.state, 'Z' | 'X'))
+            .map(|(pid, _)| pid)
+            .collect();
+        // In cgroup mode this also finds one that moved itself to another cgroup
+        // (`systemd-run --scope`, `cgexec`): as subreaper we stay its ancestor.
+        let mut pids = if roots.is_empty() {
+            Vec::new()
+        } else {
+            descendants_of(&proc_table(), &roots)
+        };
         if let Some(cg) = &self.cgroup {
             pids.extend(cgroup_member_pids(&cg.dir));
-            pids.sort_unstable();
-            pids.dedup();
         }
+        pids.sort_unstable();
+        pids.dedup();
         let mut members: Vec<Member> = pids
             .into_iter()
             .filter_map(|pid| {
@@ -239,7 +267,34 @@ impl Tree {
             })
             .collect();
         members.sort_by_key(|m| m.pid);
+        self.known_lock().extend(members.iter().map(|m| m.pid));
         members
+    }
+
+    fn known_lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<i32>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Our children that belong to the tree: the command, a pid seen in the tree before, a
+    /// process whose environment carries this run's id (an orphan re-parented to us), or a
+    /// zombie of the command's process group. A child the embedding program started itself is
+    /// none of these, and is never signalled or reaped here.
+    fn tree_children(&self) -> Vec<(i32, Stat)> {
+        let me = nix::unistd::getpid().as_raw();
+        let group = self.group.load(Ordering::SeqCst);
+        let known = self.known_lock().clone();
+        let marker = self
+            .run_id
+            .get()
+            .map(|id| format!("{}={id}", super::reaper::RUN_ID_ENV).into_bytes());
+        children_of(me)
+            .into_iter()
+            .filter(|(pid, stat)| {
+                known.contains(pid)
+                    || (group > 0 && stat.pgrp == group)
+                    || marker.as_ref().is_some_and(|m| environ_has(*pid, m))
+            })
+            .collect()
     }
 
     /// Send `sig` to every process of the tree (best effort; processes may be exiting).
@@ -293,13 +348,24 @@ impl Tree {
         self.signal(Signal::SIGKILL);
     }
 
-    /// Whether no process of the tree is alive. Reaps the orphans that died (they are
-    /// etcdlock's children); call it only once the command itself has been reaped, or it could
-    /// take the command's exit status. Every live descendant has a live parent chain up to one of
+    /// Whether no process of the tree is alive. Reaps the tree's orphans that died (they are
+    /// our children), never the command itself (its status is the supervisor's: a dead command
+    /// not yet reaped counts as dead) and never a child that is not the tree's. Every live
+    /// descendant has a live parent chain up to one of
     /// etcdlock's children (orphans come to us), so "no child" is "no tree"; the cgroup says the
     /// same through `populated 0`, which also covers a process moved out of our ancestry.
     pub fn is_empty(&self) -> bool {
-        let no_children = !super::spawn::reap_all(0).children_left;
+        let leader = self.leader.load(Ordering::SeqCst);
+        let mut no_children = true;
+        for (pid, stat) in self.tree_children() {
+            if !matches!(stat.state, 'Z' | 'X') {
+                no_children = false;
+            } else if pid != leader {
+                // A dead orphan of the tree: ours to reap. The dead command itself is left to
+                // the supervisor, for its status (it is dead all the same).
+                super::spawn::reap(pid);
+            }
+        }
         match &self.cgroup {
             Some(cg) => no_children && !cgroup_populated(&cg.dir),
             None => no_children,
@@ -310,8 +376,7 @@ impl Tree {
     fn has_children_outside_cgroup(&self) -> bool {
         let Some(cg) = &self.cgroup else { return false };
         let inside = cgroup_member_pids(&cg.dir);
-        let me = nix::unistd::getpid().as_raw();
-        descendants(me).iter().any(|pid| !inside.contains(pid))
+        self.members().iter().any(|m| !inside.contains(&m.pid))
     }
 
     /// Kill whatever is left of the tree and wait (at most `timeout`) until it is gone. False if
@@ -517,6 +582,8 @@ pub struct Stat {
     pub state: char,
     /// Command name.
     pub comm: String,
+    /// Process group id.
+    pub pgrp: i32,
 }
 
 /// Parse /proc/PID/stat: "pid (comm) state ppid ..."; comm may itself contain spaces and ')'.
@@ -532,7 +599,13 @@ fn parse_stat(text: &str) -> Option<Stat> {
     let mut rest = text.get(close + 1..)?.split_whitespace();
     let state = rest.next()?.chars().next()?;
     let ppid = rest.next()?.parse().ok()?;
-    Some(Stat { ppid, state, comm })
+    let pgrp = rest.next()?.parse().ok()?;
+    Some(Stat {
+        ppid,
+        state,
+        comm,
+        pgrp,
+    })
 }
 
 /// Every process on the machine with its stat line.
@@ -544,6 +617,60 @@ pub fn proc_table() -> Vec<(i32, Stat)> {
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter_map(|pid| Some((pid, read_stat(pid)?)))
         .collect()
+}
+
+/// `roots` and all their descendants in `table`, by parent links.
+fn descendants_of(table: &[(i32, Stat)], roots: &[i32]) -> Vec<i32> {
+    let mut found = roots.to_vec();
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            table
+                .iter()
+                .filter(|(_, s)| s.ppid == parent)
+                .map(|(pid, _)| *pid),
+        );
+        i += 1;
+    }
+    found
+}
+
+/// The children of `parent` with their stat lines: from `/proc/PID/task/*/children` (a few
+/// small reads), else from the whole process table.
+fn children_of(parent: i32) -> Vec<(i32, Stat)> {
+    let listed = std::fs::read_dir(format!("/proc/{parent}/task"))
+        .ok()
+        .map(|tasks| {
+            tasks
+                .filter_map(Result::ok)
+                .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+                .flat_map(|text| {
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok())
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<i32>>()
+        });
+    match listed {
+        Some(pids)
+            if std::path::Path::new(&format!("/proc/{parent}/task/{parent}/children")).exists() =>
+        {
+            pids.into_iter()
+                .filter_map(|pid| Some((pid, read_stat(pid)?)))
+                .collect()
+        }
+        _ => proc_table()
+            .into_iter()
+            .filter(|(_, s)| s.ppid == parent)
+            .collect(),
+    }
+}
+
+/// Whether process `pid`'s environment holds the entry `entry` (`NAME=value`).
+fn environ_has(pid: i32, entry: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|b| *b == 0).any(|e| e == entry))
 }
 
 /// Every descendant of `root` (not `root` itself), by parent links.

@@ -450,3 +450,208 @@ fn a_dropped_session_stops_its_guard_thread() {
         assert_eq!(cluster.leases().len(), 1, "the lease is left to its TTL");
     });
 }
+
+/// The number of keys under `prefix`, as etcdctl sees them.
+fn keys_under(cluster: &Cluster, prefix: &str) -> usize {
+    cluster
+        .etcdctl_ok(&["get", "--prefix", "--keys-only", prefix])
+        .lines()
+        .filter(|l| !l.is_empty())
+        .count()
+}
+
+/// The queue transaction itself is cancel-safe (issue 24): waits dropped by
+/// `tokio::time::timeout` after 0 to 20 ms — before, during and after the transaction — leave no
+/// queue key behind, through `Mutex::lock` and through `etcdlock::wait::wait` alike. The waiter's
+/// session stays open, so only the cancellations can have removed the keys.
+#[test]
+fn waits_cancelled_at_any_point_leave_no_queue_key() {
+    use etcdlock::process::supervise::Signals;
+    use etcdlock::wait::{self, Patience, Wait, Waited};
+    use etcdlock::{Holder, Mutex, SafetyParams, Session};
+    on_a_cluster(async |cluster, client| {
+        let first = Session::new(&client, SafetyParams::default())
+            .await
+            .unwrap();
+        let held = Mutex::new("/cancel-any")
+            .unwrap()
+            .lock(&first)
+            .await
+            .unwrap();
+        let mut signals = Signals::install().unwrap();
+        let holder = Holder::current(&[], 1, Default::default());
+        let mut sessions = Vec::new();
+        for ms in 0..=20 {
+            // A fresh lease each time: one lease has one key per lock.
+            let session = Session::new(&client, SafetyParams::default())
+                .await
+                .unwrap();
+            let limit = Duration::from_millis(ms);
+            let mutex = Mutex::new("/cancel-any").unwrap();
+            let locked = tokio::time::timeout(limit, mutex.lock(&session)).await;
+            assert!(locked.is_err(), "the lock is held: the wait cannot succeed");
+            let session2 = Session::new(&client, SafetyParams::default())
+                .await
+                .unwrap();
+            let how = Wait {
+                name: "/cancel-any",
+                holder: &holder,
+                patience: Patience::Forever,
+                progress_every: None,
+                describe_give_up: false,
+                checks: Vec::new(),
+            };
+            let waited = tokio::time::timeout(
+                limit,
+                wait::wait(
+                    session2.client(),
+                    session2.lease(),
+                    session2.guard(),
+                    &mut signals,
+                    &how,
+                    &|_| {},
+                ),
+            )
+            .await;
+            assert!(
+                !matches!(waited, Ok(Ok(Waited::Acquired(_)))),
+                "the lock is held: the wait cannot succeed"
+            );
+            sessions.extend([session, session2]);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while keys_under(cluster, "/cancel-any/") > 1 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            keys_under(cluster, "/cancel-any/"),
+            1,
+            "a cancelled wait left its queue key behind"
+        );
+        for session in &sessions {
+            assert!(session.is_lost().is_none(), "a waiter's session was lost");
+        }
+        held.unlock().await.unwrap();
+        for session in sessions {
+            session.close().await.unwrap();
+        }
+        first.close().await.unwrap();
+    });
+}
+
+/// The whole run in one call, off the main thread (issue 24): `runner::hold` on a runtime worker
+/// waits, runs the command to its end and releases; and a command spawned from a
+/// `spawn_blocking` thread outlives that thread's retirement (before, `PR_SET_PDEATHSIG` killed it
+/// with the thread) and is supervised to its own exit code. The test process embeds the library
+/// and has children of its own (etcd, a `sleep`, a `true` that exits during the runs): the runs
+/// neither wait for them as leftovers nor signal them, nor reap them (before, `waitpid(-1)` took
+/// their statuses and the tree counted them as the command's).
+#[test]
+fn commands_spawned_off_the_main_thread_outlive_the_spawning_thread() {
+    use etcdlock::process::supervise::{self, Signals, Supervision};
+    use etcdlock::record::Retention;
+    use etcdlock::runner::{self, Ended, Outcome};
+    use etcdlock::wait::{Patience, Wait};
+    use etcdlock::{Holder, SafetyParams, Session};
+    use std::os::unix::process::ExitStatusExt;
+    let cluster = Cluster::single();
+    // Blocking threads retire 50 ms after their last task.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_keep_alive(Duration::from_millis(50))
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut own_sleep = Command::new("sleep").arg("60").spawn().unwrap();
+    let mut own_true = Command::new("true").spawn().unwrap();
+    runtime.block_on(async {
+        let config = etcdlock::Config::new([cluster.endpoint(0)]).unwrap();
+        let client = etcdlock::Client::connect(config, etcdlock::client::Check::Lazy)
+            .await
+            .unwrap();
+        let mut signals = Signals::install().unwrap();
+        let session = Session::new(&client, SafetyParams::default())
+            .await
+            .unwrap();
+        let tree = runner::prepare_tree(&etcdlock::process::reaper::new_run_id(), None).await;
+        let program = supervise::check_command("sh".as_ref()).unwrap();
+        let spawned = tree.clone();
+        let child = tokio::task::spawn_blocking(move || {
+            let argv = ["sh", "-c", "sleep 1; exit 3"].map(std::ffi::OsString::from);
+            supervise::spawn(&program, &argv, &[], &spawned)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        // Let the blocking thread retire while the command runs.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let how = Supervision {
+            kill_signal: nix::sys::signal::Signal::SIGTERM,
+            kill_after: Duration::from_secs(1),
+            max_runtime: None,
+            kill_leftovers: false,
+        };
+        let ended = supervise::supervise(child, &mut signals, session.guard(), &tree, &how, |_| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            (ended.status.code(), ended.status.signal()),
+            (Some(3), None),
+            "the command died with the thread that spawned it"
+        );
+        tree.finish();
+        session.close().await.unwrap();
+
+        // The one call, on a runtime worker.
+        let session = Session::new(&client, SafetyParams::default())
+            .await
+            .unwrap();
+        let run_id = etcdlock::process::reaper::new_run_id();
+        let tree = runner::prepare_tree(&run_id, None).await;
+        let argv: Vec<std::ffi::OsString> =
+            ["sh", "-c", "sleep 0.5; exit 4"].map(Into::into).to_vec();
+        let holder = Holder::current(&argv, 1, Default::default());
+        let command = runner::Command {
+            program: supervise::check_command("sh".as_ref()).unwrap(),
+            argv,
+            env: Vec::new(),
+            tree: tree.clone(),
+            run_id,
+        };
+        let run = runner::Run {
+            wait: Wait {
+                name: "/off-main",
+                holder: &holder,
+                patience: Patience::Forever,
+                progress_every: None,
+                describe_give_up: false,
+                checks: Vec::new(),
+            },
+            command: &command,
+            options: runner::Options::default(),
+            once_per: None,
+            min_hold: None,
+            retention: Retention::start(&client, "/off-main", None),
+        };
+        let outcome = runner::hold(session, &mut signals, run, &|_| {})
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, Outcome::Ran(Ended::Exited(s)) if s.code() == Some(4)),
+            "{outcome:?}"
+        );
+    });
+    // Our own children are still ours: alive and unreaped, or exited with their status kept.
+    assert!(
+        own_sleep.try_wait().unwrap().is_none(),
+        "the embedding program's own child was signalled or reaped"
+    );
+    own_sleep.kill().unwrap();
+    let status = own_sleep.wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "{status:?}");
+    let status = own_true
+        .wait()
+        .expect("the embedding program's exited child was reaped by the library");
+    assert!(status.success(), "{status:?}");
+    cluster.assert_clean();
+}

@@ -1,17 +1,16 @@
 //! The command under the lock, as the user reads about it: the run itself is the library's
-//! ([`etcdlock::runner::run_command`]: spawn, arm, supervise, disarm); here its events become
-//! messages and its ending an exit code.
+//! ([`etcdlock::runner::hold`]: wait, spawn, arm, supervise, disarm, release); here its events
+//! become messages and its ending an exit code.
 
 use std::process::ExitStatus;
 use std::time::Duration;
 
 use anyhow::Result;
-use etcdlock::lock::Acquired;
-use etcdlock::process::supervise::{Event, Signals};
+use etcdlock::process::supervise::Event;
 use etcdlock::process::tree;
 use etcdlock::runner::{self, Ended};
 use etcdlock::session::AbortOnDrop;
-use etcdlock::{Client, Session};
+use etcdlock::Client;
 
 use crate::cli::RunArgs;
 use crate::exit::{self, fail};
@@ -19,30 +18,18 @@ use crate::output;
 
 pub use etcdlock::runner::Command;
 
-/// Run the command while holding the lock; the exit code.
-pub async fn run(
-    session: &Session,
-    signals: &mut Signals,
-    args: &RunArgs,
-    command: &Command,
-    acquired: &Acquired,
-) -> Result<u8> {
-    tracing::info!(
-        key = acquired.key,
-        fencing_token = acquired.fencing_token,
-        "lock acquired"
-    );
-    let _bug = test_bug();
-    let options = runner::Options {
+/// How `run` stops a command that must stop (`--kill-signal`, `--max-runtime`,
+/// `--kill-leftovers`).
+pub fn options(args: &RunArgs) -> runner::Options {
+    runner::Options {
         kill_signal: args.kill_signal,
         max_runtime: args.max_runtime(),
         kill_leftovers: args.kill_leftovers,
-    };
-    let report = |event: runner::Event<'_>| tell(&args.name, args, session, event);
-    let ended = runner::run_command(
-        session, signals, &args.name, command, acquired, &options, &report,
-    )
-    .await?;
+    }
+}
+
+/// How the command ended, as an exit code (and a line where the code alone does not say it).
+pub fn ending(args: &RunArgs, ended: Ended) -> Result<u8> {
     match ended {
         Ended::NotStarted(reason) => {
             let name = &args.name;
@@ -61,7 +48,7 @@ pub async fn run(
 }
 
 /// Test hook: a bug one second into the command's run (see emergency.rs).
-fn test_bug() -> Option<AbortOnDrop<()>> {
+pub fn test_bug() -> Option<AbortOnDrop<()>> {
     std::env::var_os("ETCDLOCK_TEST_PANIC").map(|_| {
         AbortOnDrop(tokio::spawn(async {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -71,10 +58,16 @@ fn test_bug() -> Option<AbortOnDrop<()>> {
 }
 
 /// What the user reads about a run's events.
-pub fn tell(name: &str, args: &RunArgs, session: &Session, event: runner::Event<'_>) {
+pub fn tell(
+    name: &str,
+    args: &RunArgs,
+    guard: &etcdlock::Guard,
+    client: &Client,
+    event: runner::Event<'_>,
+) {
     match event {
-        runner::Event::Command(event) => say(name, args, session.guard(), event),
-        other => tell_ending(session.client(), name, other),
+        runner::Event::Command(event) => say(name, args, guard, event),
+        other => tell_ending(client, name, other),
     }
 }
 
@@ -90,8 +83,8 @@ pub fn tell_ending(client: &Client, name: &str, event: runner::Event<'_>) {
             lease.id,
             humantime::format_duration(lease.ttl)
         )),
-        // Only while the command runs (see `tell`).
-        runner::Event::Command(_) => {}
+        // Told where they happen (see `tell`, run.rs).
+        _ => {}
     }
 }
 

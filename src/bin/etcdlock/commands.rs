@@ -39,8 +39,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         etcdlock::record::check_lock_name(&resolved.config, name)
             .map_err(|e| crate::exit::fail(crate::exit::USAGE, e.to_string()))?;
     }
-    // One thread: the keep-alive, watches and supervision are all I/O-bound, and spawning from the
-    // main thread is what makes PR_SET_PDEATHSIG reliable (see etcdlock::process).
+    // One thread: the keep-alive, watches and supervision are all I/O-bound (and the command is
+    // then forked on the main thread itself, with no hop to the library's spawner thread).
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -20,7 +20,7 @@ use crate::cli::{AcquireArgs, HandleArgs};
 use crate::config::Resolved;
 use crate::exit::{self, fail};
 use crate::output;
-use crate::wait::{self, Waited, Waiting};
+use crate::wait::{self, Waited};
 
 /// The `--env-file`, opened for appending before anything else happens (a path that cannot be
 /// written is a usage error, not a surprise after the lock was taken). The handle is a bearer
@@ -124,14 +124,16 @@ pub async fn acquire(resolved: Resolved, args: AcquireArgs) -> Result<u8> {
     let mut holder = Holder::current(&[], args.limit, meta);
     holder.shared = args.shared;
     holder.handle = true;
-    let waiting = Waiting {
-        name: &args.name,
-        wait: &args.wait,
-        name_noted: false,
-        checks: Vec::new(),
-    };
     let (guard, lease) = (session.guard().clone(), *session.lease());
-    let waited = wait::acquire(&client, &lease, &holder, &guard, &mut signals, &waiting).await;
+    let waited = wait::acquire(
+        &client,
+        &lease,
+        &guard,
+        &mut signals,
+        (&args.name, &holder),
+        &args.wait,
+    )
+    .await;
     let acquired = match waited {
         Ok(Waited::Held(held)) => held.into_acquired(),
         other => {

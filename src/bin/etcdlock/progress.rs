@@ -41,6 +41,18 @@ pub fn describe_queue(info: &QueueInfo) -> String {
     format!("{holder}{ahead}")
 }
 
+/// How often a wait should read the queue for [`Progress::update`]: every second for a live
+/// terminal line, every `interval` for plain lines, never when quiet (nothing to show).
+pub fn interval(interval: Duration, quiet: bool) -> Option<Duration> {
+    if quiet {
+        None
+    } else if std::io::stderr().is_terminal() {
+        Some(Duration::from_secs(1))
+    } else {
+        Some(interval)
+    }
+}
+
 impl Progress {
     pub fn new(name: &str, quiet: bool) -> Progress {
         let spinner = (!quiet && std::io::stderr().is_terminal()).then(|| {
@@ -58,15 +70,6 @@ impl Progress {
             spinner,
             quiet,
             printed: false,
-        }
-    }
-
-    /// How often [`Progress::update`] wants fresh queue information.
-    pub fn tick(&self, interval: Duration) -> Duration {
-        if self.spinner.is_some() {
-            Duration::from_secs(1)
-        } else {
-            interval
         }
     }
 

@@ -1,16 +1,17 @@
-//! The `run` subcommand: the life cycle of one locked command.
+//! The `run` subcommand: the life cycle of one locked command, as the user sees it.
 //!
-//! check the command and options → connect → grant the lease (setting up the command's tree
-//! meanwhile) → session: guard and keep-alive → queue, give up or wait (wait.rs) → spawn and
-//! supervise (command.rs) → hold on for `--min-hold` → make sure the tree is gone → release.
-//! Every path after the grant goes through the same release (stop keep-alive, revoke), so no key
-//! or lease is left behind and the next waiter starts at once.
+//! check the command and options → connect → look first (`-n`, `--once-per`: one read) → grant
+//! the lease (setting up the command's tree meanwhile) → session → [`etcdlock::runner::hold`]:
+//! wait, spawn, arm, supervise, `--min-hold`, release with records, all in the library. Here its
+//! events become messages (wait.rs, command.rs), progress and metrics, and its outcome an exit
+//! code. `run --handle` is the same around [`etcdlock::runner::hold_handle`].
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Result;
 use etcdlock::client::{Check, Client};
@@ -19,11 +20,10 @@ use etcdlock::process::reaper::{self, Rescue};
 use etcdlock::process::supervise::{self, Signals};
 use etcdlock::process::tree::Tree;
 use etcdlock::record::Retention;
-use etcdlock::runner::{self, Release};
+use etcdlock::runner::{self, Outcome};
 use etcdlock::safety::{SafetyParams, Unsafe};
 use etcdlock::session::Lease;
 use etcdlock::Session;
-use tokio::time::Instant;
 
 use crate::cli::{RecordCommand, RunArgs};
 use crate::command::{self, Command};
@@ -31,7 +31,7 @@ use crate::config::Resolved;
 use crate::exit::{self, fail};
 use crate::metrics::{Metrics, Skip};
 use crate::output;
-use crate::wait::{self, Held, Waited, Waiting};
+use crate::wait;
 
 /// Run `args` under the lock; the exit code.
 pub async fn run(resolved: Resolved, args: RunArgs) -> Result<u8> {
@@ -185,8 +185,7 @@ pub fn rescue() -> Rescue {
 }
 
 /// Set up the command's tree with this binary as its reaper helper (see
-/// [`etcdlock::runner::prepare_tree`]). The command itself is spawned from the main thread, for
-/// `PR_SET_PDEATHSIG`.
+/// [`etcdlock::runner::prepare_tree`]).
 pub async fn prepare_tree(run_id: &str) -> Arc<Tree> {
     etcdlock::runner::prepare_tree(run_id, Some(rescue())).await
 }
@@ -228,10 +227,71 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         }
     };
     let command = plan.command(&tree, &run_id, connection_env);
-    let result = hold(&session, &mut signals, args, &plan, &command, metrics)
-        .await
-        .map_err(|e| once_per_denied(e, &client, args));
-    release(session, &tree, args, &plan, result, records).await
+    let session_client = session.client().clone();
+    let guard = session.guard().clone();
+    let shown = wait::Shown::new(&args.name, args.wait.no_wait || args.once_per.is_some());
+    let metrics = RefCell::new(metrics);
+    let bug = RefCell::new(None);
+    let report = |event: runner::Event<'_>| match event {
+        runner::Event::Wait(event) => shown.event(&event),
+        runner::Event::Acquired { .. } => shown.acquired(),
+        runner::Event::SkippedOncePer => {
+            tracing::info!(
+                name = args.name,
+                "a run succeeded within --once-per; skipping"
+            );
+            // Silent, as a skip without waiting is; but a wait that said so gets its ending.
+            if shown.said_anything() {
+                output::info(format!(
+                    "{}: a run succeeded while this one waited; skipping (--once-per)",
+                    args.name
+                ));
+            }
+            metrics.borrow_mut().skipped(Skip::OncePer);
+        }
+        runner::Event::Starting(acquired) => {
+            shown.announce();
+            metrics.borrow_mut().started(acquired.fencing_token);
+            tracing::info!(
+                key = acquired.key,
+                fencing_token = acquired.fencing_token,
+                "lock acquired"
+            );
+            *bug.borrow_mut() = command::test_bug();
+        }
+        other => command::tell(&args.name, args, &guard, &session_client, other),
+    };
+    let run = runner::Run {
+        wait: wait::how(&args.name, &plan.holder, &args.wait),
+        command: &command,
+        options: command::options(args),
+        once_per: args.once_per,
+        min_hold: args.min_hold,
+        retention: records,
+    };
+    let outcome = runner::hold(session, &mut signals, run, &report).await;
+    drop(bug.take());
+    etcdlock::runner::last_resort::lease_released();
+    etcdlock::runner::last_resort::tracking(None);
+    match outcome.map_err(|e| once_per_denied(e.into(), &client, args))? {
+        Outcome::GaveUp(info) => {
+            shown.finish();
+            let code = wait::gave_up(&args.name, &args.wait, info.as_deref());
+            // A give-up ends with the conflict code (-E 0 is a silent skip).
+            metrics.borrow_mut().skipped(Skip::Held);
+            Ok(code)
+        }
+        Outcome::Cancelled(sig) => {
+            shown.finish();
+            Ok(wait::cancelled(&args.name, sig))
+        }
+        Outcome::LostWaiting(reason) => {
+            shown.finish();
+            Err(wait::lost_waiting(&args.name, &reason))
+        }
+        Outcome::Skipped => Ok(0),
+        Outcome::Ran(ended) => command::ending(args, ended),
+    }
 }
 
 /// Under `--once-per`, etcd refusing us is a set-up mistake to fix, not an outage to wait out:
@@ -348,156 +408,6 @@ async fn start_session(
     Ok(Session::from_lease(client, lease, plan.params, args.kill_signal).await?)
 }
 
-/// End the run through [`etcdlock::runner::release`] (the tree dead first, then the records and
-/// the revoke), with its events told as messages.
-async fn release(
-    session: Session,
-    tree: &Tree,
-    args: &RunArgs,
-    plan: &Plan,
-    result: Result<Outcome>,
-    records: Retention,
-) -> Result<u8> {
-    let (how, code) = match result {
-        Ok(Outcome::Ran {
-            held,
-            code,
-            started,
-            took,
-        }) => {
-            let records = runner::Records {
-                holder: &plan.holder,
-                retention: records,
-                once_per: args.once_per,
-            };
-            let how = Release::Ran {
-                acquired: held.into_acquired(),
-                code,
-                started,
-                took,
-                records,
-            };
-            (how, Ok(code))
-        }
-        Ok(Outcome::NotHeld(code)) => (
-            Release::Abandon {
-                lost: code == exit::LOCK_LOST,
-            },
-            Ok(code),
-        ),
-        Ok(Outcome::Skipped(held)) => (Release::Skipped(held.into_acquired()), Ok(0)),
-        Err(e) => (Release::Abandon { lost: false }, Err(e)),
-    };
-    let client = session.client().clone();
-    let report = |event: runner::Event<'_>| command::tell_ending(&client, &args.name, event);
-    runner::release(session, tree, &args.name, how, &report).await;
-    etcdlock::runner::last_resort::lease_released();
-    etcdlock::runner::last_resort::tracking(None);
-    code
-}
-
-/// How a hold ended, for the release.
-enum Outcome {
-    /// We never held the lock (gave up, cancelled): end with this code.
-    NotHeld(u8),
-    /// We held it but a run succeeded within --once-per: skipped, exit 0.
-    Skipped(Held),
-    /// The command ran (or was stopped) under the lock.
-    Ran {
-        held: Held,
-        code: u8,
-        started: SystemTime,
-        took: Duration,
-    },
-}
-
-/// Everything between the grant and the release.
-async fn hold(
-    session: &Session,
-    signals: &mut Signals,
-    args: &RunArgs,
-    plan: &Plan,
-    command: &Command,
-    metrics: &mut Metrics,
-) -> Result<Outcome> {
-    let waiting = Waiting {
-        name: &args.name,
-        wait: &args.wait,
-        name_noted: args.wait.no_wait || args.once_per.is_some(),
-        // --once-per must be able to write its marker: refused now, not after the command ran.
-        checks: match args.once_per {
-            Some(_) => vec![etcdlock::record::write_probe(session.client(), &args.name)],
-            None => Vec::new(),
-        },
-    };
-    let (client, guard) = (session.client(), session.guard());
-    let mut held = match wait::acquire_quietly(
-        client,
-        session.lease(),
-        &plan.holder,
-        guard,
-        signals,
-        &waiting,
-    )
-    .await?
-    {
-        Waited::Held(held) => held,
-        Waited::Ended(code) => {
-            // A give-up ends with the conflict code; anything else is a signal while waiting.
-            if code == args.wait.conflict_exit_code {
-                metrics.skipped(Skip::Held);
-            }
-            return Ok(Outcome::NotHeld(code));
-        }
-    };
-    if args.once_per.is_some()
-        && etcdlock::lock::peek(client, &args.name, args.limit, mode(args), true)
-            .await?
-            .once_marker
-    {
-        tracing::info!(
-            name = args.name,
-            "a run succeeded within --once-per; skipping"
-        );
-        // Silent, as a skip without waiting is; but a wait that said so gets its ending.
-        if held.news.is_some() {
-            output::info(format!(
-                "{}: a run succeeded while this one waited; skipping (--once-per)",
-                args.name
-            ));
-        }
-        metrics.skipped(Skip::OncePer);
-        return Ok(Outcome::Skipped(held));
-    }
-    held.announce();
-    let (acquired_at, started) = (Instant::now(), SystemTime::now());
-    metrics.started(held.acquired.fencing_token);
-    let code = command::run(session, signals, args, command, &held.acquired).await?;
-    let took = acquired_at.elapsed();
-    if let Some(min_hold) = args.min_hold {
-        hold_on(signals, session, acquired_at + min_hold).await;
-    }
-    Ok(Outcome::Ran {
-        held,
-        code,
-        started,
-        took,
-    })
-}
-
-/// --min-hold: keep the lock until `until`, unless told to stop or the lease is lost.
-async fn hold_on(signals: &mut Signals, session: &Session, until: Instant) {
-    if until <= Instant::now() {
-        return;
-    }
-    tracing::info!("holding the lock for --min-hold");
-    tokio::select! {
-        _ = tokio::time::sleep_until(until) => {}
-        _ = signals.recv_cancel() => {}
-        _ = session.lost() => {}
-    }
-}
-
 /// `etcdlock run --handle HANDLE -- COMMAND`: the full supervision of `run` inside a lock held by
 /// a handle — keep-alive while the command runs, kill before expiry, the run's record — and the
 /// lock stays held afterwards, for its TTL from the last keep-alive. The handle is checked against
@@ -530,28 +440,36 @@ async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -> Re
     let tree = prepare_tree(&run_id).await;
     etcdlock::runner::last_resort::tracking(Some(tree.clone()));
     let session = Session::from_lease(&client, lease, params, args.kill_signal).await?;
-    let acquired = etcdlock::lock::Acquired {
-        key: handle.key(),
-        fencing_token: handle.fencing_token,
-        revision: verified.revision,
-    };
-    let _watch = runner::watch_handle_key(&session, &handle, &acquired, verified.value.clone());
     let command = plan.command(&tree, &run_id, connection_env);
     // The records' lease is looked up while the command runs (reads only).
     let records = Retention::start(&client, &args.name, plan.retention);
-    let started = (std::time::Instant::now(), SystemTime::now());
-    metrics.started(acquired.fencing_token);
-    let code = command::run(&session, &mut signals, args, &command, &acquired).await;
-    let ran = code.as_ref().ok().map(|code| {
-        let records = runner::Records {
-            holder: &plan.holder,
-            retention: records,
-            once_per: None,
-        };
-        (*code, acquired, records, started)
-    });
-    let report = |event: runner::Event<'_>| command::tell_ending(&client, &args.name, event);
-    runner::release_handle(session, &tree, &handle, ran, &report).await;
+    let guard = session.guard().clone();
+    let metrics = RefCell::new(metrics);
+    let bug = RefCell::new(None);
+    let report = |event: runner::Event<'_>| match event {
+        runner::Event::Starting(acquired) => {
+            metrics.borrow_mut().started(acquired.fencing_token);
+            tracing::info!(
+                key = acquired.key,
+                fencing_token = acquired.fencing_token,
+                "lock acquired"
+            );
+            *bug.borrow_mut() = command::test_bug();
+        }
+        other => command::tell(&args.name, args, &guard, &client, other),
+    };
+    let ended = runner::hold_handle(
+        session,
+        &mut signals,
+        &handle,
+        (verified.revision, verified.value.clone()),
+        &command,
+        &command::options(args),
+        (&plan.holder, records),
+        &report,
+    )
+    .await;
+    drop(bug.take());
     etcdlock::runner::last_resort::tracking(None);
-    code
+    command::ending(args, ended?)
 }

@@ -1,237 +1,192 @@
-//! Getting the lock: join the queue, give up at once (`-n`) or after `-w`, show progress while
-//! waiting, leave on a signal. The lease itself goes with the caller's revoke.
+//! Waiting for a lock, as the user reads about it: the waiting itself is the library's
+//! ([`etcdlock::wait`]: queue, watch the own key, give up, leave on a signal); here its events
+//! become the notes about the name, the progress line and the give-up line.
 
+use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Result;
-use etcdlock::lock::{self, Acquired, QueueInfo, Queued};
+use etcdlock::lock::QueueInfo;
 use etcdlock::queue::Slot;
-use etcdlock::session::AbortOnDrop;
+use etcdlock::session::Lease;
+use etcdlock::wait::{self, Event, Holding, Patience};
 use etcdlock::{Client, Guard, Holder};
-use tokio::time::Instant;
+use nix::sys::signal::Signal;
 
+use crate::cli::WaitArgs;
 use crate::exit::{self, fail};
 use crate::output::{self, short_duration};
 use crate::progress::{self, Progress};
 use etcdlock::process::supervise::Signals;
 
-/// How the wait for a lock ended.
+/// How the wait for a lock ended (for `acquire`).
 pub enum Waited {
-    /// We hold it; our key is watched (its deletion is loss) for as long as `Held` lives.
-    Held(Held),
+    /// We hold it; our key is watched (its deletion is loss) for as long as it lives.
+    Held(Holding),
     /// We gave up or were told to stop: end with this code.
     Ended(u8),
 }
 
-/// A lock we hold, and the tasks that live as long as we do.
-pub struct Held {
-    /// The acquisition.
-    pub acquired: Acquired,
-    /// "acquired NAME after 41s", when waiting said anything (see [`acquire_quietly`]).
-    pub news: Option<String>,
-    /// The watch on our own key, started when we joined the queue: no new watch at hand-off.
-    _watch: AbortOnDrop<()>,
-    /// Records the acquisition time in our key after a second of holding (see [`lazy_mark`]).
-    _mark: Option<AbortOnDrop<()>>,
+/// What the user sees of a wait: the events of [`etcdlock::wait::wait`] told as messages.
+pub struct Shown<'a> {
+    name: &'a str,
+    /// The notes about the name were given already (by the look before the queue).
+    name_noted: bool,
+    progress: RefCell<Option<Progress>>,
+    /// "acquired NAME after 41s", once the lock is ours, if waiting said anything.
+    news: RefCell<Option<String>>,
 }
 
-impl Held {
-    fn new(acquired: Acquired, watch: AbortOnDrop<()>, mark: Option<AbortOnDrop<()>>) -> Held {
-        Held {
-            acquired,
-            news: None,
-            _watch: watch,
-            _mark: mark,
+impl<'a> Shown<'a> {
+    /// For the lock `name`.
+    pub fn new(name: &'a str, name_noted: bool) -> Shown<'a> {
+        Shown {
+            name,
+            name_noted,
+            progress: RefCell::new(None),
+            news: RefCell::new(None),
         }
     }
 
+    /// Tell one event of the wait.
+    pub fn event(&self, event: &Event<'_>) {
+        match event {
+            Event::Queued(noticed) => {
+                if !self.name_noted {
+                    warn_about_name(self.name, noticed.related_lock.as_deref());
+                }
+            }
+            Event::Blocked => {
+                crate::emergency::test_point("waiting");
+                *self.progress.borrow_mut() = Some(Progress::new(self.name, output::is_quiet()));
+            }
+            Event::Progress(info) => {
+                if let Some(progress) = self.progress.borrow_mut().as_mut() {
+                    progress.update(*info);
+                }
+            }
+        }
+    }
+
+    /// The lock is ours: end the progress line, keeping "acquired NAME after 41s" for
+    /// [`Shown::announce`] if waiting said anything.
+    pub fn acquired(&self) {
+        if let Some(mut progress) = self.progress.borrow_mut().take() {
+            let waited = short_duration(progress.waited());
+            if progress.finish(None) {
+                *self.news.borrow_mut() = Some(format!("acquired {} after {waited}", self.name));
+            }
+        }
+    }
+
+    /// Whether waiting said anything (then its end is news too).
+    pub fn said_anything(&self) -> bool {
+        self.news.borrow().is_some()
+    }
+
     /// Say that we got the lock, if waiting said anything (once).
-    pub fn announce(&mut self) {
-        if let Some(news) = self.news.take() {
+    pub fn announce(&self) {
+        if let Some(news) = self.news.borrow_mut().take() {
             output::info(news);
         }
     }
 
-    /// Stop watching our key (and marking it): we are about to delete it ourselves.
-    pub fn into_acquired(self) -> Acquired {
-        self.acquired
+    /// The wait ended without the lock: end the progress line.
+    pub fn finish(&self) {
+        if let Some(mut progress) = self.progress.borrow_mut().take() {
+            progress.finish(None);
+        }
     }
 }
 
-/// What waiting may do: the options of `run` (and `acquire`) that concern the queue.
-pub struct Waiting<'a> {
-    /// The lock.
-    pub name: &'a str,
-    /// `-n`, `-w`, `-E`, `--progress-interval`.
-    pub wait: &'a crate::cli::WaitArgs,
-    /// The notes about the name were given already (by the look before the queue).
-    pub name_noted: bool,
-    /// Checks for the queue transaction (see `etcdlock::lock::enqueue_checking`).
-    pub checks: Vec<etcd_client::TxnOp>,
-}
-
-/// Queue and wait for the lock; says "acquired NAME after 41s" when waiting said anything.
-pub async fn acquire(
-    client: &Client,
-    lease: &etcdlock::session::Lease,
-    holder: &Holder,
-    guard: &Arc<Guard>,
-    signals: &mut Signals,
-    how: &Waiting<'_>,
-) -> Result<Waited> {
-    let mut waited = acquire_quietly(client, lease, holder, guard, signals, how).await?;
-    if let Waited::Held(held) = &mut waited {
-        held.announce();
+/// The library's wait for the options `-n`, `-w`, `-E`, `--progress-interval`.
+pub fn how<'a>(name: &'a str, holder: &'a Holder, args: &WaitArgs) -> wait::Wait<'a> {
+    let patience = match (args.no_wait, args.timeout) {
+        (true, _) => Patience::NoWait,
+        (false, Some(t)) => Patience::For(t),
+        (false, None) => Patience::Forever,
+    };
+    wait::Wait {
+        name,
+        holder,
+        patience,
+        // Progress costs a queue read per tick; with nothing to show, do not ask.
+        progress_every: progress::interval(args.progress_interval, output::is_quiet()),
+        describe_give_up: args.conflict_exit_code != 0,
+        checks: Vec::new(),
     }
-    Ok(waited)
 }
 
-/// [`acquire`], leaving the "acquired" line to the caller ([`Held::announce`]): `run --once-per`
-/// says it only if it goes on to run the command, not when it then skips.
-pub async fn acquire_quietly(
-    client: &Client,
-    lease: &etcdlock::session::Lease,
-    holder: &Holder,
-    guard: &Arc<Guard>,
-    signals: &mut Signals,
-    how: &Waiting<'_>,
-) -> Result<Waited> {
-    let lost_while_waiting = |reason: String| {
-        fail(
-            exit::UNAVAILABLE,
-            format!("lost the lease while waiting for {}: {reason}", how.name),
+/// One line naming the holder (none with `-E 0`: skipping is then the expected, silent outcome),
+/// then the conflict exit code.
+pub fn gave_up(name: &str, args: &WaitArgs, info: Option<&QueueInfo>) -> u8 {
+    if args.conflict_exit_code == 0 {
+        return 0;
+    }
+    let why = if args.no_wait {
+        "--no-wait".to_owned()
+    } else {
+        format!(
+            "--timeout {}",
+            humantime::format_duration(args.timeout.unwrap_or_default())
         )
     };
-    let (mut queued, acquired, noticed) = tokio::select! {
-        r = lock::enqueue_checking(client, how.name, lease, holder, &how.checks) => r?,
-        reason = guard.wait_lost() => return Err(lost_while_waiting(reason)),
+    let state = match info {
+        Some(info) => progress::describe_queue(info),
+        None => "held by someone else".to_owned(),
     };
-    if !how.name_noted {
-        warn_about_name(how.name, noticed.related_lock.as_deref());
-    }
-    // Our key is ours from now on: its deletion (a revoke, `etcdctl del`) is loss, noticed while
-    // waiting too (Go's Mutex does not: etcd issue 19597), by the one watch we keep throughout.
-    // A put over it (detaching it from our lease, changing its value) is loss too.
-    let own = lock::OwnKey::new(
-        queued.key.clone(),
-        queued.my_rev,
-        lease.id,
-        holder.to_json(),
-    );
-    let watch = AbortOnDrop(tokio::spawn(lock::watch_own_key(
-        client.clone(),
-        own.clone(),
-        queued.enqueued_at,
-        guard.clone(),
-    )));
-    if let Some(acquired) = acquired {
-        return Ok(Waited::Held(Held::new(acquired, watch, None)));
-    }
-    crate::emergency::test_point("waiting");
-    let give_up_now = how.wait.no_wait || how.wait.timeout.is_some_and(|t| t.is_zero());
-    // The queue transaction's keys-only look cannot see that shared holders ahead let a shared
-    // contender in: one read of the keys ahead decides, before anything says "waiting".
-    if give_up_now || holder.shared {
-        if let Some(acquired) = queued.check(client).await? {
-            return Ok(Waited::Held(Held::new(acquired, watch, None)));
-        }
-    }
-    if give_up_now {
-        // The flag actually given: -n, or -w 0.
-        let why = if how.wait.no_wait {
-            "--no-wait".to_owned()
-        } else {
-            "--timeout 0s".to_owned()
-        };
-        let code = give_up(client, &queued, how, &why).await;
-        return Ok(Waited::Ended(code));
-    }
-    Ok(match wait(client, &queued, guard, signals, how).await? {
-        Wake::Got(acquired, news) => {
-            let mark = lazy_mark(client, &queued, holder, &own);
-            let mut held = Held::new(acquired, watch, Some(mark));
-            held.news = news;
-            Waited::Held(held)
-        }
-        Wake::Stop(code) => Waited::Ended(code),
-    })
+    output::info(format!("{name} is {state}; giving up ({why})"));
+    args.conflict_exit_code
 }
 
-/// How the waiting loop ended.
-enum Wake {
-    /// With the line to say about it, if waiting said anything.
-    Got(Acquired, Option<String>),
-    Stop(u8),
+/// A signal came while waiting: say so; its exit code.
+pub fn cancelled(name: &str, sig: Signal) -> u8 {
+    output::info(format!(
+        "{sig} received while waiting for {name}; leaving the queue"
+    ));
+    exit::signal(sig as i32)
 }
 
-/// Record when we got the lock in our key, for `status` — after a second of holding, so that the
-/// short holds of a busy queue cost no write per hand-off (`status` shows a holder without it as
-/// acquired when it started waiting, which is within that second).
-fn lazy_mark(
+/// The lease was lost while waiting.
+pub fn lost_waiting(name: &str, reason: &str) -> anyhow::Error {
+    fail(
+        exit::UNAVAILABLE,
+        format!("lost the lease while waiting for {name}: {reason}"),
+    )
+}
+
+/// Queue and wait for the lock (`acquire`); says "acquired NAME after 41s" when waiting said
+/// anything.
+pub async fn acquire(
     client: &Client,
-    queued: &Queued,
-    holder: &Holder,
-    own: &lock::OwnKey,
-) -> AbortOnDrop<()> {
-    let (client, queued) = (client.clone(), queued.clone());
-    let mut acquired = holder.clone();
-    acquired.acquired_at = Some(etcdlock::holder::now_rfc3339());
-    // Our own write: the watch on our key must not take it for someone else's.
-    own.allow(acquired.to_json());
-    AbortOnDrop(tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        queued.mark_acquired(client, acquired).await;
-    }))
-}
-
-/// The waiting loop: the lock, the timeout, progress ticks, a lost lease, a signal.
-async fn wait(
-    client: &Client,
-    queued: &Queued,
-    guard: &Guard,
+    lease: &Lease,
+    guard: &Arc<Guard>,
     signals: &mut Signals,
-    how: &Waiting<'_>,
-) -> Result<Wake> {
-    let mut progress = Progress::new(how.name, output::is_quiet());
-    let mut waiter = queued.clone();
-    let wait = waiter.wait(client);
-    tokio::pin!(wait);
-    let give_up_at = how.wait.timeout.map(|t| Instant::now() + t);
-    let mut ticks = tokio::time::interval(progress.tick(how.wait.progress_interval));
-    // Progress costs a queue read per tick; with nothing to show, do not ask.
-    let show_progress = !output::is_quiet();
-    loop {
-        tokio::select! {
-            acquired = &mut wait => {
-                let waited = short_duration(progress.waited());
-                let said = progress.finish(None);
-                let news = said.then(|| format!("acquired {} after {waited}", how.name));
-                return Ok(Wake::Got(acquired?, news));
-            }
-            _ = tokio::time::sleep_until(give_up_at.unwrap_or_else(Instant::now)), if give_up_at.is_some() => {
-                progress.finish(None);
-                let why = format!("--timeout {}", humantime::format_duration(how.wait.timeout.unwrap_or_default()));
-                return Ok(Wake::Stop(give_up(client, queued, how, &why).await));
-            }
-            _ = ticks.tick(), if show_progress => {
-                let info = lock::queue_info(client, queued).await.ok().flatten();
-                progress.update(info.as_ref());
-            }
-            reason = guard.wait_lost() => {
-                progress.finish(None);
-                return Err(fail(
-                    exit::UNAVAILABLE,
-                    format!("lost the lease while waiting for {}: {reason}", how.name),
-                ));
-            }
-            sig = signals.recv_cancel() => {
-                progress.finish(None);
-                output::info(format!("{sig} received while waiting for {}; leaving the queue", how.name));
-                return Ok(Wake::Stop(exit::signal(sig as i32)));
-            }
+    (name, holder): (&str, &Holder),
+    args: &WaitArgs,
+) -> Result<Waited> {
+    let shown = Shown::new(name, false);
+    let how = how(name, holder, args);
+    let waited = wait::wait(client, lease, guard, signals, &how, &|e| shown.event(&e)).await?;
+    Ok(match waited {
+        wait::Waited::Acquired(holding) => {
+            shown.acquired();
+            shown.announce();
+            Waited::Held(holding)
         }
-    }
+        wait::Waited::GaveUp(info) => {
+            shown.finish();
+            Waited::Ended(gave_up(name, args, info.as_ref()))
+        }
+        wait::Waited::Cancelled(sig) => {
+            shown.finish();
+            Waited::Ended(cancelled(name, sig))
+        }
+        wait::Waited::Lost(reason) => {
+            shown.finish();
+            return Err(lost_waiting(name, &reason));
+        }
+    })
 }
 
 /// Names that are legal but likely typos: a trailing slash, or a live lock whose name is a prefix
@@ -252,7 +207,7 @@ pub fn warn_about_name(name: &str, related: Option<&str>) {
     }
 }
 
-/// `-n` found the lock full before joining the queue: the same line as [`give_up`], from the
+/// `-n` found the lock full before joining the queue: the same line as [`gave_up`], from the
 /// holders' keys (one read of the oldest's value), and the conflict exit code.
 pub async fn conflict(client: &Client, name: &str, holders: &[Slot], code: u8) -> u8 {
     if code == 0 {
@@ -280,18 +235,4 @@ pub async fn conflict(client: &Client, name: &str, holders: &[Slot], code: u8) -
     };
     output::info(format!("{name} is {state}; giving up (--no-wait)"));
     code
-}
-
-/// One line naming the holder (none with `-E 0`: skipping is then the expected, silent outcome),
-/// then the conflict exit code. Leaving the queue is the caller's revoke.
-async fn give_up(client: &Client, queued: &Queued, how: &Waiting<'_>, why: &str) -> u8 {
-    if how.wait.conflict_exit_code == 0 {
-        return 0;
-    }
-    let state = match lock::queue_info(client, queued).await {
-        Ok(Some(info)) => progress::describe_queue(&info),
-        _ => "held by someone else".to_owned(),
-    };
-    output::info(format!("{} is {state}; giving up ({why})", how.name));
-    how.wait.conflict_exit_code
 }

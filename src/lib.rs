@@ -52,6 +52,8 @@
 //! - [`queue`]: what a lock is in etcd keys; [`holder`]: the metadata each key carries;
 //!   [`record`]: the run records and the once-per-period marker, in a namespace of their own
 //!   (never under a lock's prefix) and on leases that expire.
+//! - [`election`]: [`Election`] (campaign, leadership, observe), Go's `concurrency.Election`
+//!   and `etcdctl elect` compatible.
 //! - [`inspect`]: status, list and break as data; [`handle`]: a held lock as one line of text.
 //! - [`runner`]: **the whole promise in library calls** — run a command under a held lock and
 //!   release it with its records, reporting typed events and endings (what `etcdlock run` and
@@ -65,6 +67,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod election;
 pub mod error;
 pub mod guard;
 pub mod handle;
@@ -80,6 +83,7 @@ pub mod safety;
 pub mod session;
 
 pub use client::{Client, Config};
+pub use election::{Election, Leadership};
 pub use error::{Error, Result};
 pub use guard::Guard;
 pub use holder::Holder;

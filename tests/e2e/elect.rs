@@ -1,0 +1,213 @@
+//! End-to-end tests of `etcdlock elect` against real etcd: one leader among candidates, graceful
+//! handover (the old command dead before the new one starts), crash failover within TTL + 1 s,
+//! `--on-exit restart`, `--observe` ("no leader" included, which Go's Observe misses), a standby
+//! whose lease is lost re-campaigning (etcd #11007), and interop with `etcdctl elect` both ways.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use etcdlock_testkit::*;
+use nix::sys::signal::Signal;
+
+use crate::common::*;
+
+/// A candidate whose command logs `start ID` and, on SIGTERM, `stop ID` to `log`, then exits 0.
+fn candidate(ep: &str, opts: &[&str], name: &str, log: &Path, id: &str) -> Child {
+    let script = format!(
+        "trap 'echo stop {id} >> {log}; exit 0' TERM; echo start {id} >> {log}; sleep 300 & wait",
+        log = log.display()
+    );
+    let mut args = vec!["elect"];
+    args.extend_from_slice(opts);
+    args.extend([name, "-c", &script]);
+    spawn_etcdlock(ep, &args, Stdio::null())
+}
+
+fn lines(log: &Path) -> Vec<String> {
+    read(log).lines().map(str::to_owned).collect()
+}
+
+fn starts(log: &Path) -> Vec<String> {
+    lines(log)
+        .into_iter()
+        .filter_map(|l| l.strip_prefix("start ").map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn one_leader_among_three_and_a_standby_takes_over_after_the_old_command_stopped() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let log = dir.path().join("log");
+    let mut kids: Vec<(String, Child)> = ["a", "b", "c"]
+        .iter()
+        .map(|id| (id.to_string(), candidate(&ep, &["--ttl", "5"], "/el/one", &log, id)))
+        .collect();
+    wait_until("a leader's command", SOON, || starts(&log).len() == 1);
+    cluster.wait_keys("/el/one/", 3);
+    // Nobody else starts while the leader runs.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(starts(&log).len(), 1, "one leader: {:?}", lines(&log));
+    let first = starts(&log)[0].clone();
+    let i = kids.iter().position(|(id, _)| *id == first).unwrap();
+    let (_, mut leader) = kids.remove(i);
+    signal(&leader, Signal::SIGTERM);
+    let status = wait_exit(&mut leader, SOON);
+    assert_eq!(status.code(), Some(0), "the leader exits with its command's code");
+    wait_until("a standby's command", SOON, || starts(&log).len() == 2);
+    let l = lines(&log);
+    let stop = l.iter().position(|x| *x == format!("stop {first}")).expect("old command stopped");
+    let second = l.iter().position(|x| x.starts_with("start ") && *x != format!("start {first}")).unwrap();
+    assert!(stop < second, "the old command must be dead before the new starts: {l:?}");
+    for (_, k) in &kids {
+        signal(k, Signal::SIGTERM);
+    }
+    for (_, mut k) in kids {
+        wait_exit(&mut k, SOON);
+    }
+    cluster.assert_clean();
+}
+
+#[test]
+fn crash_failover_within_ttl_plus_one_second() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let log = dir.path().join("log");
+    let mut a = candidate(&ep, &["--ttl", "3"], "/el/crash", &log, "a");
+    wait_until("a leads", SOON, || starts(&log) == ["a"]);
+    let mut b = candidate(&ep, &["--ttl", "3"], "/el/crash", &log, "b");
+    cluster.wait_keys("/el/crash/", 2);
+    let killed_at = Instant::now();
+    signal(&a, Signal::SIGKILL);
+    wait_exit(&mut a, SOON);
+    wait_until("b takes over", SOON, || starts(&log).len() == 2);
+    let took = killed_at.elapsed();
+    eprintln!("crash failover at TTL 3s: {took:?}");
+    assert!(took < Duration::from_secs(4) + Duration::from_millis(500), "took {took:?}");
+    signal(&b, Signal::SIGTERM);
+    wait_exit(&mut b, SOON);
+}
+
+#[test]
+fn on_exit_restart_restarts_then_resigns_after_max_restarts() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let log = dir.path().join("log");
+    let script = format!("echo run >> {}; exit 3", log.display());
+    let (code, _, err) = etcdlock_out(
+        &ep,
+        &["elect", "--on-exit", "restart", "--max-restarts", "2", "/el/restart", "-c", &script],
+    );
+    assert_eq!(code, Some(3), "{err}");
+    assert_eq!(lines(&log).len(), 3, "the first run and 2 restarts: {err}");
+    assert!(err.contains("resigning"), "{err}");
+    cluster.assert_clean();
+}
+
+#[test]
+fn observe_reports_each_leader_and_no_leader() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let out = dir.path().join("observe");
+    let mut observer = etcdlock_at(&ep)
+        .args(["elect", "--observe", "/el/obs"])
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("no leader", SOON, || read(&out).contains("no leader"));
+    let (code, waited, _) = {
+        let log = dir.path().join("log");
+        let mut a = candidate(&ep, &[], "/el/obs", &log, "a");
+        wait_until("a leads", SOON, || starts(&log) == ["a"]);
+        let r = etcdlock_out(&ep, &["elect", "--observe", "--wait-leader", "--json", "/el/obs"]);
+        signal(&a, Signal::SIGTERM);
+        wait_exit(&mut a, SOON);
+        r
+    };
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(waited.trim()).unwrap();
+    assert_eq!(v["leader"], true);
+    assert!(v["pid"].as_u64().is_some(), "{v}");
+    wait_until("leader, then no leader", SOON, || {
+        let t = read(&out);
+        let l: Vec<_> = t.lines().collect();
+        l.len() == 3 && l[1].contains("leader ") && l[2].ends_with("no leader")
+    });
+    signal(&observer, Signal::SIGTERM);
+    wait_exit(&mut observer, SOON);
+    cluster.assert_clean();
+}
+
+/// Go's `Campaign` keeps waiting (or returns leadership without a key) when its session ends
+/// while it waits (etcd #11007): etcdlock's standby notices and campaigns again.
+#[test]
+fn a_standby_whose_lease_is_revoked_campaigns_again() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let log = dir.path().join("log");
+    let mut a = candidate(&ep, &[], "/el/again", &log, "a");
+    wait_until("a leads", SOON, || starts(&log) == ["a"]);
+    let mut b = candidate(&ep, &[], "/el/again", &log, "b");
+    cluster.wait_keys("/el/again/", 2);
+    let keys = cluster.keys("/el/again/");
+    let standby_lease = keys[1].rsplit('/').next().unwrap().to_owned();
+    cluster.etcdctl_ok(&["lease", "revoke", &standby_lease]);
+    // b comes back with a new key behind a's.
+    wait_until("b queued again", SOON, || {
+        let k = cluster.keys("/el/again/");
+        k.len() == 2 && !k.iter().any(|k| k.ends_with(&standby_lease))
+    });
+    assert_eq!(starts(&log), ["a"], "b must not lead while a does");
+    signal(&a, Signal::SIGTERM);
+    wait_exit(&mut a, SOON);
+    wait_until("b leads", SOON, || starts(&log) == ["a", "b"]);
+    signal(&b, Signal::SIGTERM);
+    wait_exit(&mut b, SOON);
+    cluster.assert_clean();
+}
+
+/// `etcdctl elect` (3.4 and 3.5) and etcdlock elect exclude each other, and `etcdctl elect -l`
+/// shows etcdlock's proposal.
+#[test]
+fn interop_with_etcdctl_elect_both_ways() {
+    for etcdctl in [etcdctl_bin(), etcdctl35_bin()] {
+        let (cluster, ep, dir) = etcd_with_dir();
+        let ctl = |args: &[&str], out: &Path| {
+            let mut c = std::process::Command::new(&etcdctl);
+            clean_env(&mut c);
+            c.env("ETCDCTL_API", "3")
+                .args(["--endpoints", &ep])
+                .args(args)
+                .stdout(fs::File::create(out).unwrap())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        // etcdctl leads first: etcdlock waits, then takes over.
+        let ctl_out = dir.path().join("ctl");
+        let mut ctl_leader = ctl(&["elect", "/el/io", "ctl-proposal"], &ctl_out);
+        wait_until("etcdctl leads", SOON, || read(&ctl_out).contains("ctl-proposal"));
+        let log = dir.path().join("log");
+        let mut ours = candidate(&ep, &["--proposal", "ours"], "/el/io", &log, "a");
+        cluster.wait_keys("/el/io/", 2);
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(starts(&log).is_empty(), "etcdlock must not lead beside etcdctl");
+        signal(&ctl_leader, Signal::SIGINT);
+        wait_exit(&mut ctl_leader, SOON);
+        wait_until("etcdlock leads", SOON, || starts(&log) == ["a"]);
+        // etcdctl elect -l sees etcdlock's proposal; an etcdctl candidate waits.
+        let l_out = dir.path().join("l");
+        let mut listen = ctl(&["elect", "-l", "/el/io"], &l_out);
+        wait_until("etcdctl elect -l shows ours", SOON, || read(&l_out).contains("ours"));
+        signal(&listen, Signal::SIGINT);
+        wait_exit(&mut listen, SOON);
+        let ctl2_out = dir.path().join("ctl2");
+        let mut ctl2 = ctl(&["elect", "/el/io", "second"], &ctl2_out);
+        cluster.wait_keys("/el/io/", 2);
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(!read(&ctl2_out).contains("second"), "etcdctl must not lead beside etcdlock");
+        signal(&ours, Signal::SIGTERM);
+        wait_exit(&mut ours, SOON);
+        wait_until("etcdctl leads again", SOON, || read(&ctl2_out).contains("second"));
+        signal(&ctl2, Signal::SIGINT);
+        wait_exit(&mut ctl2, SOON);
+    }
+}

@@ -42,7 +42,12 @@ fn one_leader_among_three_and_a_standby_takes_over_after_the_old_command_stopped
     let log = dir.path().join("log");
     let mut kids: Vec<(String, Child)> = ["a", "b", "c"]
         .iter()
-        .map(|id| (id.to_string(), candidate(&ep, &["--ttl", "5"], "/el/one", &log, id)))
+        .map(|id| {
+            (
+                id.to_string(),
+                candidate(&ep, &["--ttl", "5"], "/el/one", &log, id),
+            )
+        })
         .collect();
     wait_until("a leader's command", SOON, || starts(&log).len() == 1);
     cluster.wait_keys("/el/one/", 3);
@@ -54,12 +59,25 @@ fn one_leader_among_three_and_a_standby_takes_over_after_the_old_command_stopped
     let (_, mut leader) = kids.remove(i);
     signal(&leader, Signal::SIGTERM);
     let status = wait_exit(&mut leader, SOON);
-    assert_eq!(status.code(), Some(0), "the leader exits with its command's code");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the leader exits with its command's code"
+    );
     wait_until("a standby's command", SOON, || starts(&log).len() == 2);
     let l = lines(&log);
-    let stop = l.iter().position(|x| *x == format!("stop {first}")).expect("old command stopped");
-    let second = l.iter().position(|x| x.starts_with("start ") && *x != format!("start {first}")).unwrap();
-    assert!(stop < second, "the old command must be dead before the new starts: {l:?}");
+    let stop = l
+        .iter()
+        .position(|x| *x == format!("stop {first}"))
+        .expect("old command stopped");
+    let second = l
+        .iter()
+        .position(|x| x.starts_with("start ") && *x != format!("start {first}"))
+        .unwrap();
+    assert!(
+        stop < second,
+        "the old command must be dead before the new starts: {l:?}"
+    );
     for (_, k) in &kids {
         signal(k, Signal::SIGTERM);
     }
@@ -83,7 +101,10 @@ fn crash_failover_within_ttl_plus_one_second() {
     wait_until("b takes over", SOON, || starts(&log).len() == 2);
     let took = killed_at.elapsed();
     eprintln!("crash failover at TTL 3s: {took:?}");
-    assert!(took < Duration::from_secs(4) + Duration::from_millis(500), "took {took:?}");
+    assert!(
+        took < Duration::from_secs(4) + Duration::from_millis(500),
+        "took {took:?}"
+    );
     signal(&b, Signal::SIGTERM);
     wait_exit(&mut b, SOON);
 }
@@ -95,7 +116,16 @@ fn on_exit_restart_restarts_then_resigns_after_max_restarts() {
     let script = format!("echo run >> {}; exit 3", log.display());
     let (code, _, err) = etcdlock_out(
         &ep,
-        &["elect", "--on-exit", "restart", "--max-restarts", "2", "/el/restart", "-c", &script],
+        &[
+            "elect",
+            "--on-exit",
+            "restart",
+            "--max-restarts",
+            "2",
+            "/el/restart",
+            "-c",
+            &script,
+        ],
     );
     assert_eq!(code, Some(3), "{err}");
     assert_eq!(lines(&log).len(), 3, "the first run and 2 restarts: {err}");
@@ -118,7 +148,10 @@ fn observe_reports_each_leader_and_no_leader() {
         let log = dir.path().join("log");
         let mut a = candidate(&ep, &[], "/el/obs", &log, "a");
         wait_until("a leads", SOON, || starts(&log) == ["a"]);
-        let r = etcdlock_out(&ep, &["elect", "--observe", "--wait-leader", "--json", "/el/obs"]);
+        let r = etcdlock_out(
+            &ep,
+            &["elect", "--observe", "--wait-leader", "--json", "/el/obs"],
+        );
         signal(&a, Signal::SIGTERM);
         wait_exit(&mut a, SOON);
         r
@@ -145,10 +178,15 @@ fn a_standby_whose_lease_is_revoked_campaigns_again() {
     let log = dir.path().join("log");
     let mut a = candidate(&ep, &[], "/el/again", &log, "a");
     wait_until("a leads", SOON, || starts(&log) == ["a"]);
+    let leader_key = cluster.keys("/el/again/").remove(0);
     let mut b = candidate(&ep, &[], "/el/again", &log, "b");
     cluster.wait_keys("/el/again/", 2);
-    let keys = cluster.keys("/el/again/");
-    let standby_lease = keys[1].rsplit('/').next().unwrap().to_owned();
+    let standby_key = cluster
+        .keys("/el/again/")
+        .into_iter()
+        .find(|k| *k != leader_key)
+        .unwrap();
+    let standby_lease = standby_key.rsplit('/').next().unwrap().to_owned();
     cluster.etcdctl_ok(&["lease", "revoke", &standby_lease]);
     // b comes back with a new key behind a's.
     wait_until("b queued again", SOON, || {
@@ -184,29 +222,41 @@ fn interop_with_etcdctl_elect_both_ways() {
         // etcdctl leads first: etcdlock waits, then takes over.
         let ctl_out = dir.path().join("ctl");
         let mut ctl_leader = ctl(&["elect", "/el/io", "ctl-proposal"], &ctl_out);
-        wait_until("etcdctl leads", SOON, || read(&ctl_out).contains("ctl-proposal"));
+        wait_until("etcdctl leads", SOON, || {
+            read(&ctl_out).contains("ctl-proposal")
+        });
         let log = dir.path().join("log");
         let mut ours = candidate(&ep, &["--proposal", "ours"], "/el/io", &log, "a");
         cluster.wait_keys("/el/io/", 2);
         std::thread::sleep(Duration::from_secs(1));
-        assert!(starts(&log).is_empty(), "etcdlock must not lead beside etcdctl");
+        assert!(
+            starts(&log).is_empty(),
+            "etcdlock must not lead beside etcdctl"
+        );
         signal(&ctl_leader, Signal::SIGINT);
         wait_exit(&mut ctl_leader, SOON);
         wait_until("etcdlock leads", SOON, || starts(&log) == ["a"]);
         // etcdctl elect -l sees etcdlock's proposal; an etcdctl candidate waits.
         let l_out = dir.path().join("l");
         let mut listen = ctl(&["elect", "-l", "/el/io"], &l_out);
-        wait_until("etcdctl elect -l shows ours", SOON, || read(&l_out).contains("ours"));
+        wait_until("etcdctl elect -l shows ours", SOON, || {
+            read(&l_out).contains("ours")
+        });
         signal(&listen, Signal::SIGINT);
         wait_exit(&mut listen, SOON);
         let ctl2_out = dir.path().join("ctl2");
         let mut ctl2 = ctl(&["elect", "/el/io", "second"], &ctl2_out);
         cluster.wait_keys("/el/io/", 2);
         std::thread::sleep(Duration::from_secs(1));
-        assert!(!read(&ctl2_out).contains("second"), "etcdctl must not lead beside etcdlock");
+        assert!(
+            !read(&ctl2_out).contains("second"),
+            "etcdctl must not lead beside etcdlock"
+        );
         signal(&ours, Signal::SIGTERM);
         wait_exit(&mut ours, SOON);
-        wait_until("etcdctl leads again", SOON, || read(&ctl2_out).contains("second"));
+        wait_until("etcdctl leads again", SOON, || {
+            read(&ctl2_out).contains("second")
+        });
         signal(&ctl2, Signal::SIGINT);
         wait_exit(&mut ctl2, SOON);
     }

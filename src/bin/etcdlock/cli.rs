@@ -341,7 +341,12 @@ pub struct ElectArgs {
     pub proposal: Option<String>,
 
     /// What to do when COMMAND exits while leader
-    #[arg(help_heading = "Election", long, value_name = "WHAT", default_value = "resign")]
+    #[arg(
+        help_heading = "Election",
+        long,
+        value_name = "WHAT",
+        default_value = "resign"
+    )]
     pub on_exit: OnExit,
 
     /// With --on-exit restart: resign after N restarts within --restart-window
@@ -378,7 +383,13 @@ pub struct ElectArgs {
     pub meta: Vec<(String, String)>,
 
     /// Run STRING with /bin/sh -c instead of COMMAND
-    #[arg(help_heading = "Command", short = 'c', long = "shell", value_name = "STRING", conflicts_with = "command")]
+    #[arg(
+        help_heading = "Command",
+        short = 'c',
+        long = "shell",
+        value_name = "STRING",
+        conflicts_with = "command"
+    )]
     pub shell: Option<String>,
 
     /// Signal sent to the command's process group when the lease is about to be lost

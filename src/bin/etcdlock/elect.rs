@@ -171,9 +171,8 @@ async fn term(
     let lost = session.is_lost().is_some();
     let name = args.name.clone();
     let client = session.client().clone();
-    let report_owned = move |event: runner::Event<'_>| {
-        crate::command::tell_ending(&client, &name, event)
-    };
+    let report_owned =
+        move |event: runner::Event<'_>| crate::command::tell_ending(&client, &name, event);
     runner::release(
         session,
         &tree,
@@ -327,7 +326,10 @@ fn tell(name: &str, session: &Session, event: runner::Event<'_>) {
 fn write_active(args: &ElectArgs) {
     if let Some(path) = &args.active_file {
         if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
-            output::warn(format!("cannot write --active-file {}: {e}", path.display()));
+            output::warn(format!(
+                "cannot write --active-file {}: {e}",
+                path.display()
+            ));
         }
     }
 }

@@ -261,3 +261,76 @@ fn interop_with_etcdctl_elect_both_ways() {
         wait_exit(&mut ctl2, SOON);
     }
 }
+
+/// A fresh single-member cluster and a client, on a current-thread runtime (as library.rs).
+fn on_a_cluster(body: impl AsyncFnOnce(&Cluster, etcdlock::Client)) {
+    use etcdlock::client::Check;
+    let cluster = Cluster::single();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = etcdlock::Config::new([cluster.endpoint(0)]).unwrap();
+        let client = etcdlock::Client::connect(config, Check::Lazy)
+            .await
+            .unwrap();
+        body(&cluster, client).await
+    });
+}
+
+/// The library: a dropped campaign deletes its key (cancel-safe, as the Mutex), a campaign whose
+/// lease is revoked while it waits fails instead of returning leadership (etcd #11007), proclaim
+/// changes what `leader()` reports, and the observer reports "no leader" after a resign.
+#[test]
+fn library_campaign_is_cancel_safe_and_aborts_on_a_lost_session() {
+    use etcdlock::{Election, Error, SafetyParams, Session};
+    on_a_cluster(async |cluster, client| {
+        let params = SafetyParams::default();
+        let a = Session::new(&client, params).await.unwrap();
+        let election = Election::new("/el/lib").unwrap();
+        let mut observer = election.observe(&client);
+        assert_eq!(observer.next().await.unwrap(), None);
+        let lead = election.campaign(&a, "one").await.unwrap();
+        assert_eq!(observer.next().await.unwrap().unwrap().proposal, b"one");
+        // A standby that gives up (dropped future) leaves no key behind.
+        let b = Session::new(&client, params).await.unwrap();
+        let waited =
+            tokio::time::timeout(Duration::from_secs(1), election.campaign(&b, "two")).await;
+        assert!(waited.is_err(), "b must wait while a leads");
+        // (Polled with the runtime's sleep: the deletion is a task on this very runtime.)
+        let deadline = Instant::now() + SOON;
+        while cluster.keys("/el/lib/").len() != 1 {
+            assert!(
+                Instant::now() < deadline,
+                "the dropped campaign's key was not deleted"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // A standby whose lease goes while it waits fails with Lost, holding nothing.
+        let c = Session::new(&client, params).await.unwrap();
+        let lease = format!("{:x}", c.lease().id);
+        let revoke = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            cluster.etcdctl_ok(&["lease", "revoke", &lease]);
+        };
+        let (got, ()) = tokio::join!(election.campaign(&c, "three"), revoke);
+        assert!(matches!(got, Err(Error::Lost(_))), "{got:?}");
+        lead.proclaim("one again").await.unwrap();
+        assert_eq!(
+            observer.next().await.unwrap().unwrap().proposal,
+            b"one again"
+        );
+        let leader = election.leader(&client).await.unwrap().unwrap();
+        assert_eq!(leader.proposal, b"one again");
+        lead.resign().await.unwrap();
+        assert_eq!(
+            observer.next().await.unwrap(),
+            None,
+            "no leader after a resign"
+        );
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+        let _ = c.close().await;
+    });
+}

@@ -353,6 +353,29 @@ restart\:"Restart COMMAND while keeping leadership (backoff 1s doubling to 30s),
 '*::command -- The command and its arguments, run directly (no shell):_default' \
 && ret=0
 ;;
+(resign)
+_arguments "${_arguments_options[@]}" : \
+'--wait=[How long to wait for the leader to step down]:DUR:_default' \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':name -- Election name:_default' \
+&& ret=0
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 '*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
@@ -453,6 +476,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(resign)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -488,6 +515,7 @@ _etcdlock_commands() {
 'check:Check that each NAME succeeded recently, from its run records (a monitoring plugin\: OK/CRITICAL lines, exit 0 or 1)' \
 'exporter:Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch' \
 'elect:Run COMMAND on the one host elected leader of NAME (the others stand by and take over when it goes); or observe the leader (--observe)' \
+'resign:Ask the leader of the election NAME to step down\: it stops its command and resigns, and the next candidate takes over' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -543,6 +571,7 @@ _etcdlock__subcmd__help_commands() {
 'check:Check that each NAME succeeded recently, from its run records (a monitoring plugin\: OK/CRITICAL lines, exit 0 or 1)' \
 'exporter:Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch' \
 'elect:Run COMMAND on the one host elected leader of NAME (the others stand by and take over when it goes); or observe the leader (--observe)' \
+'resign:Ask the leader of the election NAME to step down\: it stops its command and resigns, and the next candidate takes over' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -609,6 +638,11 @@ _etcdlock__subcmd__help__subcmd__renew_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock help renew commands' commands "$@"
 }
+(( $+functions[_etcdlock__subcmd__help__subcmd__resign_commands] )) ||
+_etcdlock__subcmd__help__subcmd__resign_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help resign commands' commands "$@"
+}
 (( $+functions[_etcdlock__subcmd__help__subcmd__run_commands] )) ||
 _etcdlock__subcmd__help__subcmd__run_commands() {
     local commands; commands=()
@@ -638,6 +672,11 @@ _etcdlock__subcmd__release_commands() {
 _etcdlock__subcmd__renew_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock renew commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__resign_commands] )) ||
+_etcdlock__subcmd__resign_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock resign commands' commands "$@"
 }
 (( $+functions[_etcdlock__subcmd__run_commands] )) ||
 _etcdlock__subcmd__run_commands() {

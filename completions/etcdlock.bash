@@ -52,6 +52,9 @@ _etcdlock() {
             etcdlock,renew)
                 cmd="etcdlock__subcmd__renew"
                 ;;
+            etcdlock,resign)
+                cmd="etcdlock__subcmd__resign"
+                ;;
             etcdlock,run)
                 cmd="etcdlock__subcmd__run"
                 ;;
@@ -94,6 +97,9 @@ _etcdlock() {
             etcdlock__subcmd__help,renew)
                 cmd="etcdlock__subcmd__help__subcmd__renew"
                 ;;
+            etcdlock__subcmd__help,resign)
+                cmd="etcdlock__subcmd__help__subcmd__resign"
+                ;;
             etcdlock__subcmd__help,run)
                 cmd="etcdlock__subcmd__help__subcmd__run"
                 ;;
@@ -107,7 +113,7 @@ _etcdlock() {
 
     case "${cmd}" in
         etcdlock)
-            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version run status list break acquire renew release forget check exporter elect completions man help"
+            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version run status list break acquire renew release forget check exporter elect resign completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -599,7 +605,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__help)
-            opts="run status list break acquire renew release forget check exporter elect completions man help"
+            opts="run status list break acquire renew release forget check exporter elect resign completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -767,6 +773,20 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__help__subcmd__renew)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        etcdlock__subcmd__help__subcmd__resign)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -965,6 +985,60 @@ _etcdlock() {
                 return 0
             fi
             case "${prev}" in
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dial-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --records-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        etcdlock__subcmd__resign)
+            opts="-v -q -h -V --wait --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --endpoints)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -46,6 +46,7 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand check 'Check that each NAME succeeded recently, from its run records (a monitoring plugin: OK/CRITICAL lines, exit 0 or 1)'
             cand exporter 'Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch'
             cand elect 'Run COMMAND on the one host elected leader of NAME (the others stand by and take over when it goes); or observe the leader (--observe)'
+            cand resign 'Ask the leader of the election NAME to step down: it stops its command and resigns, and the next candidate takes over'
             cand completions 'Print shell completions to stdout'
             cand man 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -324,6 +325,26 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'etcdlock;resign'= {
+            cand --wait 'How long to wait for the leader to step down'
+            cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
+            cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
+            cand --cacert 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system''s roots]'
+            cand --cert 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]'
+            cand --key 'Client certificate''s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]'
+            cand --user 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]'
+            cand --password-file 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]'
+            cand --records-prefix 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock''s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]'
+            cand --log-format 'Format of -v diagnostics on stderr'
+            cand -v 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+            cand --verbose 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+            cand -q 'Only errors on stderr (no waiting progress)'
+            cand --quiet 'Only errors on stderr (no waiting progress)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'etcdlock;completions'= {
             cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
             cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
@@ -374,6 +395,7 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand check 'Check that each NAME succeeded recently, from its run records (a monitoring plugin: OK/CRITICAL lines, exit 0 or 1)'
             cand exporter 'Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch'
             cand elect 'Run COMMAND on the one host elected leader of NAME (the others stand by and take over when it goes); or observe the leader (--observe)'
+            cand resign 'Ask the leader of the election NAME to step down: it stops its command and resigns, and the next candidate takes over'
             cand completions 'Print shell completions to stdout'
             cand man 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -399,6 +421,8 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
         &'etcdlock;help;exporter'= {
         }
         &'etcdlock;help;elect'= {
+        }
+        &'etcdlock;help;resign'= {
         }
         &'etcdlock;help;completions'= {
         }

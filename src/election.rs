@@ -581,3 +581,81 @@ impl Leadership<'_> {
         self.acquired
     }
 }
+
+/// Where a request that the leader of `name` step down is put: under etcdlock's records prefix
+/// (`.etcdlock/` by default), beside the records' `v1/` layout and outside every lock's and
+/// election's prefix. The value is the leader's key, so a request never reaches a later leader.
+/// Only etcdlock's own leaders (`etcdlock elect`) watch it.
+pub fn resign_request_key(client: &Client, name: &str) -> String {
+    format!("{}resign/{name}", client.config().records_prefix())
+}
+
+/// Ask the leader `leader` of `name` to step down: put the request on a lease of `ttl` (so that it
+/// never outlives the asker by long); the lease, to revoke once answered.
+pub async fn request_resign(
+    client: &Client,
+    name: &str,
+    leader: &Candidate,
+    ttl: Duration,
+) -> Result<crate::session::Lease> {
+    let lease = crate::session::Lease::grant(client, ttl).await?;
+    let key = resign_request_key(client, name);
+    let txn = Txn::new().and_then([TxnOp::put(
+        key,
+        leader.key.clone(),
+        Some(PutOptions::new().with_lease(lease.id)),
+    )]);
+    if let Err(e) = client.txn("cannot ask the leader to resign", txn).await {
+        let _ = lease.revoke(client).await;
+        return Err(e);
+    }
+    Ok(lease)
+}
+
+/// Resolves once a request that `key` (our leader key in election `name`) step down is put (see
+/// [`request_resign`]); an error only when etcd refuses the read for good.
+pub async fn resign_requested(client: &Client, name: &str, key: &str) -> Result<()> {
+    let request = resign_request_key(client, name);
+    loop {
+        let resp = {
+            let request = request.clone();
+            client
+                .retrying("cannot read resign requests", || {
+                    let request = request.clone();
+                    client.call(|mut c| async move { c.get(request, None).await })
+                })
+                .await?
+        };
+        if resp.kvs().iter().any(|kv| kv.value() == key.as_bytes()) {
+            return Ok(());
+        }
+        let from = rev(resp.header()) + 1;
+        let opts = WatchOptions::new().with_start_revision(from);
+        let watched = {
+            let request = request.clone();
+            client
+                .call(|mut c| async move { c.watch(request, Some(opts)).await })
+                .await
+        };
+        let Ok(mut stream) = watched else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        };
+        loop {
+            match stream.message().await {
+                Ok(Some(resp)) if resp.canceled() => break,
+                Ok(Some(resp)) => {
+                    let asked = resp.events().iter().any(|e| {
+                        e.event_type() == EventType::Put
+                            && e.kv().is_some_and(|kv| kv.value() == key.as_bytes())
+                    });
+                    if asked {
+                        return Ok(());
+                    }
+                }
+                _ => break,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

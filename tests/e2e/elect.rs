@@ -430,3 +430,40 @@ fn three_members_an_etcd_leader_change_causes_no_failover() {
     signal(&b, Signal::SIGTERM);
     wait_exit(&mut b, SOON);
 }
+
+/// `etcdlock resign NAME`: the leader stops its command and steps down, a standby takes over (the
+/// old command dead first), and the old leader stands again behind it.
+#[test]
+fn resign_hands_leadership_to_the_standby() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let log = dir.path().join("log");
+    let mut a = candidate(&ep, &[], "/el/resign", &log, "a");
+    wait_until("a leads", SOON, || starts(&log) == ["a"]);
+    let mut b = candidate(&ep, &[], "/el/resign", &log, "b");
+    cluster.wait_keys("/el/resign/", 2);
+    let (code, _, err) = etcdlock_out(&ep, &["resign", "/el/resign"]);
+    assert_eq!(code, Some(0), "{err}");
+    wait_until("b leads", SOON, || starts(&log) == ["a", "b"]);
+    let l = lines(&log);
+    let stop = l
+        .iter()
+        .position(|x| x == "stop a")
+        .expect("a's command stopped");
+    let start = l.iter().position(|x| x == "start b").unwrap();
+    assert!(stop < start, "{l:?}");
+    wait_until("a stands again", SOON, || {
+        cluster.keys("/el/resign/").len() == 2
+    });
+    assert!(a.try_wait().unwrap().is_none(), "a must stay a candidate");
+    let (code, _, err) = etcdlock_out(&ep, &["resign", "/el/resign"]);
+    assert_eq!(code, Some(0), "{err}");
+    wait_until("a leads again", SOON, || starts(&log) == ["a", "b", "a"]);
+    for k in [&a, &b] {
+        signal(k, Signal::SIGTERM);
+    }
+    wait_exit(&mut a, SOON);
+    wait_exit(&mut b, SOON);
+    let (code, _, _) = etcdlock_out(&ep, &["resign", "/el/resign"]);
+    assert_eq!(code, Some(1), "no leader");
+    cluster.assert_clean();
+}

@@ -284,6 +284,10 @@ pub enum Command {
     /// when it goes); or observe the leader (--observe)
     #[command(after_help = ELECT_AFTER_HELP, override_usage = ELECT_USAGE)]
     Elect(ElectArgs),
+    /// Ask the leader of the election NAME to step down: it stops its command and resigns, and
+    /// the next candidate takes over
+    #[command(after_help = RESIGN_AFTER_HELP)]
+    Resign(ResignArgs),
     /// Print shell completions to stdout
     #[command(after_help = COMPLETIONS_AFTER_HELP)]
     Completions(CompletionsArgs),
@@ -425,6 +429,30 @@ impl ElectArgs {
             None => self.command.clone(),
         }
     }
+}
+
+const RESIGN_AFTER_HELP: &str = "\
+Examples:
+  etcdlock resign /svc/scheduler     # the leader stops its command; a standby takes over
+
+The request is a key on a short lease under etcdlock's records prefix (.etcdlock/resign/NAME by \
+default; the etcd user needs write there), which leaders running etcdlock elect watch; the leader \
+stops its command (signal, grace, SIGKILL), resigns, and stands again behind the others. \
+etcdctl elect and Go leaders do not see it.
+
+Exit codes: 0 the leader stepped down, 1 no leader, 2 usage error, 69 etcd unavailable, 75 the \
+leader did not step down within --wait.";
+
+/// Arguments of `resign`.
+#[derive(Debug, Args)]
+pub struct ResignArgs {
+    /// How long to wait for the leader to step down
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_positive_duration, allow_hyphen_values = true)]
+    pub wait: Duration,
+
+    /// Election name
+    #[arg(value_name = "NAME", value_parser = parse_name)]
+    pub name: String,
 }
 
 /// Arguments of the hidden `internal-reap` subcommand (see reaper.rs).

@@ -30,6 +30,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Forget(args) => Some(args.name.as_str()),
         Command::Acquire(args) => Some(args.name.as_str()),
         Command::Elect(args) => Some(args.name.as_str()),
+        Command::Resign(args) => Some(args.name.as_str()),
         _ => None,
     };
     let checked = match &cli.command {
@@ -58,6 +59,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Renew(args) => runtime.block_on(handles::renew(resolved, args)),
         Command::Release(args) => runtime.block_on(handles::release(resolved, args)),
         Command::Elect(args) => runtime.block_on(elect::elect(resolved, args)),
+        Command::Resign(args) => runtime.block_on(elect::resign(resolved.config, args)),
         Command::Completions(_) | Command::Man(_) | Command::InternalReap(_) => Ok(0),
     }
 }

@@ -25,7 +25,7 @@ use etcdlock::safety::SafetyParams;
 use etcdlock::session::Lease;
 use etcdlock::{Error, Session};
 
-use crate::cli::{ElectArgs, OnExit};
+use crate::cli::{ElectArgs, OnExit, ResignArgs};
 use crate::config::Resolved;
 use crate::exit;
 use crate::output;
@@ -95,13 +95,19 @@ enum Next {
 /// Whether etcdlock was told to stop (SIGTERM, SIGINT, SIGHUP, SIGQUIT): after a COMMAND that the
 /// forwarded signal ended, neither restart it nor campaign again. A listener of its own beside
 /// [`Signals`], which forwards the signal to COMMAND while it runs.
+/// `resigning` is set by the leader's watch of resign requests before it sends SIGTERM to
+/// etcdlock itself (so that COMMAND is stopped as by a signal): that one is not a stop.
 #[derive(Clone)]
-struct Stop(Arc<AtomicBool>);
+struct Stop {
+    stop: Arc<AtomicBool>,
+    resigning: Arc<AtomicBool>,
+}
 
 impl Stop {
     fn watch() -> Result<Stop> {
         use tokio::signal::unix::{signal, SignalKind};
         let flag = Arc::new(AtomicBool::new(false));
+        let resigning = Arc::new(AtomicBool::new(false));
         let kinds = [
             SignalKind::terminate(),
             SignalKind::interrupt(),
@@ -110,18 +116,33 @@ impl Stop {
         ];
         for kind in kinds {
             let mut stream = signal(kind)?;
-            let flag = flag.clone();
+            let (flag, resigning) = (flag.clone(), resigning.clone());
             tokio::spawn(async move {
                 while stream.recv().await.is_some() {
-                    flag.store(true, Ordering::SeqCst);
+                    if !resigning.load(Ordering::SeqCst) {
+                        flag.store(true, Ordering::SeqCst);
+                    }
                 }
             });
         }
-        Ok(Stop(flag))
+        Ok(Stop {
+            stop: flag,
+            resigning,
+        })
     }
 
     fn requested(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn resigning(&self) -> bool {
+        self.resigning.load(Ordering::SeqCst)
+    }
+
+    /// Stop COMMAND as a SIGTERM to etcdlock would (forwarded, grace, SIGKILL), as a resign.
+    fn resign(&self) {
+        self.resigning.store(true, Ordering::SeqCst);
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM);
     }
 }
 
@@ -225,6 +246,24 @@ async fn lead(
         fencing_token = leadership.fencing_token(),
         "elected"
     );
+    stop.resigning.store(false, Ordering::SeqCst);
+    let _requests = {
+        let (client, name, key, stop) = (
+            session.client().clone(),
+            name.clone(),
+            leadership.key().to_owned(),
+            stop.clone(),
+        );
+        etcdlock::session::AbortOnDrop(tokio::spawn(async move {
+            if etcdlock::election::resign_requested(&client, &name, &key)
+                .await
+                .is_ok()
+            {
+                output::info(format!("{name}: asked to resign; stopping the command"));
+                stop.resign();
+            }
+        }))
+    };
     let options = runner::Options {
         kill_signal: args.kill_signal,
         max_runtime: None,
@@ -256,6 +295,8 @@ async fn lead(
         match ended {
             Ended::Unkillable => return Ok(Next::Exit(code)),
             _ if stop.requested() => return Ok(Next::Exit(code)),
+            // The release deletes the key (the tree is gone); then we stand again, behind.
+            _ if stop.resigning() => return Ok(Next::Again),
             Ended::NotStarted(reason) => {
                 output::warn(format!(
                     "{name}: leadership lost before the command started ({reason}); campaigning again"
@@ -295,7 +336,12 @@ async fn lead(
         runner::last_resort::tracking(Some(tree.clone()));
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
-            sig = signals.recv_cancel() => return Ok(Next::Exit(exit::signal(sig as i32))),
+            sig = signals.recv_cancel() => {
+                if stop.resigning() {
+                    return Ok(Next::Again);
+                }
+                return Ok(Next::Exit(exit::signal(sig as i32)));
+            }
             reason = session.lost() => {
                 output::warn(format!("{name}: leadership lost ({reason}); campaigning again"));
                 return Ok(Next::Again);
@@ -415,4 +461,48 @@ fn json_line(name: &str, leader: Option<&Candidate>) -> String {
         }
     };
     value.to_string()
+}
+
+/// `etcdlock resign NAME`: ask the leader to step down (see [`etcdlock::election::request_resign`])
+/// and wait until its key is gone.
+pub async fn resign(config: etcdlock::Config, args: ResignArgs) -> Result<u8> {
+    let election = Election::new(args.name.clone())?;
+    let client = exit::connect(config, Check::Lazy).await?;
+    let Some(leader) = election.leader(&client).await? else {
+        output::warn(format!("{}: no leader", args.name));
+        return Ok(1);
+    };
+    let ttl = args.wait + Duration::from_secs(5);
+    let ttl = Duration::from_secs(ttl.as_secs().max(5));
+    let lease = etcdlock::election::request_resign(&client, &args.name, &leader, ttl).await?;
+    let deadline = tokio::time::Instant::now() + args.wait;
+    let gone = loop {
+        let (candidates, _) = election.candidates(&client).await?;
+        if !candidates
+            .iter()
+            .any(|c| c.key == leader.key && c.create_revision == leader.create_revision)
+        {
+            break true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = lease.revoke(&client).await;
+    if gone {
+        output::info(format!(
+            "{}: the leader (key {}) stepped down",
+            args.name, leader.key
+        ));
+        Ok(0)
+    } else {
+        output::warn(format!(
+            "{}: the leader ({}) did not step down within {} (is it etcdlock elect? etcdctl and Go leaders do not see the request)",
+            args.name,
+            leader.key,
+            humantime::format_duration(args.wait)
+        ));
+        Ok(exit::CONFLICT)
+    }
 }

@@ -312,6 +312,7 @@ Register-ArgumentCompleter -Native -CommandName 'etcdlock' -ScriptBlock {
             [CompletionResult]::new('--max-restarts', '--max-restarts', [CompletionResultType]::ParameterName, 'With --on-exit restart: resign after N restarts within --restart-window')
             [CompletionResult]::new('--restart-window', '--restart-window', [CompletionResultType]::ParameterName, 'The window --max-restarts counts in')
             [CompletionResult]::new('--active-file', '--active-file', [CompletionResultType]::ParameterName, 'A file that exists exactly while COMMAND runs as leader (removed before the key goes)')
+            [CompletionResult]::new('--metrics-file', '--metrics-file', [CompletionResultType]::ParameterName, 'Write a Prometheus textfile (node_exporter textfile collector) with etcdlock_leader (1 while leader) and etcdlock_leader_transitions_total, updated on every change')
             [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'Lease TTL: how long leadership outlives a crashed etcdlock, so the longest a standby waits after a crash (whole seconds, at least 2s)')
             [CompletionResult]::new('--meta', '--meta', [CompletionResultType]::ParameterName, 'Extra holder metadata shown by `status`, e.g. --meta role=scheduler (repeatable)')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Run STRING with /bin/sh -c instead of COMMAND')

@@ -323,6 +323,7 @@ restart\:"Restart COMMAND while keeping leadership (backoff 1s doubling to 30s),
 '--max-restarts=[With --on-exit restart\: resign after N restarts within --restart-window]:N:_default' \
 '--restart-window=[The window --max-restarts counts in]:DUR:_default' \
 '--active-file=[A file that exists exactly while COMMAND runs as leader (removed before the key goes)]:PATH:_files' \
+'--metrics-file=[Write a Prometheus textfile (node_exporter textfile collector) with etcdlock_leader (1 while leader) and etcdlock_leader_transitions_total, updated on every change]:PATH:_files' \
 '--ttl=[Lease TTL\: how long leadership outlives a crashed etcdlock, so the longest a standby waits after a crash (whole seconds, at least 2s)]:DUR:_default' \
 '*--meta=[Extra holder metadata shown by \`status\`, e.g. --meta role=scheduler (repeatable)]:KEY=VALUE:_default' \
 '()-c+[Run STRING with /bin/sh -c instead of COMMAND]:STRING:_default' \

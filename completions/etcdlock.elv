@@ -298,6 +298,7 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand --max-restarts 'With --on-exit restart: resign after N restarts within --restart-window'
             cand --restart-window 'The window --max-restarts counts in'
             cand --active-file 'A file that exists exactly while COMMAND runs as leader (removed before the key goes)'
+            cand --metrics-file 'Write a Prometheus textfile (node_exporter textfile collector) with etcdlock_leader (1 while leader) and etcdlock_leader_transitions_total, updated on every change'
             cand --ttl 'Lease TTL: how long leadership outlives a crashed etcdlock, so the longest a standby waits after a crash (whole seconds, at least 2s)'
             cand --meta 'Extra holder metadata shown by `status`, e.g. --meta role=scheduler (repeatable)'
             cand -c 'Run STRING with /bin/sh -c instead of COMMAND'

@@ -242,6 +242,7 @@ restart\t'Restart COMMAND while keeping leadership (backoff 1s doubling to 30s),
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand elect" -l max-restarts -d 'With --on-exit restart: resign after N restarts within --restart-window' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand elect" -l restart-window -d 'The window --max-restarts counts in' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand elect" -l active-file -d 'A file that exists exactly while COMMAND runs as leader (removed before the key goes)' -r -F
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand elect" -l metrics-file -d 'Write a Prometheus textfile (node_exporter textfile collector) with etcdlock_leader (1 while leader) and etcdlock_leader_transitions_total, updated on every change' -r -F
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand elect" -l ttl -d 'Lease TTL: how long leadership outlives a crashed etcdlock, so the longest a standby waits after a crash (whole seconds, at least 2s)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand elect" -l meta -d 'Extra holder metadata shown by `status`, e.g. --meta role=scheduler (repeatable)' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand elect" -s c -l shell -d 'Run STRING with /bin/sh -c instead of COMMAND' -r

@@ -437,8 +437,14 @@ fn three_members_an_etcd_leader_change_causes_no_failover() {
 fn resign_hands_leadership_to_the_standby() {
     let (cluster, ep, dir) = etcd_with_dir();
     let log = dir.path().join("log");
-    let mut a = candidate(&ep, &[], "/el/resign", &log, "a");
+    let (metrics, active) = (dir.path().join("a.prom"), dir.path().join("a.active"));
+    let (m, act) = (metrics.to_str().unwrap(), active.to_str().unwrap());
+    let opts = ["--metrics-file", m, "--active-file", act];
+    let mut a = candidate(&ep, &opts, "/el/resign", &log, "a");
     wait_until("a leads", SOON, || starts(&log) == ["a"]);
+    let gauge = |v: u8| format!("etcdlock_leader{{lock=\"/el/resign\"}} {v}\n");
+    assert!(active.exists(), "--active-file while leader");
+    assert!(read(&metrics).contains(&gauge(1)), "{}", read(&metrics));
     let mut b = candidate(&ep, &[], "/el/resign", &log, "b");
     cluster.wait_keys("/el/resign/", 2);
     let (code, _, err) = etcdlock_out(&ep, &["resign", "/el/resign"]);
@@ -458,6 +464,9 @@ fn resign_hands_leadership_to_the_standby() {
     let (code, _, err) = etcdlock_out(&ep, &["resign", "/el/resign"]);
     assert_eq!(code, Some(0), "{err}");
     wait_until("a leads again", SOON, || starts(&log) == ["a", "b", "a"]);
+    wait_until("two transitions", SOON, || {
+        read(&metrics).contains("etcdlock_leader_transitions_total{lock=\"/el/resign\"} 2\n")
+    });
     for k in [&a, &b] {
         signal(k, Signal::SIGTERM);
     }

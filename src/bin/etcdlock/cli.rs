@@ -365,6 +365,11 @@ pub struct ElectArgs {
     #[arg(help_heading = "Election", long, value_name = "PATH")]
     pub active_file: Option<PathBuf>,
 
+    /// Write a Prometheus textfile (node_exporter textfile collector) with etcdlock_leader (1
+    /// while leader) and etcdlock_leader_transitions_total, updated on every change
+    #[arg(help_heading = "Election", long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+
     /// Print the leader of NAME on every change, "no leader" when there is none; run nothing
     #[arg(help_heading = "Observe", long, conflicts_with_all = ["command", "shell"])]
     pub observe: bool,

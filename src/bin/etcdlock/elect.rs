@@ -53,7 +53,11 @@ pub async fn elect(resolved: Resolved, args: ElectArgs) -> Result<u8> {
         client = exit::connect(resolved.config, Check::Lazy) => client?,
         sig = signals.recv_cancel() => return Ok(exit::signal(sig as i32)),
     };
+    if let Some(path) = &args.metrics_file {
+        crate::metrics::check_writable(path)?;
+    }
     let plan = Plan {
+        metrics: Gauge::new(args.metrics_file.clone(), &args.name),
         election,
         proposal,
         params,
@@ -76,6 +80,7 @@ pub async fn elect(resolved: Resolved, args: ElectArgs) -> Result<u8> {
 }
 
 struct Plan {
+    metrics: Gauge,
     election: Election,
     proposal: Vec<u8>,
     params: SafetyParams,
@@ -189,6 +194,7 @@ async fn term(
     )
     .await;
     remove_active(args);
+    plan.metrics.set(false);
     let lost = session.is_lost().is_some();
     let name = args.name.clone();
     let client = session.client().clone();
@@ -246,6 +252,7 @@ async fn lead(
         fencing_token = leadership.fencing_token(),
         "elected"
     );
+    plan.metrics.set(true);
     stop.resigning.store(false, Ordering::SeqCst);
     let _requests = {
         let (client, name, key, stop) = (
@@ -504,5 +511,55 @@ pub async fn resign(config: etcdlock::Config, args: ResignArgs) -> Result<u8> {
             humantime::format_duration(args.wait)
         ));
         Ok(exit::CONFLICT)
+    }
+}
+
+/// `--metrics-file`: `etcdlock_leader` (1 while leader) and `etcdlock_leader_transitions_total`
+/// (times this etcdlock became leader), rewritten whole on every change.
+struct Gauge {
+    path: Option<std::path::PathBuf>,
+    name: String,
+    leader: std::cell::Cell<Option<bool>>,
+    transitions: std::cell::Cell<u64>,
+}
+
+impl Gauge {
+    fn new(path: Option<std::path::PathBuf>, name: &str) -> Gauge {
+        let gauge = Gauge {
+            path,
+            name: name.to_owned(),
+            leader: std::cell::Cell::new(None),
+            transitions: std::cell::Cell::new(0),
+        };
+        gauge.set(false);
+        gauge
+    }
+
+    fn set(&self, leader: bool) {
+        if self.leader.get() == Some(leader) {
+            return;
+        }
+        if leader {
+            self.transitions.set(self.transitions.get() + 1);
+        }
+        self.leader.set(Some(leader));
+        let Some(path) = &self.path else { return };
+        let label = crate::metrics::escape(&self.name);
+        let text = format!(
+            "# HELP etcdlock_leader 1 while this etcdlock leads the election and runs its command.\n\
+             # TYPE etcdlock_leader gauge\n\
+             etcdlock_leader{{lock=\"{label}\"}} {}\n\
+             # HELP etcdlock_leader_transitions_total Times this etcdlock became leader.\n\
+             # TYPE etcdlock_leader_transitions_total counter\n\
+             etcdlock_leader_transitions_total{{lock=\"{label}\"}} {}\n",
+            u8::from(leader),
+            self.transitions.get()
+        );
+        if let Err(e) = crate::metrics::write_atomically(path, text.as_bytes()) {
+            output::warn(format!(
+                "cannot write --metrics-file {}: {e}",
+                path.display()
+            ));
+        }
     }
 }

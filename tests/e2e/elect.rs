@@ -60,6 +60,14 @@ fn one_leader_among_three_and_a_standby_takes_over_after_the_old_command_stopped
     assert_eq!(status["holders"].as_array().unwrap().len(), 1, "{status}");
     assert_eq!(status["waiters"].as_array().unwrap().len(), 2, "{status}");
     assert!(status["holders"][0]["pid"].as_u64().is_some(), "{status}");
+    assert_eq!(status["holders"][0]["kind"], "election", "{status}");
+    let (_, list, _) = etcdlock_out(&ep, &["list", "/el/"]);
+    assert!(list.contains(" leader"), "list marks elections: {list}");
+    let (_, text, _) = etcdlock_out(&ep, &["status", "/el/one"]);
+    assert!(
+        text.contains("\nleader ") && text.contains("\nstandby "),
+        "{text}"
+    );
     let i = kids.iter().position(|(id, _)| *id == first).unwrap();
     let (_, mut leader) = kids.remove(i);
     signal(&leader, Signal::SIGTERM);

@@ -40,7 +40,8 @@ pub async fn elect(resolved: Resolved, args: ElectArgs) -> Result<u8> {
     let params = crate::run::safety_params(args.ttl, args.kill_after)?;
     let meta = args.meta.iter().cloned().collect();
     let recorded = argv.get(..1).unwrap_or_default();
-    let holder = Holder::current(recorded, 1, meta);
+    let mut holder = Holder::current(recorded, 1, meta);
+    holder.election = true;
     let proposal = match &args.proposal {
         Some(p) => p.clone().into_bytes(),
         None => holder.to_json(),

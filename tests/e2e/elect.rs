@@ -484,3 +484,50 @@ fn resign_hands_leadership_to_the_standby() {
     assert_eq!(code, Some(1), "no leader");
     cluster.assert_clean();
 }
+
+/// A compaction while a standby campaigns (and an observer follows) leaves neither a stale
+/// candidate nor two leaders: the standby takes over once the leader stops, the observer sees it.
+#[test]
+fn compaction_while_campaigning_leaves_one_leader() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let log = dir.path().join("log");
+    let out = dir.path().join("observe");
+    let mut observer = etcdlock_at(&ep)
+        .args(["elect", "--observe", "/el/cx"])
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("no leader", SOON, || read(&out).contains("no leader"));
+    let mut a = candidate(&ep, &[], "/el/cx", &log, "a");
+    wait_until("a leads", SOON, || starts(&log) == ["a"]);
+    let mut b = candidate(&ep, &[], "/el/cx", &log, "b");
+    cluster.wait_keys("/el/cx/", 2);
+    let mut revision = 0;
+    for i in 0..20 {
+        let put = cluster.etcdctl_ok(&["put", "/el-noise", &i.to_string(), "-w", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&put).unwrap();
+        revision = v["header"]["revision"].as_i64().unwrap();
+    }
+    cluster.etcdctl_ok(&["compact", &revision.to_string()]);
+    signal(&a, Signal::SIGTERM);
+    wait_exit(&mut a, SOON);
+    wait_until("b leads", SOON, || starts(&log) == ["a", "b"]);
+    // no leader, a, then b (b's key was there: the leadership passes without a gap).
+    let seen = poll_until(SOON, || read(&out).lines().count() >= 3);
+    let lines: Vec<String> = read(&out).lines().map(str::to_owned).collect();
+    assert!(seen, "the observer did not see b: {lines:?}");
+    assert!(lines[0].ends_with("no leader"), "{lines:?}");
+    assert!(
+        lines[1].contains("leader ") && lines[2].contains("leader "),
+        "{lines:?}"
+    );
+    assert_ne!(lines[1], lines[2], "{lines:?}");
+    assert_eq!(cluster.keys("/el/cx/").len(), 1, "one candidate left, b");
+    signal(&b, Signal::SIGTERM);
+    wait_exit(&mut b, SOON);
+    signal(&observer, Signal::SIGTERM);
+    wait_exit(&mut observer, SOON);
+    cluster.etcdctl_ok(&["del", "/el-noise"]);
+    cluster.assert_clean();
+}

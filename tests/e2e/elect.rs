@@ -531,3 +531,66 @@ fn compaction_while_campaigning_leaves_one_leader() {
     cluster.etcdctl_ok(&["del", "/el-noise"]);
     cluster.assert_clean();
 }
+
+/// etcd's simple auth tokens expire (`--auth-token-ttl 2`) while a standby campaigns for longer:
+/// it must neither fail nor linger as a stale candidate, and take over when the leader stops.
+#[test]
+fn auth_token_expiry_while_campaigning() {
+    let cluster = Cluster::single_with_args(&["--auth-token-ttl", "2"]);
+    for args in [
+        &["user", "add", "root:rootpw"][..],
+        &["role", "add", "root"],
+        &["user", "grant-role", "root", "root"],
+        &["user", "add", "alice:alicepw"],
+        &["role", "add", "jobs"],
+        &[
+            "role",
+            "grant-permission",
+            "jobs",
+            "--prefix=true",
+            "readwrite",
+            "/jobs/",
+        ],
+        &["user", "grant-role", "alice", "jobs"],
+        &["auth", "enable"],
+    ] {
+        let out = cluster.etcdctl(args);
+        assert!(
+            out.status.success() || args[..2] == ["role", "add"],
+            "{}",
+            describe_output(&format!("etcdctl {args:?}"), &out)
+        );
+    }
+    cluster.set_etcdctl_user(Some("root:rootpw"));
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let opts = ["--ttl", "2"];
+    let alice = |id: &str| {
+        let script = format!(
+            "trap 'echo stop {id} >> {log}; exit 0' TERM; echo start {id} >> {log}; sleep 300 & wait",
+            log = log.display()
+        );
+        etcdlock_command()
+            .args(["--endpoints", &ep, "--user", "alice:alicepw", "elect"])
+            .args(opts)
+            .args(["/jobs/el", "-c", &script])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut a = alice("a");
+    wait_until("a leads", SOON, || starts(&log) == ["a"]);
+    let mut b = alice("b");
+    cluster.wait_keys("/jobs/el/", 2);
+    std::thread::sleep(Duration::from_secs(5)); // past two token lifetimes
+    assert_eq!(starts(&log), ["a"]);
+    assert_eq!(cluster.keys("/jobs/el/").len(), 2, "b still a candidate");
+    signal(&a, Signal::SIGTERM);
+    assert_eq!(wait_exit(&mut a, SOON).code(), Some(0));
+    wait_until("b leads", SOON, || starts(&log) == ["a", "b"]);
+    signal(&b, Signal::SIGTERM);
+    assert_eq!(wait_exit(&mut b, SOON).code(), Some(0));
+    wait_until("no key left", SOON, || cluster.keys("/jobs/el/").is_empty());
+}

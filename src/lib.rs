@@ -38,6 +38,7 @@
 //! | unlock deletes only its own key revision (etcd #22082); a cancelled wait deletes its queue key | [`Held::unlock`], [`Mutex::lock`] |
 //! | the lease grant is idempotent: no orphan lease after a lost answer | [`session::Lease::grant`] |
 //! | a lock's queue is exactly the keys `NAME/<lease hex>` attached to that lease | [`queue`] |
+//! | a campaign never returns leadership without its key (it fails when the session is lost or the key goes: etcd #11007); a dropped or failed campaign deletes its key; leadership is the oldest queue key, as in Go's `Election` | [`election::Election::campaign`] |
 //! | **the whole promise for a command**: spawned into its tree on the main thread, the guard armed after spawn and disarmed once the tree is empty, the tree dead before the lease is revoked, the records written with the release | [`runner`] ([`runner::run_command`], [`runner::release`], [`runner::release_handle`]) |
 //! | every process the command starts is tracked: a cgroup joined at clone time, else subreaper | [`process::tree::Tree`], [`process::spawn::spawn`] |
 //! | the command dies with its supervisor: `PR_SET_PDEATHSIG` from the spawning thread, and a reaper helper for the rest of the tree | [`process::spawn`], [`process::reaper`] |

@@ -48,6 +48,8 @@ Register-ArgumentCompleter -Native -CommandName 'etcdlock' -ScriptBlock {
             [CompletionResult]::new('forget', 'forget', [CompletionResultType]::ParameterValue, 'Forget NAME''s run records and its --once-per marker (the next run may go at once)')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check that each NAME succeeded recently, from its run records (a monitoring plugin: OK/CRITICAL lines, exit 0 or 1)')
             [CompletionResult]::new('exporter', 'exporter', [CompletionResultType]::ParameterValue, 'Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch')
+            [CompletionResult]::new('elect', 'elect', [CompletionResultType]::ParameterValue, 'Run COMMAND on the one host elected leader of NAME (the others stand by and take over when it goes); or observe the leader (--observe)')
+            [CompletionResult]::new('resign', 'resign', [CompletionResultType]::ParameterValue, 'Ask the leader of the election NAME to step down: it stops its command and resigns, and the next candidate takes over')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions to stdout')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages (etcdlock.1 and one per subcommand) into DIR')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -304,6 +306,62 @@ Register-ArgumentCompleter -Native -CommandName 'etcdlock' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'etcdlock;elect' {
+            [CompletionResult]::new('--proposal', '--proposal', [CompletionResultType]::ParameterName, 'The candidate''s value (what etcdctl elect -l prints) [default: etcdlock''s holder metadata, the JSON status shows]')
+            [CompletionResult]::new('--on-exit', '--on-exit', [CompletionResultType]::ParameterName, 'What to do when COMMAND exits while leader')
+            [CompletionResult]::new('--max-restarts', '--max-restarts', [CompletionResultType]::ParameterName, 'With --on-exit restart: resign after N restarts within --restart-window')
+            [CompletionResult]::new('--restart-window', '--restart-window', [CompletionResultType]::ParameterName, 'The window --max-restarts counts in')
+            [CompletionResult]::new('--active-file', '--active-file', [CompletionResultType]::ParameterName, 'A file that exists exactly while COMMAND runs as leader (removed before the key goes)')
+            [CompletionResult]::new('--metrics-file', '--metrics-file', [CompletionResultType]::ParameterName, 'Write a Prometheus textfile (node_exporter textfile collector) with etcdlock_leader (1 while leader) and etcdlock_leader_transitions_total, updated on every change')
+            [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'Lease TTL: how long leadership outlives a crashed etcdlock, so the longest a standby waits after a crash (whole seconds, at least 2s)')
+            [CompletionResult]::new('--meta', '--meta', [CompletionResultType]::ParameterName, 'Extra holder metadata shown by `status`, e.g. --meta role=scheduler (repeatable)')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Run STRING with /bin/sh -c instead of COMMAND')
+            [CompletionResult]::new('--shell', '--shell', [CompletionResultType]::ParameterName, 'Run STRING with /bin/sh -c instead of COMMAND')
+            [CompletionResult]::new('--kill-signal', '--kill-signal', [CompletionResultType]::ParameterName, 'Signal sent to the command''s process group when the lease is about to be lost')
+            [CompletionResult]::new('--kill-after', '--kill-after', [CompletionResultType]::ParameterName, 'Grace between the kill signal (or a forwarded SIGTERM) and SIGKILL [default: 2s, or TTL/4 if that is shorter]; must be less than TTL/2')
+            [CompletionResult]::new('--endpoints', '--endpoints', [CompletionResultType]::ParameterName, 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]')
+            [CompletionResult]::new('--dial-timeout', '--dial-timeout', [CompletionResultType]::ParameterName, 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]')
+            [CompletionResult]::new('--cacert', '--cacert', [CompletionResultType]::ParameterName, 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system''s roots]')
+            [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Client certificate''s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]')
+            [CompletionResult]::new('--records-prefix', '--records-prefix', [CompletionResultType]::ParameterName, 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock''s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of -v diagnostics on stderr')
+            [CompletionResult]::new('--observe', '--observe', [CompletionResultType]::ParameterName, 'Print the leader of NAME on every change, "no leader" when there is none; run nothing')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'With --observe: JSON lines (leader, key, proposal, host, pid, lease, since)')
+            [CompletionResult]::new('--wait-leader', '--wait-leader', [CompletionResultType]::ParameterName, 'With --observe: exit 0 as soon as NAME has a leader')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no waiting progress)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr (no waiting progress)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'etcdlock;resign' {
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for the leader to step down')
+            [CompletionResult]::new('--endpoints', '--endpoints', [CompletionResultType]::ParameterName, 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]')
+            [CompletionResult]::new('--dial-timeout', '--dial-timeout', [CompletionResultType]::ParameterName, 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]')
+            [CompletionResult]::new('--cacert', '--cacert', [CompletionResultType]::ParameterName, 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system''s roots]')
+            [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Client certificate''s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]')
+            [CompletionResult]::new('--records-prefix', '--records-prefix', [CompletionResultType]::ParameterName, 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock''s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of -v diagnostics on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no waiting progress)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr (no waiting progress)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'etcdlock;completions' {
             [CompletionResult]::new('--endpoints', '--endpoints', [CompletionResultType]::ParameterName, 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]')
             [CompletionResult]::new('--dial-timeout', '--dial-timeout', [CompletionResultType]::ParameterName, 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]')
@@ -355,6 +413,8 @@ Register-ArgumentCompleter -Native -CommandName 'etcdlock' -ScriptBlock {
             [CompletionResult]::new('forget', 'forget', [CompletionResultType]::ParameterValue, 'Forget NAME''s run records and its --once-per marker (the next run may go at once)')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check that each NAME succeeded recently, from its run records (a monitoring plugin: OK/CRITICAL lines, exit 0 or 1)')
             [CompletionResult]::new('exporter', 'exporter', [CompletionResultType]::ParameterValue, 'Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch')
+            [CompletionResult]::new('elect', 'elect', [CompletionResultType]::ParameterValue, 'Run COMMAND on the one host elected leader of NAME (the others stand by and take over when it goes); or observe the leader (--observe)')
+            [CompletionResult]::new('resign', 'resign', [CompletionResultType]::ParameterValue, 'Ask the leader of the election NAME to step down: it stops its command and resigns, and the next candidate takes over')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions to stdout')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages (etcdlock.1 and one per subcommand) into DIR')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -388,6 +448,12 @@ Register-ArgumentCompleter -Native -CommandName 'etcdlock' -ScriptBlock {
             break
         }
         'etcdlock;help;exporter' {
+            break
+        }
+        'etcdlock;help;elect' {
+            break
+        }
+        'etcdlock;help;resign' {
             break
         }
         'etcdlock;help;completions' {

@@ -315,6 +315,68 @@ _arguments "${_arguments_options[@]}" : \
 '*::prefixes -- Only locks under these prefixes (and their names'\'' run records) \[default\: every lock\]:_default' \
 && ret=0
 ;;
+(elect)
+_arguments "${_arguments_options[@]}" : \
+'--proposal=[The candidate'\''s value (what etcdctl elect -l prints) \[default\: etcdlock'\''s holder metadata, the JSON status shows\]]:VALUE:_default' \
+'--on-exit=[What to do when COMMAND exits while leader]:WHAT:((resign\:"Step down (a standby takes over) and exit with COMMAND'\''s code"
+restart\:"Restart COMMAND while keeping leadership (backoff 1s doubling to 30s), until --max-restarts in --restart-window; then resign"))' \
+'--max-restarts=[With --on-exit restart\: resign after N restarts within --restart-window]:N:_default' \
+'--restart-window=[The window --max-restarts counts in]:DUR:_default' \
+'--active-file=[A file that exists exactly while COMMAND runs as leader (removed before the key goes)]:PATH:_files' \
+'--metrics-file=[Write a Prometheus textfile (node_exporter textfile collector) with etcdlock_leader (1 while leader) and etcdlock_leader_transitions_total, updated on every change]:PATH:_files' \
+'--ttl=[Lease TTL\: how long leadership outlives a crashed etcdlock, so the longest a standby waits after a crash (whole seconds, at least 2s)]:DUR:_default' \
+'*--meta=[Extra holder metadata shown by \`status\`, e.g. --meta role=scheduler (repeatable)]:KEY=VALUE:_default' \
+'()-c+[Run STRING with /bin/sh -c instead of COMMAND]:STRING:_default' \
+'()--shell=[Run STRING with /bin/sh -c instead of COMMAND]:STRING:_default' \
+'--kill-signal=[Signal sent to the command'\''s process group when the lease is about to be lost]:SIG:_default' \
+'--kill-after=[Grace between the kill signal (or a forwarded SIGTERM) and SIGKILL \[default\: 2s, or TTL/4 if that is shorter\]; must be less than TTL/2]:DUR:_default' \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'(-c --shell)--observe[Print the leader of NAME on every change, "no leader" when there is none; run nothing]' \
+'--json[With --observe\: JSON lines (leader, key, proposal, host, pid, lease, since)]' \
+'--wait-leader[With --observe\: exit 0 as soon as NAME has a leader]' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':name -- Election name; the candidates'\'' keys are NAME/<lease id in hex>:_default' \
+'*::command -- The command and its arguments, run directly (no shell):_default' \
+&& ret=0
+;;
+(resign)
+_arguments "${_arguments_options[@]}" : \
+'--wait=[How long to wait for the leader to step down]:DUR:_default' \
+'*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
+'--dial-timeout=[How long to keep trying to reach etcd at start-up \[env\: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT\] \[default\: 5s\]]:DUR:_default' \
+'--cacert=[CA bundle to verify https endpoints \[env\: ETCDLOCK_CACERT, ETCDCTL_CACERT\] \[default\: the system'\''s roots\]]:FILE:_files' \
+'--cert=[Client certificate for https endpoints \[env\: ETCDLOCK_CERT, ETCDCTL_CERT\]]:FILE:_files' \
+'--key=[Client certificate'\''s private key \[env\: ETCDLOCK_KEY, ETCDCTL_KEY\]]:FILE:_files' \
+'--user=[etcd user, optionally with its password \[env\: ETCDLOCK_USER, ETCDCTL_USER\]]:NAME[:PASSWORD]:_default' \
+'--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
+'--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
+'--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
+'*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
+'(-v --verbose)-q[Only errors on stderr (no waiting progress)]' \
+'(-v --verbose)--quiet[Only errors on stderr (no waiting progress)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':name -- Election name:_default' \
+&& ret=0
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 '*--endpoints=[etcd endpoints of one cluster, comma-separated \[env\: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS\] \[default\: http\://127.0.0.1\:2379\]]:URL[,URL...]:_default' \
@@ -411,6 +473,14 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(elect)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(resign)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -445,6 +515,8 @@ _etcdlock_commands() {
 'forget:Forget NAME'\''s run records and its --once-per marker (the next run may go at once)' \
 'check:Check that each NAME succeeded recently, from its run records (a monitoring plugin\: OK/CRITICAL lines, exit 0 or 1)' \
 'exporter:Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch' \
+'elect:Run COMMAND on the one host elected leader of NAME (the others stand by and take over when it goes); or observe the leader (--observe)' \
+'resign:Ask the leader of the election NAME to step down\: it stops its command and resigns, and the next candidate takes over' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -471,6 +543,11 @@ _etcdlock__subcmd__completions_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock completions commands' commands "$@"
 }
+(( $+functions[_etcdlock__subcmd__elect_commands] )) ||
+_etcdlock__subcmd__elect_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock elect commands' commands "$@"
+}
 (( $+functions[_etcdlock__subcmd__exporter_commands] )) ||
 _etcdlock__subcmd__exporter_commands() {
     local commands; commands=()
@@ -494,6 +571,8 @@ _etcdlock__subcmd__help_commands() {
 'forget:Forget NAME'\''s run records and its --once-per marker (the next run may go at once)' \
 'check:Check that each NAME succeeded recently, from its run records (a monitoring plugin\: OK/CRITICAL lines, exit 0 or 1)' \
 'exporter:Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch' \
+'elect:Run COMMAND on the one host elected leader of NAME (the others stand by and take over when it goes); or observe the leader (--observe)' \
+'resign:Ask the leader of the election NAME to step down\: it stops its command and resigns, and the next candidate takes over' \
 'completions:Print shell completions to stdout' \
 'man:Write man pages (etcdlock.1 and one per subcommand) into DIR' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -519,6 +598,11 @@ _etcdlock__subcmd__help__subcmd__check_commands() {
 _etcdlock__subcmd__help__subcmd__completions_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock help completions commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__help__subcmd__elect_commands] )) ||
+_etcdlock__subcmd__help__subcmd__elect_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help elect commands' commands "$@"
 }
 (( $+functions[_etcdlock__subcmd__help__subcmd__exporter_commands] )) ||
 _etcdlock__subcmd__help__subcmd__exporter_commands() {
@@ -555,6 +639,11 @@ _etcdlock__subcmd__help__subcmd__renew_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock help renew commands' commands "$@"
 }
+(( $+functions[_etcdlock__subcmd__help__subcmd__resign_commands] )) ||
+_etcdlock__subcmd__help__subcmd__resign_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock help resign commands' commands "$@"
+}
 (( $+functions[_etcdlock__subcmd__help__subcmd__run_commands] )) ||
 _etcdlock__subcmd__help__subcmd__run_commands() {
     local commands; commands=()
@@ -584,6 +673,11 @@ _etcdlock__subcmd__release_commands() {
 _etcdlock__subcmd__renew_commands() {
     local commands; commands=()
     _describe -t commands 'etcdlock renew commands' commands "$@"
+}
+(( $+functions[_etcdlock__subcmd__resign_commands] )) ||
+_etcdlock__subcmd__resign_commands() {
+    local commands; commands=()
+    _describe -t commands 'etcdlock resign commands' commands "$@"
 }
 (( $+functions[_etcdlock__subcmd__run_commands] )) ||
 _etcdlock__subcmd__run_commands() {

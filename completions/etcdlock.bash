@@ -28,6 +28,9 @@ _etcdlock() {
             etcdlock,completions)
                 cmd="etcdlock__subcmd__completions"
                 ;;
+            etcdlock,elect)
+                cmd="etcdlock__subcmd__elect"
+                ;;
             etcdlock,exporter)
                 cmd="etcdlock__subcmd__exporter"
                 ;;
@@ -49,6 +52,9 @@ _etcdlock() {
             etcdlock,renew)
                 cmd="etcdlock__subcmd__renew"
                 ;;
+            etcdlock,resign)
+                cmd="etcdlock__subcmd__resign"
+                ;;
             etcdlock,run)
                 cmd="etcdlock__subcmd__run"
                 ;;
@@ -66,6 +72,9 @@ _etcdlock() {
                 ;;
             etcdlock__subcmd__help,completions)
                 cmd="etcdlock__subcmd__help__subcmd__completions"
+                ;;
+            etcdlock__subcmd__help,elect)
+                cmd="etcdlock__subcmd__help__subcmd__elect"
                 ;;
             etcdlock__subcmd__help,exporter)
                 cmd="etcdlock__subcmd__help__subcmd__exporter"
@@ -88,6 +97,9 @@ _etcdlock() {
             etcdlock__subcmd__help,renew)
                 cmd="etcdlock__subcmd__help__subcmd__renew"
                 ;;
+            etcdlock__subcmd__help,resign)
+                cmd="etcdlock__subcmd__help__subcmd__resign"
+                ;;
             etcdlock__subcmd__help,run)
                 cmd="etcdlock__subcmd__help__subcmd__run"
                 ;;
@@ -101,7 +113,7 @@ _etcdlock() {
 
     case "${cmd}" in
         etcdlock)
-            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version run status list break acquire renew release forget check exporter completions man help"
+            opts="-v -q -h -V --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version run status list break acquire renew release forget check exporter elect resign completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -394,6 +406,104 @@ _etcdlock() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        etcdlock__subcmd__elect)
+            opts="-c -v -q -h -V --proposal --on-exit --max-restarts --restart-window --active-file --metrics-file --observe --json --wait-leader --ttl --meta --shell --kill-signal --kill-after --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --proposal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-exit)
+                    COMPREPLY=($(compgen -W "resign restart" -- "${cur}"))
+                    return 0
+                    ;;
+                --max-restarts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --restart-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --active-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --meta)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shell)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kill-signal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kill-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dial-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --records-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         etcdlock__subcmd__exporter)
             opts="-v -q -h -V --listen --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -499,7 +609,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__help)
-            opts="run status list break acquire renew release forget check exporter completions man help"
+            opts="run status list break acquire renew release forget check exporter elect resign completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -555,6 +665,20 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        etcdlock__subcmd__help__subcmd__elect)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -653,6 +777,20 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__help__subcmd__renew)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        etcdlock__subcmd__help__subcmd__resign)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -851,6 +989,60 @@ _etcdlock() {
                 return 0
             fi
             case "${prev}" in
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dial-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --records-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        etcdlock__subcmd__resign)
+            opts="-v -q -h -V --wait --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --endpoints)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -45,6 +45,8 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand forget 'Forget NAME''s run records and its --once-per marker (the next run may go at once)'
             cand check 'Check that each NAME succeeded recently, from its run records (a monitoring plugin: OK/CRITICAL lines, exit 0 or 1)'
             cand exporter 'Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch'
+            cand elect 'Run COMMAND on the one host elected leader of NAME (the others stand by and take over when it goes); or observe the leader (--observe)'
+            cand resign 'Ask the leader of the election NAME to step down: it stops its command and resigns, and the next candidate takes over'
             cand completions 'Print shell completions to stdout'
             cand man 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -290,6 +292,60 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'etcdlock;elect'= {
+            cand --proposal 'The candidate''s value (what etcdctl elect -l prints) [default: etcdlock''s holder metadata, the JSON status shows]'
+            cand --on-exit 'What to do when COMMAND exits while leader'
+            cand --max-restarts 'With --on-exit restart: resign after N restarts within --restart-window'
+            cand --restart-window 'The window --max-restarts counts in'
+            cand --active-file 'A file that exists exactly while COMMAND runs as leader (removed before the key goes)'
+            cand --metrics-file 'Write a Prometheus textfile (node_exporter textfile collector) with etcdlock_leader (1 while leader) and etcdlock_leader_transitions_total, updated on every change'
+            cand --ttl 'Lease TTL: how long leadership outlives a crashed etcdlock, so the longest a standby waits after a crash (whole seconds, at least 2s)'
+            cand --meta 'Extra holder metadata shown by `status`, e.g. --meta role=scheduler (repeatable)'
+            cand -c 'Run STRING with /bin/sh -c instead of COMMAND'
+            cand --shell 'Run STRING with /bin/sh -c instead of COMMAND'
+            cand --kill-signal 'Signal sent to the command''s process group when the lease is about to be lost'
+            cand --kill-after 'Grace between the kill signal (or a forwarded SIGTERM) and SIGKILL [default: 2s, or TTL/4 if that is shorter]; must be less than TTL/2'
+            cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
+            cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
+            cand --cacert 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system''s roots]'
+            cand --cert 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]'
+            cand --key 'Client certificate''s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]'
+            cand --user 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]'
+            cand --password-file 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]'
+            cand --records-prefix 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock''s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]'
+            cand --log-format 'Format of -v diagnostics on stderr'
+            cand --observe 'Print the leader of NAME on every change, "no leader" when there is none; run nothing'
+            cand --json 'With --observe: JSON lines (leader, key, proposal, host, pid, lease, since)'
+            cand --wait-leader 'With --observe: exit 0 as soon as NAME has a leader'
+            cand -v 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+            cand --verbose 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+            cand -q 'Only errors on stderr (no waiting progress)'
+            cand --quiet 'Only errors on stderr (no waiting progress)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'etcdlock;resign'= {
+            cand --wait 'How long to wait for the leader to step down'
+            cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
+            cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
+            cand --cacert 'CA bundle to verify https endpoints [env: ETCDLOCK_CACERT, ETCDCTL_CACERT] [default: the system''s roots]'
+            cand --cert 'Client certificate for https endpoints [env: ETCDLOCK_CERT, ETCDCTL_CERT]'
+            cand --key 'Client certificate''s private key [env: ETCDLOCK_KEY, ETCDCTL_KEY]'
+            cand --user 'etcd user, optionally with its password [env: ETCDLOCK_USER, ETCDCTL_USER]'
+            cand --password-file 'Read the password from FILE (first line) so it never shows in the process list [password also from env: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD]'
+            cand --records-prefix 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock''s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]'
+            cand --log-format 'Format of -v diagnostics on stderr'
+            cand -v 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+            cand --verbose 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
+            cand -q 'Only errors on stderr (no waiting progress)'
+            cand --quiet 'Only errors on stderr (no waiting progress)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'etcdlock;completions'= {
             cand --endpoints 'etcd endpoints of one cluster, comma-separated [env: ETCDLOCK_ENDPOINTS, ETCDCTL_ENDPOINTS] [default: http://127.0.0.1:2379]'
             cand --dial-timeout 'How long to keep trying to reach etcd at start-up [env: ETCDLOCK_DIAL_TIMEOUT, ETCDCTL_DIAL_TIMEOUT] [default: 5s]'
@@ -339,6 +395,8 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
             cand forget 'Forget NAME''s run records and its --once-per marker (the next run may go at once)'
             cand check 'Check that each NAME succeeded recently, from its run records (a monitoring plugin: OK/CRITICAL lines, exit 0 or 1)'
             cand exporter 'Serve Prometheus metrics for every lock under the PREFIXes, cluster-wide, from etcd (holders, waiters, last run and last success), kept current by one etcd watch'
+            cand elect 'Run COMMAND on the one host elected leader of NAME (the others stand by and take over when it goes); or observe the leader (--observe)'
+            cand resign 'Ask the leader of the election NAME to step down: it stops its command and resigns, and the next candidate takes over'
             cand completions 'Print shell completions to stdout'
             cand man 'Write man pages (etcdlock.1 and one per subcommand) into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -362,6 +420,10 @@ set edit:completion:arg-completer[etcdlock] = {|@words|
         &'etcdlock;help;check'= {
         }
         &'etcdlock;help;exporter'= {
+        }
+        &'etcdlock;help;elect'= {
+        }
+        &'etcdlock;help;resign'= {
         }
         &'etcdlock;help;completions'= {
         }

@@ -43,6 +43,10 @@ pub struct Holder {
     /// [`crate::handle`]); `run --handle`, `renew` and `release` check a handle against it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handle_secret_sha256: Option<String>,
+    /// A candidate of a leader election (`etcdlock elect`): the oldest key is the leader, the
+    /// others stand by.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub election: bool,
     /// etcdlock version that wrote this value.
     pub version: String,
 }
@@ -171,6 +175,7 @@ impl Holder {
             shared: false,
             handle: false,
             handle_secret_sha256: None,
+            election: false,
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }

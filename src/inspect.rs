@@ -63,8 +63,9 @@ pub struct Entry {
     pub etcdlock_version: Option<String>,
     /// "exclusive" or "shared".
     pub mode: String,
-    /// "etcdlock" (a run), "handle" (held by `etcdlock acquire`), or "other" (etcdctl lock, Go's
-    /// Mutex: no metadata).
+    /// "etcdlock" (a run), "handle" (held by `etcdlock acquire`), "election" (an `etcdlock elect`
+    /// candidate: the holder is the leader, the waiters stand by), or "other" (etcdctl lock, Go's
+    /// Mutex, etcdctl elect: no metadata).
     pub kind: String,
 }
 
@@ -226,6 +227,7 @@ fn entry(slot: &Slot, value: Option<&[u8]>, holding: bool) -> Entry {
             .to_owned(),
         kind: match &holder {
             Some(h) if h.handle => "handle",
+            Some(h) if h.election => "election",
             Some(_) => "etcdlock",
             None => "other",
         }

@@ -38,6 +38,7 @@
 //! | unlock deletes only its own key revision (etcd #22082); a cancelled wait deletes its queue key, even when cancelled while the queue transaction is in flight | [`Held::unlock`], [`Mutex::lock`], [`wait::wait`] |
 //! | the lease grant is idempotent: no orphan lease after a lost answer | [`session::Lease::grant`] |
 //! | a lock's queue is exactly the keys `NAME/<lease hex>` attached to that lease | [`queue`] |
+//! | a campaign never returns leadership without its key (it fails when the session is lost or the key goes: etcd #11007); a dropped or failed campaign deletes its key; leadership is the oldest queue key, as in Go's `Election` | [`election::Election::campaign`] |
 //! | **the whole promise for a command, in one call**: wait (cancel-safely, the own key watched), spawn into its tree, arm the guard after spawn and disarm it once the tree is empty, forward signals, the tree dead before the lease is revoked, the records written with the release | [`runner::hold`] ([`runner::hold_handle`] in a lock held by a handle; its parts [`wait::wait`], [`runner::run_command`], [`runner::release`]) |
 //! | every process the command starts is tracked: a cgroup joined at clone time, else subreaper | [`process::tree::Tree`], [`process::spawn::spawn`] |
 //! | the command dies with its supervisor: `PR_SET_PDEATHSIG` from a thread that lives as long as the process (the main one, else the library's spawner thread: callers may be on any thread), and a reaper helper for the rest of the tree | [`process::spawn::spawn`], [`process::reaper`] |
@@ -53,6 +54,8 @@
 //! - [`queue`]: what a lock is in etcd keys; [`holder`]: the metadata each key carries;
 //!   [`record`]: the run records and the once-per-period marker, in a namespace of their own
 //!   (never under a lock's prefix) and on leases that expire.
+//! - [`election`]: [`Election`] (campaign, leadership, observe), Go's `concurrency.Election`
+//!   and `etcdctl elect` compatible.
 //! - [`inspect`]: status, list and break as data; [`handle`]: a held lock as one line of text.
 //! - [`runner`]: **the whole promise in one call**, [`runner::hold`] — wait for the lock, run a
 //!   command under it and release it with its records, reporting typed events and outcomes (what
@@ -67,6 +70,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod election;
 pub mod error;
 pub mod guard;
 pub mod handle;
@@ -83,6 +87,7 @@ pub mod session;
 pub mod wait;
 
 pub use client::{Client, Config};
+pub use election::{Election, Leadership};
 pub use error::{Error, Result};
 pub use guard::Guard;
 pub use holder::Holder;

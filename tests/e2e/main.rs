@@ -4,6 +4,7 @@
 mod architecture;
 mod cli;
 mod common;
+mod elect;
 mod fleet;
 mod generated;
 mod harness;

@@ -280,6 +280,14 @@ pub enum Command {
     /// (holders, waiters, last run and last success), kept current by one etcd watch
     #[command(after_help = EXPORTER_AFTER_HELP)]
     Exporter(ExporterArgs),
+    /// Run COMMAND on the one host elected leader of NAME (the others stand by and take over
+    /// when it goes); or observe the leader (--observe)
+    #[command(after_help = ELECT_AFTER_HELP, override_usage = ELECT_USAGE)]
+    Elect(ElectArgs),
+    /// Ask the leader of the election NAME to step down: it stops its command and resigns, and
+    /// the next candidate takes over
+    #[command(after_help = RESIGN_AFTER_HELP)]
+    Resign(ResignArgs),
     /// Print shell completions to stdout
     #[command(after_help = COMPLETIONS_AFTER_HELP)]
     Completions(CompletionsArgs),
@@ -289,6 +297,167 @@ pub enum Command {
     /// Internal: what the reaper helper execs when etcdlock died while its command ran
     #[command(name = "internal-reap", hide = true)]
     InternalReap(InternalReapArgs),
+}
+
+const ELECT_USAGE: &str = "\
+etcdlock elect [OPTIONS] NAME -- COMMAND [ARGS...]
+       etcdlock elect [OPTIONS] NAME -c 'SHELL COMMAND'
+       etcdlock elect --observe [--json] [--wait-leader] NAME";
+
+const ELECT_AFTER_HELP: &str = "\
+Examples:
+  # one active scheduler across three hosts (run the same line on each)
+  etcdlock elect /svc/scheduler -- /usr/bin/scheduler --serve
+  # keep it running while leader; after 5 crashes in 10 minutes step down
+  etcdlock elect --on-exit restart --max-restarts 5 /svc/scheduler -- ./scheduler
+  # who leads, on every change (\"no leader\" when the key goes)
+  etcdlock elect --observe /svc/scheduler
+  # scripts: wait until there is a primary
+  etcdlock elect --observe --wait-leader /svc/db-primary
+
+Keys are those of etcdctl elect and Go's concurrency.Election (NAME/<lease hex>, the oldest \
+leads, the value is the proposal): etcdctl elect -l NAME shows etcdlock's leader, and etcdlock \
+and etcdctl/Go candidates exclude each other. While leader, COMMAND runs with the whole promise \
+of run: its process tree is dead before the lease can expire. SIGTERM/SIGINT stop COMMAND \
+(signal, grace, SIGKILL) and only then delete the key. A lost session while standing by starts \
+the campaign over; a lost lease while leader kills COMMAND before the lease can expire and \
+stands again (exit only on a signal).
+
+Exit codes: COMMAND's (--on-exit resign), 128+N after signal N, 2 usage error, 69 etcd \
+unavailable, 77 COMMAND's processes could not be killed; --wait-leader: 0 once NAME has a leader.";
+
+/// What `elect` does when COMMAND exits while it leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnExit {
+    /// Step down (a standby takes over) and exit with COMMAND's code
+    Resign,
+    /// Restart COMMAND while keeping leadership (backoff 1s doubling to 30s), until
+    /// --max-restarts in --restart-window; then resign
+    Restart,
+}
+
+/// Arguments of `elect`.
+#[derive(Debug, Args)]
+pub struct ElectArgs {
+    /// The candidate's value (what etcdctl elect -l prints) [default: etcdlock's holder
+    /// metadata, the JSON status shows]
+    #[arg(help_heading = "Election", long, value_name = "VALUE")]
+    pub proposal: Option<String>,
+
+    /// What to do when COMMAND exits while leader
+    #[arg(
+        help_heading = "Election",
+        long,
+        value_name = "WHAT",
+        default_value = "resign"
+    )]
+    pub on_exit: OnExit,
+
+    /// With --on-exit restart: resign after N restarts within --restart-window
+    #[arg(help_heading = "Election", long, value_name = "N", default_value_t = 5)]
+    pub max_restarts: u32,
+
+    /// The window --max-restarts counts in
+    #[arg(help_heading = "Election", long, value_name = "DUR", default_value = "10m", value_parser = parse_positive_duration, allow_hyphen_values = true)]
+    pub restart_window: Duration,
+
+    /// A file that exists exactly while COMMAND runs as leader (removed before the key goes)
+    #[arg(help_heading = "Election", long, value_name = "PATH")]
+    pub active_file: Option<PathBuf>,
+
+    /// Write a Prometheus textfile (node_exporter textfile collector) with etcdlock_leader (1
+    /// while leader) and etcdlock_leader_transitions_total, updated on every change
+    #[arg(help_heading = "Election", long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+
+    /// Print the leader of NAME on every change, "no leader" when there is none; run nothing
+    #[arg(help_heading = "Observe", long, conflicts_with_all = ["command", "shell"])]
+    pub observe: bool,
+
+    /// With --observe: JSON lines (leader, key, proposal, host, pid, lease, since)
+    #[arg(help_heading = "Observe", long, requires = "observe")]
+    pub json: bool,
+
+    /// With --observe: exit 0 as soon as NAME has a leader
+    #[arg(help_heading = "Observe", long, requires = "observe")]
+    pub wait_leader: bool,
+
+    /// Lease TTL: how long leadership outlives a crashed etcdlock, so the longest a standby
+    /// waits after a crash (whole seconds, at least 2s)
+    #[arg(help_heading = "Lock", long, value_name = "DUR", default_value = "10s", value_parser = parse_ttl, allow_hyphen_values = true)]
+    pub ttl: Duration,
+
+    /// Extra holder metadata shown by `status`, e.g. --meta role=scheduler (repeatable)
+    #[arg(help_heading = "Lock", long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
+    pub meta: Vec<(String, String)>,
+
+    /// Run STRING with /bin/sh -c instead of COMMAND
+    #[arg(
+        help_heading = "Command",
+        short = 'c',
+        long = "shell",
+        value_name = "STRING",
+        conflicts_with = "command"
+    )]
+    pub shell: Option<String>,
+
+    /// Signal sent to the command's process group when the lease is about to be lost
+    #[arg(help_heading = "Command", long, value_name = "SIG", default_value = "TERM", value_parser = parse_signal)]
+    pub kill_signal: Signal,
+
+    /// Grace between the kill signal (or a forwarded SIGTERM) and SIGKILL [default: 2s, or TTL/4
+    /// if that is shorter]; must be less than TTL/2
+    #[arg(help_heading = "Command", long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub kill_after: Option<Duration>,
+
+    /// Election name; the candidates' keys are NAME/<lease id in hex>
+    #[arg(value_name = "NAME", value_parser = parse_name)]
+    pub name: String,
+
+    /// The command and its arguments, run directly (no shell)
+    #[arg(
+        value_name = "COMMAND",
+        required_unless_present_any = ["shell", "observe"],
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_parser = clap::value_parser!(OsString)
+    )]
+    pub command: Vec<OsString>,
+}
+
+impl ElectArgs {
+    /// argv (`argv[0]` included).
+    pub fn argv(&self) -> Vec<OsString> {
+        match &self.shell {
+            Some(script) => vec!["/bin/sh".into(), "-c".into(), script.into()],
+            None => self.command.clone(),
+        }
+    }
+}
+
+const RESIGN_AFTER_HELP: &str = "\
+Examples:
+  etcdlock resign /svc/scheduler     # the leader stops its command; a standby takes over
+
+The request is a key on a short lease under etcdlock's records prefix (.etcdlock/resign/NAME by \
+default; the etcd user needs write there), which leaders running etcdlock elect watch; the leader \
+stops its command (signal, grace, SIGKILL), resigns, and stands again behind the others. \
+etcdctl elect and Go leaders do not see it.
+
+Exit codes: 0 the leader stepped down, 1 no leader, 2 usage error, 69 etcd unavailable, 75 the \
+leader did not step down within --wait.";
+
+/// Arguments of `resign`.
+#[derive(Debug, Args)]
+pub struct ResignArgs {
+    /// How long to wait for the leader to step down
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_positive_duration, allow_hyphen_values = true)]
+    pub wait: Duration,
+
+    /// Election name
+    #[arg(value_name = "NAME", value_parser = parse_name)]
+    pub name: String,
 }
 
 /// Arguments of the hidden `internal-reap` subcommand (see reaper.rs).

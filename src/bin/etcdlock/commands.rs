@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::cli::{Cli, Command};
-use crate::{check, config, exporter, generate, handles, live, output, run, show};
+use crate::{check, config, elect, exporter, generate, handles, live, output, run, show};
 
 /// Run the subcommand; its exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
@@ -29,6 +29,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Break(args) => Some(args.name.as_str()),
         Command::Forget(args) => Some(args.name.as_str()),
         Command::Acquire(args) => Some(args.name.as_str()),
+        Command::Elect(args) => Some(args.name.as_str()),
+        Command::Resign(args) => Some(args.name.as_str()),
         _ => None,
     };
     let checked = match &cli.command {
@@ -56,6 +58,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Acquire(args) => runtime.block_on(handles::acquire(resolved, args)),
         Command::Renew(args) => runtime.block_on(handles::renew(resolved, args)),
         Command::Release(args) => runtime.block_on(handles::release(resolved, args)),
+        Command::Elect(args) => runtime.block_on(elect::elect(resolved, args)),
+        Command::Resign(args) => runtime.block_on(elect::resign(resolved.config, args)),
         Command::Completions(_) | Command::Man(_) | Command::InternalReap(_) => Ok(0),
     }
 }

@@ -7,6 +7,7 @@ mod cli;
 mod command;
 mod commands;
 mod config;
+mod elect;
 mod emergency;
 mod exit;
 mod exporter;

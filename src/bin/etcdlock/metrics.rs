@@ -111,7 +111,7 @@ fn unix_now() -> f64 {
 }
 
 /// Prometheus label value escaping: backslash, double quote and newline.
-fn escape(v: &str) -> String {
+pub fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
@@ -338,7 +338,7 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
 }
 
 /// Write to a temporary file beside `path`, then rename over it.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

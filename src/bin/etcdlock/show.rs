@@ -255,8 +255,12 @@ fn render_status(s: &Status) -> String {
     let rows: Vec<Vec<String>> = s
         .holders
         .iter()
-        .map(|e| ("holder", e, age(e.held_for_s)))
-        .chain(s.waiters.iter().map(|e| ("waiter", e, age(e.waited_for_s))))
+        .map(|e| (role(e, "holder", "leader"), e, age(e.held_for_s)))
+        .chain(
+            s.waiters
+                .iter()
+                .map(|e| (role(e, "waiter", "standby"), e, age(e.waited_for_s))),
+        )
         .map(|(role, e, since)| {
             let mut row = vec![
                 role.to_owned(),
@@ -324,6 +328,7 @@ pub fn render_list(list: &List) -> String {
                 oldest.map_or("-".to_owned(), |e| age(e.held_for_s)),
                 oldest.map_or("-".to_owned(), |e| match (&e.host, e.pid) {
                     (Some(h), _) if e.kind == "handle" => format!("{h} handle"),
+                    (Some(h), Some(p)) if e.kind == "election" => format!("{h} pid {p} leader"),
                     (Some(h), Some(p)) => format!("{h} pid {p}"),
                     _ => "(etcdctl?)".to_owned(),
                 }),
@@ -361,8 +366,22 @@ fn held_of(l: &etcdlock::inspect::LockSummary) -> String {
     }
 }
 
+/// A queue entry's role: `elected` for an `etcdlock elect` candidate, `plain` otherwise.
+fn role(e: &Entry, plain: &'static str, elected: &'static str) -> &'static str {
+    if e.kind == "election" {
+        elected
+    } else {
+        plain
+    }
+}
+
 /// "web-3 pid 4121 (./backup.sh) for 3m12s", or what is known of a holder that is not etcdlock.
 pub fn describe_holder(e: &Entry) -> String {
+    if e.kind == "election" {
+        let mut other = e.clone();
+        other.kind = "etcdlock".to_owned();
+        return format!("the elected leader: {}", describe_holder(&other));
+    }
     match (&e.host, e.pid) {
         (Some(h), _) if e.kind == "handle" => format!(
             "a handle acquired on {h} by {} for {}",

@@ -68,6 +68,7 @@ pub mod clock;
 pub mod error;
 pub mod guard;
 pub mod handle;
+pub mod herd;
 pub mod holder;
 pub mod inspect;
 pub mod lock;

@@ -200,7 +200,8 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         sig = signals.recv_cancel() => return Ok(exit::signal(sig as i32)),
     };
     refuse_nested(&client, args).await?;
-    if let Some(code) = look_first(&client, args, metrics)
+    let mut wait_args = args.wait.clone();
+    if let Some(code) = look_first(&client, args, metrics, &mut signals, &mut wait_args)
         .await
         .map_err(|e| once_per_denied(e, &client, args))?
     {
@@ -228,9 +229,17 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         }
     };
     let command = plan.command(&tree, &run_id, connection_env);
-    let result = hold(&session, &mut signals, args, &plan, &command, metrics)
-        .await
-        .map_err(|e| once_per_denied(e, &client, args));
+    let result = hold(
+        &session,
+        &mut signals,
+        args,
+        &wait_args,
+        &plan,
+        &command,
+        metrics,
+    )
+    .await
+    .map_err(|e| once_per_denied(e, &client, args));
     release(session, &tree, args, &plan, result, records).await
 }
 
@@ -303,7 +312,16 @@ async fn refuse_nested(client: &Client, args: &RunArgs) -> Result<()> {
 /// `-n` and `--once-per`: learn with one read, before any lease or write, whether there is
 /// anything to do. A thousand hosts firing at a held lock, or after this period's run, cost etcd
 /// no write. When the read says free, go on as usual (a race costs only the usual path).
-async fn look_first(client: &Client, args: &RunArgs, metrics: &mut Metrics) -> Result<Option<u8>> {
+///
+/// `--once-per` in a waiting mode then waits without queueing while the lock is held (see
+/// [`crate::herd`]); what is left of `-w` afterwards goes in `wait`.
+async fn look_first(
+    client: &Client,
+    args: &RunArgs,
+    metrics: &mut Metrics,
+    signals: &mut Signals,
+    wait: &mut crate::cli::WaitArgs,
+) -> Result<Option<u8>> {
     if !args.wait.no_wait && args.once_per.is_none() {
         return Ok(None);
     }
@@ -334,6 +352,22 @@ async fn look_first(client: &Client, args: &RunArgs, metrics: &mut Metrics) -> R
         )
         .await;
         return Ok(Some(code));
+    }
+    if args.once_per.is_some() && !args.wait.no_wait {
+        use crate::herd::Herded;
+        match crate::herd::wait(client, &args.name, &args.wait, signals).await? {
+            Herded::Queue(left) => wait.timeout = left,
+            Herded::Skip => {
+                metrics.skipped(Skip::OncePer);
+                return Ok(Some(0));
+            }
+            Herded::Ended(code) => {
+                if code == args.wait.conflict_exit_code {
+                    metrics.skipped(Skip::Held);
+                }
+                return Ok(Some(code));
+            }
+        }
     }
     Ok(None)
 }
@@ -416,13 +450,14 @@ async fn hold(
     session: &Session,
     signals: &mut Signals,
     args: &RunArgs,
+    wait: &crate::cli::WaitArgs,
     plan: &Plan,
     command: &Command,
     metrics: &mut Metrics,
 ) -> Result<Outcome> {
     let waiting = Waiting {
         name: &args.name,
-        wait: &args.wait,
+        wait,
         name_noted: args.wait.no_wait || args.once_per.is_some(),
         // --once-per must be able to write its marker: refused now, not after the command ran.
         checks: match args.once_per {

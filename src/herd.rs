@@ -13,7 +13,12 @@
 //! whose moments end within one queue write of the first still race (each then costs a grant, a
 //! queue key and a revoke, as before).
 //!
-//! Reads and watches only: nothing here writes. Which holder runs is decided by the queue as
+//! Those that still race meet at the lease grant: [`claim`] grants the lease with an id every
+//! contender derives from the same state of the lock ([`Look::claim_id`]), so etcd grants it to
+//! one of them and refuses the others ("lease already exists"), which then wait as a herd again:
+//! one refused grant each instead of a grant, a queue key and a revoke.
+//!
+//! Apart from that grant, reads and watches only. Which holder runs is decided by the queue as
 //! always; this only keeps contenders out of it while their joining could only cost etcd writes.
 
 use std::time::Duration;
@@ -41,6 +46,9 @@ pub struct Look {
     pub holder: Option<Slot>,
     /// Whether the period's marker is in force.
     pub marker: bool,
+    /// The lease id contenders that saw the lock in this state claim it with (see [`claim`]):
+    /// from the name and the last run record's revision, which only a run changes.
+    pub claim_id: i64,
 }
 
 /// Read lock `name`'s holder (its oldest queue key) and whether its once-marker is there, in one
@@ -52,9 +60,11 @@ pub async fn look(client: &Client, name: &str) -> Result<Look> {
         .with_keys_only()
         .with_sort(SortTarget::Create, SortOrder::Ascend)
         .with_limit(1 + queue::SLACK);
+    let keys_of = crate::record::Keys::of(client, name);
     let txn = Txn::new().and_then([
         TxnOp::get(prefix.clone(), Some(oldest)),
         crate::record::once_probe(client, name),
+        TxnOp::get(keys_of.last_run(), Some(GetOptions::new().with_keys_only())),
     ]);
     let resp = client.txn("cannot read the lock", txn).await?;
     let ops = resp.op_responses();
@@ -75,11 +85,68 @@ pub async fn look(client: &Client, name: &str) -> Result<Look> {
             mode: None,
         });
     }
+    let last_run = get(2)?.kvs().first().map_or(0, |kv| kv.mod_revision());
     Ok(Look {
         revision: resp.header().map_or(0, |h| h.revision()),
         holder,
         marker: !get(1)?.kvs().is_empty(),
+        claim_id: claim_id(&keys_of.last_run(), last_run),
     })
+}
+
+/// A positive lease id from `key` and `revision` (FNV-1a, 63 bits): the same for every contender
+/// that read the same state, different after every run.
+fn claim_id(key: &str, revision: i64) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes().chain(revision.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    ((h & i64::MAX as u64).max(1)) as i64
+}
+
+/// Grant the run's lease under `id` ([`Look::claim_id`]): `Some` if etcd granted it to this
+/// request, `None` if the lease exists (another contender claimed first: wait as a herd). Only an
+/// answered grant counts as ours: a retry after a lost answer that finds the lease existing
+/// cannot tell whose it is and takes it for another's, so at worst a lease of ours is left with
+/// no key, to expire after `ttl` (never a lease used by two).
+pub async fn claim(
+    client: &Client,
+    id: i64,
+    ttl: Duration,
+) -> Result<Option<crate::session::Lease>> {
+    let granted_at = crate::clock::BootTime::now();
+    let ttl_secs = ttl.as_secs() as i64;
+    let resp = client
+        .retrying("cannot grant the lease", || {
+            client.call(|mut c| async move {
+                c.lease_grant(
+                    ttl_secs,
+                    Some(etcd_client::LeaseGrantOptions::new().with_id(id)),
+                )
+                .await
+            })
+        })
+        .await;
+    match resp {
+        Ok(resp) => {
+            client.note_cluster(resp.header());
+            debug!(lease = format!("{id:x}"), ttl = resp.ttl(), "lease claimed");
+            Ok(Some(crate::session::Lease {
+                id,
+                ttl: Duration::from_secs(resp.ttl().max(0) as u64),
+                granted_at,
+            }))
+        }
+        Err(Error::Refused { reason, .. }) if reason.contains("lease already exists") => {
+            debug!(
+                lease = format!("{id:x}"),
+                "lease claimed by another contender"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// What the herd decided.
@@ -87,8 +154,12 @@ pub async fn look(client: &Client, name: &str) -> Result<Look> {
 pub enum Outcome {
     /// The period's marker is there: the job ran; nothing to do.
     Skip,
-    /// No holder and no marker: join the queue as usual.
-    Queue,
+    /// No holder and no marker: join the queue as usual, with a lease from [`claim`] under
+    /// `claim_id` (or any lease).
+    Queue {
+        /// [`Look::claim_id`] of the look that found the lock free.
+        claim_id: i64,
+    },
 }
 
 /// What ended one watch.
@@ -102,13 +173,14 @@ enum Change {
 
 /// Wait, without a write, until lock `name` is free with no once-marker ([`Outcome::Queue`]) or its
 /// marker is there ([`Outcome::Skip`]). `first` is a look already made (e.g. the one that found the
-/// lock held); `on_wait` is told each holder waited for. The caller bounds the wait (timeout,
-/// signals) by dropping this future. `Err` only when a read fails as a read at the start would.
+/// lock held); `on_look` is told the holder each look found (`None`: free, settling). The caller
+/// bounds the wait (timeout, signals) by dropping this future. `Err` only when a read fails as a
+/// read at the start would.
 pub async fn wait_out(
     client: &Client,
     name: &str,
     first: Option<Look>,
-    mut on_wait: impl FnMut(&Slot),
+    mut on_look: impl FnMut(Option<&Slot>),
 ) -> Result<Outcome> {
     let mut look = match first {
         Some(l) => l,
@@ -120,14 +192,25 @@ pub async fn wait_out(
         }
         let settle = match &look.holder {
             Some(h) if !h.key.is_empty() => {
-                on_wait(h);
+                on_look(Some(h));
                 None
             }
-            Some(_) => return Ok(Outcome::Queue),
-            None => Some(settle_time()),
+            Some(_) => {
+                return Ok(Outcome::Queue {
+                    claim_id: look.claim_id,
+                })
+            }
+            None => {
+                on_look(None);
+                Some(settle_time())
+            }
         };
         match watch(client, name, &look, settle).await {
-            Ok(Change::Quiet) => return Ok(Outcome::Queue),
+            Ok(Change::Quiet) => {
+                return Ok(Outcome::Queue {
+                    claim_id: look.claim_id,
+                })
+            }
             Ok(Change::Look) => {}
             Err(e) => {
                 // A broken watch (endpoint switch, compaction): look again, not too eagerly.

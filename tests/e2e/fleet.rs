@@ -359,3 +359,27 @@ fn a_herd_firing_at_once_costs_a_handful_of_proposals() {
         "200 --once-per hosts committed {spent} proposals"
     );
 }
+
+/// A free lock is never given up on: a `-w` shorter than the herd's settle still runs the job.
+#[test]
+fn a_short_timeout_on_a_free_lock_still_runs_the_job() {
+    let (_cluster, ep, _dir) = etcd_with_dir();
+    for w in ["100ms", "0s"] {
+        let name = format!("/free-{w}");
+        let (code, out, err) = etcdlock_out(
+            &ep,
+            &[
+                "run",
+                "--once-per",
+                "1h",
+                "-w",
+                w,
+                &name,
+                "--",
+                "echo",
+                "ran",
+            ],
+        );
+        assert_eq!((code, out.as_str()), (Some(0), "ran\n"), "-w {w}: {err}");
+    }
+}

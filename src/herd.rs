@@ -10,8 +10,7 @@
 //! Hosts that fire at the same moment all find the lock free. Each then waits a random moment
 //! ([`SETTLE`] at most) watching the lock's keys and the marker before it joins the queue: the
 //! first whose moment ends queues, the others see its key appear and wait as a herd. Only those
-//! whose moments end within one queue write of the first still race (each then costs a grant, a
-//! queue key and a revoke, as before).
+//! whose moments end within one queue write of the first still race.
 //!
 //! Those that still race meet at the lease grant: [`claim`] grants the lease with an id every
 //! contender derives from the same state of the lock ([`Look::claim_id`]), so etcd grants it to

@@ -65,7 +65,15 @@ pub async fn look(client: &Client, name: &str) -> Result<Look> {
         crate::record::once_probe(client, name),
         TxnOp::get(keys_of.last_run(), Some(GetOptions::new().with_keys_only())),
     ]);
-    let resp = client.txn("cannot read the lock", txn).await?;
+    // Bounded as a grant is: a herd must not outlive an etcd that went away for good.
+    let bound = client.config().dial_timeout().max(Duration::from_secs(5));
+    let resp = tokio::time::timeout(bound, client.txn("cannot read the lock", txn))
+        .await
+        .map_err(|_| Error::Unreachable {
+            endpoints: client.config().endpoints().join(","),
+            within: humantime::format_duration(bound).to_string(),
+            last_error: "no answer".into(),
+        })??;
     let ops = resp.op_responses();
     let get = |i: usize| match ops.get(i) {
         Some(TxnOpResponse::Get(g)) => Ok(g),

@@ -97,8 +97,11 @@ pub async fn wait(
                 return Ok(Herded::Ended(wait.conflict_exit_code));
             }
             _ = ticks.tick(), if show_progress => {
-                if let Some(slot) = current(&holder) {
-                    progress.update(Some(&info(client, &slot).await));
+                match current(&holder) {
+                    Some(slot) => progress.update(Some(&info(client, &slot).await)),
+                    // Not looked yet (or free): ask again soon, so that "waiting for" comes as
+                    // early as the queue's does.
+                    None => ticks.reset_after(Duration::from_millis(100)),
                 }
             }
             sig = signals.recv_cancel() => {

@@ -128,7 +128,7 @@ _arguments "${_arguments_options[@]}" : \
 '--password-file=[Read the password from FILE (first line) so it never shows in the process list \[password also from env\: ETCDLOCK_PASSWORD, ETCDCTL_PASSWORD\]]:FILE:_files' \
 '--records-prefix=[Where etcdlock keeps run records and --once-per markers\: a prefix reserved for it, outside every lock'\''s tree (no lock name may cover it) \[env\: ETCDLOCK_RECORDS_PREFIX\] \[default\: .etcdlock/\]]:PREFIX:_default' \
 '--log-format=[Format of -v diagnostics on stderr]:FORMAT:(text json)' \
-'--json[Machine-readable output (same field names as \`status --json\`)]' \
+'--json[Machine-readable output (same field names as \`status --json\`); it also asks each holder'\''s lease for its remaining TTL (ttl_remaining_s), which the table does not show]' \
 '--watch[Keep watching\: on a terminal, redraw the table whenever a lock or record under PREFIX changes; otherwise print one JSON line per lock that changed (with --json or not)]' \
 '*-v[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \
 '*--verbose[More diagnostics on stderr (-v\: info, -vv\: debug, -vvv\: trace)]' \

@@ -117,7 +117,7 @@ complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l password-file
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l records-prefix -d 'Where etcdlock keeps run records and --once-per markers: a prefix reserved for it, outside every lock\'s tree (no lock name may cover it) [env: ETCDLOCK_RECORDS_PREFIX] [default: .etcdlock/]' -r
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l log-format -d 'Format of -v diagnostics on stderr' -r -f -a "text\t''
 json\t''"
-complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l json -d 'Machine-readable output (same field names as `status --json`)'
+complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l json -d 'Machine-readable output (same field names as `status --json`); it also asks each holder\'s lease for its remaining TTL (ttl_remaining_s), which the table does not show'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -l watch -d 'Keep watching: on a terminal, redraw the table whenever a lock or record under PREFIX changes; otherwise print one JSON line per lock that changed (with --json or not)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -s v -l verbose -d 'More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace)'
 complete -c etcdlock -n "__fish_etcdlock_using_subcommand list" -s q -l quiet -d 'Only errors on stderr (no waiting progress)'

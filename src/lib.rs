@@ -30,7 +30,7 @@
 //! | the deadline is the send time of the last acknowledged keep-alive + the granted TTL, on CLOCK_BOOTTIME | [`session::keep_alive`] (the guard's crate-private `extend`), [`clock::BootTime`] |
 //! | kill signal at deadline − grace − 0.5 s, SIGKILL at deadline − 0.5 s | [`SafetyParams::term_at`], [`SafetyParams::kill_at`] |
 //! | the TTL is one etcd will not change; the grace is under half the TTL, before and after the grant | [`SafetyParams::new`], [`SafetyParams::with_granted_ttl`] |
-//! | keep-alives are paced by the window before the kill signal (three per window), resent every 0.5 s, abandoned for another endpoint when silent | [`SafetyParams::renew_every`], [`SafetyParams::stale_after`], [`session::keep_alive`] |
+//! | keep-alives are paced by the window before the kill signal (a renewal half a window after the last acknowledgement, a third for short TTLs), resent every 0.5 s, abandoned for another endpoint when silent | [`SafetyParams::renew_every`], [`SafetyParams::stale_after`], [`session::keep_alive`] |
 //! | loss is a latch: a late acknowledgement never revives a lost lease; no caller outside the crate can extend, arm or stop a guard | [`Guard`] (its mutators are crate-private), [`Guard::lost`] |
 //! | enforcement runs on its own OS thread, which re-reads the clock at least once a second, and stops when its session is closed, detached or dropped | [`Session`] |
 //! | a revoked lease (TTL 0), a deleted lock key or one put over (detached from its lease, value changed) is loss | [`session::keep_alive`], [`lock::watch_own_key`] |
@@ -74,6 +74,7 @@ pub mod election;
 pub mod error;
 pub mod guard;
 pub mod handle;
+pub mod herd;
 pub mod holder;
 pub mod inspect;
 pub mod lock;

@@ -169,9 +169,18 @@ impl SafetyParams {
         self.ttl.saturating_sub(self.kill_after() + Self::MARGIN)
     }
 
-    /// Renewal period: three renewals fit in the window.
+    /// Renewal period: half the window, as long as three resends ([`SafetyParams::RESEND`]) of a
+    /// renewal that goes unanswered still fit before the window ends; a third of the window for
+    /// short TTLs where they would not. With the default TTL (10 s) that is 3.75 s, about
+    /// `etcdctl lock`'s pace (TTL/3 rounded down to whole seconds, checked every 0.5 s: ~3.5 s), so
+    /// a holder loads etcd no more than etcdctl does. The worst case under one lost message: the
+    /// renewal sent at `window/2` after the last acknowledged one is lost, its resend 0.5 s later
+    /// still has `window/2 − 0.5 s` (3.25 s with TTL 10) to be answered before the kill signal.
     pub fn renew_every(&self) -> Duration {
-        self.window() / 3
+        let window = self.window();
+        (window / 2)
+            .min(window.saturating_sub(Self::RESEND * 3))
+            .max(window / 3)
     }
 
     /// A keep-alive stream silent this long (or for half of what is left, if that is more) is
@@ -239,7 +248,19 @@ mod tests {
     fn pacing_follows_the_window() {
         let p = SafetyParams::new(Duration::from_secs(10), None).unwrap();
         assert_eq!(p.window(), Duration::from_millis(7500));
-        assert_eq!(p.renew_every(), Duration::from_millis(2500));
+        assert_eq!(p.renew_every(), Duration::from_millis(3750));
+        // Short TTLs keep a third of the window: three resends would not fit after half of it.
+        let short = SafetyParams::new(Duration::from_secs(2), None).unwrap();
+        assert_eq!(short.renew_every(), short.window() / 3);
+        for ttl in [2, 3, 4, 5, 10, 30, 60, 3600] {
+            let p = SafetyParams::new(Duration::from_secs(ttl), None).unwrap();
+            // A lost renewal's first resend goes out well before the kill signal.
+            assert!(
+                p.renew_every() + SafetyParams::RESEND < p.window(),
+                "ttl {ttl}"
+            );
+            assert!(p.renew_every() >= p.window() / 3, "ttl {ttl}");
+        }
         assert_eq!(p.stale_after(), Duration::from_millis(1250));
         let d = BootTime::from_duration(Duration::from_secs(100));
         assert_eq!(

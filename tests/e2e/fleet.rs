@@ -217,7 +217,7 @@ fn a_lock_lost_during_min_hold_is_recorded_as_lost() {
         .spawn()
         .unwrap();
     wait_until("the command to end and --min-hold to begin", SOON, || {
-        read(&err).contains("holding the lock for --min-hold")
+        read(&err).contains("holding the lock for min_hold")
     });
     cluster.wait_keys("/recmh/", 1);
     let (code, _, _) = etcdlock_out(&ep, &["break", "--yes", "/recmh"]);
@@ -276,4 +276,111 @@ fn losers_make_no_writes() {
         marked <= 2,
         "20 --once-per losers committed {marked} proposals"
     );
+}
+
+/// A gauge or counter from etcd's /metrics (0 when absent).
+fn metric(ep: &str, name: &str) -> u64 {
+    let addr = ep.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let prefix = format!("{name} ");
+    text.lines()
+        .find(|l| l.starts_with(&prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// Issue 25: 200 hosts firing one `--once-per` job while it runs cost etcd no write: each waits
+/// as a herd (a watch on the holder's key and the marker, no lease, no queue key) and skips when
+/// the marker appears.
+#[test]
+fn a_herd_waiting_for_a_running_job_makes_no_writes() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let (ran, release) = (dir.path().join("ran"), dir.path().join("release"));
+    let opts = ["--once-per", "1h"];
+    let mut holder = Hold::run(&ep, &opts, "/herd", &release)
+        .stderr(Stdio::null())
+        .queued(&cluster);
+    let watchers = metric(&ep, "etcd_debugging_mvcc_watcher_total");
+    let before = proposals(&ep);
+    let mut hosts: Vec<Child> = (0..200)
+        .map(|_| fire(&ep, &opts, "/herd", &ran, "true"))
+        .collect();
+    // Every host waits when it watches two keys (the holder's and the marker).
+    wait_until("200 hosts watching", Duration::from_secs(120), || {
+        metric(&ep, "etcd_debugging_mvcc_watcher_total") >= watchers + 400
+    });
+    let waiting = proposals(&ep) - before;
+    assert_eq!(let_go(&mut holder, &release).code(), Some(0));
+    for h in &mut hosts {
+        assert_eq!(wait_exit(h, Duration::from_secs(120)).code(), Some(0));
+    }
+    let spent = proposals(&ep) - before;
+    eprintln!("200 --once-per hosts behind a holder: {waiting} proposals waiting, {spent} in all");
+    assert_eq!(waiting, 0, "waiting hosts committed {waiting} proposals");
+    // The holder's release: its records and marker, the marker's lease, its revoke.
+    assert!(
+        spent <= 4,
+        "200 waiting hosts and the release committed {spent} proposals"
+    );
+    assert!(!ran.exists(), "a waiting host ran the job");
+}
+
+/// Issue 25: 200 hosts firing one `--once-per` job at once: the job runs once, and etcd commits a
+/// handful of writes, not three per host (hosts that find the lock free draw a moment to queue
+/// and watch meanwhile; those drawn within one queue write of the first still race).
+#[test]
+fn a_herd_firing_at_once_costs_a_handful_of_proposals() {
+    let (_cluster, ep, dir) = etcd_with_dir();
+    let ran = dir.path().join("ran");
+    let opts = ["--once-per", "1h"];
+    let before = proposals(&ep);
+    let started = Instant::now();
+    let mut hosts: Vec<Child> = (0..200)
+        .map(|_| fire(&ep, &opts, "/herd", &ran, "sleep 0.2"))
+        .collect();
+    for h in &mut hosts {
+        assert_eq!(wait_exit(h, Duration::from_secs(120)).code(), Some(0));
+    }
+    let took = started.elapsed();
+    let spent = proposals(&ep) - before;
+    eprintln!("200 --once-per hosts at once: {spent} proposals, {took:?}");
+    assert_eq!(runs(&ran), 1, "the job ran {} times", runs(&ran));
+    // The winner costs 6 (records lease, grant, queue key, marker lease, release, revoke), each
+    // racer one refused grant of the claimed lease id. Measured here: 6 in 7 rounds of 9 and 10 in
+    // 2 alone; 9–31 beside another 200-process test and a bench (CI runs tests in parallel);
+    // before the herd 21–801 (three per host that queued). The bound leaves room for that load.
+    assert!(
+        spent <= 60,
+        "200 --once-per hosts committed {spent} proposals"
+    );
+}
+
+/// A free lock is never given up on: a `-w` shorter than the herd's settle still runs the job.
+#[test]
+fn a_short_timeout_on_a_free_lock_still_runs_the_job() {
+    let (_cluster, ep, _dir) = etcd_with_dir();
+    for w in ["100ms", "0s"] {
+        let name = format!("/free-{w}");
+        let (code, out, err) = etcdlock_out(
+            &ep,
+            &[
+                "run",
+                "--once-per",
+                "1h",
+                "-w",
+                w,
+                &name,
+                "--",
+                "echo",
+                "ran",
+            ],
+        );
+        assert_eq!((code, out.as_str()), (Some(0), "ran\n"), "-w {w}: {err}");
+    }
 }

@@ -397,3 +397,47 @@ fn json_logs() {
         assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
     }
 }
+
+/// etcd's count of `method` requests started (unary gRPC), from its /metrics.
+fn grpc_started(addr: &str, method: &str) -> f64 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let needle = format!("grpc_method=\"{method}\"");
+    text.lines()
+        .filter(|l| l.starts_with("grpc_server_started_total{") && l.contains(&needle))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Issue 25: `list`'s table shows no TTL, so it asks no lease for one (over thousands of locks
+/// held by as many leases that was most of its time); `list --json` still has `ttl_remaining_s`.
+#[test]
+fn the_list_table_reads_no_lease_ttls() {
+    let (cluster, ep) = etcd();
+    let addr = cluster.members[0].client_addr();
+    let mut hexes = Vec::new();
+    for i in 0..5 {
+        let (lease, hex) = grant(&cluster, 120);
+        put_many(&addr, &[format!("/ttl/lock-{i}/{hex}")], lease);
+        hexes.push(hex);
+    }
+    let before = grpc_started(&addr, "LeaseTimeToLive");
+    let (code, out, err) = etcdlock_out(&ep, &["list", "/ttl/"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().count(), 1 + 5, "{out}");
+    let table = grpc_started(&addr, "LeaseTimeToLive") - before;
+    assert_eq!(table, 0.0, "the table asked {table} leases for their TTL");
+    let (code, out, err) = etcdlock_out(&ep, &["list", "--json", "/ttl/"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(grpc_started(&addr, "LeaseTimeToLive") - before >= 5.0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    for lock in v["locks"].as_array().unwrap() {
+        let ttl = lock["holders"][0]["ttl_remaining_s"].as_i64();
+        assert!(ttl.is_some_and(|t| t > 60), "{lock}");
+    }
+    for hex in hexes {
+        cluster.etcdctl_ok(&["lease", "revoke", &hex]);
+    }
+}

@@ -624,7 +624,8 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Machine-readable output (same field names as `status --json`)
+    /// Machine-readable output (same field names as `status --json`); it also asks each
+    /// holder's lease for its remaining TTL (ttl_remaining_s), which the table does not show
     #[arg(long)]
     pub json: bool,
 

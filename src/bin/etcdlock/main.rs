@@ -13,6 +13,7 @@ mod exit;
 mod exporter;
 mod generate;
 mod handles;
+mod herd;
 mod hooks;
 mod live;
 mod metrics;

@@ -199,7 +199,16 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         sig = signals.recv_cancel() => return Ok(exit::signal(sig as i32)),
     };
     refuse_nested(&client, args).await?;
-    if let Some(code) = look_first(&client, args, metrics)
+    let (mut wait_args, mut claimed) = (args.wait.clone(), None);
+    let looked = look_first(
+        &client,
+        args,
+        metrics,
+        &mut signals,
+        &mut wait_args,
+        &mut claimed,
+    );
+    if let Some(code) = looked
         .await
         .map_err(|e| once_per_denied(e, &client, args))?
     {
@@ -210,10 +219,13 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
     let run_id = reaper::new_run_id();
     // Not cancellable: bounded by the dial timeout, and cancelling could orphan a lease. Its round
     // trip hides setting up the command's tree.
-    let (lease, tree) = tokio::join!(
-        Lease::grant(&client, plan.params.ttl()),
-        prepare_tree(&run_id)
-    );
+    let grant = async {
+        match claimed {
+            Some(lease) => Ok(lease), // --once-per: claimed by the herd
+            None => Lease::grant(&client, plan.params.ttl()).await,
+        }
+    };
+    let (lease, tree) = tokio::join!(grant, prepare_tree(&run_id));
     etcdlock::runner::last_resort::tracking(Some(tree.clone()));
     let session = match lease {
         Ok(lease) => start_session(&client, lease, &plan, args).await,
@@ -262,7 +274,7 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
         other => command::tell(&args.name, args, &guard, &session_client, other),
     };
     let run = runner::Run {
-        wait: wait::how(&args.name, &plan.holder, &args.wait),
+        wait: wait::how(&args.name, &plan.holder, &wait_args),
         command: &command,
         options: command::options(args),
         once_per: args.once_per,
@@ -363,7 +375,18 @@ async fn refuse_nested(client: &Client, args: &RunArgs) -> Result<()> {
 /// `-n` and `--once-per`: learn with one read, before any lease or write, whether there is
 /// anything to do. A thousand hosts firing at a held lock, or after this period's run, cost etcd
 /// no write. When the read says free, go on as usual (a race costs only the usual path).
-async fn look_first(client: &Client, args: &RunArgs, metrics: &mut Metrics) -> Result<Option<u8>> {
+///
+/// `--once-per` in a waiting mode then waits without queueing while the lock is held (see
+/// [`crate::herd`]); what is left of `-w` afterwards goes in `wait`, the lease it claimed in
+/// `claimed`.
+async fn look_first(
+    client: &Client,
+    args: &RunArgs,
+    metrics: &mut Metrics,
+    signals: &mut Signals,
+    wait: &mut crate::cli::WaitArgs,
+    claimed: &mut Option<Lease>,
+) -> Result<Option<u8>> {
     if !args.wait.no_wait && args.once_per.is_none() {
         return Ok(None);
     }
@@ -394,6 +417,22 @@ async fn look_first(client: &Client, args: &RunArgs, metrics: &mut Metrics) -> R
         )
         .await;
         return Ok(Some(code));
+    }
+    if args.once_per.is_some() && !args.wait.no_wait {
+        use crate::herd::Herded;
+        match crate::herd::wait(client, &args.name, args.ttl, &args.wait, signals).await? {
+            Herded::Queue(left, lease) => (wait.timeout, *claimed) = (left, lease),
+            Herded::Skip => {
+                metrics.skipped(Skip::OncePer);
+                return Ok(Some(0));
+            }
+            Herded::Ended(code) => {
+                if code == args.wait.conflict_exit_code {
+                    metrics.skipped(Skip::Held);
+                }
+                return Ok(Some(code));
+            }
+        }
     }
     Ok(None)
 }

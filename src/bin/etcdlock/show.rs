@@ -296,7 +296,9 @@ fn render_status(s: &Status) -> String {
 /// `list` (without `--watch`, which is live.rs's).
 pub async fn list(config: etcdlock::Config, args: ListArgs) -> Result<u8> {
     let etcd = crate::exit::connect(config, Check::Leader).await?;
-    let list = inspect::list(&etcd, args.prefix.as_deref().unwrap_or_default()).await?;
+    // The table shows no TTL: only --json asks each holder's lease for it.
+    let prefix = args.prefix.as_deref().unwrap_or_default();
+    let list = inspect::list_with(&etcd, prefix, args.json).await?;
     if args.json {
         output::print(&format!("{}\n", serde_json::to_string_pretty(&list)?))?;
     } else {

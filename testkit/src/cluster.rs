@@ -673,20 +673,28 @@ impl Cluster {
     /// derived from the name, see `etcdlock::record::retention_lease_id`), so the next run of
     /// the name reuses it: at most one per name, gone after the retention period.
     fn try_leases(&self) -> Result<Vec<String>, String> {
-        let records = self.record_leases()?;
+        // Leases first: a record lease granted meanwhile gets its keys a moment later, so it
+        // would be in neither list if the records were read first.
         let mut leases = self.try_all_leases()?;
+        let records = self.record_leases()?;
         leases.retain(|l| !records.contains(l));
-        leases.retain(|l| !self.is_keyless_retention_lease(l));
+        leases.retain(|l| !self.is_retention_lease(l));
         Ok(leases)
     }
 
-    /// Whether lease `id` (hex) is alive with no keys and the default record retention granted.
-    fn is_keyless_retention_lease(&self, id: &str) -> bool {
+    /// Whether lease `id` (hex) is alive with the default record retention granted and no key
+    /// but run records attached (none at all between its grant and the records' write, or after
+    /// a grant a frozen member applied late).
+    fn is_retention_lease(&self, id: &str) -> bool {
         let out = self.etcdctl(&["lease", "timetolive", id, "--keys"]);
         let text = String::from_utf8_lossy(&out.stdout);
+        let keys = text
+            .split_once("attached keys([")
+            .and_then(|(_, rest)| rest.split_once("])"))
+            .map(|(keys, _)| keys);
         out.status.success()
             && text.contains(&format!("granted with TTL({DEFAULT_RECORD_RETENTION_S}s)"))
-            && text.contains("attached keys([])")
+            && keys.is_some_and(|keys| keys.split_whitespace().all(|k| k.starts_with(RECORDS)))
     }
 
     /// Lease ids as printed by `etcdctl lease list` (hex), but those that only keep run records

@@ -43,6 +43,19 @@ struct State {
     /// cgroup.kill a fork can race with one pass).
     kill_sent: Option<BootTime>,
     stopped: bool,
+    /// Armed to tell rather than kill (a service that switches roles, see [`crate::roles`]).
+    demote: Option<Demote>,
+    /// The armed service was told (its lost signal sent) and disarmed.
+    told: bool,
+}
+
+/// How a service armed with [`Guard::promote`] is told that leadership is gone.
+#[derive(Debug)]
+struct Demote {
+    /// Sent to the tree's main process.
+    signal: Signal,
+    /// Removed before the signal goes out.
+    active_file: Option<std::path::PathBuf>,
 }
 
 /// Shared between the keep-alive task (extends), the key watcher (loses), the supervisor (arms and
@@ -80,6 +93,8 @@ impl Guard {
                 term_sent: false,
                 kill_sent: None,
                 stopped: false,
+                demote: None,
+                told: false,
             }),
             wake: Condvar::new(),
             lost_notify: Notify::new(),
@@ -170,15 +185,76 @@ impl Guard {
 
     /// The whole tree is gone: nothing to signal any more.
     pub(crate) fn disarm(&self) {
-        if let Some(tree) = self.lock().tree.take() {
+        let mut st = self.lock();
+        st.demote = None;
+        if let Some(tree) = st.tree.take() {
             tree.clear_deadlines();
         }
+    }
+
+    /// A service that stays up across leaderships becomes leader (see [`crate::roles`]): unless
+    /// the lease already counts as lost, send `won` (if any) to the main process of `tree` and
+    /// arm it to be *told* rather than killed: when the lease is lost (or its kill signal would
+    /// be due), `active_file` is removed and `lost` is sent to the main process, and the tree is
+    /// disarmed. The kill times are still published to the reaper helper while armed, so if the
+    /// guard cannot run in time (etcdlock frozen or starved) the helper kills the whole tree
+    /// before the lease can expire. `Err(reason)` if the lease was lost (nothing was sent) or the
+    /// main process could not be signalled.
+    pub(crate) fn promote(
+        &self,
+        tree: Arc<Tree>,
+        won: Option<Signal>,
+        lost: Signal,
+        active_file: Option<std::path::PathBuf>,
+    ) -> Result<(), String> {
+        let mut st = self.lock();
+        self.enforce(&mut st, BootTime::now());
+        if let Some(reason) = &st.lost {
+            return Err(reason.clone());
+        }
+        if let Some(sig) = won {
+            tree.signal_leader(sig)
+                .map_err(|e| format!("cannot send {sig} to the command: {e}"))?;
+        }
+        st.tree = Some(tree);
+        st.demote = Some(Demote {
+            signal: lost,
+            active_file,
+        });
+        st.told = false;
+        self.enforce(&mut st, BootTime::now());
+        self.wake.notify_all();
+        Ok(())
+    }
+
+    /// Tell a promoted service now that it no longer leads (a graceful step-down): remove its
+    /// active file, send its lost signal, disarm. True if it was told (false: it was not
+    /// promoted, was told already, or its main process is gone).
+    pub(crate) fn demote(&self) -> bool {
+        let mut st = self.lock();
+        match (st.demote.take(), st.tree.take()) {
+            (Some(d), Some(tree)) => {
+                let told = tell(&tree, &d);
+                st.told |= told;
+                told
+            }
+            (_, tree) => {
+                st.tree = tree;
+                false
+            }
+        }
+    }
+
+    /// Whether a promoted service was sent its lost signal (and then left running).
+    pub fn told(&self) -> bool {
+        self.lock().told
     }
 
     /// Stop the enforcement thread (we are releasing the lease).
     pub(crate) fn stop(&self) {
         let mut st = self.lock();
         st.stopped = true;
+        st.demote = None;
         if let Some(tree) = st.tree.take() {
             tree.clear_deadlines();
         }
@@ -231,6 +307,19 @@ impl Guard {
             self.lost_notify.notify_waiters();
         }
         let Some(tree) = st.tree.clone() else { return };
+        if st.lost.is_some() && st.demote.is_some() {
+            // A promoted service is told, not killed — unless the helper already acted (we did
+            // not run in time: it is killing the tree) or is gone (nothing would kill the tree
+            // if we were then frozen). The tree is then stopped as for any loss.
+            let d = st.demote.take();
+            if let (Some(d), None) = (d, tree.watchdog_verdict()) {
+                if tell(&tree, &d) {
+                    st.tree = None;
+                    st.told = true;
+                    return;
+                }
+            }
+        }
         // The helper kills the tree by these same times if we do not run at them.
         tree.publish_deadlines(term_at, kill_at, self.kill_signal);
         if now >= kill_at {
@@ -277,6 +366,25 @@ impl Guard {
                 .wait_timeout(st, wait)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+        }
+    }
+}
+
+/// Remove the active file, send the lost signal to the main process and stop the helper's
+/// timing of the tree; whether the signal was delivered.
+fn tell(tree: &Tree, d: &Demote) -> bool {
+    if let Some(path) = &d.active_file {
+        let _ = std::fs::remove_file(path);
+    }
+    match tree.signal_leader(d.signal) {
+        Ok(()) => {
+            debug!(signal = %d.signal, "told the command that leadership is lost");
+            tree.clear_deadlines();
+            true
+        }
+        Err(e) => {
+            debug!(error = %e, "cannot tell the command; stopping it instead");
+            false
         }
     }
 }

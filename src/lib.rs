@@ -82,6 +82,7 @@ pub mod process;
 pub mod queue;
 pub mod random;
 pub mod record;
+pub mod roles;
 pub mod runner;
 pub mod safety;
 pub mod session;

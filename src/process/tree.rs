@@ -184,6 +184,11 @@ impl Tree {
         }
     }
 
+    /// The command's pid while it runs (not yet reaped).
+    pub fn leader_pid(&self) -> Option<i32> {
+        Some(self.leader.load(Ordering::SeqCst)).filter(|&pid| pid > 0)
+    }
+
     /// The command has been reaped: its process group id is never used again.
     pub fn leader_reaped(&self) {
         self.leader.store(0, Ordering::SeqCst);
@@ -311,6 +316,15 @@ impl Tree {
             {
                 self.refused_lock().insert(m.pid);
             }
+        }
+    }
+
+    /// Send `sig` to the command's main process only (not its group: a service's workers may
+    /// not handle it); `ESRCH` once it was reaped.
+    pub fn signal_leader(&self, sig: Signal) -> nix::Result<()> {
+        match self.leader.load(Ordering::SeqCst) {
+            pid if pid > 0 => kill(Pid::from_raw(pid), sig),
+            _ => Err(nix::errno::Errno::ESRCH),
         }
     }
 

@@ -594,3 +594,229 @@ fn auth_token_expiry_while_campaigning() {
     assert_eq!(wait_exit(&mut b, SOON).code(), Some(0));
     wait_until("no key left", SOON, || cluster.keys("/jobs/el/").is_empty());
 }
+
+/// A service that stays up and switches roles (`--on-won-signal USR1 --on-lost-signal USR2`): it
+/// logs `start ID`, then on USR1 `won ID NS STATE` and on USR2 `lost ID NS STATE` (STATE: whether
+/// `$ETCDLOCK_ACTIVE_FILE` exists then), on SIGTERM `stop ID NS`.
+fn service(ep: &str, opts: &[&str], name: &str, log: &Path, id: &str, active: &Path) -> Child {
+    let state = "$(test -f \"$ETCDLOCK_ACTIVE_FILE\" && echo active || echo inactive)";
+    let script = format!(
+        "trap 'echo won {id} $(date +%s%N) {state} >> {log}' USR1; \
+         trap 'echo lost {id} $(date +%s%N) {state} >> {log}' USR2; \
+         trap 'echo stop {id} $(date +%s%N) >> {log}; exit 0' TERM; \
+         echo start {id} $$ >> {log}; \
+         while :; do sleep 300 & wait $!; done",
+        log = log.display()
+    );
+    let mut args = vec![
+        "elect",
+        "--on-won-signal",
+        "USR1",
+        "--on-lost-signal",
+        "USR2",
+        "--active-file",
+        active.to_str().unwrap(),
+    ];
+    args.extend_from_slice(opts);
+    args.extend([name, "-c", &script]);
+    spawn_etcdlock(ep, &args, Stdio::null())
+}
+
+/// The log lines starting with `prefix` ("won a"), in order.
+fn events(log: &Path, prefix: &str) -> Vec<String> {
+    let prefix = format!("{prefix} ");
+    lines(log)
+        .into_iter()
+        .filter(|l| l.starts_with(&prefix))
+        .collect()
+}
+
+fn position(log: &Path, line_prefix: &str, nth: usize) -> usize {
+    lines(log)
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with(line_prefix))
+        .nth(nth)
+        .map(|(i, _)| i)
+        .unwrap_or_else(|| panic!("no {line_prefix:?} #{nth} in {:?}", lines(log)))
+}
+
+/// Choria's pattern: both services run from the start; the leader's gets USR1 (its active file
+/// written first); a lease revoked from outside (`etcdctl lease revoke`) sends it USR2 (the
+/// active file removed first) before the standby's USR1; `etcdlock resign` switches the roles
+/// back; no service is ever started twice.
+#[test]
+fn role_signals_switch_a_service_that_stays_up() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let log = dir.path().join("log");
+    let (act_a, act_b) = (dir.path().join("a.active"), dir.path().join("b.active"));
+    let mut a = service(&ep, &[], "/el/roles", &log, "a", &act_a);
+    wait_until("a wins", SOON, || events(&log, "won a").len() == 1);
+    assert!(
+        events(&log, "won a")[0].ends_with(" active"),
+        "the active file exists when the won signal comes: {:?}",
+        lines(&log)
+    );
+    let text = read(&act_a);
+    assert!(text.contains("ETCDLOCK_FENCING_TOKEN="), "{text}");
+    let mut b = service(&ep, &[], "/el/roles", &log, "b", &act_b);
+    wait_until("b runs as standby", SOON, || {
+        events(&log, "start b").len() == 1
+    });
+    cluster.wait_keys("/el/roles/", 2);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(events(&log, "won b").is_empty(), "{:?}", lines(&log));
+    assert!(!act_b.exists(), "no active file on a standby");
+    // The leader's lease revoked from outside.
+    let leader = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ETCDLOCK_LEASE_ID="))
+        .unwrap()
+        .to_owned();
+    cluster.etcdctl_ok(&["lease", "revoke", &leader]);
+    wait_until("b wins", SOON, || events(&log, "won b").len() == 1);
+    wait_until("a is told", SOON, || events(&log, "lost a").len() == 1);
+    assert!(
+        position(&log, "lost a", 0) < position(&log, "won b", 0),
+        "the old leader is told before the new one: {:?}",
+        lines(&log)
+    );
+    assert!(
+        events(&log, "lost a")[0].ends_with(" inactive"),
+        "the active file is gone when the lost signal comes: {:?}",
+        lines(&log)
+    );
+    assert!(!act_a.exists() && act_b.exists());
+    // a stands again, with the same service process; a resign of b hands back.
+    wait_until("a stands again", SOON, || {
+        cluster.keys("/el/roles/").len() == 2
+    });
+    let (code, _, err) = etcdlock_out(&ep, &["resign", "/el/roles"]);
+    assert_eq!(code, Some(0), "{err}");
+    wait_until("a wins again", SOON, || events(&log, "won a").len() == 2);
+    assert!(
+        position(&log, "lost b", 0) < position(&log, "won a", 1),
+        "{:?}",
+        lines(&log)
+    );
+    assert_eq!(events(&log, "start a").len(), 1, "{:?}", lines(&log));
+    assert_eq!(events(&log, "start b").len(), 1, "{:?}", lines(&log));
+    assert!(events(&log, "stop ").is_empty(), "{:?}", lines(&log));
+    assert!(a.try_wait().unwrap().is_none() && b.try_wait().unwrap().is_none());
+    for k in [&a, &b] {
+        signal(k, Signal::SIGTERM);
+    }
+    assert_eq!(
+        wait_exit(&mut a, SOON).code(),
+        Some(0),
+        "the command's code"
+    );
+    assert_eq!(wait_exit(&mut b, SOON).code(), Some(0));
+    assert_eq!(events(&log, "stop a").len(), 1);
+    assert!(!act_a.exists() && !act_b.exists());
+    cluster.assert_clean();
+}
+
+/// A leader's etcdlock frozen (SIGSTOP; its reaper helper runs) cannot tell its service: the
+/// helper kills the service's tree before the lease can expire, so before the standby's USR1.
+#[test]
+fn role_signals_a_frozen_leader_has_its_service_killed_before_the_standby_wins() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let log = dir.path().join("log");
+    let (act_a, act_b) = (dir.path().join("a.active"), dir.path().join("b.active"));
+    let opts = ["--ttl", "3"];
+    let mut a = service(&ep, &opts, "/el/frozen", &log, "a", &act_a);
+    wait_until("a wins", SOON, || events(&log, "won a").len() == 1);
+    let mut b = service(&ep, &opts, "/el/frozen", &log, "b", &act_b);
+    cluster.wait_keys("/el/frozen/", 2);
+    wait_until("b runs as standby", SOON, || {
+        events(&log, "start b").len() == 1
+    });
+    signal(&a, Signal::SIGSTOP);
+    wait_until("b wins", SOON, || events(&log, "won b").len() == 1);
+    let stopped = at(&log, "stop a").expect("a's service was stopped");
+    let won: i64 = events(&log, "won b")[0]
+        .split(' ')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(stopped < won, "{:?}", lines(&log));
+    signal(&a, Signal::SIGCONT);
+    assert_eq!(
+        wait_exit(&mut a, SOON).code(),
+        Some(70),
+        "the service could not be told: lost"
+    );
+    signal(&b, Signal::SIGTERM);
+    assert_eq!(wait_exit(&mut b, SOON).code(), Some(0));
+    cluster.assert_clean();
+}
+
+/// A member restart (SIGKILL, start again) causes no failover, on 3 members: each member in
+/// turn, so both one the leader's etcdlock is connected to and ones it is not (consul lock fails
+/// over every singleton when its servers change: consul #1162).
+#[test]
+fn three_members_a_member_restart_causes_no_failover() {
+    let mut cluster = Cluster::three();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let ep = cluster.endpoints();
+    let opts = ["--ttl", "4"];
+    let mut a = timed_candidate(&ep, &opts, "/el/restart3", &log, "a");
+    wait_until("a leads", SOON, || at(&log, "start a").is_some());
+    let mut b = timed_candidate(&ep, &opts, "/el/restart3", &log, "b");
+    cluster.wait_keys("/el/restart3/", 2);
+    for i in 0..3 {
+        cluster.kill(i);
+        std::thread::sleep(Duration::from_secs(1));
+        cluster.restart(i);
+    }
+    // Past a TTL after the last restart.
+    std::thread::sleep(Duration::from_secs(5));
+    let l = lines(&log);
+    assert!(
+        l.len() == 1 && l[0].starts_with("start a"),
+        "no failover expected: {l:?}"
+    );
+    assert!(a.try_wait().unwrap().is_none() && b.try_wait().unwrap().is_none());
+    signal(&a, Signal::SIGTERM);
+    wait_exit(&mut a, SOON);
+    wait_until("b takes over after a's stop", SOON, || {
+        at(&log, "start b").is_some()
+    });
+    assert!(at(&log, "stop a").unwrap() < at(&log, "start b").unwrap());
+    signal(&b, Signal::SIGTERM);
+    wait_exit(&mut b, SOON);
+}
+
+/// The leader's etcdlock frozen (SIGSTOP) long past the TTL, its reaper helper running: the
+/// helper stops the old command before the standby's starts; resumed, the old leader stands
+/// again.
+#[test]
+fn a_frozen_leader_has_its_command_stopped_before_the_standby_starts() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let log = dir.path().join("log");
+    let opts = ["--ttl", "3"];
+    let mut a = timed_candidate(&ep, &opts, "/el/frozen2", &log, "a");
+    wait_until("a leads", SOON, || at(&log, "start a").is_some());
+    let mut b = timed_candidate(&ep, &opts, "/el/frozen2", &log, "b");
+    cluster.wait_keys("/el/frozen2/", 2);
+    signal(&a, Signal::SIGSTOP);
+    wait_until("b takes over", SOON, || at(&log, "start b").is_some());
+    std::thread::sleep(Duration::from_secs(4)); // long past the TTL
+    let stopped = at(&log, "stop a").expect("a's command was stopped while a was frozen");
+    assert!(stopped < at(&log, "start b").unwrap(), "{:?}", lines(&log));
+    signal(&a, Signal::SIGCONT);
+    wait_until("a stands again", SOON, || {
+        cluster.keys("/el/frozen2/").len() == 2
+    });
+    assert!(a.try_wait().unwrap().is_none(), "a stays a candidate");
+    assert_eq!(lines(&log).len(), 3, "{:?}", lines(&log));
+    for k in [&a, &b] {
+        signal(k, Signal::SIGTERM);
+    }
+    wait_exit(&mut a, SOON);
+    wait_exit(&mut b, SOON);
+    cluster.assert_clean();
+}

@@ -314,6 +314,9 @@ Examples:
   etcdlock elect --observe /svc/scheduler
   # scripts: wait until there is a primary
   etcdlock elect --observe --wait-leader /svc/db-primary
+  # a service that stays up: USR1 when it leads, USR2 when it must stop leading
+  etcdlock elect --on-won-signal USR1 --on-lost-signal USR2 --active-file /run/sched.active \\
+      /svc/scheduler -- ./scheduler
 
 Keys are those of etcdctl elect and Go's concurrency.Election (NAME/<lease hex>, the oldest \
 leads, the value is the proposal): etcdctl elect -l NAME shows etcdlock's leader, and etcdlock \
@@ -322,6 +325,16 @@ of run: its process tree is dead before the lease can expire. SIGTERM/SIGINT sto
 (signal, grace, SIGKILL) and only then delete the key. A lost session while standing by starts \
 the campaign over; a lost lease while leader kills COMMAND before the lease can expire and \
 stands again (exit only on a signal).
+
+Services that stay up and switch roles (--on-won-signal/--on-lost-signal, Choria's pattern): \
+COMMAND starts at once as a standby, with no promise (it runs beside the leader's and must not \
+act as leader until told); on election --active-file is written, then the won signal is sent to \
+its main process; when leadership ends the active file is removed and the lost signal sent, at \
+the latest --kill-after plus 0.5s before the lease can expire (a resign waits --kill-after after \
+it before the key goes). etcdlock cannot see whether the service obeyed: act as leader only \
+between the two signals and pass the fencing token (in --active-file). If the lost signal cannot \
+be delivered in time (etcdlock frozen or starved), the whole tree is killed before the lease can \
+expire, and etcdlock exits 70. COMMAND exiting ends etcdlock with its code.
 
 Exit codes: COMMAND's (--on-exit resign), 128+N after signal N, 2 usage error, 69 etcd \
 unavailable, 77 COMMAND's processes could not be killed; --wait-leader: 0 once NAME has a leader.";
@@ -361,9 +374,24 @@ pub struct ElectArgs {
     #[arg(help_heading = "Election", long, value_name = "DUR", default_value = "10m", value_parser = parse_positive_duration, allow_hyphen_values = true)]
     pub restart_window: Duration,
 
-    /// A file that exists exactly while COMMAND runs as leader (removed before the key goes)
+    /// A file that exists exactly while COMMAND runs as leader (removed before the key goes; with
+    /// --on-lost-signal, before the signal); it holds etcdlock's pid and the leader's
+    /// ETCDLOCK_KEY, ETCDLOCK_LEASE_ID and ETCDLOCK_FENCING_TOKEN lines
     #[arg(help_heading = "Election", long, value_name = "PATH")]
     pub active_file: Option<PathBuf>,
+
+    /// Keep COMMAND up across role changes: start it at once, as a standby (NOT the only active
+    /// one: it must not act as leader until told), and send SIG to its main process when this
+    /// candidate becomes leader (after --active-file is written); needs --on-lost-signal
+    #[arg(help_heading = "Election", long, value_name = "SIG", value_parser = parse_signal, requires = "on_lost_signal")]
+    pub on_won_signal: Option<Signal>,
+
+    /// Keep COMMAND up across role changes (see --on-won-signal): send SIG to its main process
+    /// when leadership ends (lease lost or revoked, key deleted, resign), at the latest
+    /// --kill-after plus 0.5s before the lease can expire, so it has the grace to stop acting as
+    /// leader; if it cannot be told in time (etcdlock frozen), its tree is killed instead
+    #[arg(help_heading = "Election", long, value_name = "SIG", value_parser = parse_signal, conflicts_with = "on_exit")]
+    pub on_lost_signal: Option<Signal>,
 
     /// Write a Prometheus textfile (node_exporter textfile collector) with etcdlock_leader (1
     /// while leader) and etcdlock_leader_transitions_total, updated on every change

@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use etcdlock::client::{Check, Client};
-use etcdlock::election::{Candidate, Election};
+use etcdlock::election::{Candidate, Election, Leadership};
 use etcdlock::holder::{self, Holder};
 use etcdlock::process::reaper;
 use etcdlock::process::supervise::{self, Signals};
 use etcdlock::process::tree::Tree;
+use etcdlock::roles::{Led, Roles, Service, Standby};
 use etcdlock::runner::{self, Ended, Release};
 use etcdlock::safety::SafetyParams;
 use etcdlock::session::Lease;
@@ -66,6 +67,14 @@ pub async fn elect(resolved: Resolved, args: ElectArgs) -> Result<u8> {
         argv,
         env: connection_env,
     };
+    if let Some(lost) = args.on_lost_signal {
+        let roles = Roles {
+            won: args.on_won_signal,
+            lost,
+            active_file: args.active_file.clone(),
+        };
+        return serve(&client, &plan, &args, &mut signals, &roles).await;
+    }
     let mut restarts = Vec::new();
     loop {
         match term(&client, &plan, &args, &mut signals, &stop, &mut restarts).await? {
@@ -286,7 +295,7 @@ async fn lead(
             tree: tree.clone(),
             run_id: run_id.clone(),
         };
-        write_active(args);
+        write_active(args, session, &leadership);
         let report = |event: runner::Event<'_>| tell(name, session, event);
         let ended = runner::run_command(
             session,
@@ -359,6 +368,207 @@ async fn lead(
     }
 }
 
+/// `--on-lost-signal`: COMMAND starts at once and stays up across terms, switching roles when
+/// told ([`etcdlock::roles`] starts, promotes, tells and stops it); one term is one lease, as in
+/// [`term`], but the command outlives them.
+async fn serve(
+    client: &Client,
+    plan: &Plan,
+    args: &ElectArgs,
+    signals: &mut Signals,
+    roles: &Roles,
+) -> Result<u8> {
+    let name = &args.name;
+    remove_active(args);
+    let run_id = reaper::new_run_id();
+    let tree = crate::run::prepare_tree(&run_id).await;
+    runner::last_resort::tracking(Some(tree.clone()));
+    let mut env = plan.env.clone();
+    if let Some(path) = &args.active_file {
+        env.push(("ETCDLOCK_ACTIVE_FILE", path.to_string_lossy().into_owned()));
+    }
+    let command = runner::Command {
+        program: plan.program.clone(),
+        argv: plan.argv.clone(),
+        env,
+        tree,
+        run_id,
+    };
+    let mut service = match Service::start(&command, name) {
+        Ok(service) => service,
+        Err(e) => {
+            command.tree.finish();
+            runner::last_resort::tracking(None);
+            return Err(e.into());
+        }
+    };
+    tracing::info!(name, pid = service.pid(), "the command runs, as standby");
+    loop {
+        if let Some(code) = serve_term(client, plan, args, signals, roles, &mut service).await {
+            return Ok(code);
+        }
+        let pause = tokio::time::sleep(Duration::from_secs(1));
+        match service.standby(signals, pause).await {
+            Standby::Done(()) => {}
+            Standby::Exited(status) => return Ok(finish(&service, None, status).await),
+            Standby::Stop(sig) => return Ok(stop(&mut service, None, sig, plan).await),
+        }
+    }
+}
+
+/// One lease of [`serve`]: campaign while standing by, lead, step down; the exit code once
+/// etcdlock is to exit (COMMAND gone).
+async fn serve_term(
+    client: &Client,
+    plan: &Plan,
+    args: &ElectArgs,
+    signals: &mut Signals,
+    roles: &Roles,
+    service: &mut Service,
+) -> Option<u8> {
+    let name = &args.name;
+    let grant = async {
+        let lease = Lease::grant(client, plan.params.ttl()).await?;
+        runner::last_resort::lease_granted(client.config(), lease.id);
+        Session::from_lease(client, lease, plan.params, args.kill_signal).await
+    };
+    let session = match service.standby(signals, grant).await {
+        Standby::Done(Ok(session)) => session,
+        Standby::Done(Err(e)) => {
+            output::warn(format!("{name}: {e}; campaigning again"));
+            runner::last_resort::lease_released();
+            return None;
+        }
+        Standby::Exited(status) => return Some(finish(service, None, status).await),
+        Standby::Stop(sig) => return Some(stop(service, None, sig, plan).await),
+    };
+    tracing::info!(name, "campaigning");
+    let campaign = plan.election.campaign(&session, plan.proposal.clone());
+    let leadership = match service.standby(signals, campaign).await {
+        Standby::Done(Ok(leadership)) => leadership,
+        Standby::Done(Err(e)) => {
+            let why = match e {
+                Error::Lost(reason) => format!("session lost while standing by ({reason})"),
+                e => e.to_string(),
+            };
+            output::warn(format!("{name}: {why}; campaigning again"));
+            step_down(service, session).await;
+            return None;
+        }
+        Standby::Exited(status) => return Some(finish(service, Some(session), status).await),
+        Standby::Stop(sig) => return Some(stop(service, Some(session), sig, plan).await),
+    };
+    if let Err(e) = leadership.confirm().await {
+        output::warn(format!("{name}: {e}; campaigning again"));
+        drop(leadership);
+        step_down(service, session).await;
+        return None;
+    }
+    write_active(args, &session, &leadership);
+    plan.metrics.set(true);
+    tracing::info!(
+        name,
+        key = leadership.key(),
+        fencing_token = leadership.fencing_token(),
+        "elected"
+    );
+    let resign = {
+        let (client, name, key) = (
+            session.client().clone(),
+            name.clone(),
+            leadership.key().to_owned(),
+        );
+        async move {
+            if etcdlock::election::resign_requested(&client, &name, &key)
+                .await
+                .is_err()
+            {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let led = service.lead(&session, roles, signals, resign).await;
+    plan.metrics.set(false);
+    remove_active(args);
+    let _ = leadership.into_acquired(); // the key goes with the lease
+    let lost = signal_name(roles.lost);
+    match led {
+        Led::Lost { reason, told: true } => {
+            output::warn(format!(
+                "{name}: leadership lost ({reason}); sent {lost} to the command, which runs on as a standby; campaigning again"
+            ));
+            step_down(service, session).await;
+            None
+        }
+        Led::Lost {
+            reason,
+            told: false,
+        } => {
+            output::warn(format!(
+                "{name}: leadership lost ({reason}); the command could not be told in time and was stopped"
+            ));
+            service.wait_exit().await;
+            finish(service, Some(session), std::process::ExitStatus::default()).await;
+            Some(exit::LOCK_LOST)
+        }
+        Led::SteppedDown { told: true } => {
+            output::info(format!(
+                "{name}: asked to resign; sent {lost} to the command, which runs on as a standby"
+            ));
+            step_down(service, session).await;
+            None
+        }
+        Led::SteppedDown { told: false } => {
+            let status = service.wait_exit().await;
+            Some(finish(service, Some(session), status).await)
+        }
+        Led::Exited(status) => Some(finish(service, Some(session), status).await),
+        Led::Stop(sig) => Some(stop(service, Some(session), sig, plan).await),
+    }
+}
+
+/// "SIGUSR2" as "USR2", as the flags take it.
+fn signal_name(sig: nix::sys::signal::Signal) -> &'static str {
+    sig.as_str().trim_start_matches("SIG")
+}
+
+/// End a term while the command runs on (see [`Service::step_down`]).
+async fn step_down(service: &Service, session: Session) {
+    if let Err(why) = service.step_down(session).await {
+        output::warn(format!(
+            "cannot revoke the lease: {why}; it expires by its TTL"
+        ));
+    }
+    runner::last_resort::lease_released();
+}
+
+/// The command ended with `status`: release (its tree dead first) and exit with its code.
+async fn finish(
+    service: &Service,
+    session: Option<Session>,
+    status: std::process::ExitStatus,
+) -> u8 {
+    if let Err(why) = service.release(session).await {
+        output::warn(format!(
+            "cannot revoke the lease: {why}; it expires by its TTL"
+        ));
+    }
+    runner::last_resort::lease_released();
+    runner::last_resort::tracking(None);
+    runner::status_code(status)
+}
+
+/// A signal to etcdlock: stop the command (the signal, the grace, SIGKILL), then release.
+async fn stop(
+    service: &mut Service,
+    session: Option<Session>,
+    sig: nix::sys::signal::Signal,
+    plan: &Plan,
+) -> u8 {
+    let status = service.stop(sig, plan.params.kill_after()).await;
+    finish(service, session, status).await
+}
+
 /// What the user reads about the command's events while it runs as leader.
 fn tell(name: &str, session: &Session, event: runner::Event<'_>) {
     use etcdlock::process::supervise::Event;
@@ -376,14 +586,27 @@ fn tell(name: &str, session: &Session, event: runner::Event<'_>) {
     }
 }
 
-/// `--active-file`: exists exactly while COMMAND runs as leader.
-fn write_active(args: &ElectArgs) {
-    if let Some(path) = &args.active_file {
-        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+/// `--active-file`: exists exactly while COMMAND runs as leader: etcdlock's pid, then the
+/// leadership's key, lease and fencing token as `VAR=value` lines.
+fn write_active(args: &ElectArgs, session: &Session, leadership: &Leadership<'_>) -> bool {
+    let Some(path) = &args.active_file else {
+        return true;
+    };
+    let text = format!(
+        "{}\nETCDLOCK_KEY={}\nETCDLOCK_LEASE_ID={:x}\nETCDLOCK_FENCING_TOKEN={}\n",
+        std::process::id(),
+        leadership.key(),
+        session.lease().id,
+        leadership.fencing_token()
+    );
+    match std::fs::write(path, text) {
+        Ok(()) => true,
+        Err(e) => {
             output::warn(format!(
                 "cannot write --active-file {}: {e}",
                 path.display()
             ));
+            false
         }
     }
 }

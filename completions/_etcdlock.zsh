@@ -322,7 +322,9 @@ _arguments "${_arguments_options[@]}" : \
 restart\:"Restart COMMAND while keeping leadership (backoff 1s doubling to 30s), until --max-restarts in --restart-window; then resign"))' \
 '--max-restarts=[With --on-exit restart\: resign after N restarts within --restart-window]:N:_default' \
 '--restart-window=[The window --max-restarts counts in]:DUR:_default' \
-'--active-file=[A file that exists exactly while COMMAND runs as leader (removed before the key goes)]:PATH:_files' \
+'--active-file=[A file that exists exactly while COMMAND runs as leader (removed before the key goes; with --on-lost-signal, before the signal); it holds etcdlock'\''s pid and the leader'\''s ETCDLOCK_KEY, ETCDLOCK_LEASE_ID and ETCDLOCK_FENCING_TOKEN lines]:PATH:_files' \
+'--on-won-signal=[Keep COMMAND up across role changes\: start it at once, as a standby (NOT the only active one\: it must not act as leader until told), and send SIG to its main process when this candidate becomes leader (after --active-file is written); needs --on-lost-signal]:SIG:_default' \
+'(--on-exit)--on-lost-signal=[Keep COMMAND up across role changes (see --on-won-signal)\: send SIG to its main process when leadership ends (lease lost or revoked, key deleted, resign), at the latest --kill-after plus 0.5s before the lease can expire, so it has the grace to stop acting as leader; if it cannot be told in time (etcdlock frozen), its tree is killed instead]:SIG:_default' \
 '--metrics-file=[Write a Prometheus textfile (node_exporter textfile collector) with etcdlock_leader (1 while leader) and etcdlock_leader_transitions_total, updated on every change]:PATH:_files' \
 '--ttl=[Lease TTL\: how long leadership outlives a crashed etcdlock, so the longest a standby waits after a crash (whole seconds, at least 2s)]:DUR:_default' \
 '*--meta=[Extra holder metadata shown by \`status\`, e.g. --meta role=scheduler (repeatable)]:KEY=VALUE:_default' \

@@ -407,7 +407,7 @@ _etcdlock() {
             return 0
             ;;
         etcdlock__subcmd__elect)
-            opts="-c -v -q -h -V --proposal --on-exit --max-restarts --restart-window --active-file --metrics-file --observe --json --wait-leader --ttl --meta --shell --kill-signal --kill-after --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
+            opts="-c -v -q -h -V --proposal --on-exit --max-restarts --restart-window --active-file --on-won-signal --on-lost-signal --metrics-file --observe --json --wait-leader --ttl --meta --shell --kill-signal --kill-after --endpoints --dial-timeout --cacert --cert --key --user --password-file --records-prefix --verbose --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -430,6 +430,14 @@ _etcdlock() {
                     return 0
                     ;;
                 --active-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-won-signal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-lost-signal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -337,7 +337,8 @@ be delivered in time (etcdlock frozen or starved), the whole tree is killed befo
 expire, and etcdlock exits 70. COMMAND exiting ends etcdlock with its code.
 
 Exit codes: COMMAND's (--on-exit resign), 128+N after signal N, 2 usage error, 69 etcd \
-unavailable, 77 COMMAND's processes could not be killed; --wait-leader: 0 once NAME has a leader.";
+unavailable, 70 (--on-lost-signal) COMMAND could not be told in time and was killed, 77 COMMAND's \
+processes could not be killed; --wait-leader: 0 once NAME has a leader.";
 
 /// What `elect` does when COMMAND exits while it leads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

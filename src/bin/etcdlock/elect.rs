@@ -68,6 +68,15 @@ pub async fn elect(resolved: Resolved, args: ElectArgs) -> Result<u8> {
         env: connection_env,
     };
     if let Some(lost) = args.on_lost_signal {
+        use nix::sys::signal::Signal::{SIGKILL, SIGSTOP};
+        if [Some(SIGKILL), Some(SIGSTOP)].contains(&Some(lost))
+            || [Some(SIGKILL), Some(SIGSTOP)].contains(&args.on_won_signal)
+        {
+            return Err(exit::fail(
+                exit::USAGE,
+                "--on-won-signal/--on-lost-signal cannot be KILL or STOP (the command must stay up; without them elect stops the whole tree on a loss)",
+            ));
+        }
         let roles = Roles {
             won: args.on_won_signal,
             lost,

@@ -104,12 +104,11 @@ impl Service {
             ("ETCDLOCK_NAME", name.to_owned()),
             (reaper::RUN_ID_ENV, command.run_id.clone()),
         ]);
-        let child = supervise::spawn(&command.program, &command.argv, &env, &command.tree)?;
+        let _child = supervise::spawn(&command.program, &command.argv, &env, &command.tree)?;
         let pid = command
             .tree
             .leader_pid()
             .ok_or_else(|| Error::Config("the command did not start".into()))?;
-        drop(child);
         Ok(Service {
             pid,
             tree: command.tree.clone(),

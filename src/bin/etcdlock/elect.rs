@@ -504,7 +504,7 @@ async fn serve_term(
     match led {
         Led::Lost { reason, told: true } => {
             output::warn(format!(
-                "{name}: leadership lost ({reason}); sent {lost} to the command, which runs on as a standby; campaigning again"
+                "{name}: leadership lost ({reason}); the command was told ({lost}) and runs on as a standby; campaigning again"
             ));
             step_down(service, session).await;
             None

@@ -681,6 +681,11 @@ fn role_signals_switch_a_service_that_stays_up() {
         "the old leader is told before the new one: {:?}",
         lines(&log)
     );
+    let ns = |line: &str| -> i64 { line.split(' ').nth(2).unwrap().parse().unwrap() };
+    eprintln!(
+        "revoked leader told {:.1}ms before the standby won",
+        (ns(&events(&log, "won b")[0]) - ns(&events(&log, "lost a")[0])) as f64 / 1e6
+    );
     assert!(
         events(&log, "lost a")[0].ends_with(" inactive"),
         "the active file is gone when the lost signal comes: {:?}",
@@ -818,5 +823,51 @@ fn a_frozen_leader_has_its_command_stopped_before_the_standby_starts() {
     }
     wait_exit(&mut a, SOON);
     wait_exit(&mut b, SOON);
+    cluster.assert_clean();
+}
+
+/// The leader's etcd traffic blackholed: no keep-alive is acknowledged, so the guard tells the
+/// service (USR2) at its kill-signal point, before the lease can expire and so before the
+/// standby's USR1; the service is not killed and, once etcd is back, stands again.
+#[test]
+fn role_signals_a_blackholed_leader_is_told_before_the_standby_wins() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let log = dir.path().join("log");
+    let (act_a, act_b) = (dir.path().join("a.active"), dir.path().join("b.active"));
+    let proxy = Proxy::start(&cluster.members[0].client_addr());
+    let opts = ["--ttl", "3"];
+    let mut a = service(&proxy.url(), &opts, "/el/cut-roles", &log, "a", &act_a);
+    wait_until("a wins", SOON, || events(&log, "won a").len() == 1);
+    let mut b = service(&ep, &opts, "/el/cut-roles", &log, "b", &act_b);
+    cluster.wait_keys("/el/cut-roles/", 2);
+    wait_until("b runs as standby", SOON, || {
+        events(&log, "start b").len() == 1
+    });
+    proxy.blackhole();
+    wait_until("b wins", SOON, || events(&log, "won b").len() == 1);
+    let ns = |line: &str| -> i64 { line.split(' ').nth(2).unwrap().parse().unwrap() };
+    let told = events(&log, "lost a");
+    assert_eq!(told.len(), 1, "{:?}", lines(&log));
+    assert!(
+        ns(&told[0]) < ns(&events(&log, "won b")[0]),
+        "{:?}",
+        lines(&log)
+    );
+    assert!(told[0].ends_with(" inactive"), "{:?}", lines(&log));
+    eprintln!(
+        "blackholed leader told {:.2}s before the standby won",
+        (ns(&events(&log, "won b")[0]) - ns(&told[0])) as f64 / 1e9
+    );
+    proxy.pass();
+    wait_until("a stands again", SOON, || {
+        cluster.keys("/el/cut-roles/").len() == 2
+    });
+    assert!(events(&log, "stop ").is_empty(), "{:?}", lines(&log));
+    assert_eq!(events(&log, "start a").len(), 1, "{:?}", lines(&log));
+    for k in [&a, &b] {
+        signal(k, Signal::SIGTERM);
+    }
+    assert_eq!(wait_exit(&mut a, SOON).code(), Some(0));
+    assert_eq!(wait_exit(&mut b, SOON).code(), Some(0));
     cluster.assert_clean();
 }

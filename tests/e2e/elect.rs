@@ -871,3 +871,75 @@ fn role_signals_a_blackholed_leader_is_told_before_the_standby_wins() {
     assert_eq!(wait_exit(&mut b, SOON).code(), Some(0));
     cluster.assert_clean();
 }
+
+/// The reaper helper of the etcdlock process `etcdlock` (argv `etcd-lock-watchdog internal-reap
+/// --run-id <etcdlock pid>-…`), as in tests/faults.
+fn helper_of(etcdlock: u32) -> i32 {
+    let needle = format!("--run-id\0{etcdlock}-");
+    let mut found = None;
+    wait_until("the reaper helper to exec", SOON, || {
+        found = fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .find(|pid| {
+                fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+            });
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// The leader's etcdlock *and* its helper frozen past the TTL (a whole-host freeze in small):
+/// not promised — nothing of etcdlock's runs, so the old command runs on while the standby's
+/// starts (hence the fencing token). What must hold: once resumed, the old leader's command is
+/// stopped at once (its deadline long past), and its etcdlock stands again behind the new leader.
+#[test]
+fn a_leader_frozen_with_its_helper_stops_its_command_at_once_when_resumed() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let log = dir.path().join("log");
+    let opts = ["--ttl", "3"];
+    let mut a = timed_candidate(&ep, &opts, "/el/frozen3", &log, "a");
+    wait_until("a leads", SOON, || at(&log, "start a").is_some());
+    let helper = nix::unistd::Pid::from_raw(helper_of(a.id()));
+    let mut b = timed_candidate(&ep, &opts, "/el/frozen3", &log, "b");
+    cluster.wait_keys("/el/frozen3/", 2);
+    nix::sys::signal::kill(helper, Signal::SIGSTOP).unwrap();
+    signal(&a, Signal::SIGSTOP);
+    wait_until("b takes over", SOON, || at(&log, "start b").is_some());
+    // a's command: the shell whose script logs "start a".
+    let needle = format!("echo start a $(date +%s%N) >> {}", log.display());
+    let a_command = || {
+        fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .find(|pid| {
+                fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                    c.starts_with(b"/bin/sh\0") && String::from_utf8_lossy(&c).contains(&needle)
+                }) && !matches!(proc_state(*pid), Some('Z') | None)
+            })
+    };
+    assert!(
+        a_command().is_some(),
+        "nothing of a's could stop its command: {:?}",
+        lines(&log)
+    );
+    let resumed = Instant::now();
+    nix::sys::signal::kill(helper, Signal::SIGCONT).unwrap();
+    signal(&a, Signal::SIGCONT);
+    // Far past its kill time: SIGKILL at once (no TERM, so no "stop a" line).
+    wait_until("a's command killed", SOON, || a_command().is_none());
+    let took = resumed.elapsed();
+    eprintln!("resumed leader killed its command {took:?} after SIGCONT");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    wait_until("a stands again", SOON, || {
+        cluster.keys("/el/frozen3/").len() == 2
+    });
+    assert_eq!(starts(&log).len(), 2, "{:?}", lines(&log));
+    for k in [&a, &b] {
+        signal(k, Signal::SIGTERM);
+    }
+    wait_exit(&mut a, SOON);
+    wait_exit(&mut b, SOON);
+    cluster.assert_clean();
+}

@@ -16,6 +16,11 @@
 //! publishes its kill times to the reaper helper ([`crate::process::reaper`]) whenever it
 //! extends or moves them, and the helper kills the tree at those times if no newer ones come;
 //! when that happened (or the helper died), the guard latches the lock as lost too.
+//!
+//! A service that stays up across leaderships ([`crate::roles`]) is armed with `promote` instead:
+//! at a loss the guard *tells* it (removes its active file, sends its lost signal to the main
+//! process) and disarms, rather than killing the tree; the kill times are still published to the
+//! helper while it is armed, so a guard that cannot run in time still has the tree killed.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;

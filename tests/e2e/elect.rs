@@ -944,3 +944,46 @@ fn a_leader_frozen_with_its_helper_stops_its_command_at_once_when_resumed() {
     wait_exit(&mut b, SOON);
     cluster.assert_clean();
 }
+
+/// Crash of the leader's host processes, on 3 members: its etcdlock *and* its reaper helper
+/// SIGKILLed. The command (one process here) dies with etcdlock (`PR_SET_PDEATHSIG`), so it is
+/// dead before the standby's command starts, within TTL + 1 s. (Processes a command forks are
+/// the helper's to kill: with the helper gone too they are not covered; see docs/safety.md.)
+#[test]
+fn three_members_leader_and_helper_sigkilled_fail_over_within_ttl_plus_one_second() {
+    let cluster = Cluster::three();
+    let ep = cluster.endpoints();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let script = format!("echo start a $$ >> {}; exec sleep 300", log.display());
+    let mut a = spawn_etcdlock(
+        &ep,
+        &["elect", "--ttl", "3", "/el/crash2", "-c", &script],
+        Stdio::null(),
+    );
+    wait_until("a leads", SOON, || starts(&log).len() == 1);
+    let command: i32 = starts(&log)[0].trim_start_matches("a ").parse().unwrap();
+    let helper = nix::unistd::Pid::from_raw(helper_of(a.id()));
+    let mut b = candidate(&ep, &["--ttl", "3"], "/el/crash2", &log, "b");
+    cluster.wait_keys("/el/crash2/", 2);
+    let killed_at = Instant::now();
+    signal(&a, Signal::SIGKILL);
+    nix::sys::signal::kill(helper, Signal::SIGKILL).unwrap();
+    wait_exit(&mut a, SOON);
+    let mut command_dead = None;
+    wait_until("b takes over", SOON, || {
+        if command_dead.is_none() && !pid_alive(command) {
+            command_dead = Some(killed_at.elapsed());
+        }
+        starts(&log).len() == 2
+    });
+    let took = killed_at.elapsed();
+    let dead = command_dead.expect("a's command was dead before b's started");
+    eprintln!("leader and helper SIGKILLed at TTL 3s: its command dead after {dead:?}, the standby's started after {took:?}");
+    assert!(
+        took < Duration::from_secs(4) + Duration::from_millis(500),
+        "took {took:?}"
+    );
+    signal(&b, Signal::SIGTERM);
+    wait_exit(&mut b, SOON);
+}

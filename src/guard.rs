@@ -447,6 +447,71 @@ mod tests {
         g.stop();
     }
 
+    /// A command in a tree of its own (`sleep 30`), and its pid.
+    fn sleeper() -> (Arc<Tree>, i32) {
+        let tree = Arc::new(Tree::prepare());
+        crate::process::supervise::spawn(
+            std::path::Path::new("/bin/sleep"),
+            &["sleep".into(), "30".into()],
+            &[],
+            &tree,
+        )
+        .unwrap();
+        let pid = tree.leader_pid().unwrap();
+        (tree, pid)
+    }
+
+    fn end(tree: &Tree, pid: i32) {
+        tree.stop_all(Duration::from_secs(3));
+        crate::process::spawn::reap(pid);
+        tree.finish();
+    }
+
+    #[test]
+    fn a_promoted_tree_is_told_at_a_loss_and_not_killed() {
+        let (tree, pid) = sleeper();
+        let dir = std::env::temp_dir().join(format!("etcdlock-guard-{}", std::process::id()));
+        std::fs::write(&dir, "x").unwrap();
+        let g = start(BootTime::now() + Duration::from_secs(10), 100);
+        // SIGCONT: a signal the sleeper survives, so a kill would show.
+        g.promote(
+            tree.clone(),
+            Some(Signal::SIGCONT),
+            Signal::SIGCONT,
+            Some(dir.clone()),
+        )
+        .unwrap();
+        assert!(!g.told());
+        g.lose("revoked");
+        assert!(g.told(), "told at once");
+        assert!(
+            !dir.exists(),
+            "the active file is removed before the signal"
+        );
+        // Past the grace and the margin: nothing killed it.
+        std::thread::sleep(Duration::from_millis(900));
+        assert!(
+            crate::process::spawn::reap(pid).is_none(),
+            "the service runs on"
+        );
+        assert!(!tree.is_empty());
+        g.stop();
+        end(&tree, pid);
+    }
+
+    #[test]
+    fn a_lost_lease_promotes_nothing() {
+        let (tree, pid) = sleeper();
+        let g = start(BootTime::now() + Duration::from_secs(10), 100);
+        g.lose("revoked");
+        assert!(g
+            .promote(tree.clone(), Some(Signal::SIGCONT), Signal::SIGCONT, None)
+            .is_err());
+        assert!(!g.told() && !g.demote());
+        g.stop();
+        end(&tree, pid);
+    }
+
     #[test]
     fn the_thread_declares_loss_when_time_runs_out() {
         let now = BootTime::now();

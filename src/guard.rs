@@ -468,38 +468,6 @@ mod tests {
     }
 
     #[test]
-    fn a_promoted_tree_is_told_at_a_loss_and_not_killed() {
-        let (tree, pid) = sleeper();
-        let dir = std::env::temp_dir().join(format!("etcdlock-guard-{}", std::process::id()));
-        std::fs::write(&dir, "x").unwrap();
-        let g = start(BootTime::now() + Duration::from_secs(10), 100);
-        // SIGCONT: a signal the sleeper survives, so a kill would show.
-        g.promote(
-            tree.clone(),
-            Some(Signal::SIGCONT),
-            Signal::SIGCONT,
-            Some(dir.clone()),
-        )
-        .unwrap();
-        assert!(!g.told());
-        g.lose("revoked");
-        assert!(g.told(), "told at once");
-        assert!(
-            !dir.exists(),
-            "the active file is removed before the signal"
-        );
-        // Past the grace and the margin: nothing killed it.
-        std::thread::sleep(Duration::from_millis(900));
-        assert!(
-            crate::process::spawn::reap(pid).is_none(),
-            "the service runs on"
-        );
-        assert!(!tree.is_empty());
-        g.stop();
-        end(&tree, pid);
-    }
-
-    #[test]
     fn a_lost_lease_promotes_nothing() {
         let (tree, pid) = sleeper();
         let g = start(BootTime::now() + Duration::from_secs(10), 100);

@@ -7,6 +7,12 @@
 //!
 //! Only `[A-Za-z0-9._-]`: safe unquoted in shell variables, CI outputs and dotenv files.
 //!
+//! The life of one: [`acquire`] takes the lock and makes the handle, which the caller must hand
+//! over ([`Undelivered::delivered`]) or give up ([`Undelivered::abandon`], or by dropping it:
+//! either frees the lock at once); then, in any process, [`Handle::verify`] / [`Handle::attach`]
+//! (a command runs in the lock: [`crate::runner::hold_handle`]), [`Handle::renew`] and
+//! [`Handle::release`].
+//!
 //! A handle is a bearer secret: whoever has the line can run under the lock, renew it and release
 //! it. The secret is 32 random bytes from the operating system's generator, made by `acquire` and
 //! printed nowhere else; the lock key stores only `SHA-256("etcdlock-handle-v2\0" KEY "\0"

@@ -203,7 +203,11 @@ fn failure(e: &CallError) -> String {
 /// may be a panic hook or a `Drop` on the runtime's only thread, which cannot wait for a request
 /// of its own runtime), waiting at most `within`; whether it was revoked. A lease that is gone
 /// already counts as revoked.
-pub(crate) fn revoke_on_own_thread(config: crate::client::Config, id: i64, within: Duration) -> bool {
+pub(crate) fn revoke_on_own_thread(
+    config: crate::client::Config,
+    id: i64,
+    within: Duration,
+) -> bool {
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name("etcdlock-revoke".into())
@@ -215,7 +219,9 @@ pub(crate) fn revoke_on_own_thread(config: crate::client::Config, id: i64, withi
                 return;
             };
             let revoked = rt.block_on(async {
-                let etcd = Client::connect(config, crate::client::Check::Lazy).await.ok()?;
+                let etcd = Client::connect(config, crate::client::Check::Lazy)
+                    .await
+                    .ok()?;
                 let lease = Lease {
                     id,
                     ttl: Duration::ZERO,

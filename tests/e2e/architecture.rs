@@ -207,17 +207,35 @@ const MECHANICS: &[(&str, &str)] = &[
     ("lease_keep_alive", "a Session, Handle::renew"),
     ("session::keep_alive", "a Session (runner::open_session)"),
     ("Session::new", "runner::open_session"),
-    ("Session::from_lease", "runner::open_session, Attached::keep_alive"),
+    (
+        "Session::from_lease",
+        "runner::open_session, Attached::keep_alive",
+    ),
     (".detach()", "runner::hold_handle, handle::acquire"),
-    (".close()", "runner::hold / runner::release (Session::close revokes)"),
-    (".end()", "runner::release (Session::end and Lease::end revoke)"),
-    (".revoke(", "Undelivered::abandon, ResignRequest::withdraw, Handle::release"),
+    (
+        ".close()",
+        "runner::hold / runner::release (Session::close revokes)",
+    ),
+    (
+        ".end()",
+        "runner::release (Session::end and Lease::end revoke)",
+    ),
+    (
+        ".revoke(",
+        "Undelivered::abandon, ResignRequest::withdraw, Handle::release",
+    ),
     ("lease_revoke", "inspect::break_holder, runner::release"),
     ("inspect::revoke", "inspect::break_holder"),
-    ("lock::enqueue", "wait::wait (through runner::hold, handle::acquire)"),
+    (
+        "lock::enqueue",
+        "wait::wait (through runner::hold, handle::acquire)",
+    ),
     ("mark_held", "handle::acquire"),
     ("lock::mark(", "wait::wait"),
-    ("lock::release", "runner::release, Undelivered::abandon, Handle::release"),
+    (
+        "lock::release",
+        "runner::release, Undelivered::abandon, Handle::release",
+    ),
     ("release_with_records", "runner::release"),
     ("spawn::spawn", "runner::run_command (through runner::hold)"),
     ("supervise::spawn", "runner::run_command"),
@@ -230,7 +248,9 @@ const MECHANICS: &[(&str, &str)] = &[
 ];
 
 /// Every `(module, line, mechanic, instead)` in `mods` (comments and unit tests aside).
-fn mechanics_called(mods: &BTreeMap<String, String>) -> Vec<(String, String, &'static str, &'static str)> {
+fn mechanics_called(
+    mods: &BTreeMap<String, String>,
+) -> Vec<(String, String, &'static str, &'static str)> {
     let mut found = Vec::new();
     for (name, text) in mods {
         for line in code(text).lines() {

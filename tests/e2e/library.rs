@@ -679,7 +679,10 @@ fn a_handle_that_is_not_delivered_frees_its_lock() {
         };
         let freed = async |h: &etcdlock::handle::Handle| {
             assert_eq!(h.state(&client).await.unwrap(), State::Lost);
-            assert!(h.attach(&client).await.is_err(), "the lease outlived the lock");
+            assert!(
+                h.attach(&client).await.is_err(),
+                "the lease outlived the lock"
+            );
         };
 
         let taken = take().await;

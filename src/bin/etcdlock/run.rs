@@ -452,10 +452,7 @@ async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -> Re
             return Err(lost_since(&client, &handle, handle.lost()).await.into());
         }
     }
-    let attached = handle
-        .attach(&client)
-        .await
-        .map_err(|_| handle.lost())?;
+    let attached = handle.attach(&client).await.map_err(|_| handle.lost())?;
     let params = safety_params(attached.ttl(), args.kill_after)?;
     let run_id = reaper::new_run_id();
     let tree = prepare_tree(&run_id).await;

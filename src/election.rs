@@ -590,14 +590,15 @@ pub fn resign_request_key(client: &Client, name: &str) -> String {
     format!("{}resign/{name}", client.config().records_prefix())
 }
 
-/// Ask the leader `leader` of `name` to step down: put the request on a lease of `ttl` (so that it
-/// never outlives the asker by long); the lease, to revoke once answered.
+/// Ask the leader `leader` of `name` to step down: put the request on a lease of `ttl` of its own
+/// (so that it never outlives the asker by long). The request stands until it is withdrawn
+/// ([`ResignRequest::withdraw`]: once answered, or given up on) or its lease expires.
 pub async fn request_resign(
     client: &Client,
     name: &str,
     leader: &Candidate,
     ttl: Duration,
-) -> Result<crate::session::Lease> {
+) -> Result<ResignRequest> {
     let lease = crate::session::Lease::grant(client, ttl).await?;
     let key = resign_request_key(client, name);
     let txn = Txn::new().and_then([TxnOp::put(
@@ -609,7 +610,46 @@ pub async fn request_resign(
         let _ = lease.revoke(client).await;
         return Err(e);
     }
-    Ok(lease)
+    Ok(ResignRequest {
+        client: client.clone(),
+        lease: Some(lease),
+    })
+}
+
+/// A standing request that a leader step down (see [`request_resign`]): on a lease of its own.
+/// [`ResignRequest::withdraw`] takes it back at once. Dropped without that, its lease is revoked
+/// by a task on the current tokio runtime if there is one (best effort: a runtime that ends first
+/// cancels it); either way the request goes when its lease expires, `ttl` after it was made.
+#[derive(Debug)]
+#[must_use = "withdraw the request once answered (it otherwise stands until its lease expires)"]
+pub struct ResignRequest {
+    client: Client,
+    lease: Option<crate::session::Lease>,
+}
+
+impl ResignRequest {
+    /// Take the request back: revoke its lease, which deletes it. Bounded to 3 s; an error says
+    /// why the revoke failed (the request then goes when its lease expires).
+    pub async fn withdraw(mut self) -> std::result::Result<(), String> {
+        match self.lease.take() {
+            Some(lease) => lease.revoke(&self.client).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ResignRequest {
+    fn drop(&mut self) {
+        let Some(lease) = self.lease.take() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let client = self.client.clone();
+            runtime.spawn(async move {
+                let _ = lease.revoke(&client).await;
+            });
+        }
+    }
 }
 
 /// Resolves once a request that `key` (our leader key in election `name`) step down is put (see

@@ -7,6 +7,12 @@
 //!
 //! Only `[A-Za-z0-9._-]`: safe unquoted in shell variables, CI outputs and dotenv files.
 //!
+//! The life of one: [`acquire`] takes the lock and makes the handle, which the caller must hand
+//! over ([`Undelivered::delivered`]) or give up ([`Undelivered::abandon`], or by dropping it:
+//! either frees the lock at once); then, in any process, [`Handle::verify`] / [`Handle::attach`]
+//! (a command runs in the lock: [`crate::runner::hold_handle`]), [`Handle::renew`] and
+//! [`Handle::release`].
+//!
 //! A handle is a bearer secret: whoever has the line can run under the lock, renew it and release
 //! it. The secret is 32 random bytes from the operating system's generator, made by `acquire` and
 //! printed nowhere else; the lock key stores only `SHA-256("etcdlock-handle-v2\0" KEY "\0"
@@ -31,10 +37,19 @@ use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use ring::digest::{digest, SHA256};
 use ring::rand::{SecureRandom, SystemRandom};
 
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::holder::Holder;
+use crate::lock::{Acquired, QueueInfo};
+use crate::process::supervise::Signals;
 use crate::record::RunRecord;
+use crate::safety::SafetyParams;
+use crate::session::{Lease, Session};
+use crate::wait::{self, Wait};
 
 /// The handle's version prefix.
 const PREFIX: &str = "etl2";
@@ -437,8 +452,8 @@ impl Handle {
             .is_some_and(|r| r.handle_released && r.fencing_token == self.fencing_token)
     }
 
-    fn lease(&self) -> crate::session::Lease {
-        crate::session::Lease {
+    fn lease(&self) -> Lease {
+        Lease {
             id: self.lease_id,
             ttl: std::time::Duration::ZERO,
             granted_at: crate::clock::BootTime::now(),
@@ -451,6 +466,224 @@ impl Handle {
             "the lock {} of this handle was lost: its lease expired (the TTL ran out after the last acquire, renew or run --handle), was revoked, or its key was deleted or overwritten",
             self.name
         ))
+    }
+}
+
+/// How [`acquire`] ended.
+#[derive(Debug)]
+pub enum Acquisition {
+    /// We hold the lock and the handle is made: hand it over ([`Undelivered::delivered`]) or
+    /// free the lock ([`Undelivered::abandon`]).
+    Held(Undelivered),
+    /// The patience ran out: who held the lock then, when asked ([`Wait::describe_give_up`]).
+    /// The lease is revoked: no key of ours is left.
+    GaveUp(Option<QueueInfo>),
+    /// A signal came while waiting; the lease is revoked.
+    Cancelled(Signal),
+    /// The lease was lost while waiting (revoked, expired, the key deleted).
+    Lost(String),
+}
+
+/// Take the lock `how.name` for a handle (what `etcdlock acquire` does): grant a lease of
+/// `params.ttl()`, kept alive and guarded while waiting; wait as [`wait::wait`] waits (its events
+/// go to `report`; the key says it is a handle's); then make the [`Handle`] — its secret exists
+/// from here on, in the returned [`Undelivered`] only — and write the secret's hash into the key,
+/// only now that the key holds the lock (a waiter's key never carries one) and only if the key is
+/// still ours; then stop keeping the lease alive and renew it once, so that its TTL counts from
+/// now: the lock frees itself a TTL after the last acquire, renew or `run --handle`.
+///
+/// Guarantees: every path that does not end in [`Acquisition::Held`] — gave up, cancelled, lost,
+/// errors included — revokes the lease, which deletes our key; a failure after the lock was taken
+/// (the hash not written, the renewal) frees the lock again before the error returns. The one
+/// lease is granted here and ends here, or in [`Undelivered`].
+pub async fn acquire(
+    client: &Client,
+    params: SafetyParams,
+    signals: &mut Signals,
+    how: &Wait<'_>,
+    report: &dyn Fn(wait::Event<'_>),
+) -> Result<Acquisition> {
+    let mut holder = how.holder.clone();
+    holder.handle = true;
+    let lease = Lease::grant(client, params.ttl()).await?;
+    let session = Session::from_lease(client, lease, params, Signal::SIGTERM).await?;
+    let mine = Wait {
+        holder: &holder,
+        ..how.clone()
+    };
+    let waited = wait::wait(
+        client,
+        session.lease(),
+        session.guard(),
+        signals,
+        &mine,
+        report,
+    )
+    .await;
+    let ended = match waited {
+        Ok(wait::Waited::Acquired(holding)) => Ok(holding.into_acquired()),
+        Ok(wait::Waited::GaveUp(info)) => Err(Ok(Acquisition::GaveUp(info))),
+        Ok(wait::Waited::Cancelled(sig)) => Err(Ok(Acquisition::Cancelled(sig))),
+        Ok(wait::Waited::Lost(reason)) => Err(Ok(Acquisition::Lost(reason))),
+        Err(e) => Err(Err(e)),
+    };
+    let acquired = match ended {
+        Ok(acquired) => acquired,
+        Err(result) => {
+            // Gave up, interrupted or failed: leave the queue (the revoke deletes our key).
+            let _ = session.close().await;
+            return result;
+        }
+    };
+    let lease_id = session.lease().id;
+    let handle = match Handle::new(
+        client.cluster_id(),
+        lease_id,
+        acquired.fencing_token,
+        how.name.to_owned(),
+    ) {
+        Ok(handle) => handle,
+        Err(e) => {
+            let _ = session.close().await;
+            return Err(e);
+        }
+    };
+    holder.acquired_at = Some(crate::holder::now_rfc3339());
+    holder.handle_secret_sha256 = Some(handle.secret_sha256());
+    match crate::lock::mark_held(client, &acquired, lease_id, &holder).await {
+        Ok(true) => {}
+        other => {
+            let _ = session.close().await;
+            return Err(match other {
+                Err(e) => e,
+                _ => handle.lost(),
+            });
+        }
+    }
+    session.detach();
+    let mut taken = Undelivered {
+        client: client.clone(),
+        handle,
+        acquired,
+        ttl: Duration::ZERO,
+        settled: false,
+    };
+    match taken.handle.renew(client).await {
+        Ok(ttl) => {
+            taken.ttl = ttl;
+            Ok(Acquisition::Held(taken))
+        }
+        Err(e) => {
+            let _ = taken.abandon().await;
+            Err(e)
+        }
+    }
+}
+
+/// A lock just taken for a handle by [`acquire`], whose handle nobody has yet. Hand the handle
+/// over ([`Undelivered::handle`]: print it, write it to a file) and say so
+/// ([`Undelivered::delivered`]), or free the lock ([`Undelivered::abandon`]) when it could not
+/// be delivered.
+///
+/// Dropped without either, it frees the lock too: the lease is revoked from a thread of its own,
+/// with its own connection, waiting at most 5 s (a lock whose handle nobody has would otherwise
+/// stay held, by nobody, for its whole TTL; if etcd does not answer in time, it does).
+#[must_use = "hand the handle over (delivered) or free the lock (abandon); dropping it frees the lock"]
+pub struct Undelivered {
+    client: Client,
+    handle: Handle,
+    acquired: Acquired,
+    ttl: Duration,
+    settled: bool,
+}
+
+impl std::fmt::Debug for Undelivered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Undelivered")
+            .field("handle", &self.handle)
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+impl Undelivered {
+    /// The handle to hand over (a bearer secret: see the module's documentation).
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// The TTL etcd granted at the renewal: the lock frees itself this long from now unless the
+    /// handle renews it, runs under it or releases it.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The handle was handed over: the lock is its holder's from now on (it frees itself at the
+    /// end of the TTL unless renewed). The handle, for a caller that keeps it.
+    pub fn delivered(mut self) -> Handle {
+        self.settled = true;
+        self.handle.clone()
+    }
+
+    /// Nobody can use a handle that was not delivered: free the lock now rather than at the end
+    /// of the TTL — delete the key (only while it is still the one taken), then revoke the lease.
+    /// An error says why the revoke failed (the lock then frees when the lease expires).
+    pub async fn abandon(mut self) -> std::result::Result<(), String> {
+        self.settled = true;
+        let _ = crate::lock::release(&self.client, &self.handle.name, &self.acquired, None).await;
+        self.handle.lease().revoke(&self.client).await
+    }
+}
+
+impl Drop for Undelivered {
+    fn drop(&mut self) {
+        if !self.settled {
+            tracing::debug!(
+                lease = format!("{:x}", self.handle.lease_id),
+                "a handle dropped undelivered; revoking its lease"
+            );
+            crate::session::revoke_on_own_thread(
+                self.client.config().clone(),
+                self.handle.lease_id,
+                Duration::from_secs(5),
+            );
+        }
+    }
+}
+
+/// A handle's lease, found alive by [`Handle::attach`]: to keep alive while a command runs in the
+/// handle's lock ([`crate::runner::hold_handle`]).
+#[derive(Debug)]
+pub struct Attached {
+    client: Client,
+    lease: Lease,
+}
+
+impl Attached {
+    /// The TTL the lease was granted: the safety parameters of a run in the lock must fit it.
+    pub fn ttl(&self) -> Duration {
+        self.lease.ttl
+    }
+
+    /// Keep the lease alive and guard it, as a [`Session`] whose deadline counts from what etcd
+    /// said was left (`params` are checked against the lease's TTL; an armed tree gets
+    /// `kill_signal` first). Hand the session to [`crate::runner::hold_handle`], which leaves the
+    /// lease to its TTL afterwards (revoking it only if the lock was lost).
+    pub async fn keep_alive(self, params: SafetyParams, kill_signal: Signal) -> Result<Session> {
+        Session::from_lease(&self.client, self.lease, params, kill_signal).await
+    }
+}
+
+impl Handle {
+    /// The handle's lease, if it is still alive (one read; [`Error::Lost`] if it expired or was
+    /// revoked), to run a command in the lock ([`Attached::keep_alive`]). Check the handle
+    /// against its key first ([`Handle::verify`]): this reads only the lease.
+    pub async fn attach(&self, client: &Client) -> Result<Attached> {
+        let lease = Lease::attach(client, self.lease_id).await?;
+        Ok(Attached {
+            client: client.clone(),
+            lease,
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! Inspection as data: who holds a lock, since when, and who waits ([`status`]); every lock under a
-//! prefix ([`list`]); revoking a holder's lease ([`revoke`]). Rendering is the caller's business
-//! (the `etcdlock` binary prints tables and JSON).
+//! prefix ([`list`]); breaking a hold by revoking its lease ([`break_holder`]). Rendering is the
+//! caller's business (the `etcdlock` binary prints tables and JSON).
 //!
 //! The types serialize to the JSON schema of `etcdlock status --json` / `list --json`: versioned
 //! by [`SCHEMA_VERSION`], field names shared between the two, fields only ever added. Locks taken by
@@ -652,8 +652,12 @@ pub async fn names(etcd: &Client, prefix: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Revoke lease `id` (breaking whatever it holds).
-pub async fn revoke(etcd: &Client, id: i64) -> Result<()> {
+/// Break a holder's (or a waiter's) hold, as [`status`] listed it: revoke its lease, which
+/// deletes its key at once — the next waiter gets the lock, and an etcdlock holder stops its
+/// command (its guard sees the lease gone) — and everything else on that lease.
+pub async fn break_holder(etcd: &Client, entry: &Entry) -> Result<()> {
+    let id = i64::from_str_radix(&entry.lease_id, 16)
+        .map_err(|_| Error::Config(format!("{:?} is not a lease id", entry.lease_id)))?;
     etcd.retrying("cannot revoke the holder's lease", || {
         etcd.call(|mut c| async move { c.lease_revoke(id).await })
     })

@@ -40,6 +40,7 @@
 //! | a lock's queue is exactly the keys `NAME/<lease hex>` attached to that lease | [`queue`] |
 //! | a campaign never returns leadership without its key (it fails when the session is lost or the key goes: etcd #11007); a dropped or failed campaign deletes its key; leadership is the oldest queue key, as in Go's `Election` | [`election::Election::campaign`] |
 //! | **the whole promise for a command, in one call**: wait (cancel-safely, the own key watched), spawn into its tree, arm the guard after spawn and disarm it once the tree is empty, forward signals, the tree dead before the lease is revoked, the records written with the release | [`runner::hold`] ([`runner::hold_handle`] in a lock held by a handle; its parts [`wait::wait`], [`runner::run_command`], [`runner::release`]) |
+//! | a lock taken for a handle has the secret's hash in its key only once the key holds, and is freed at once (not at the end of its TTL) when nobody got the handle: every failure after the grant revokes, and an undelivered handle is delivered, abandoned or dropped (which revokes) | [`handle::acquire`], [`handle::Undelivered`] |
 //! | a service kept up across leaderships (`elect --on-lost-signal`) is told by signal, not killed, when leadership ends — at the latest at the kill-signal point, the active file removed first — and killed before the lease can expire if it cannot be told in time | [`roles::Service::lead`] (the guard's crate-private `promote` / `demote`) |
 //! | every process the command starts is tracked: a cgroup joined at clone time, else subreaper | [`process::tree::Tree`], [`process::spawn::spawn`] |
 //! | the command dies with its supervisor: `PR_SET_PDEATHSIG` from a thread that lives as long as the process (the main one, else the library's spawner thread: callers may be on any thread), and a reaper helper for the rest of the tree | [`process::spawn::spawn`], [`process::reaper`] |
@@ -63,7 +64,8 @@
 //! - [`runner`]: **the whole promise in one call**, [`runner::hold`] — wait for the lock, run a
 //!   command under it and release it with its records, reporting typed events and outcomes (what
 //!   `etcdlock run` and `run --handle` use; `examples/run.rs` is `etcdlock run` in about 30
-//!   lines). [`wait`]: the waiting part on its own (what `etcdlock acquire` uses).
+//!   lines); [`runner::open_session`] grants the lease a run holds. [`wait`]: the waiting part on
+//!   its own; [`handle::acquire`]: a lock taken for a handle (what `etcdlock acquire` uses).
 //! - [`process`]: running a command under a session (tree tracking, spawn, reaper, supervision).
 //!   It lives here rather than in the binary because its invariants and the guard's are one
 //!   contract: see the module's documentation.

@@ -210,6 +210,29 @@ pub async fn prepare_tree(run_id: &str, rescue: Option<Rescue>) -> Arc<Tree> {
     prepare(run_id.to_owned(), rescue)()
 }
 
+/// The session a run (or a term of an election) holds its lock with: a lease of `params.ttl()`
+/// granted — or `claimed`, a lease granted already for this run (e.g. by [`crate::herd::claim`])
+/// — registered with [`last_resort`] (a panic revokes it once the tree is dead), then kept alive
+/// and guarded (`kill_signal` goes to an armed tree first). Overlaps [`prepare_tree`] well: join
+/// the two.
+///
+/// Guarantees: the grant is idempotent (see [`Lease::grant`]); `params` are re-checked against the
+/// TTL etcd granted, and a lease they do not fit is revoked before the error returns. No other
+/// lease is left behind on any path.
+pub async fn open_session(
+    client: &crate::client::Client,
+    claimed: Option<Lease>,
+    params: crate::safety::SafetyParams,
+    kill_signal: Signal,
+) -> Result<Session> {
+    let lease = match claimed {
+        Some(lease) => lease,
+        None => Lease::grant(client, params.ttl()).await?,
+    };
+    last_resort::lease_granted(client.config(), lease.id);
+    Session::from_lease(client, lease, params, kill_signal).await
+}
+
 /// The variables a locked command gets (besides `command.env`).
 fn environment(
     session: &Session,
@@ -878,7 +901,7 @@ pub mod last_resort {
     use std::sync::{Arc, Mutex, OnceLock};
     use std::time::Duration;
 
-    use crate::client::{Check, Client, Config};
+    use crate::client::Config;
     use crate::process::tree::Tree;
 
     #[derive(Default)]
@@ -933,25 +956,7 @@ pub mod last_resort {
 
     /// Revoke lease `id` on a thread of its own, waiting at most 5 s; whether it was revoked.
     fn revoke(config: Config, id: i64) -> bool {
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
-        let spawned = std::thread::Builder::new()
-            .name("etcdlock-emergency".into())
-            .spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                let revoked = rt.block_on(async {
-                    let etcd = Client::connect(config, Check::Lazy).await.ok()?;
-                    etcd.call(|mut c| async move { c.lease_revoke(id).await })
-                        .await
-                        .ok()
-                });
-                let _ = done_tx.send(revoked.is_some());
-            });
-        spawned.is_ok() && done_rx.recv_timeout(Duration::from_secs(5)) == Ok(true)
+        crate::session::revoke_on_own_thread(config, id, Duration::from_secs(5))
     }
 }
 

@@ -199,6 +199,41 @@ fn failure(e: &CallError) -> String {
     }
 }
 
+/// Revoke lease `id` from a thread of its own, with its own runtime and connection (the caller
+/// may be a panic hook or a `Drop` on the runtime's only thread, which cannot wait for a request
+/// of its own runtime), waiting at most `within`; whether it was revoked. A lease that is gone
+/// already counts as revoked.
+pub(crate) fn revoke_on_own_thread(
+    config: crate::client::Config,
+    id: i64,
+    within: Duration,
+) -> bool {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("etcdlock-revoke".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            let revoked = rt.block_on(async {
+                let etcd = Client::connect(config, crate::client::Check::Lazy)
+                    .await
+                    .ok()?;
+                let lease = Lease {
+                    id,
+                    ttl: Duration::ZERO,
+                    granted_at: BootTime::now(),
+                };
+                lease.end(&etcd).await.ok()
+            });
+            let _ = done_tx.send(revoked.is_some());
+        });
+    spawned.is_ok() && done_rx.recv_timeout(within) == Ok(true)
+}
+
 /// Keep the lease alive until the task is aborted or the lease is lost. Runs as its own task.
 pub async fn keep_alive(client: Client, lease: Lease, guard: Arc<Guard>) {
     // The grant itself started the countdown: nothing to renew before the first period is up, and

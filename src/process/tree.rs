@@ -682,9 +682,26 @@ fn children_of(parent: i32) -> Vec<(i32, Stat)> {
 }
 
 /// Whether process `pid`'s environment holds the entry `entry` (`NAME=value`).
+///
+/// A process in the middle of `execve` shows an empty environment for a moment (the kernel sets
+/// the new image's up after swapping its memory in): an orphan of the command caught then, e.g.
+/// a `set -m` job whose shell has just exited, would be taken for a stranger and the lock
+/// released under it. The command's processes always carry the entry, so an empty read of a
+/// live process is read again, for up to about 100 ms.
 fn environ_has(pid: i32, entry: &[u8]) -> bool {
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .is_ok_and(|env| env.split(|b| *b == 0).any(|e| e == entry))
+    for _ in 0..50 {
+        match std::fs::read(format!("/proc/{pid}/environ")) {
+            Err(_) => return false,
+            Ok(env) if env.is_empty() => {
+                if read_stat(pid).is_none_or(|s| matches!(s.state, 'Z' | 'X')) {
+                    return false;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Ok(env) => return env.split(|b| *b == 0).any(|e| e == entry),
+        }
+    }
+    false
 }
 
 /// Every descendant of `root` (not `root` itself), by parent links.

@@ -1,6 +1,10 @@
 //! The module graph stays acyclic (docs/architecture.md draws it): every `crate::` path in the
 //! library's and the binary's sources is a dependency of the module it appears in on the module
 //! it names, and no chain of them may lead back. Comments and doc comments do not count.
+//!
+//! And the binary stays thin where the promise is at stake: nothing in `src/bin/` grants, keeps
+//! alive, revokes or lets go of a lease, writes a lock's keys, spawns the command or arms its
+//! guard itself; it calls the library's operations named for what they do ([`MECHANICS`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -28,13 +32,37 @@ fn modules(dir: &Path, prefix: &str) -> BTreeMap<String, String> {
 }
 
 /// The code of `text` without comments (line comments, doc comments) and without its unit-test
-/// module (tests may use anything).
+/// module (tests may use anything); code after that module counts.
 fn code(text: &str) -> String {
-    let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or(text);
+    let text = without_tests(text);
     text.lines()
         .map(|l| l.split("//").next().unwrap_or(""))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `text` without its `#[cfg(test)] mod tests { .. }` (up to the brace that closes it; to the end
+/// if none does).
+fn without_tests(text: &str) -> String {
+    let Some(start) = text.find("#[cfg(test)]\nmod tests") else {
+        return text.to_owned();
+    };
+    let mut depth = 0usize;
+    let mut end = text.len();
+    for (i, c) in text[start..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    end = start + i + 1;
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    format!("{}{}", &text[..start], &text[end..])
 }
 
 /// The `crate::a::b...` paths in `code`, `use crate::{x, y::z}` groups expanded.
@@ -163,4 +191,117 @@ fn the_cycle_check_finds_a_cycle() {
     let g = graph(&mods);
     assert_eq!(cycles(&g), vec![vec!["a", "b", "c"]]);
     assert!(g["c"].contains("d") && !g["c"].contains("e"));
+}
+
+/// The library's mechanics that only the library may call, as they appear in code that calls
+/// them (a `use` of them shows too), with the operation the binary calls instead. Nothing is
+/// allowed in `src/bin/`, without exception. (`hooks` runs the `--on-*` hooks with
+/// `std::process::Command` after the lock is released: not a mechanic of the lock, so not
+/// listed; the guard's `arm` / `disarm` / `lose` / `start` are crate-private, which the compiler
+/// enforces, and are listed so that making them public again fails here; its `extend` is too, but
+/// the name is every `Vec`'s.)
+const MECHANICS: &[(&str, &str)] = &[
+    ("Lease::grant", "runner::open_session, handle::acquire"),
+    ("Lease::attach", "Handle::attach"),
+    ("lease_grant", "runner::open_session"),
+    ("lease_keep_alive", "a Session, Handle::renew"),
+    ("session::keep_alive", "a Session (runner::open_session)"),
+    ("Session::new", "runner::open_session"),
+    (
+        "Session::from_lease",
+        "runner::open_session, Attached::keep_alive",
+    ),
+    (".detach()", "runner::hold_handle, handle::acquire"),
+    (
+        ".close()",
+        "runner::hold / runner::release (Session::close revokes)",
+    ),
+    (
+        ".end()",
+        "runner::release (Session::end and Lease::end revoke)",
+    ),
+    (
+        ".revoke(",
+        "Undelivered::abandon, ResignRequest::withdraw, Handle::release",
+    ),
+    ("lease_revoke", "inspect::break_holder, runner::release"),
+    ("inspect::revoke", "inspect::break_holder"),
+    (
+        "lock::enqueue",
+        "wait::wait (through runner::hold, handle::acquire)",
+    ),
+    ("mark_held", "handle::acquire"),
+    ("lock::mark(", "wait::wait"),
+    (
+        "lock::release",
+        "runner::release, Undelivered::abandon, Handle::release",
+    ),
+    ("release_with_records", "runner::release"),
+    ("spawn::spawn", "runner::run_command (through runner::hold)"),
+    ("supervise::spawn", "runner::run_command"),
+    ("supervise::supervise", "runner::run_command"),
+    ("spawn::reap", "runner::run_command"),
+    ("Guard::start", "runner::open_session"),
+    (".arm(", "runner::run_command"),
+    (".disarm(", "runner::run_command"),
+    (".lose(", "the session's keep-alive, the own-key watch"),
+];
+
+/// Every `(module, line, mechanic, instead)` in `mods` (comments and unit tests aside).
+fn mechanics_called(
+    mods: &BTreeMap<String, String>,
+) -> Vec<(String, String, &'static str, &'static str)> {
+    let mut found = Vec::new();
+    for (name, text) in mods {
+        for line in code(text).lines() {
+            for (mechanic, instead) in MECHANICS {
+                if line.contains(mechanic) {
+                    found.push((name.clone(), line.trim().to_owned(), *mechanic, *instead));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn nothing_in_the_binary_grants_revokes_spawns_or_arms() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin/etcdlock");
+    let mut mods = modules(&dir, "");
+    let main = std::fs::read_to_string(dir.join("main.rs")).unwrap();
+    mods.insert("main".to_owned(), main);
+    assert!(mods.len() > 5 && mods.contains_key("handles") && mods.contains_key("run"));
+    let found = mechanics_called(&mods);
+    assert!(
+        found.is_empty(),
+        "src/bin/ calls the library's mechanics itself (module, line, mechanic, what to call instead):\n{found:#?}"
+    );
+}
+
+#[test]
+fn the_mechanics_check_finds_a_call() {
+    let mods: BTreeMap<String, String> = [
+        ("a", "let lease = Lease::grant(&client, ttl).await?;\n// Lease::grant in a comment"),
+        ("b", "let _ = lease.revoke(&client).await;"),
+        ("c", "let ok = etcdlock::handle::acquire(&client, params).await?;"),
+        (
+            "d",
+            "fn f() {}\n#[cfg(test)]\nmod tests {\n    fn g() { Session::new(); }\n}\nfn h() { x.arm(t) }",
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let found: Vec<(String, &str)> = mechanics_called(&mods)
+        .into_iter()
+        .map(|(m, _, mechanic, _)| (m, mechanic))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("a".to_owned(), "Lease::grant"),
+            ("b".to_owned(), ".revoke("),
+            ("d".to_owned(), ".arm(")
+        ]
+    );
 }

@@ -655,3 +655,62 @@ fn commands_spawned_off_the_main_thread_outlive_the_spawning_thread() {
     assert!(status.success(), "{status:?}");
     cluster.assert_clean();
 }
+
+/// `handle::acquire` (what `etcdlock acquire` does) leaves nobody holding a lock whose handle
+/// nobody has: a delivered handle holds the lock (its key verifies with the secret) until it is
+/// released; an abandoned one, or one dropped undelivered, frees the lock at once — key and lease
+/// gone, long before the 60 s TTL — so the next contender takes it without waiting.
+#[test]
+fn a_handle_that_is_not_delivered_frees_its_lock() {
+    use etcdlock::handle::{self, Acquisition, State};
+    use etcdlock::process::supervise::Signals;
+    use etcdlock::{Holder, SafetyParams};
+    on_a_cluster(async |_cluster, client| {
+        let mut signals = Signals::install().unwrap();
+        let holder = Holder::current(&[], 1, Default::default());
+        let how = etcdlock::wait::Wait::new("/undelivered", &holder);
+        let params = SafetyParams::new(Duration::from_secs(60), None).unwrap();
+        let mut take = async || {
+            let acquired = handle::acquire(&client, params, &mut signals, &how, &|_| {});
+            match acquired.await.unwrap() {
+                Acquisition::Held(taken) => taken,
+                other => panic!("not held: {other:?}"),
+            }
+        };
+        let freed = async |h: &etcdlock::handle::Handle| {
+            assert_eq!(h.state(&client).await.unwrap(), State::Lost);
+            assert!(
+                h.attach(&client).await.is_err(),
+                "the lease outlived the lock"
+            );
+        };
+
+        let taken = take().await;
+        assert!(taken.ttl() > Duration::from_secs(50), "{:?}", taken.ttl());
+        let delivered = taken.delivered();
+        assert_eq!(delivered.state(&client).await.unwrap(), State::Held);
+        delivered.release(&client).await.unwrap();
+
+        let taken = take().await;
+        let abandoned = taken.handle().clone();
+        assert_eq!(abandoned.state(&client).await.unwrap(), State::Held);
+        taken.abandon().await.unwrap();
+        freed(&abandoned).await;
+
+        let taken = take().await;
+        let dropped = taken.handle().clone();
+        assert_eq!(dropped.state(&client).await.unwrap(), State::Held);
+        drop(taken);
+        freed(&dropped).await;
+        // Free for the next one at once (a held lock would make this give up).
+        let how = etcdlock::wait::Wait {
+            patience: etcdlock::wait::Patience::NoWait,
+            ..how.clone()
+        };
+        let next = handle::acquire(&client, params, &mut signals, &how, &|_| {});
+        let Acquisition::Held(next) = next.await.unwrap() else {
+            panic!("the lock was still held after the undelivered handle was dropped");
+        };
+        next.abandon().await.unwrap();
+    });
+}

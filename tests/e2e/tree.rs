@@ -92,11 +92,18 @@ fn leftovers_keep_the_lock_until_they_exit() {
             let err = dir.path().join("err");
             let mut holder = spawn_run(ep, mode, &[], "/esc/a", &script, &err);
             let bg = read_pid_file(&dir.path().join("bg"), SOON);
-            wait_until("the leftovers line", SOON, || {
+            let said = poll_until(SOON, || {
                 fs::read_to_string(&err)
                     .unwrap_or_default()
                     .contains("still running")
             });
+            assert!(
+                said,
+                "{mode} {label}: no leftovers line; etcdlock {:?}, leftover pid {bg} alive: {}; stderr:\n{}",
+                holder.try_wait(),
+                pid_alive(bg),
+                fs::read_to_string(&err).unwrap_or_default()
+            );
             wait_until("the leftover to exec sleep", SOON, || {
                 fs::read_to_string(format!("/proc/{bg}/comm")).is_ok_and(|c| c == "sleep\n")
             });

@@ -23,7 +23,6 @@ use etcdlock::process::tree::Tree;
 use etcdlock::roles::{Led, Roles, Service, Standby};
 use etcdlock::runner::{self, Ended, Release};
 use etcdlock::safety::SafetyParams;
-use etcdlock::session::Lease;
 use etcdlock::{Error, Session};
 
 use crate::cli::{ElectArgs, OnExit, ResignArgs};
@@ -180,18 +179,11 @@ async fn term(
     restarts: &mut Vec<Instant>,
 ) -> Result<Next> {
     let mut run_id = reaper::new_run_id();
-    let (lease, tree) = tokio::join!(
-        Lease::grant(client, plan.params.ttl()),
+    let (session, tree) = tokio::join!(
+        runner::open_session(client, None, plan.params, args.kill_signal),
         crate::run::prepare_tree(&run_id)
     );
     runner::last_resort::tracking(Some(tree.clone()));
-    let session = match lease {
-        Ok(lease) => {
-            runner::last_resort::lease_granted(client.config(), lease.id);
-            Session::from_lease(client, lease, plan.params, args.kill_signal).await
-        }
-        Err(e) => Err(e),
-    };
     let session = match session {
         Ok(s) => s,
         Err(e) => {
@@ -436,11 +428,7 @@ async fn serve_term(
     service: &mut Service,
 ) -> Option<u8> {
     let name = &args.name;
-    let grant = async {
-        let lease = Lease::grant(client, plan.params.ttl()).await?;
-        runner::last_resort::lease_granted(client.config(), lease.id);
-        Session::from_lease(client, lease, plan.params, args.kill_signal).await
-    };
+    let grant = runner::open_session(client, None, plan.params, args.kill_signal);
     let session = match service.standby(signals, grant).await {
         Standby::Done(Ok(session)) => session,
         Standby::Done(Err(e)) => {
@@ -714,7 +702,7 @@ pub async fn resign(config: etcdlock::Config, args: ResignArgs) -> Result<u8> {
     };
     let ttl = args.wait + Duration::from_secs(5);
     let ttl = Duration::from_secs(ttl.as_secs().max(5));
-    let lease = etcdlock::election::request_resign(&client, &args.name, &leader, ttl).await?;
+    let request = etcdlock::election::request_resign(&client, &args.name, &leader, ttl).await?;
     let deadline = tokio::time::Instant::now() + args.wait;
     let gone = loop {
         let (candidates, _) = election.candidates(&client).await?;
@@ -729,7 +717,7 @@ pub async fn resign(config: etcdlock::Config, args: ResignArgs) -> Result<u8> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let _ = lease.revoke(&client).await;
+    let _ = request.withdraw().await;
     if gone {
         output::info(format!(
             "{}: the leader (key {}) stepped down",

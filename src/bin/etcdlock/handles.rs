@@ -9,18 +9,16 @@ use std::io::Write;
 
 use anyhow::Result;
 use etcdlock::client::{Check, Client};
-use etcdlock::handle::Handle;
+use etcdlock::handle::{self, Acquisition, Handle};
 use etcdlock::holder::{self, Holder, Mode};
 use etcdlock::process::supervise::Signals;
-use etcdlock::session::Lease;
-use etcdlock::{SafetyParams, Session};
-use nix::sys::signal::Signal;
+use etcdlock::SafetyParams;
 
 use crate::cli::{AcquireArgs, HandleArgs};
 use crate::config::Resolved;
 use crate::exit::{self, fail};
 use crate::output;
-use crate::wait::{self, Waited};
+use crate::wait;
 
 /// The `--env-file`, opened for appending before anything else happens (a path that cannot be
 /// written is a usage error, not a surprise after the lock was taken). The handle is a bearer
@@ -119,72 +117,41 @@ pub async fn acquire(resolved: Resolved, args: AcquireArgs) -> Result<u8> {
         return Ok(code);
     }
     let params = SafetyParams::new(args.ttl, None).map_err(|e| fail(exit::USAGE, e.to_string()))?;
-    let lease = Lease::grant(&client, args.ttl).await?;
-    let session = Session::from_lease(&client, lease, params, Signal::SIGTERM).await?;
     let mut holder = Holder::current(&[], args.limit, meta);
     holder.shared = args.shared;
-    holder.handle = true;
-    let (guard, lease) = (session.guard().clone(), *session.lease());
-    let waited = wait::acquire(
-        &client,
-        &lease,
-        &guard,
-        &mut signals,
-        (&args.name, &holder),
-        &args.wait,
-    )
-    .await;
-    let acquired = match waited {
-        Ok(Waited::Held(held)) => held.into_acquired(),
-        other => {
-            // Gave up, interrupted or failed: leave the queue (the revoke deletes our key).
-            let _ = session.close().await;
-            return match other {
-                Ok(Waited::Ended(code)) => Ok(code),
-                Err(e) => Err(e),
-                Ok(Waited::Held(_)) => Ok(exit::INTERNAL),
-            };
+    let shown = wait::Shown::new(&args.name, false);
+    let how = wait::how(&args.name, &holder, &args.wait);
+    let report = |event: etcdlock::wait::Event<'_>| shown.event(&event);
+    let taken = match handle::acquire(&client, params, &mut signals, &how, &report).await? {
+        Acquisition::Held(taken) => {
+            shown.acquired();
+            shown.announce();
+            taken
+        }
+        Acquisition::GaveUp(info) => {
+            shown.finish();
+            return Ok(wait::gave_up(&args.name, &args.wait, info.as_ref()));
+        }
+        Acquisition::Cancelled(sig) => {
+            shown.finish();
+            return Ok(wait::cancelled(&args.name, sig));
+        }
+        Acquisition::Lost(reason) => {
+            shown.finish();
+            return Err(wait::lost_waiting(&args.name, &reason));
         }
     };
-    // The handle's secret exists from here on, and only in this process: its hash goes into our
-    // key (only now that the key holds, so a waiter's key never carries one), then the handle
-    // goes to stdout and nowhere else.
-    let handle = match Handle::new(
-        client.cluster_id(),
-        lease.id,
-        acquired.fencing_token,
-        args.name.clone(),
-    ) {
-        Ok(handle) => handle,
-        Err(e) => {
-            let _ = session.close().await;
-            return Err(e.into());
-        }
-    };
-    holder.acquired_at = Some(holder::now_rfc3339());
-    holder.handle_secret_sha256 = Some(handle.secret_sha256());
-    match etcdlock::lock::mark_held(&client, &acquired, lease.id, &holder).await {
-        Ok(true) => {}
-        other => {
-            let _ = session.close().await;
-            return Err(match other {
-                Err(e) => e.into(),
-                _ => handle.lost().into(),
-            });
-        }
-    }
-    let lease = session.detach();
-    let ttl = handle.renew(&client).await?;
-    if let Err(e) = deliver(&handle, &args, ttl, env_file) {
+    // The handle goes to stdout (or --env-file) and nowhere else.
+    if let Err(e) = deliver(taken.handle(), &args, taken.ttl(), env_file) {
         // Nobody can use a handle that was not delivered: free the lock now rather than at the
         // end of the TTL.
-        let _ = etcdlock::lock::release(&client, &args.name, &acquired, None).await;
-        let _ = etcdlock::inspect::revoke(&client, lease.id).await;
+        let _ = taken.abandon().await;
         return Err(fail(
             exit::INTERNAL,
             format!("{e}; released {} again (nobody has the handle)", args.name),
         ));
     }
+    taken.delivered();
     Ok(0)
 }
 

@@ -23,7 +23,6 @@ use etcdlock::record::Retention;
 use etcdlock::runner::{self, Outcome};
 use etcdlock::safety::{SafetyParams, Unsafe};
 use etcdlock::session::Lease;
-use etcdlock::Session;
 
 use crate::cli::{RecordCommand, RunArgs};
 use crate::command::{self, Command};
@@ -218,24 +217,16 @@ async fn run_locked(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -
     let records = Retention::start(&client, &args.name, plan.retention);
     let run_id = reaper::new_run_id();
     // Not cancellable: bounded by the dial timeout, and cancelling could orphan a lease. Its round
-    // trip hides setting up the command's tree.
-    let grant = async {
-        match claimed {
-            Some(lease) => Ok(lease), // --once-per: claimed by the herd
-            None => Lease::grant(&client, plan.params.ttl()).await,
-        }
-    };
-    let (lease, tree) = tokio::join!(grant, prepare_tree(&run_id));
+    // trip hides setting up the command's tree. Under --once-per the herd may have claimed the
+    // lease already.
+    let open = runner::open_session(&client, claimed, plan.params, args.kill_signal);
+    let (session, tree) = tokio::join!(open, prepare_tree(&run_id));
     etcdlock::runner::last_resort::tracking(Some(tree.clone()));
-    let session = match lease {
-        Ok(lease) => start_session(&client, lease, &plan, args).await,
-        Err(e) => Err(e.into()),
-    };
     let session = match session {
         Ok(session) => session,
         Err(e) => {
             tree.finish();
-            return Err(e);
+            return Err(e.into());
         }
     };
     let command = plan.command(&tree, &run_id, connection_env);
@@ -437,16 +428,6 @@ async fn look_first(
     Ok(None)
 }
 
-async fn start_session(
-    client: &Client,
-    lease: Lease,
-    plan: &Plan,
-    args: &RunArgs,
-) -> Result<Session> {
-    etcdlock::runner::last_resort::lease_granted(client.config(), lease.id);
-    Ok(Session::from_lease(client, lease, plan.params, args.kill_signal).await?)
-}
-
 /// `etcdlock run --handle HANDLE -- COMMAND`: the full supervision of `run` inside a lock held by
 /// a handle — keep-alive while the command runs, kill before expiry, the run's record — and the
 /// lock stays held afterwards, for its TTL from the last keep-alive. The handle is checked against
@@ -471,14 +452,12 @@ async fn run_in(resolved: Resolved, args: &RunArgs, metrics: &mut Metrics) -> Re
             return Err(lost_since(&client, &handle, handle.lost()).await.into());
         }
     }
-    let lease = Lease::attach(&client, handle.lease_id)
-        .await
-        .map_err(|_| handle.lost())?;
-    let params = safety_params(lease.ttl, args.kill_after)?;
+    let attached = handle.attach(&client).await.map_err(|_| handle.lost())?;
+    let params = safety_params(attached.ttl(), args.kill_after)?;
     let run_id = reaper::new_run_id();
     let tree = prepare_tree(&run_id).await;
     etcdlock::runner::last_resort::tracking(Some(tree.clone()));
-    let session = Session::from_lease(&client, lease, params, args.kill_signal).await?;
+    let session = attached.keep_alive(params, args.kill_signal).await?;
     let command = plan.command(&tree, &run_id, connection_env);
     // The records' lease is looked up while the command runs (reads only).
     let records = Retention::start(&client, &args.name, plan.retention);

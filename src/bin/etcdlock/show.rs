@@ -461,8 +461,7 @@ pub async fn break_lock(config: etcdlock::Config, args: BreakArgs) -> Result<u8>
         }
     }
     for e in targets {
-        let id = i64::from_str_radix(&e.lease_id, 16).unwrap_or_default();
-        inspect::revoke(&etcd, id).await?;
+        inspect::break_holder(&etcd, e).await?;
         output::print(&format!(
             "broke {}: revoked lease {} of {}\n",
             args.name,

@@ -3,29 +3,17 @@
 //! become the notes about the name, the progress line and the give-up line.
 
 use std::cell::RefCell;
-use std::sync::Arc;
 
-use anyhow::Result;
 use etcdlock::lock::QueueInfo;
 use etcdlock::queue::Slot;
-use etcdlock::session::Lease;
-use etcdlock::wait::{self, Event, Holding, Patience};
-use etcdlock::{Client, Guard, Holder};
+use etcdlock::wait::{self, Event, Patience};
+use etcdlock::{Client, Holder};
 use nix::sys::signal::Signal;
 
 use crate::cli::WaitArgs;
 use crate::exit::{self, fail};
 use crate::output::{self, short_duration};
 use crate::progress::{self, Progress};
-use etcdlock::process::supervise::Signals;
-
-/// How the wait for a lock ended (for `acquire`).
-pub enum Waited {
-    /// We hold it; our key is watched (its deletion is loss) for as long as it lives.
-    Held(Holding),
-    /// We gave up or were told to stop: end with this code.
-    Ended(u8),
-}
 
 /// What the user sees of a wait: the events of [`etcdlock::wait::wait`] told as messages.
 pub struct Shown<'a> {
@@ -153,40 +141,6 @@ pub fn lost_waiting(name: &str, reason: &str) -> anyhow::Error {
         exit::UNAVAILABLE,
         format!("lost the lease while waiting for {name}: {reason}"),
     )
-}
-
-/// Queue and wait for the lock (`acquire`); says "acquired NAME after 41s" when waiting said
-/// anything.
-pub async fn acquire(
-    client: &Client,
-    lease: &Lease,
-    guard: &Arc<Guard>,
-    signals: &mut Signals,
-    (name, holder): (&str, &Holder),
-    args: &WaitArgs,
-) -> Result<Waited> {
-    let shown = Shown::new(name, false);
-    let how = how(name, holder, args);
-    let waited = wait::wait(client, lease, guard, signals, &how, &|e| shown.event(&e)).await?;
-    Ok(match waited {
-        wait::Waited::Acquired(holding) => {
-            shown.acquired();
-            shown.announce();
-            Waited::Held(holding)
-        }
-        wait::Waited::GaveUp(info) => {
-            shown.finish();
-            Waited::Ended(gave_up(name, args, info.as_ref()))
-        }
-        wait::Waited::Cancelled(sig) => {
-            shown.finish();
-            Waited::Ended(cancelled(name, sig))
-        }
-        wait::Waited::Lost(reason) => {
-            shown.finish();
-            return Err(lost_waiting(name, &reason));
-        }
-    })
 }
 
 /// Names that are legal but likely typos: a trailing slash, or a live lock whose name is a prefix

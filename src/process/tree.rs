@@ -302,13 +302,21 @@ impl Tree {
             .collect()
     }
 
-    /// Send `sig` to every process of the tree (best effort; processes may be exiting).
+    /// Send `sig` to every process of the tree, each once (best effort; processes may be
+    /// exiting).
     pub fn signal(&self, sig: Signal) {
         let leader = self.leader.load(Ordering::SeqCst);
-        if leader > 0 {
-            let _ = killpg(Pid::from_raw(leader), sig);
-        }
+        let group_told = leader > 0 && killpg(Pid::from_raw(leader), sig).is_ok();
         for m in self.members() {
+            // The group got it already: a second SIGTERM or SIGINT is "quit now" to many
+            // programs (a service's graceful stop would be cut short). SIGKILL goes to each
+            // anyway, to learn which processes refuse it.
+            if group_told
+                && sig != Signal::SIGKILL
+                && read_stat(m.pid).is_some_and(|s| s.pgrp == leader)
+            {
+                continue;
+            }
             // Only a refused SIGKILL counts: a refused kill signal may still be followed by
             // `cgroup.kill`, which needs no permission on the process.
             if kill(Pid::from_raw(m.pid), sig) == Err(nix::errno::Errno::EPERM)

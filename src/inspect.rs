@@ -202,47 +202,55 @@ fn entry_of(slot: &Slot, holder: Option<Holder>, holding: bool) -> Entry {
                 .as_secs()
         })
     };
-    Entry {
+    let mut entry = Entry {
         key: slot.key.clone(),
         lease_id: format!("{:x}", slot.lease),
         fencing_token: slot.create_revision,
         cluster_id: String::new(),
         ttl_remaining_s: None,
-        held_for_s: holder
-            .as_ref()
-            .filter(|_| holding)
-            .and_then(|h| h.held_for())
-            .map(|d| d.as_secs()),
-        waited_for_s: holder
-            .as_ref()
-            .filter(|_| !holding)
-            .and_then(|h| since(&h.started_at)),
-        host: holder.as_ref().map(|h| h.host.clone()),
-        pid: holder.as_ref().map(|h| h.pid),
-        user: holder.as_ref().map(|h| h.user.clone()),
-        command: holder.as_ref().map(|h| h.command.clone()),
-        meta: holder.as_ref().map(|h| h.meta.clone()).unwrap_or_default(),
-        started_at: holder.as_ref().map(|h| h.started_at.clone()),
-        acquired_at: holder.as_ref().filter(|_| holding).map(|h| {
-            h.acquired_at
-                .clone()
-                .unwrap_or_else(|| h.started_at.clone())
-        }),
-        mode: match &holder {
-            Some(h) if h.shared => Mode::Shared,
-            _ => Mode::Exclusive,
-        }
-        .as_str()
-        .to_owned(),
-        kind: match &holder {
-            Some(h) if h.handle => "handle",
-            Some(h) if h.election => "election",
-            Some(_) => "etcdlock",
-            None => "other",
-        }
-        .to_owned(),
-        etcdlock_version: holder.map(|h| h.version),
+        held_for_s: None,
+        waited_for_s: None,
+        host: None,
+        pid: None,
+        user: None,
+        command: None,
+        meta: BTreeMap::new(),
+        started_at: None,
+        acquired_at: None,
+        etcdlock_version: None,
+        mode: Mode::Exclusive.as_str().to_owned(),
+        kind: "other".to_owned(),
+    };
+    // `list` makes one entry per lock: the holder's fields move into it, none is copied.
+    let Some(h) = holder else {
+        return entry;
+    };
+    if holding {
+        entry.held_for_s = h.held_for().map(|d| d.as_secs());
+        entry.acquired_at = Some(h.acquired_at.unwrap_or_else(|| h.started_at.clone()));
+    } else {
+        entry.waited_for_s = since(&h.started_at);
     }
+    entry.mode = match h.shared {
+        true => Mode::Shared,
+        false => Mode::Exclusive,
+    }
+    .as_str()
+    .to_owned();
+    entry.kind = match (h.handle, h.election) {
+        (true, _) => "handle",
+        (_, true) => "election",
+        _ => "etcdlock",
+    }
+    .to_owned();
+    entry.host = Some(h.host);
+    entry.pid = Some(h.pid);
+    entry.user = Some(h.user);
+    entry.command = Some(h.command);
+    entry.meta = h.meta;
+    entry.started_at = Some(h.started_at);
+    entry.etcdlock_version = Some(h.version);
+    entry
 }
 
 /// What the queue's keys do not say: the cluster id of every entry, and each holder's remaining

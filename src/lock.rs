@@ -7,6 +7,9 @@
 //! waiter (FIFO, no thundering herd). A semaphore waiter watches deletions under the prefix and
 //! recounts, since any of the holders ahead may leave first. After waiting we re-read our own key: if
 //! it is gone our lease expired while we waited (etcd bug #11456 was a Mutex that skipped this check).
+//! A waiter whose look saw exactly one key older than its own watches both keys in one watch
+//! instead, so the predecessor's deletion, with no change to our key before it, is that check
+//! already (see `wait_turn`): the hand-off then costs no read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -241,7 +244,11 @@ pub async fn enqueue_checking(
         let ahead = slots.iter().filter(|s| s.create_revision < my_rev);
         (ahead.cloned().collect::<Vec<_>>(), revision)
     });
-    let older = |kvs: &[KeyValue]| kvs.iter().filter(|kv| kv.create_revision() < my_rev).count();
+    let older = |kvs: &[KeyValue]| {
+        kvs.iter()
+            .filter(|kv| kv.create_revision() < my_rev)
+            .count()
+    };
     let sole_ahead = known_ahead
         .as_ref()
         .is_some_and(|(ahead, _)| ahead.len() == 1 && older(page.kvs()) == 1);
@@ -622,12 +629,7 @@ enum Turn {
 /// none older at that revision — what the read after waking would show, one round trip earlier.
 /// No key older than ours can appear later. If the store moved between the read and the watch
 /// (events the watch cannot see), [`Turn::Gap`]: the caller waits as before.
-async fn wait_turn(
-    etcd: &Client,
-    pred: &Slot,
-    own: &str,
-    read_at: i64,
-) -> Result<Turn, CallError> {
+async fn wait_turn(etcd: &Client, pred: &Slot, own: &str, read_at: i64) -> Result<Turn, CallError> {
     let (low, high) = match pred.key.as_str() < own {
         true => (pred.key.as_str(), own),
         false => (own, pred.key.as_str()),

@@ -838,9 +838,9 @@ pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
 /// `ttl_remaining_s` and `next_run_allowed_in_s` are `None`.
 ///
 /// Reads `prefix` in pages, each with its values while most of its keys are locks' and keys only
-/// where they are not (see [`gather`]), and the records' range beside it. Memory grows with the
-/// locks' keys and records, never with the other keys under `prefix`: those are dropped page by
-/// page, and their values are read only inside a page that is mostly locks' keys.
+/// where they are not, and the records' range beside it. Memory grows with the locks' keys and
+/// records, never with the other keys under `prefix`: those are dropped page by page, and their
+/// values are read only inside a page that is mostly locks' keys.
 pub async fn list_with(etcd: &Client, prefix: &str, with_ttls: bool) -> Result<List> {
     let mut found = gather_locks(etcd, prefix, true).await?;
     found.sort();

@@ -437,8 +437,9 @@ impl Retention {
     /// The run is about to write a record (its command starts): if the lookup finds no lease,
     /// grant it now, in the background, so that the release does not wait for the grant — one
     /// raft write fewer between the command's exit and the next holder's start, on a name's
-    /// first run (and after its retention lapsed). A run that never gets this far grants nothing.
-    /// Needs a tokio runtime.
+    /// first run (and after its retention lapsed). A run that never gets this far grants nothing;
+    /// one killed before its end leaves the lease without records, to the name's next run (the id
+    /// is the name's, see [`retention_lease_id`]) or to its TTL. Needs a tokio runtime.
     pub fn grant_ahead(&mut self) {
         let (Some(retention), Some(lookup)) = (self.retention, self.lookup.take()) else {
             return;

@@ -189,7 +189,11 @@ pub struct List {
 }
 
 fn entry(slot: &Slot, value: Option<&[u8]>, holding: bool) -> Entry {
-    let holder = value.and_then(Holder::parse);
+    entry_of(slot, value.and_then(Holder::parse), holding)
+}
+
+/// [`entry`], from the value already parsed (`None`: no etcdlock metadata).
+fn entry_of(slot: &Slot, holder: Option<Holder>, holding: bool) -> Entry {
     let since = |s: &str| {
         humantime::parse_rfc3339(s).ok().map(|t| {
             SystemTime::now()
@@ -198,45 +202,55 @@ fn entry(slot: &Slot, value: Option<&[u8]>, holding: bool) -> Entry {
                 .as_secs()
         })
     };
-    Entry {
+    let mut entry = Entry {
         key: slot.key.clone(),
         lease_id: format!("{:x}", slot.lease),
         fencing_token: slot.create_revision,
         cluster_id: String::new(),
         ttl_remaining_s: None,
-        held_for_s: holder
-            .as_ref()
-            .filter(|_| holding)
-            .and_then(|h| h.held_for())
-            .map(|d| d.as_secs()),
-        waited_for_s: holder
-            .as_ref()
-            .filter(|_| !holding)
-            .and_then(|h| since(&h.started_at)),
-        host: holder.as_ref().map(|h| h.host.clone()),
-        pid: holder.as_ref().map(|h| h.pid),
-        user: holder.as_ref().map(|h| h.user.clone()),
-        command: holder.as_ref().map(|h| h.command.clone()),
-        meta: holder.as_ref().map(|h| h.meta.clone()).unwrap_or_default(),
-        started_at: holder.as_ref().map(|h| h.started_at.clone()),
-        acquired_at: holder.as_ref().filter(|_| holding).map(|h| {
-            h.acquired_at
-                .clone()
-                .unwrap_or_else(|| h.started_at.clone())
-        }),
-        mode: value
-            .map_or(Mode::Exclusive, Mode::of_value)
-            .as_str()
-            .to_owned(),
-        kind: match &holder {
-            Some(h) if h.handle => "handle",
-            Some(h) if h.election => "election",
-            Some(_) => "etcdlock",
-            None => "other",
-        }
-        .to_owned(),
-        etcdlock_version: holder.map(|h| h.version),
+        held_for_s: None,
+        waited_for_s: None,
+        host: None,
+        pid: None,
+        user: None,
+        command: None,
+        meta: BTreeMap::new(),
+        started_at: None,
+        acquired_at: None,
+        etcdlock_version: None,
+        mode: Mode::Exclusive.as_str().to_owned(),
+        kind: "other".to_owned(),
+    };
+    // `list` makes one entry per lock: the holder's fields move into it, none is copied.
+    let Some(h) = holder else {
+        return entry;
+    };
+    if holding {
+        entry.held_for_s = h.held_for().map(|d| d.as_secs());
+        entry.acquired_at = Some(h.acquired_at.unwrap_or_else(|| h.started_at.clone()));
+    } else {
+        entry.waited_for_s = since(&h.started_at);
     }
+    entry.mode = match h.shared {
+        true => Mode::Shared,
+        false => Mode::Exclusive,
+    }
+    .as_str()
+    .to_owned();
+    entry.kind = match (h.handle, h.election) {
+        (true, _) => "handle",
+        (_, true) => "election",
+        _ => "etcdlock",
+    }
+    .to_owned();
+    entry.host = Some(h.host);
+    entry.pid = Some(h.pid);
+    entry.user = Some(h.user);
+    entry.command = Some(h.command);
+    entry.meta = h.meta;
+    entry.started_at = Some(h.started_at);
+    entry.etcdlock_version = Some(h.version);
+    entry
 }
 
 /// What the queue's keys do not say: the cluster id of every entry, and each holder's remaining
@@ -434,203 +448,306 @@ pub async fn status(etcd: &Client, name: &str) -> Result<Status> {
     })
 }
 
-/// Lock keys grouped by lock, each queue in order: every lock once, nested ones included (each
-/// key belongs to exactly the lock named by everything before its last slash).
-fn group_by_lock(
-    keys: &[KeyValue],
-    records_prefix: &str,
-) -> (HashMap<String, Vec<Slot>>, HashMap<String, usize>) {
-    let mut locks: HashMap<String, Vec<Slot>> = HashMap::new();
-    for kv in keys {
-        if let Some(name) = crate::record::lock_of(records_prefix, kv.key()) {
-            // A lock with a run record is listed even while nobody holds it.
-            locks
-                .entry(String::from_utf8_lossy(name).into_owned())
-                .or_default();
-        }
-        if let Some(name) = queue::lock_name_of(kv) {
-            let name = String::from_utf8_lossy(name).into_owned();
-            let prefix = queue::prefix_of(&name);
-            locks
-                .entry(name)
-                .or_default()
-                .extend(queue::slots(prefix.as_bytes(), std::slice::from_ref(kv)));
-        }
-    }
-    for slots in locks.values_mut() {
-        slots.sort_by_key(|s| s.create_revision);
-    }
-    // Keys named like a holder's but detached from their lease, under the locks found (only
-    // those: elsewhere a key ending in hex digits is as likely plain data).
-    let mut detached: HashMap<String, usize> = HashMap::new();
-    for kv in keys {
-        let Some(slash) = kv.key().iter().rposition(|&b| b == b'/') else {
-            continue;
-        };
-        let name = String::from_utf8_lossy(&kv.key()[..slash]).into_owned();
-        if locks.contains_key(&name) && is_detached(&kv.key()[..=slash], kv) {
-            *detached.entry(name).or_default() += 1;
-        }
-    }
-    (locks, detached)
-}
-
-/// A lock's records as `list` read them: the values of `last-run` and `last-success`, and the
-/// once-marker's remaining TTL.
+/// What `list` and [`names`] keep of the keys they read, page by page: the locks' queue keys (with
+/// their values, when asked for), the locks' records, and the keys named like a holder's but
+/// detached from their lease. Every other key goes with its page: memory grows with the locks,
+/// never with unrelated keys. Plain lists in the order read (by key), sorted by lock name once at
+/// the end: a map keyed by name cost a hash and a lookup per key (a third of `list`'s CPU over
+/// 10 000 locks).
 #[derive(Default)]
-struct ListedRecords<'a> {
-    last_run: Option<&'a [u8]>,
-    last_success: Option<&'a [u8]>,
-    once_remaining_s: Option<i64>,
+struct Gathered {
+    /// Queue keys: the lock's name, the key, its value (`None`: not read, or gone before it was).
+    queues: Vec<(String, Slot, Option<Vec<u8>>)>,
+    /// Records: the lock's name and the record.
+    records: Vec<(String, Record)>,
+    /// Keys named like a holder's but not attached to that lease, by the name they would lock.
+    detached: Vec<String>,
 }
 
-/// One lock's line in the list, from its queue, the values read and its records.
-fn summarize(
-    name: &str,
-    slots: &[Slot],
-    values: &HashMap<String, Vec<u8>>,
-    records: ListedRecords<'_>,
-) -> LockSummary {
-    let value = slots
-        .first()
-        .and_then(|s| values.get(&s.key))
-        .map(Vec::as_slice);
-    let limit = limit_of(value);
-    let with_modes: Vec<Slot> = slots
-        .iter()
-        .map(|s| Slot {
-            mode: values.get(&s.key).map(|v| Mode::of_value(v)),
-            ..s.clone()
-        })
-        .collect();
-    let holder_count = queue::holders(&with_modes, limit);
-    LockSummary {
-        name: name.to_owned(),
-        held: holder_count > 0,
-        limit,
-        holder_count,
-        waiter_count: slots.len() - holder_count,
-        holders: slots
-            .first()
-            .map(|s| entry(s, value, true))
-            .into_iter()
-            .collect(),
-        detached_keys: 0,
-        last_run: records.last_run.and_then(RunRecord::parse),
-        last_success: records.last_success.and_then(RunRecord::parse),
-        next_run_allowed_in_s: records.once_remaining_s,
-    }
+/// One record as `list` reads it.
+enum Record {
+    /// `last-run`'s value.
+    LastRun(Option<Vec<u8>>),
+    /// `last-success`'s value.
+    LastSuccess(Option<Vec<u8>>),
+    /// The once-marker's lease.
+    Once(i64),
 }
 
-/// Every lock under `prefix` (`""`: all keys), each once, nested ones included: the oldest
-/// holder's metadata and the counts. Reads keys only, then one value per lock, in batches; the
-/// holders' and once-markers' remaining TTLs too (see [`list_with`]).
-pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
-    list_with(etcd, prefix, true).await
+/// A lock's records as `list` reads them: the values of `last-run` and `last-success`, the
+/// once-marker's lease.
+#[derive(Default)]
+struct FoundRecords {
+    last_run: Option<Vec<u8>>,
+    last_success: Option<Vec<u8>>,
+    once_lease: Option<i64>,
 }
 
-/// [`list`]; without `with_ttls`, no lease is asked for its remaining TTL (one request per
-/// lease: the bulk of the time over thousands of locks held by as many leases), and
-/// `ttl_remaining_s` and `next_run_allowed_in_s` are `None`. Memory grows with the locks' keys and
-/// records, never with the values of other keys under `prefix` (those are read keys only).
-pub async fn list_with(etcd: &Client, prefix: &str, with_ttls: bool) -> Result<List> {
-    let prefix = prefix.to_owned();
-    let end = if prefix.is_empty() {
-        vec![0]
-    } else {
-        crate::queue::range_end(prefix.as_bytes())
-    };
-    let start = if prefix.is_empty() {
-        vec![0]
-    } else {
-        prefix.clone().into_bytes()
-    };
-    let mut keys = scan_keys(etcd, start, end, "cannot list the locks").await?;
-    // The records of the names under `prefix`, where they are not in the range just read.
-    let records_prefix = etcd.config().records_prefix();
-    let (from, to) = crate::record::range(records_prefix, &prefix);
-    if !from.starts_with(prefix.as_bytes()) {
-        // Without read permission on the records, the locks are still worth listing.
-        match scan_keys(etcd, from, to, "cannot list the run records").await {
-            Ok(records) => keys.extend(records),
-            Err(Error::Refused { reason, .. }) if reason.contains("permission denied") => {
-                debug!("no permission to read the run records; listing locks without them");
-            }
-            Err(e) => return Err(e),
+/// What a key is to `list`.
+enum Found<'a> {
+    /// A queue key of the lock named.
+    Queue(&'a [u8]),
+    /// A record of the lock named, of this kind (`last-run`, `last-success`, `once`).
+    Record(&'a [u8], &'a [u8]),
+    /// Named like a queue key of the lock named, but not attached to that lease.
+    Detached(&'a [u8]),
+    /// Anything else: dropped.
+    Other,
+}
+
+impl Found<'_> {
+    /// Whether `list` needs the key's value.
+    fn wants_value(&self) -> bool {
+        match self {
+            Found::Queue(_) => true,
+            Found::Record(_, kind) => *kind != b"once",
+            Found::Detached(_) | Found::Other => false,
         }
     }
-    let (locks, detached) = group_by_lock(&keys, records_prefix);
-    // Keys only, but with their leases: the once-markers' remaining TTLs come from those.
-    let present: HashMap<&[u8], i64> = keys.iter().map(|kv| (kv.key(), kv.lease())).collect();
-    let record_keys: HashMap<&String, crate::record::Keys> = locks
-        .keys()
-        .map(|name| (name, crate::record::Keys::of(etcd, name)))
-        .collect();
-    let record_values: Vec<String> = record_keys
-        .values()
-        .flat_map(|k| [k.last_run(), k.last_success()])
-        .filter(|key| present.contains_key(key.as_bytes()))
-        .collect();
-    let once_leases: HashMap<&String, i64> = record_keys
-        .iter()
-        .filter_map(|(name, k)| {
-            let lease = *present.get(k.once().as_bytes())?;
-            (lease != 0).then_some((*name, lease))
-        })
-        .collect();
-    let once_ttls = match with_ttls {
-        true => lease_ttls(etcd, once_leases.values().copied().collect()).await,
-        false => HashMap::new(),
-    };
-    let wanted: Vec<&str> = locks
-        .values()
-        .filter_map(|s| s.first())
-        .map(|s| s.key.as_str())
-        .chain(record_values.iter().map(String::as_str))
-        .collect();
-    let mut values = values_of(etcd, &wanted).await?;
-    // A lock held shared has as many holders as it has leading shared keys: read those values too.
-    let shared_queues: Vec<&str> = locks
-        .values()
-        .filter(|slots| {
-            let first = slots.first().and_then(|s| values.get(&s.key));
-            first.is_some_and(|v| Mode::of_value(v) == Mode::Shared)
-        })
-        .flat_map(|slots| slots.iter().skip(1).map(|s| s.key.as_str()))
-        .collect();
-    values.extend(values_of(etcd, &shared_queues).await?);
-    let mut summaries: Vec<LockSummary> = locks
-        .iter()
-        .map(|(name, slots)| {
-            let keys = &record_keys[name];
-            let records = ListedRecords {
-                last_run: values.get(&keys.last_run()).map(Vec::as_slice),
-                last_success: values.get(&keys.last_success()).map(Vec::as_slice),
-                once_remaining_s: once_leases
-                    .get(name)
-                    .and_then(|l| once_ttls.get(l).copied().flatten())
-                    .map(|t| t.max(0)),
-            };
-            let mut summary = summarize(name, slots, &values, records);
-            summary.detached_keys = detached.get(name).copied().unwrap_or_default();
-            summary
-        })
-        .collect();
-    summaries.sort_by(|a, b| a.name.cmp(&b.name));
-    let entries = summaries.iter_mut().flat_map(|s| s.holders.iter_mut());
-    complete(etcd, entries, std::iter::empty(), with_ttls).await;
-    let list = List {
-        schema_version: SCHEMA_VERSION,
-        prefix,
-        locks: summaries,
-    };
-    Ok(list)
 }
 
-/// The name of every lock under `prefix` (`""`: all keys) that has a queue key or a run record,
-/// sorted; keys only (for suggestions when a name has nothing).
-pub async fn names(etcd: &Client, prefix: &str) -> Result<Vec<String>> {
-    let (start, end) = if prefix.is_empty() {
+/// What `kv` is, with the records kept under `records_prefix`. No allocation: every key of the
+/// range goes through here.
+fn classify<'a>(records_prefix: &str, kv: &'a KeyValue) -> Found<'a> {
+    if let Some(name) = queue::lock_name_of(kv) {
+        return Found::Queue(name);
+    }
+    let key = kv.key();
+    let Some(slash) = key.iter().rposition(|&b| b == b'/') else {
+        return Found::Other;
+    };
+    if let Some(name) = crate::record::lock_of(records_prefix, key) {
+        return Found::Record(name, &key[slash + 1..]);
+    }
+    if is_detached(&key[..=slash], kv) {
+        return Found::Detached(&key[..slash]);
+    }
+    Found::Other
+}
+
+impl Gathered {
+    /// Keep what `list` needs of `kv` (`value`: its value, if read).
+    fn take(&mut self, records_prefix: &str, kv: &KeyValue, value: Option<&[u8]>) {
+        let name = |n: &[u8]| String::from_utf8_lossy(n).into_owned();
+        let value = || value.map(<[u8]>::to_vec);
+        match classify(records_prefix, kv) {
+            Found::Queue(n) => {
+                let slot = Slot {
+                    key: String::from_utf8_lossy(kv.key()).into_owned(),
+                    create_revision: kv.create_revision(),
+                    lease: kv.lease(),
+                    mode: None,
+                };
+                self.queues.push((name(n), slot, value()));
+            }
+            Found::Record(n, kind) => {
+                let record = match kind {
+                    b"last-run" => Record::LastRun(value()),
+                    b"last-success" => Record::LastSuccess(value()),
+                    _ if kv.lease() != 0 => Record::Once(kv.lease()),
+                    _ => Record::Once(0),
+                };
+                self.records.push((name(n), record));
+            }
+            Found::Detached(n) => self.detached.push(name(n)),
+            Found::Other => {}
+        }
+    }
+
+    /// Add what another range found (the records' range, beside the locks' own).
+    fn merge(&mut self, other: Gathered) {
+        self.queues.extend(other.queues);
+        self.records.extend(other.records);
+        self.detached.extend(other.detached);
+    }
+
+    /// Sort by lock name (each queue by create revision): what [`Gathered::locks`] walks.
+    fn sort(&mut self) {
+        // Read by key, so nearly sorted already: the sort only fixes the few places where key
+        // order and name order differ ("a-b/..." sorts before "a/...").
+        self.queues.sort_by(|(a, x, _), (b, y, _)| {
+            a.cmp(b).then(x.create_revision.cmp(&y.create_revision))
+        });
+        self.records.sort_by(|(a, _), (b, _)| a.cmp(b));
+        self.detached.sort_unstable();
+    }
+
+    /// Every lock found, by name: its queue (oldest first), its records, and how many detached
+    /// keys are under it. After [`Gathered::sort`].
+    #[allow(clippy::type_complexity)]
+    fn locks(
+        &mut self,
+    ) -> Vec<(
+        String,
+        &mut [(String, Slot, Option<Vec<u8>>)],
+        FoundRecords,
+        usize,
+    )> {
+        let mut out = Vec::new();
+        let (mut queues, mut records) = (&mut self.queues[..], &mut self.records[..]);
+        let mut detached = &self.detached[..];
+        loop {
+            // The next name of either list (a lock with a run record is listed even while
+            // nobody holds it).
+            let name = match (queues.first(), records.first()) {
+                (Some((q, ..)), Some((r, _))) => q.min(r).clone(),
+                (Some((q, ..)), None) => q.clone(),
+                (None, Some((r, _))) => r.clone(),
+                (None, None) => return out,
+            };
+            let n = queues.iter().take_while(|(q, ..)| *q == name).count();
+            let (queue, rest) = std::mem::take(&mut queues).split_at_mut(n);
+            queues = rest;
+            let n = records.iter().take_while(|(r, _)| *r == name).count();
+            let (mine, rest) = std::mem::take(&mut records).split_at_mut(n);
+            records = rest;
+            let mut found = FoundRecords::default();
+            for (_, record) in mine {
+                match record {
+                    Record::LastRun(v) => found.last_run = v.take(),
+                    Record::LastSuccess(v) => found.last_success = v.take(),
+                    Record::Once(lease) => found.once_lease = (*lease != 0).then_some(*lease),
+                }
+            }
+            let skip = detached.iter().take_while(|d| **d < name).count();
+            detached = &detached[skip..];
+            let here = detached.iter().take_while(|d| **d == name).count();
+            detached = &detached[here..];
+            out.push((name, queue, found, here));
+        }
+    }
+}
+
+/// Keys in the first range request read with values; later ones are sized from the bytes per
+/// key seen so far to weigh about [`VALUES_PAGE_BYTES`], between [`MIN_VALUES_PAGE`] and
+/// [`MAX_VALUES_PAGE`] keys.
+const FIRST_VALUES_PAGE: i64 = 1000;
+/// The fewest keys in a page read with values.
+const MIN_VALUES_PAGE: i64 = 64;
+/// The most keys in a page read with values (10 000 locks of etcdlock's size: about 3 MB).
+const MAX_VALUES_PAGE: i64 = 10_000;
+/// Half the 4 MiB a response may weigh (tonic's default): a page of locks' keys is read in one
+/// request, and a jump in value sizes still fits or is refused whole (then read keys only).
+const VALUES_PAGE_BYTES: usize = 2 << 20;
+
+/// One page of [start, end): `Ok(None)` if the answer would exceed what the client accepts (the
+/// client refuses it by its length, before reading it).
+async fn page(
+    etcd: &Client,
+    start: &[u8],
+    end: &[u8],
+    opts: GetOptions,
+    what: &str,
+) -> Result<Option<etcd_client::GetResponse>> {
+    let opts = opts.with_range(end.to_vec());
+    etcd.retrying(what, || {
+        let (start, opts) = (start.to_vec(), opts.clone());
+        async move {
+            match etcd
+                .call(|mut c| async move { c.get(start, Some(opts)).await })
+                .await
+            {
+                Err(crate::client::CallError::Etcd(etcd_client::Error::GRpcStatus(s)))
+                    if s.code() == tonic::Code::OutOfRange =>
+                {
+                    Ok(None)
+                }
+                other => other.map(Some),
+            }
+        }
+    })
+    .await
+}
+
+/// Read [start, end) in pages and keep what `list` needs ([`Gathered`]), with the values it needs
+/// if `with_values`. A page is read with its values while most of its keys are locks' (one request
+/// for keys and values, the common case under a lock prefix), keys only where most are not (a
+/// prefix shared with ordinary data, whose values are never wanted): then the values wanted are
+/// read by key, in bounded batches. A page too large for one answer is read keys only.
+async fn gather(
+    etcd: &Client,
+    (mut start, end): (Vec<u8>, Vec<u8>),
+    with_values: bool,
+    what: &str,
+) -> Result<Gathered> {
+    let records_prefix = etcd.config().records_prefix();
+    let mut found = Gathered::default();
+    // `Some(limit)`: read the next page with values.
+    let mut values_page = with_values.then_some(FIRST_VALUES_PAGE);
+    loop {
+        let with = match values_page {
+            Some(limit) => {
+                let opts = GetOptions::new().with_limit(limit);
+                page(etcd, &start, &end, opts, what).await?
+            }
+            None => None,
+        };
+        let read_values = with.is_some();
+        let resp = match with {
+            Some(resp) => resp,
+            None => {
+                let opts = GetOptions::new().with_keys_only().with_limit(PAGE);
+                page(etcd, &start, &end, opts, what)
+                    .await?
+                    .ok_or_else(|| Error::Protocol(format!("{what}: a page of keys too large")))?
+            }
+        };
+        let kvs = resp.kvs();
+        let wanted: Vec<&KeyValue> = kvs
+            .iter()
+            .filter(|kv| classify(records_prefix, kv).wants_value())
+            .collect();
+        if read_values {
+            for kv in kvs {
+                found.take(records_prefix, kv, Some(kv.value()));
+            }
+        } else {
+            let keys: Vec<String> = match with_values {
+                true => wanted
+                    .iter()
+                    .map(|kv| String::from_utf8_lossy(kv.key()).into_owned())
+                    .collect(),
+                false => Vec::new(),
+            };
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let values = values_of(etcd, &keys).await?;
+            for kv in kvs {
+                let key = String::from_utf8_lossy(kv.key());
+                found.take(
+                    records_prefix,
+                    kv,
+                    values.get(key.as_ref()).map(Vec::as_slice),
+                );
+            }
+        }
+        let mostly_wanted = wanted.len() * 2 >= kvs.len();
+        values_page = match (with_values && mostly_wanted, read_values) {
+            (false, _) => None,
+            (true, false) => Some(MIN_VALUES_PAGE),
+            (true, true) => {
+                let bytes: usize = kvs
+                    .iter()
+                    .map(|kv| kv.key().len() + kv.value().len() + 32)
+                    .sum();
+                let per_key = (bytes / kvs.len().max(1)).max(1);
+                Some(((VALUES_PAGE_BYTES / per_key) as i64).clamp(MIN_VALUES_PAGE, MAX_VALUES_PAGE))
+            }
+        };
+        match kvs.last() {
+            Some(last) if resp.more() => {
+                start = last.key().to_vec();
+                start.push(0);
+            }
+            _ => return Ok(found),
+        }
+    }
+}
+
+/// The locks under `prefix` (`""`: all keys) and their records: one range over `prefix` and,
+/// where the records are not in it, one over theirs, at once. A user who may not read the records
+/// still gets the locks.
+async fn gather_locks(etcd: &Client, prefix: &str, with_values: bool) -> Result<Gathered> {
+    let range = if prefix.is_empty() {
         (vec![0], vec![0])
     } else {
         (
@@ -638,18 +755,135 @@ pub async fn names(etcd: &Client, prefix: &str) -> Result<Vec<String>> {
             crate::queue::range_end(prefix.as_bytes()),
         )
     };
-    let mut keys = scan_keys(etcd, start, end, "cannot list the locks").await?;
-    let records_prefix = etcd.config().records_prefix();
-    let (from, to) = crate::record::range(records_prefix, prefix);
-    if !from.starts_with(prefix.as_bytes()) {
-        // Names with only run records count too, where the user may read them.
-        if let Ok(records) = scan_keys(etcd, from, to, "cannot list the run records").await {
-            keys.extend(records);
+    let records_range = crate::record::range(etcd.config().records_prefix(), prefix);
+    let separate = !records_range.0.starts_with(prefix.as_bytes());
+    let (locks, records) = tokio::join!(
+        gather(etcd, range, with_values, "cannot list the locks"),
+        async {
+            match separate {
+                true => Some(
+                    gather(
+                        etcd,
+                        records_range,
+                        with_values,
+                        "cannot list the run records",
+                    )
+                    .await,
+                ),
+                false => None,
+            }
         }
+    );
+    let mut locks = locks?;
+    match records {
+        Some(Ok(records)) => locks.merge(records),
+        Some(Err(Error::Refused { reason, .. })) if reason.contains("permission denied") => {
+            debug!("no permission to read the run records; listing locks without them");
+        }
+        Some(Err(e)) => return Err(e),
+        None => {}
     }
-    let mut names: Vec<String> = group_by_lock(&keys, records_prefix).0.into_keys().collect();
-    names.sort();
-    Ok(names)
+    Ok(locks)
+}
+
+/// One lock's line in the list, from its queue (oldest first, with the values read) and its
+/// records. The oldest holder's value is parsed once; the others' only where a shared holder leads
+/// the queue (their modes then say how many hold it).
+fn summarize(
+    name: String,
+    queue: &[(String, Slot, Option<Vec<u8>>)],
+    records: FoundRecords,
+    once_remaining_s: Option<i64>,
+) -> LockSummary {
+    let first = queue.first();
+    let holder = first
+        .and_then(|(_, _, v)| v.as_deref())
+        .and_then(Holder::parse);
+    let limit = holder.as_ref().map_or(1, |h| h.limit);
+    let holder_count = match &holder {
+        Some(h) if h.shared => {
+            1 + queue[1..]
+                .iter()
+                .take_while(|(_, _, v)| v.as_deref().map(Mode::of_value) == Some(Mode::Shared))
+                .count()
+        }
+        _ => queue.len().min(limit as usize),
+    };
+    LockSummary {
+        name,
+        held: holder_count > 0,
+        limit,
+        holder_count,
+        waiter_count: queue.len() - holder_count,
+        holders: first
+            .map(|(_, s, _)| entry_of(s, holder, true))
+            .into_iter()
+            .collect(),
+        detached_keys: 0,
+        last_run: records.last_run.as_deref().and_then(RunRecord::parse),
+        last_success: records.last_success.as_deref().and_then(RunRecord::parse),
+        next_run_allowed_in_s: once_remaining_s,
+    }
+}
+
+/// Every lock under `prefix` (`""`: all keys), each once, nested ones included: the oldest
+/// holder's metadata and the counts; the holders' and once-markers' remaining TTLs too (see
+/// [`list_with`]).
+pub async fn list(etcd: &Client, prefix: &str) -> Result<List> {
+    list_with(etcd, prefix, true).await
+}
+
+/// [`list`]; without `with_ttls`, no lease is asked for its remaining TTL (one request per
+/// lease: the bulk of the time over thousands of locks held by as many leases), and
+/// `ttl_remaining_s` and `next_run_allowed_in_s` are `None`.
+///
+/// Reads `prefix` in pages, each with its values while most of its keys are locks' and keys only
+/// where they are not, and the records' range beside it. Memory grows with the locks' keys and
+/// records, never with the other keys under `prefix`: those are dropped page by page, and their
+/// values are read only inside a page that is mostly locks' keys.
+pub async fn list_with(etcd: &Client, prefix: &str, with_ttls: bool) -> Result<List> {
+    let mut found = gather_locks(etcd, prefix, true).await?;
+    found.sort();
+    let once_leases: Vec<i64> = found
+        .records
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Record::Once(lease) if *lease != 0 => Some(*lease),
+            _ => None,
+        })
+        .collect();
+    let once_ttls = match with_ttls {
+        true => lease_ttls(etcd, once_leases).await,
+        false => HashMap::new(),
+    };
+    let mut summaries: Vec<LockSummary> = found
+        .locks()
+        .into_iter()
+        .map(|(name, queue, records, detached)| {
+            let once = records
+                .once_lease
+                .and_then(|l| once_ttls.get(&l).copied().flatten())
+                .map(|t| t.max(0));
+            let mut summary = summarize(name, queue, records, once);
+            summary.detached_keys = detached;
+            summary
+        })
+        .collect();
+    let entries = summaries.iter_mut().flat_map(|s| s.holders.iter_mut());
+    complete(etcd, entries, std::iter::empty(), with_ttls).await;
+    Ok(List {
+        schema_version: SCHEMA_VERSION,
+        prefix: prefix.to_owned(),
+        locks: summaries,
+    })
+}
+
+/// The name of every lock under `prefix` (`""`: all keys) that has a queue key or a run record,
+/// sorted; keys only (for suggestions when a name has nothing).
+pub async fn names(etcd: &Client, prefix: &str) -> Result<Vec<String>> {
+    let mut found = gather_locks(etcd, prefix, false).await?;
+    found.sort();
+    Ok(found.locks().into_iter().map(|(name, ..)| name).collect())
 }
 
 /// Break a holder's (or a waiter's) hold, as [`status`] listed it: revoke its lease, which

@@ -34,7 +34,7 @@
 //! | loss is a latch: a late acknowledgement never revives a lost lease; no caller outside the crate can extend, arm or stop a guard | [`Guard`] (its mutators are crate-private), [`Guard::lost`] |
 //! | enforcement runs on its own OS thread, which re-reads the clock at least once a second, and stops when its session is closed, detached or dropped | [`Session`] |
 //! | a revoked lease (TTL 0), a deleted lock key or one put over (detached from its lease, value changed) is loss | [`session::keep_alive`], [`lock::watch_own_key`] |
-//! | a waiter re-reads its own key in the same read that finds it first (etcd #11456) | [`lock::Queued::wait`] |
+//! | a waiter re-reads its own key in the same read that finds it first (etcd #11456), or, with exactly one key ahead of it, sees its key unchanged in the same watch that sees that key go | [`lock::Queued::wait`] |
 //! | unlock deletes only its own key revision (etcd #22082); a cancelled wait deletes its queue key, even when cancelled while the queue transaction is in flight | [`Held::unlock`], [`Mutex::lock`], [`wait::wait`] |
 //! | the lease grant is idempotent: no orphan lease after a lost answer | [`session::Lease::grant`] |
 //! | a lock's queue is exactly the keys `NAME/<lease hex>` attached to that lease | [`queue`] |

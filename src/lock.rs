@@ -7,6 +7,9 @@
 //! waiter (FIFO, no thundering herd). A semaphore waiter watches deletions under the prefix and
 //! recounts, since any of the holders ahead may leave first. After waiting we re-read our own key: if
 //! it is gone our lease expired while we waited (etcd bug #11456 was a Mutex that skipped this check).
+//! A waiter whose look saw exactly one key older than its own watches both keys in one watch
+//! instead, so the predecessor's deletion, with no change to our key before it, is that check
+//! already (see `wait_turn`): the hand-off then costs no read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +58,10 @@ pub struct Queued {
     /// The keys ahead of ours as the queue transaction saw them, when it saw the whole queue
     /// (then the first wait round needs no read): (slots, store revision).
     known_ahead: Option<(Vec<Slot>, i64)>,
+    /// Whether the last look at the queue saw every key created before ours, and they were one
+    /// queue key and nothing else: then that key's deletion alone, seen with no change to ours
+    /// before it, proves we hold the lock (see [`wait_turn`]).
+    sole_ahead: bool,
 }
 
 /// What joining the queue learnt besides our place.
@@ -235,8 +242,16 @@ pub async fn enqueue_checking(
     let holding = holds_at_once(mode, &holders, my_rev);
     let known_ahead = (whole_queue && mode == Mode::Exclusive).then(|| {
         let ahead = slots.iter().filter(|s| s.create_revision < my_rev);
-        (ahead.cloned().collect(), revision)
+        (ahead.cloned().collect::<Vec<_>>(), revision)
     });
+    let older = |kvs: &[KeyValue]| {
+        kvs.iter()
+            .filter(|kv| kv.create_revision() < my_rev)
+            .count()
+    };
+    let sole_ahead = known_ahead
+        .as_ref()
+        .is_some_and(|(ahead, _)| ahead.len() == 1 && older(page.kvs()) == 1);
     let queued = Queued {
         name: name.to_owned(),
         key,
@@ -247,6 +262,7 @@ pub async fn enqueue_checking(
         mode,
         lease_id: lease.id,
         known_ahead,
+        sole_ahead,
     };
     debug!(key = queued.key, my_rev, "queued");
     let acquired = holding.then(|| Acquired {
@@ -363,7 +379,21 @@ impl Queued {
                     continue;
                 };
                 debug!(predecessor = %pred.key, "waiting for predecessor");
-                wait_gone(etcd, pred, revision).await.ok()
+                if std::mem::take(&mut self.sole_ahead) && self.mode == Mode::Exclusive {
+                    match wait_turn(etcd, pred, &self.key, revision).await {
+                        Ok(Turn::Ours(at)) => {
+                            // Nothing ahead any more, and our key was there: round two needs
+                            // no read.
+                            self.known_ahead = Some((Vec::new(), at));
+                            continue;
+                        }
+                        Ok(Turn::Look(at)) => Some(at),
+                        Ok(Turn::Gap) => wait_gone(etcd, pred, revision).await.ok(),
+                        Err(_) => None,
+                    }
+                } else {
+                    wait_gone(etcd, pred, revision).await.ok()
+                }
             } else {
                 // Any of the holders ahead may leave first: recount on every deletion.
                 let watch = WatchOptions::new()
@@ -415,7 +445,11 @@ impl Queued {
     /// shows none ahead is final. It also keeps the read off the raft loop, where it would queue
     /// behind the releasing holder's lease revoke. A state older than `woken_at` (another member
     /// after a fail-over) is not used: the read is repeated linearizable.
-    async fn read_ahead(&self, etcd: &Client, woken_at: Option<i64>) -> Result<(Vec<Slot>, i64)> {
+    async fn read_ahead(
+        &mut self,
+        etcd: &Client,
+        woken_at: Option<i64>,
+    ) -> Result<(Vec<Slot>, i64)> {
         let need = i64::from(self.limit);
         let shared = self.mode == Mode::Shared;
         let order = |rev: i64, limit: i64| {
@@ -458,6 +492,8 @@ impl Queued {
             });
         }
         slots.remove(0);
+        // Our key and exactly one other, and nothing older beyond the page.
+        self.sole_ahead = !resp.more() && resp.kvs().len() == 2 && slots.len() == 1;
         let mut last = resp.kvs().last().map(KeyValue::create_revision);
         let mut more = resp.more();
         // The page held too few keys that block us (nested locks' keys, shared holders): read
@@ -574,6 +610,82 @@ async fn wait_gone(etcd: &Client, pred: &Slot, read_at: i64) -> Result<i64, Call
         read_at,
     };
     wait_deleted(etcd, key, WatchOptions::new(), Some(check)).await
+}
+
+/// How a [`wait_turn`] ended.
+enum Turn {
+    /// The predecessor was deleted at this revision, our key unchanged until then: we hold.
+    Ours(i64),
+    /// Something changed at this revision (our key, or the predecessor's put over): read again.
+    Look(i64),
+    /// The store moved between our read and the watch: wait as [`wait_gone`] does.
+    Gap,
+}
+
+/// Wait for our turn when the look at `read_at` saw exactly one key created before ours, `pred`,
+/// and nothing else: one watch over the range from the lower to the higher of the two keys (the
+/// keys between them are newer than ours and ignored), from now. Its events come in revision
+/// order, so `pred`'s deletion, with no event on our key before it, shows our key present and
+/// none older at that revision — what the read after waking would show, one round trip earlier.
+/// No key older than ours can appear later. If the store moved between the read and the watch
+/// (events the watch cannot see), [`Turn::Gap`]: the caller waits as before.
+async fn wait_turn(etcd: &Client, pred: &Slot, own: &str, read_at: i64) -> Result<Turn, CallError> {
+    let (low, high) = match pred.key.as_str() < own {
+        true => (pred.key.as_str(), own),
+        false => (own, pred.key.as_str()),
+    };
+    let mut end = high.as_bytes().to_vec();
+    end.push(0);
+    let opts = WatchOptions::new().with_range(end);
+    let start = low.as_bytes().to_vec();
+    let mut endpoint_changed = etcd.subscribe();
+    let (_, generation) = etcd.client();
+    let mut stream = etcd
+        .call(|mut c| async move { c.watch(start, Some(opts)).await })
+        .await?;
+    loop {
+        let msg = tokio::select! {
+            m = stream.message() => m,
+            _ = endpoint_changed.changed() => {
+                return Err(CallError::Etcd(etcd_client::Error::WatchError("endpoint changed".into())));
+            }
+        };
+        let resp = match msg {
+            Ok(Some(resp)) => resp,
+            Ok(None) => {
+                return Err(CallError::Etcd(etcd_client::Error::WatchError(
+                    "watch stream ended".into(),
+                )))
+            }
+            Err(e) => {
+                etcd.failover(generation).await;
+                return Err(CallError::Etcd(e));
+            }
+        };
+        if resp.canceled() {
+            return Err(CallError::Etcd(etcd_client::Error::WatchError(
+                resp.cancel_reason().to_owned(),
+            )));
+        }
+        if resp.created() {
+            let from = rev(resp.header());
+            if from == 0 || from > read_at {
+                return Ok(Turn::Gap);
+            }
+        }
+        for event in resp.events() {
+            let Some(kv) = event.kv() else { continue };
+            if kv.key() == own.as_bytes() {
+                return Ok(Turn::Look(kv.mod_revision()));
+            }
+            if kv.key() == pred.key.as_bytes() {
+                return Ok(match event.event_type() {
+                    EventType::Delete => Turn::Ours(kv.mod_revision()),
+                    EventType::Put => Turn::Look(kv.mod_revision()),
+                });
+            }
+        }
+    }
 }
 
 /// What to look at once a watch from now exists: whether `key` (created at `create_revision`)
@@ -958,7 +1070,7 @@ pub async fn release(
 /// For a run whose key was ours when its command ended and that writes no once-marker: a marker,
 /// or a record that must know whether the key is still ours (a lost run), needs [`release`],
 /// whose transaction compares the key. Here the order of the two requests at the server does not
-/// matter (etcd applies the revoke first about 6 times in 10): no later holder of an exclusive
+/// matter (the revoke is sent first, since it is what the next holder waits for): no later holder of an exclusive
 /// lock can write its record before it has seen our key go, and ours was sent by then. Only a
 /// retry, after a failed first attempt, comes later, so it writes only over records last written
 /// no later than the revoke ([`crate::record::Ending::records_txn`] with `up_to`). Left open: a
@@ -979,12 +1091,16 @@ pub async fn release_with_records(
     let client = session.client().clone();
     let keys = crate::record::Keys::of(&client, name);
     let first = ending.records_txn(&keys, None);
-    let (first, revoked) = tokio::join!(
+    // The revoke goes first: it is what the next holder waits for. Sent second, it landed in etcd's
+    // next raft batch, one WAL fsync behind the records (issue 25: about 0.5 ms of every
+    // hand-off). The records need nothing of our lease: they follow it at once, not a round trip
+    // later (the order between two requests in flight is etcd's either way).
+    let (revoked, first) = tokio::join!(
+        session.end(),
         tokio::time::timeout(
             BOUND,
             client.call(|mut c| async move { c.txn(first).await })
-        ),
-        session.end()
+        )
     );
     let why = match first {
         Ok(Ok(_)) => return (Ok(()), revoked),

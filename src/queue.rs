@@ -51,7 +51,23 @@ pub fn lock_name_of(kv: &KeyValue) -> Option<&[u8]> {
 fn lock_name(key: &[u8], lease: i64) -> Option<&[u8]> {
     let slash = key.iter().rposition(|&b| b == b'/')?;
     let suffix = &key[slash + 1..];
-    (lease != 0 && suffix == format!("{lease:x}").as_bytes()).then(|| &key[..slash])
+    (lease != 0 && is_hex_of(suffix, lease as u64)).then(|| &key[..slash])
+}
+
+/// Whether `text` is `n` in lowercase hex, no leading zeros (as `format!("{n:x}")` writes it),
+/// without allocating: `list` asks this of every key it reads.
+fn is_hex_of(text: &[u8], mut n: u64) -> bool {
+    let mut digits = [0u8; 16];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    text == &digits[i..]
 }
 
 /// Whether `kv` is in the queue of the lock whose prefix is `prefix` (`NAME/`).
@@ -168,6 +184,11 @@ mod tests {
             Some(&b"/jobs/backup"[..])
         );
         assert_eq!(lock_name(b"/jobs/backup", 0), None);
+        for n in [1u64, 0xf, 0x10, 0x694d_8f3a_1c2b_0e07, u64::MAX >> 1] {
+            assert!(is_hex_of(format!("{n:x}").as_bytes(), n));
+            assert!(!is_hex_of(format!("0{n:x}").as_bytes(), n));
+            assert!(!is_hex_of(format!("{n:X}1").as_bytes(), n));
+        }
     }
 
     fn slot(rev: i64, mode: Option<Mode>) -> Slot {

@@ -434,6 +434,26 @@ impl Retention {
         }
     }
 
+    /// The run is about to write a record (its command starts): if the lookup finds no lease,
+    /// grant it now, in the background, so that the release does not wait for the grant — one
+    /// raft write fewer between the command's exit and the next holder's start, on a name's
+    /// first run (and after its retention lapsed). A run that never gets this far grants nothing;
+    /// one killed before its end leaves the lease without records, to the name's next run (the id
+    /// is the name's, see [`retention_lease_id`]) or to its TTL. Needs a tokio runtime.
+    pub fn grant_ahead(&mut self) {
+        let (Some(retention), Some(lookup)) = (self.retention, self.lookup.take()) else {
+            return;
+        };
+        let (client, name) = (self.client.clone(), self.name.clone());
+        self.lookup = Some(tokio::spawn(async move {
+            match lookup.await {
+                Ok(Ok(Some(lease))) => Ok(Some(lease)),
+                // As in `find_or_grant`: a failed lookup still tries the grant.
+                _ => grant_retention(&client, &name, retention).await.map(Some),
+            }
+        }));
+    }
+
     /// The lease to write the records on: the one found, else a new one. `Ok(None)` when records
     /// are off; `Err` says why there is none (e.g. permission denied). Bounded to 3 s, as every
     /// request of a release: an etcd without quorum must not keep a run from ending.

@@ -394,11 +394,11 @@ impl Outcome {
 pub async fn hold(
     session: Session,
     signals: &mut Signals,
-    run: Run<'_>,
+    mut run: Run<'_>,
     report: &dyn Fn(Event<'_>),
 ) -> Result<Outcome> {
     let name = run.wait.name;
-    let result = hold_and_run(&session, signals, &run, report).await;
+    let result = hold_and_run(&session, signals, &mut run, report).await;
     let (how, outcome) = match result {
         Ok(Held::Ran {
             holding,
@@ -451,7 +451,7 @@ enum Held {
 async fn hold_and_run(
     session: &Session,
     signals: &mut Signals,
-    run: &Run<'_>,
+    run: &mut Run<'_>,
     report: &dyn Fn(Event<'_>),
 ) -> Result<Held> {
     use crate::wait::{self, Waited};
@@ -496,6 +496,10 @@ async fn hold_and_run(
         return Ok(Held::Skipped(holding));
     }
     report(Event::Starting(&holding.acquired));
+    // The command will run and its record be written: the records' lease is granted beside it.
+    if session.guard().lost().is_none() {
+        run.retention.grant_ahead();
+    }
     let (acquired_at, started) = (tokio::time::Instant::now(), SystemTime::now());
     let ended = run_command(
         session,
@@ -742,6 +746,7 @@ async fn record_and_release(
         }
     } else {
         let lease = *session.lease();
+        tracing::debug!("releasing: the run's records beside the lease's revoke");
         let (recorded, revoked) = lock::release_with_records(session, name, &ending).await;
         tell_if_unrevoked(&lease, revoked, false, report);
         recorded

@@ -350,6 +350,7 @@ pub async fn supervise(
     if !tree.is_empty() {
         unkillable = leftovers(&mut w, status, signals, guard, &report).await;
     }
+    debug!(status = %status, "command ended, its tree is empty");
     // The child may have died of the guard's signal before the select above saw the loss.
     if !w.lost_reported {
         if let Some(reason) = guard.lost() {

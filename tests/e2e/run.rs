@@ -402,6 +402,45 @@ fn external_revoke_or_delete_kills_the_child_with_70() {
     }
 }
 
+/// The waiter right behind the holder learns that its turn has come from one watch over both
+/// keys, without reading the queue again: its own key deleted, or put over, while it waits must
+/// still keep its command from ever starting when the holder leaves.
+#[test]
+fn a_waiter_whose_key_was_deleted_or_put_over_never_runs() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    for how in ["delete", "put"] {
+        let name = format!("/turn-{how}");
+        let (mut holder, done) = hold(&ep, &name, &[], dir.path(), how);
+        let ran = dir.path().join(format!("ran-{how}"));
+        let mut waiter = spawn_run(&ep, &["-q"], &name, &format!("touch {}", ran.display()));
+        wait_until("the waiter to queue", SOON, || {
+            cluster.keys(&format!("{name}/")).len() == 2
+        });
+        let status = status_json(&ep, &name);
+        let key = status["waiters"][0]["key"]
+            .as_str()
+            .expect("the waiter's key")
+            .to_owned();
+        match how {
+            "delete" => drop(cluster.etcdctl_ok(&["del", &key])),
+            _ => drop(cluster.etcdctl_ok(&["put", &key, "not yours"])),
+        }
+        assert!(let_go(&mut holder, &done).success());
+        let status = wait_exit(&mut waiter, SOON);
+        assert!(
+            !status.success(),
+            "the waiter after a {how} of its key: {status:?}"
+        );
+        assert!(
+            !ran.exists(),
+            "the waiter ran its command after a {how} of its key"
+        );
+        // A key put over without a lease stays: nothing else would remove it.
+        cluster.etcdctl_ok(&["del", &key]);
+        cluster.assert_clean_now();
+    }
+}
+
 /// Freeze etcd with SIGSTOP: no keep-alive can be acknowledged, and the child must be dead before
 /// the TTL has elapsed since the last acknowledged keep-alive (which was sent before the freeze).
 #[test]

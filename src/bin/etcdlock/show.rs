@@ -99,15 +99,6 @@ fn command_of(e: &Entry) -> String {
     }
 }
 
-fn fit(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        s.to_owned()
-    } else {
-        let cut: String = s.chars().take(width.saturating_sub(1)).collect();
-        format!("{cut}…")
-    }
-}
-
 /// The widest a lock name gets in `list`: one long name must not push every row off the screen
 /// (`--json` has the whole name).
 const LIST_NAME_WIDTH: usize = 32;
@@ -125,7 +116,8 @@ fn fit_middle(s: &str, width: usize) -> String {
     format!("{start}…{end}")
 }
 
-/// An aligned table, at most 80 columns wide: the last column is truncated to fit.
+/// An aligned table, at most 80 columns wide: the last column is truncated to fit. Written into
+/// one string cell by cell (`list` renders thousands of rows: no string per cell or line).
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let n = header.len();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -136,24 +128,40 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     let fixed: usize = widths[..n - 1].iter().map(|w| w + 2).sum();
     let last = 80usize.saturating_sub(fixed).max(10);
-    let mut out = String::new();
-    let line = |cells: Vec<String>, out: &mut String| {
-        let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate() {
+    let mut out = String::with_capacity((fixed + last + 1) * (rows.len() + 1));
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let start = out.len();
+        for (i, cell) in cells.enumerate() {
             if i + 1 == n {
-                text.push_str(&fit(cell, last));
+                push_fit(&mut out, cell, last);
             } else {
-                text.push_str(&format!("{:<w$}  ", fit(cell, widths[i]), w = widths[i]));
+                let used = push_fit(&mut out, cell, widths[i]);
+                out.extend(std::iter::repeat_n(' ', widths[i].saturating_sub(used) + 2));
             }
         }
-        out.push_str(text.trim_end());
+        let kept = out[start..].trim_end().len();
+        out.truncate(start + kept);
         out.push('\n');
     };
-    line(header.iter().map(|s| s.to_string()).collect(), &mut out);
+    line(&mut header.iter().copied());
     for row in rows {
-        line(row.clone(), &mut out);
+        line(&mut row.iter().map(String::as_str));
     }
     out
+}
+
+/// `s` appended to `out`, cut to `width` characters (the last one `…`) if longer; returns the
+/// characters appended.
+fn push_fit(out: &mut String, s: &str, width: usize) -> usize {
+    let count = s.chars().count();
+    if count <= width {
+        out.push_str(s);
+        count
+    } else {
+        out.extend(s.chars().take(width.saturating_sub(1)));
+        out.push('…');
+        width.saturating_sub(1) + 1
+    }
 }
 
 /// One line about keys under `NAME/` that are not this lock's (empty if there are none).
@@ -304,6 +312,8 @@ pub async fn list(config: etcdlock::Config, args: ListArgs) -> Result<u8> {
     } else {
         output::print(&render_list(&list))?;
     }
+    // The process ends right after: freeing thousands of entries one by one is time for nothing.
+    std::mem::forget(list);
     Ok(0)
 }
 

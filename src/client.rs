@@ -524,6 +524,28 @@ impl Client {
         self.switched.subscribe()
     }
 
+    /// Open a watch on `key` on the current endpoint (see [`Watch::next`]).
+    pub(crate) async fn watch(
+        &self,
+        key: impl Into<Vec<u8>>,
+        opts: Option<etcd_client::WatchOptions>,
+    ) -> Result<Watch, CallError> {
+        // Subscribed before the endpoint is read: a switch in between is seen, not missed.
+        let endpoint_changed = self.subscribe();
+        // The endpoint the watch is opened on: a broken stream fails over from that one only
+        // (another task may have moved on already).
+        let (_, generation) = self.client();
+        let key = key.into();
+        let stream = self
+            .call(|mut c| async move { c.watch(key, opts).await })
+            .await?;
+        Ok(Watch {
+            stream,
+            endpoint_changed,
+            generation,
+        })
+    }
+
     /// Run one request against the current endpoint with the request timeout; a transient failure
     /// moves us to the next endpoint before the error is returned, so a retry goes elsewhere.
     pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, CallError>
@@ -620,6 +642,40 @@ pub fn jitter(d: Duration) -> Duration {
         .map_or(0, |t| t.subsec_nanos());
     let r = (nanos ^ std::process::id().wrapping_mul(2_654_435_761)) % 1000;
     d.mul_f64(0.75 + f64::from(r) / 2000.0)
+}
+
+/// A watch opened by [`Client::watch`]: its responses until it is over.
+pub(crate) struct Watch {
+    /// The stream (more keys can be watched on it with `watch`).
+    pub(crate) stream: etcd_client::WatchStream,
+    endpoint_changed: tokio::sync::watch::Receiver<u64>,
+    generation: u64,
+}
+
+impl Watch {
+    /// The next response. `Err` once the watch is over: the stream ended or failed (then the
+    /// client moves on from the endpoint it was opened on), the server cancelled it (e.g. its
+    /// start revision was compacted), or the client moved to another endpoint meanwhile (a watch
+    /// on the old one may hear nothing more). Cancel-safe.
+    pub(crate) async fn next(
+        &mut self,
+        client: &Client,
+    ) -> Result<etcd_client::WatchResponse, CallError> {
+        let broke = |why: String| CallError::Etcd(etcd_client::Error::WatchError(why));
+        let msg = tokio::select! {
+            m = self.stream.message() => m,
+            _ = self.endpoint_changed.changed() => return Err(broke("endpoint changed".into())),
+        };
+        match msg {
+            Ok(Some(resp)) if resp.canceled() => Err(broke(resp.cancel_reason().to_owned())),
+            Ok(Some(resp)) => Ok(resp),
+            Ok(None) => Err(broke("watch stream ended".into())),
+            Err(e) => {
+                client.failover(self.generation).await;
+                Err(CallError::Etcd(e))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

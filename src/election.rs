@@ -322,25 +322,10 @@ impl Observer {
             .with_prefix()
             .with_start_revision(at + 1);
         let key = self.election.prefix.clone();
-        let mut stream = self
-            .client
-            .call(|mut c| async move { c.watch(key, Some(opts)).await })
-            .await?;
+        let mut watch = self.client.watch(key, Some(opts)).await?;
         loop {
-            match stream.message().await {
-                Ok(Some(resp)) if resp.canceled() => {
-                    return Err(CallError::Etcd(etcd_client::Error::WatchError(
-                        resp.cancel_reason().to_owned(),
-                    )))
-                }
-                Ok(Some(resp)) if !resp.events().is_empty() => return Ok(()),
-                Ok(Some(_)) => {}
-                Ok(None) => {
-                    return Err(CallError::Etcd(etcd_client::Error::WatchError(
-                        "watch stream ended".into(),
-                    )))
-                }
-                Err(e) => return Err(CallError::Etcd(e)),
+            if !watch.next(&self.client).await?.events().is_empty() {
+                return Ok(());
             }
         }
     }
@@ -378,52 +363,29 @@ async fn put_if_ours(
 /// the read and the watch.
 async fn wait_gone(client: &Client, pred: &Slot, read_at: i64) -> Result<(), CallError> {
     let key = pred.key.clone();
-    let mut endpoint_changed = client.subscribe();
-    let (_, generation) = client.client();
-    let mut stream = {
-        let key = key.clone();
-        client
-            .call(|mut c| async move { c.watch(key, None).await })
-            .await?
-    };
-    let broke = |why: &str| CallError::Etcd(etcd_client::Error::WatchError(why.into()));
+    let mut watch = client.watch(key.clone(), None).await?;
     loop {
-        let msg = tokio::select! {
-            m = stream.message() => m,
-            _ = endpoint_changed.changed() => return Err(broke("endpoint changed")),
-        };
-        match msg {
-            Ok(Some(resp)) => {
-                if resp.canceled() {
-                    return Err(broke(resp.cancel_reason()));
-                }
-                if resp.created() && rev(resp.header()) > read_at {
-                    let k = key.clone();
-                    let opts = GetOptions::new().with_keys_only();
-                    let now = client
-                        .call(|mut c| async move { c.get(k, Some(opts)).await })
-                        .await?;
-                    let same = now
-                        .kvs()
-                        .first()
-                        .is_some_and(|kv| kv.create_revision() == pred.create_revision);
-                    if !same {
-                        return Ok(());
-                    }
-                }
-                if resp
-                    .events()
-                    .iter()
-                    .any(|e| e.event_type() == EventType::Delete)
-                {
-                    return Ok(());
-                }
+        let resp = watch.next(client).await?;
+        if resp.created() && rev(resp.header()) > read_at {
+            let k = key.clone();
+            let opts = GetOptions::new().with_keys_only();
+            let now = client
+                .call(|mut c| async move { c.get(k, Some(opts)).await })
+                .await?;
+            let same = now
+                .kvs()
+                .first()
+                .is_some_and(|kv| kv.create_revision() == pred.create_revision);
+            if !same {
+                return Ok(());
             }
-            Ok(None) => return Err(broke("watch stream ended")),
-            Err(e) => {
-                client.failover(generation).await;
-                return Err(CallError::Etcd(e));
-            }
+        }
+        if resp
+            .events()
+            .iter()
+            .any(|e| e.event_type() == EventType::Delete)
+        {
+            return Ok(());
         }
     }
 }
@@ -525,11 +487,7 @@ impl Leadership<'_> {
     /// A comparison that holds only while our key is still ours (as Go's `Mutex.IsOwner()`): put
     /// it in a transaction's `when` so that a write happens only under our leadership.
     pub fn is_owner(&self) -> Compare {
-        Compare::create_revision(
-            self.acquired.key.clone(),
-            CompareOp::Equal,
-            self.acquired.fencing_token,
-        )
+        self.acquired.is_owner()
     }
 
     /// Check, with one linearizable read, that we still lead: our key, at our create revision,
@@ -671,29 +629,18 @@ pub async fn resign_requested(client: &Client, name: &str, key: &str) -> Result<
         }
         let from = rev(resp.header()) + 1;
         let opts = WatchOptions::new().with_start_revision(from);
-        let watched = {
-            let request = request.clone();
-            client
-                .call(|mut c| async move { c.watch(request, Some(opts)).await })
-                .await
-        };
-        let Ok(mut stream) = watched else {
+        let Ok(mut watch) = client.watch(request.clone(), Some(opts)).await else {
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
         };
-        loop {
-            match stream.message().await {
-                Ok(Some(resp)) if resp.canceled() => break,
-                Ok(Some(resp)) => {
-                    let asked = resp.events().iter().any(|e| {
-                        e.event_type() == EventType::Put
-                            && e.kv().is_some_and(|kv| kv.value() == key.as_bytes())
-                    });
-                    if asked {
-                        return Ok(());
-                    }
-                }
-                _ => break,
+        // Until the watch is over (then read again).
+        while let Ok(resp) = watch.next(client).await {
+            let asked = resp.events().iter().any(|e| {
+                e.event_type() == EventType::Put
+                    && e.kv().is_some_and(|kv| kv.value() == key.as_bytes())
+            });
+            if asked {
+                return Ok(());
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

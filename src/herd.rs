@@ -259,12 +259,9 @@ async fn watch(
             WatchOptions::new().with_prefix().with_start_revision(from),
         ),
     };
-    let mut endpoint_changed = client.subscribe();
-    let (_, generation) = client.client();
-    let mut stream = client
-        .call(|mut c| async move { c.watch(key, Some(opts)).await })
-        .await?;
-    stream
+    let mut watch = client.watch(key, Some(opts)).await?;
+    watch
+        .stream
         .watch(
             marker.clone(),
             Some(WatchOptions::new().with_start_revision(from)),
@@ -274,30 +271,10 @@ async fn watch(
     let quiet = tokio::time::sleep(settle.unwrap_or(Duration::MAX / 4));
     tokio::pin!(quiet);
     loop {
-        let msg = tokio::select! {
-            m = stream.message() => m,
+        let resp = tokio::select! {
+            r = watch.next(client) => r?,
             _ = &mut quiet, if settle.is_some() => return Ok(Change::Quiet),
-            _ = endpoint_changed.changed() => {
-                return Err(CallError::Etcd(etcd_client::Error::WatchError("endpoint changed".into())));
-            }
         };
-        let resp = match msg {
-            Ok(Some(resp)) => resp,
-            Ok(None) => {
-                return Err(CallError::Etcd(etcd_client::Error::WatchError(
-                    "watch stream ended".into(),
-                )))
-            }
-            Err(e) => {
-                client.failover(generation).await;
-                return Err(CallError::Etcd(e));
-            }
-        };
-        if resp.canceled() {
-            return Err(CallError::Etcd(etcd_client::Error::WatchError(
-                resp.cancel_reason().to_owned(),
-            )));
-        }
         trace!(events = resp.events().len(), "herd watch response");
         for event in resp.events() {
             let Some(kv) = event.kv() else { continue };

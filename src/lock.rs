@@ -39,6 +39,14 @@ pub struct Acquired {
     pub revision: i64,
 }
 
+impl Acquired {
+    /// A comparison that holds only while our key is still ours, at its create revision (Go's
+    /// `Mutex.IsOwner()`): in a transaction's `when`, etcd itself refuses the write otherwise.
+    pub fn is_owner(&self) -> Compare {
+        Compare::create_revision(self.key.clone(), CompareOp::Equal, self.fencing_token)
+    }
+}
+
 /// Our place in the queue.
 #[derive(Debug, Clone)]
 pub struct Queued {
@@ -637,36 +645,9 @@ async fn wait_turn(etcd: &Client, pred: &Slot, own: &str, read_at: i64) -> Resul
     let mut end = high.as_bytes().to_vec();
     end.push(0);
     let opts = WatchOptions::new().with_range(end);
-    let start = low.as_bytes().to_vec();
-    let mut endpoint_changed = etcd.subscribe();
-    let (_, generation) = etcd.client();
-    let mut stream = etcd
-        .call(|mut c| async move { c.watch(start, Some(opts)).await })
-        .await?;
+    let mut watch = etcd.watch(low.as_bytes(), Some(opts)).await?;
     loop {
-        let msg = tokio::select! {
-            m = stream.message() => m,
-            _ = endpoint_changed.changed() => {
-                return Err(CallError::Etcd(etcd_client::Error::WatchError("endpoint changed".into())));
-            }
-        };
-        let resp = match msg {
-            Ok(Some(resp)) => resp,
-            Ok(None) => {
-                return Err(CallError::Etcd(etcd_client::Error::WatchError(
-                    "watch stream ended".into(),
-                )))
-            }
-            Err(e) => {
-                etcd.failover(generation).await;
-                return Err(CallError::Etcd(e));
-            }
-        };
-        if resp.canceled() {
-            return Err(CallError::Etcd(etcd_client::Error::WatchError(
-                resp.cancel_reason().to_owned(),
-            )));
-        }
+        let resp = watch.next(etcd).await?;
         if resp.created() {
             let from = rev(resp.header());
             if from == 0 || from > read_at {
@@ -727,52 +708,23 @@ async fn wait_deleted(
     opts: WatchOptions,
     mut check: Option<GoneCheck>,
 ) -> Result<i64, CallError> {
-    let mut endpoint_changed = etcd.subscribe();
-    // The endpoint the watch is opened on: a broken stream fails over from that one only (another
-    // task may have moved on already).
-    let (_, generation) = etcd.client();
-    let mut stream = etcd
-        .call(|mut c| async move { c.watch(key, Some(opts)).await })
-        .await?;
+    let mut watch = etcd.watch(key, Some(opts)).await?;
     loop {
-        let msg = tokio::select! {
-            m = stream.message() => m,
-            _ = endpoint_changed.changed() => {
-                return Err(CallError::Etcd(etcd_client::Error::WatchError("endpoint changed".into())));
-            }
-        };
-        match msg {
-            Ok(Some(resp)) => {
-                if resp.canceled() {
-                    return Err(CallError::Etcd(etcd_client::Error::WatchError(
-                        resp.cancel_reason().to_owned(),
-                    )));
-                }
-                trace!(events = resp.events().len(), "watch response");
-                if resp.created() {
-                    if let Some(check) = check.take() {
-                        if let Some(gone_at) = check.gone(etcd, rev(resp.header())).await? {
-                            return Ok(gone_at);
-                        }
-                    }
-                }
-                if resp
-                    .events()
-                    .iter()
-                    .any(|e| e.event_type() == EventType::Delete)
-                {
-                    return Ok(rev(resp.header()));
+        let resp = watch.next(etcd).await?;
+        trace!(events = resp.events().len(), "watch response");
+        if resp.created() {
+            if let Some(check) = check.take() {
+                if let Some(gone_at) = check.gone(etcd, rev(resp.header())).await? {
+                    return Ok(gone_at);
                 }
             }
-            Ok(None) => {
-                return Err(CallError::Etcd(etcd_client::Error::WatchError(
-                    "watch stream ended".into(),
-                )))
-            }
-            Err(e) => {
-                etcd.failover(generation).await;
-                return Err(CallError::Etcd(e));
-            }
+        }
+        if resp
+            .events()
+            .iter()
+            .any(|e| e.event_type() == EventType::Delete)
+        {
+            return Ok(rev(resp.header()));
         }
     }
 }
@@ -886,39 +838,18 @@ fn deleted(key: &str) -> String {
 /// Watch `own`'s key from revision `from` until it changes: `Ok(why)`; `Err` if the watch broke
 /// or the endpoint changed (the caller re-checks).
 async fn watch_changes(etcd: &Client, own: &OwnKey, from: i64) -> Result<String, CallError> {
-    let mut endpoint_changed = etcd.subscribe();
-    let (_, generation) = etcd.client();
-    let key = own.key.clone().into_bytes();
     let opts = WatchOptions::new().with_start_revision(from);
-    let mut stream = etcd
-        .call(|mut c| async move { c.watch(key, Some(opts)).await })
-        .await?;
-    let broke = |why: String| CallError::Etcd(etcd_client::Error::WatchError(why));
+    let mut watch = etcd.watch(own.key.as_bytes(), Some(opts)).await?;
     loop {
-        let msg = tokio::select! {
-            m = stream.message() => m,
-            _ = endpoint_changed.changed() => return Err(broke("endpoint changed".into())),
-        };
-        match msg {
-            Ok(Some(resp)) => {
-                if resp.canceled() {
-                    return Err(broke(resp.cancel_reason().to_owned()));
-                }
-                for event in resp.events() {
-                    let reason = match (event.event_type(), event.kv()) {
-                        (EventType::Delete, _) => Some(deleted(&own.key)),
-                        (EventType::Put, Some(kv)) => own.changed(kv),
-                        (EventType::Put, None) => None,
-                    };
-                    if let Some(reason) = reason {
-                        return Ok(reason);
-                    }
-                }
-            }
-            Ok(None) => return Err(broke("watch stream ended".into())),
-            Err(e) => {
-                etcd.failover(generation).await;
-                return Err(CallError::Etcd(e));
+        let resp = watch.next(etcd).await?;
+        for event in resp.events() {
+            let reason = match (event.event_type(), event.kv()) {
+                (EventType::Delete, _) => Some(deleted(&own.key)),
+                (EventType::Put, Some(kv)) => own.changed(kv),
+                (EventType::Put, None) => None,
+            };
+            if let Some(reason) = reason {
+                return Ok(reason);
             }
         }
     }
@@ -1458,11 +1389,7 @@ impl Held<'_> {
     /// in a transaction's `when` so that a write happens only under the lock, checked by etcd
     /// itself.
     pub fn is_owner(&self) -> Compare {
-        Compare::create_revision(
-            self.acquired.key.clone(),
-            CompareOp::Equal,
-            self.acquired.fencing_token,
-        )
+        self.acquired.is_owner()
     }
 
     /// Keep the lock but stop watching its key, for [`crate::runner::release`], which releases it

@@ -285,6 +285,11 @@ impl Tree {
     /// zombie of the command's process group. A child the embedding program started itself is
     /// none of these, and is never signalled or reaped here.
     fn tree_children(&self) -> Vec<(i32, Stat)> {
+        // The usual answer once the command is reaped, at a syscall's cost instead of a read
+        // of every thread's children list (on the hand-off's path: the revoke waits for it).
+        if has_no_children() {
+            return Vec::new();
+        }
         let me = nix::unistd::getpid().as_raw();
         let group = self.group.load(Ordering::SeqCst);
         let known = self.known_lock().clone();
@@ -658,6 +663,16 @@ fn descendants_of(table: &[(i32, Stat)], roots: &[i32]) -> Vec<i32> {
     found
 }
 
+/// Whether this process has no child at all, live or dead and not yet reaped: `waitid` for any
+/// child (`__WALL`: whatever signal it reports its end with) that waits for nothing and reaps
+/// nothing (`WNOHANG | WNOWAIT`) fails with `ECHILD` exactly then.
+fn has_no_children() -> bool {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag};
+    let flags =
+        WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT | WaitPidFlag::__WALL;
+    waitid(Id::All, flags) == Err(nix::errno::Errno::ECHILD)
+}
+
 /// The children of `parent` with their stat lines: from `/proc/PID/task/*/children` (a few
 /// small reads), else from the whole process table.
 fn children_of(parent: i32) -> Vec<(i32, Stat)> {
@@ -802,6 +817,28 @@ mod tests {
             .collect();
         tree.finish();
         assert!(children.is_empty(), "the helper {children:?} is our child");
+    }
+
+    /// A live child and a dead one not yet reaped are both children; asking reaps neither (the
+    /// command's status belongs to the supervisor).
+    #[test]
+    fn has_no_children_sees_live_and_dead_children_and_reaps_none() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        assert!(!has_no_children(), "a live child");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        kill(pid, Signal::SIGKILL).unwrap();
+        // Wait for the zombie without reaping it.
+        let flags = nix::sys::wait::WaitPidFlag::WEXITED | nix::sys::wait::WaitPidFlag::WNOWAIT;
+        nix::sys::wait::waitid(nix::sys::wait::Id::Pid(pid), flags).unwrap();
+        assert!(!has_no_children(), "a dead child not yet reaped");
+        let status = child.try_wait().unwrap();
+        assert!(
+            status.is_some(),
+            "the child's status is still there to reap"
+        );
     }
 
     #[test]

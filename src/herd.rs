@@ -117,11 +117,26 @@ fn claim_id(key: &str, revision: i64) -> i64 {
 /// answered grant counts as ours: a retry after a lost answer that finds the lease existing
 /// cannot tell whose it is and takes it for another's, so at worst a lease of ours is left with
 /// no key, to expire after `ttl` (never a lease used by two).
+///
+/// The lease is looked up first (a read): a refused grant is still a raft proposal, and
+/// contenders whose settle ends after another's grant was applied, but before its queue key
+/// appeared, then cost etcd nothing.
 pub async fn claim(
     client: &Client,
     id: i64,
     ttl: Duration,
 ) -> Result<Option<crate::session::Lease>> {
+    let exists = client
+        .call(|mut c| async move { c.lease_time_to_live(id, None).await })
+        .await
+        .is_ok_and(|resp| resp.ttl() > 0);
+    if exists {
+        debug!(
+            lease = format!("{id:x}"),
+            "lease claimed by another contender (seen before granting)"
+        );
+        return Ok(None);
+    }
     let granted_at = crate::clock::BootTime::now();
     let ttl_secs = ttl.as_secs() as i64;
     let resp = client

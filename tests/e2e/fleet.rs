@@ -361,6 +361,36 @@ fn a_herd_firing_at_once_costs_a_handful_of_proposals() {
     );
 }
 
+/// A contender that claims the run's lease after another did finds it with a read: no refused
+/// grant, which would still be a raft proposal.
+#[test]
+fn a_claim_made_by_another_contender_costs_no_proposal() {
+    let (_cluster, ep, _dir) = etcd_with_dir();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = etcdlock::Config::new([ep.clone()]).unwrap();
+        let client = etcdlock::Client::connect(config, etcdlock::client::Check::Lazy)
+            .await
+            .unwrap();
+        let look = etcdlock::herd::look(&client, "/claimed").await.unwrap();
+        let ttl = Duration::from_secs(30);
+        let first = etcdlock::herd::claim(&client, look.claim_id, ttl)
+            .await
+            .unwrap();
+        assert!(first.is_some(), "the first claim is granted");
+        let before = proposals(&ep);
+        let second = etcdlock::herd::claim(&client, look.claim_id, ttl)
+            .await
+            .unwrap();
+        let spent = proposals(&ep) - before;
+        assert!(second.is_none(), "a second claim of the same id is refused");
+        assert_eq!(spent, 0, "the refused claim committed {spent} proposals");
+    });
+}
+
 /// A free lock is never given up on: a `-w` shorter than the herd's settle still runs the job.
 #[test]
 fn a_short_timeout_on_a_free_lock_still_runs_the_job() {

@@ -15,7 +15,9 @@
 //! Those that still race meet at the lease grant: [`claim`] grants the lease with an id every
 //! contender derives from the same state of the lock ([`Look::claim_id`]), so etcd grants it to
 //! one of them and refuses the others ("lease already exists"), which then wait as a herd again:
-//! one refused grant each instead of a grant, a queue key and a revoke.
+//! one refused grant each instead of a grant, a queue key and a revoke. A contender looks the
+//! lease up before it grants (a read), so only those whose look comes before the first grant
+//! is applied pay even that.
 //!
 //! Apart from that grant, reads and watches only. Which holder runs is decided by the queue as
 //! always; this only keeps contenders out of it while their joining could only cost etcd writes.

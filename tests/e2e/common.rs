@@ -24,6 +24,21 @@ pub fn etcd_with_dir() -> (Cluster, String, tempfile::TempDir) {
     (cluster, ep, tempfile::tempdir().unwrap())
 }
 
+/// Run `body` with a library client of `ep`, on a current-thread runtime (as the binary runs).
+pub fn with_client<T>(ep: &str, body: impl AsyncFnOnce(etcdlock::Client) -> T) -> T {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = etcdlock::Config::new([ep]).unwrap();
+        let client = etcdlock::Client::connect(config, etcdlock::client::Check::Lazy)
+            .await
+            .unwrap();
+        body(client).await
+    })
+}
+
 /// The text of `path`; empty if it does not exist (yet).
 pub fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_default()

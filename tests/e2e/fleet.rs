@@ -367,15 +367,7 @@ fn a_herd_firing_at_once_costs_a_handful_of_proposals() {
 #[test]
 fn a_claim_made_by_another_contender_costs_no_proposal() {
     let (_cluster, ep, _dir) = etcd_with_dir();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let config = etcdlock::Config::new([ep.clone()]).unwrap();
-        let client = etcdlock::Client::connect(config, etcdlock::client::Check::Lazy)
-            .await
-            .unwrap();
+    with_client(&ep, async |client| {
         let look = etcdlock::herd::look(&client, "/claimed").await.unwrap();
         let ttl = Duration::from_secs(30);
         let first = etcdlock::herd::claim(&client, look.claim_id, ttl)

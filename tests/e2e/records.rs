@@ -173,15 +173,7 @@ fn records_expire_after_the_retention_period() {
         4,
         "one lease per name (two records each), the second run of /bin/a found its own"
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let config = etcdlock::Config::new([ep.as_str()]).unwrap();
-        let client = etcdlock::Client::connect(config, etcdlock::client::Check::Lazy)
-            .await
-            .unwrap();
+    with_client(&ep, async |client| {
         let holder = etcdlock::Holder::current(&[], 1, Default::default());
         let names: Vec<String> = (0..1000).map(|i| format!("/many/{i}")).collect();
         for chunk in names.chunks(50) {

@@ -3,6 +3,7 @@
 //! lease-less keys and large unrelated data do not confuse them, and interop with `etcdctl lock`
 //! stays exact.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Stdio};
 
@@ -203,17 +204,21 @@ fn break_one_holder_of_a_semaphore_by_lease() {
     assert_eq!(let_go(&mut b, &release).code(), Some(0));
 
     // A holder that is not etcdlock: the break says its command keeps running.
+    // In a group of its own, so that its `sleep`, which outlives a killed etcdctl (the point of
+    // the message), goes with it and does not hold the test's output open.
     let mut ctl = etcdctl_plain()
         .args(["--endpoints", &ep, "lock", "/ctl", "--", "sleep", "30"])
         .stdout(Stdio::null())
         .stdin(Stdio::null())
+        .process_group(0)
         .spawn()
         .unwrap();
     cluster.wait_keys("/ctl/", 1);
     let (code, _, err) = etcdlock_out(&ep, &["break", "--yes", "/ctl"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("its command keeps running"), "{err}");
-    let _ = ctl.kill();
+    let group = nix::unistd::Pid::from_raw(ctl.id() as i32);
+    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
     let _ = ctl.wait();
     cluster.assert_clean();
 }

@@ -122,7 +122,8 @@ fn claim_id(key: &str, revision: i64) -> i64 {
 ///
 /// The lease is looked up first (a read): a refused grant is still a raft proposal, and
 /// contenders whose settle ends after another's grant was applied, but before its queue key
-/// appeared, then cost etcd nothing.
+/// appeared, then cost etcd nothing. A look that fails (etcd unreachable, or no read permission
+/// on the keys of another contender's lease) grants as before: the grant decides.
 pub async fn claim(
     client: &Client,
     id: i64,

@@ -350,7 +350,9 @@ fn pointers(v: &[CString]) -> Vec<*const libc::c_char> {
 
 /// A stack for the intermediate (and so for the helper until it execs): mapped, with an
 /// inaccessible guard page below it, so an overflow faults instead of writing over the heap.
-struct Stack {
+/// A stack of its own for a child that shares our memory until it execs or exits (`CLONE_VM |
+/// CLONE_VFORK`), with an inaccessible guard page below it.
+pub(crate) struct Stack {
     base: *mut libc::c_void,
     len: usize,
 }
@@ -358,7 +360,7 @@ struct Stack {
 impl Stack {
     const SIZE: usize = 256 * 1024;
 
-    fn new() -> Option<Stack> {
+    pub(crate) fn new() -> Option<Stack> {
         let len = Self::SIZE + PAGE_SIZE;
         // SAFETY: a fresh private mapping; the first page is made inaccessible.
         unsafe {
@@ -378,7 +380,13 @@ impl Stack {
         }
     }
 
-    fn top(&self) -> *mut libc::c_void {
+    /// The usable part (above the guard page): its lowest address and its size, as `clone3`
+    /// takes them.
+    pub(crate) fn usable(&self) -> (u64, u64) {
+        (self.base as u64 + PAGE_SIZE as u64, Self::SIZE as u64)
+    }
+
+    pub(crate) fn top(&self) -> *mut libc::c_void {
         // SAFETY: one past the end of the mapping, where a downward-growing stack starts.
         unsafe { self.base.cast::<u8>().add(self.len).cast() }
     }
@@ -386,7 +394,8 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        // SAFETY: our own mapping, no longer in use (the intermediate has exited).
+        // SAFETY: our own mapping, no longer in use (the child that ran on it has exec'd or
+        // exited: CLONE_VFORK).
         unsafe { libc::munmap(self.base, self.len) };
     }
 }

@@ -229,11 +229,25 @@ unsafe fn clone_child(cgroup_dir: Option<RawFd>, side: &ChildSide) -> Result<lib
         args.cgroup = dir as u64;
     }
     args.exit_signal = libc::SIGCHLD as u64;
-    let pid = libc::syscall(
-        libc::SYS_clone3,
-        &mut args as *mut libc::clone_args,
-        std::mem::size_of::<libc::clone_args>(),
-    );
+    // Where it can, the child shares our memory until its exec, as posix_spawn and Go's os/exec
+    // have theirs: a fork would copy etcdlock's page tables and leave every page it writes later
+    // to a copy-on-write fault (see `vm_clone3`).
+    let stack = vm_clone3_supported()
+        .then(super::reaper::Stack::new)
+        .flatten();
+    let pid = match &stack {
+        Some(stack) => {
+            (args.stack, args.stack_size) = stack.usable();
+            args.flags |= (libc::CLONE_VM | libc::CLONE_VFORK) as u64;
+            vm_clone3(&mut args, side)
+        }
+        None => libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        ),
+    };
+    drop(stack);
     match pid {
         0 => child_main(side, false),
         p if p > 0 => return Ok(p as libc::pid_t),
@@ -280,6 +294,64 @@ unsafe fn clone_child(cgroup_dir: Option<RawFd>, side: &ChildSide) -> Result<lib
         p if p > 0 => Ok(p),
         _ => Err(std::io::Error::last_os_error().into()),
     }
+}
+
+/// Whether [`vm_clone3`] exists for this architecture.
+const fn vm_clone3_supported() -> bool {
+    cfg!(target_arch = "x86_64")
+}
+
+/// `clone3` with `args` (`CLONE_VM | CLONE_VFORK`, a stack of the child's own): the child runs
+/// [`child_main`] on that stack and never returns here; the parent gets the pid (or -1, errno
+/// set) once the child has exec'ed or exited.
+///
+/// Why assembly: a child that shares our memory must not return through the caller's frames (it
+/// would run on, and overwrite, the suspended parent's stack), and `libc::syscall` returns in
+/// both processes. glibc's `clone()` switches stacks but takes no `clone3` arguments, so no
+/// `CLONE_INTO_CGROUP`. The child starts on the new stack right after the `syscall` instruction
+/// and calls its entry from there; `CLONE_CLEAR_SIGHAND` keeps etcdlock's signal handlers (which
+/// would run on shared memory) away from it.
+///
+/// # Safety
+/// As [`child_main`]: `side` and the stack in `args` outlive the child's use of them, which
+/// `CLONE_VFORK` bounds by its exec or exit.
+#[cfg(target_arch = "x86_64")]
+unsafe fn vm_clone3(args: &mut libc::clone_args, side: &ChildSide) -> libc::c_long {
+    extern "C" fn entry(side: *const ChildSide) -> ! {
+        // SAFETY: the parent's `side`, alive while it is suspended (CLONE_VFORK).
+        unsafe { child_main(&*side, false) }
+    }
+    let ret: libc::c_long;
+    std::arch::asm!(
+        "syscall",
+        "test rax, rax",
+        "jnz 2f",
+        // The child, on its own stack (16-byte aligned: the top of a page-aligned mapping).
+        "xor ebp, ebp",
+        "mov rdi, r12",
+        "call r13",
+        "ud2",
+        "2:",
+        inlateout("rax") libc::SYS_clone3 => ret,
+        in("rdi") std::ptr::from_mut(args),
+        in("rsi") std::mem::size_of::<libc::clone_args>(),
+        in("r12") std::ptr::from_ref(side),
+        in("r13") entry as extern "C" fn(*const ChildSide) -> !,
+        lateout("rcx") _,
+        lateout("r11") _,
+        options(nostack),
+    );
+    if ret < 0 {
+        // The raw system call returns -errno; callers read errno, as after libc::syscall.
+        *libc::__errno_location() = (-ret) as i32;
+        return -1;
+    }
+    ret
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn vm_clone3(_: &mut libc::clone_args, _: &ChildSide) -> libc::c_long {
+    unreachable!("vm_clone3_supported() is false here")
 }
 
 /// What `CLONE_CLEAR_SIGHAND` does, for a forked child: every handled signal back to default

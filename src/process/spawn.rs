@@ -12,6 +12,12 @@
 //! the child has reset the handlers, and the child joins the cgroup itself before anything else.
 //! Any other `clone3` error is the cgroup's and reported as such, not as the command's.
 //!
+//! On x86_64 the `clone3` also shares etcdlock's memory until the child's exec (`CLONE_VM |
+//! CLONE_VFORK`, on a stack of the child's own), as posix_spawn and Go's `os/exec` do: a fork would
+//! copy etcdlock's page tables and write-protect every page, so that etcdlock took a fault on each
+//! page it wrote for the rest of the run. The calling thread waits until the exec (or the child's
+//! exit); the child touches nothing of ours but the prepared memory below and its own stack.
+//!
 //! Between clone and exec the child only makes async-signal-safe system calls on memory prepared
 //! before the clone. If anything fails there, it writes the errno to a close-on-exec pipe and exits
 //! 127; end-of-file on that pipe means the exec happened.

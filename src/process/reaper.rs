@@ -348,10 +348,9 @@ fn pointers(v: &[CString]) -> Vec<*const libc::c_char> {
         .collect()
 }
 
-/// A stack for the intermediate (and so for the helper until it execs): mapped, with an
-/// inaccessible guard page below it, so an overflow faults instead of writing over the heap.
 /// A stack of its own for a child that shares our memory until it execs or exits (`CLONE_VM |
-/// CLONE_VFORK`), with an inaccessible guard page below it.
+/// CLONE_VFORK`: the helper's intermediate, the command): mapped, with an inaccessible guard page
+/// below it, so an overflow faults instead of writing over the heap.
 pub(crate) struct Stack {
     base: *mut libc::c_void,
     len: usize,

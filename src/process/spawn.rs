@@ -16,7 +16,8 @@
 //! CLONE_VFORK`, on a stack of the child's own), as posix_spawn and Go's `os/exec` do: a fork would
 //! copy etcdlock's page tables and write-protect every page, so that etcdlock took a fault on each
 //! page it wrote for the rest of the run. The calling thread waits until the exec (or the child's
-//! exit); the child touches nothing of ours but the prepared memory below and its own stack.
+//! exit); the child writes nothing of ours but its own stack and, when a call fails, the errno of
+//! the calling thread (which reads errno only after a failed spawn, and sets it then).
 //!
 //! Between clone and exec the child only makes async-signal-safe system calls on memory prepared
 //! before the clone. If anything fails there, it writes the errno to a close-on-exec pipe and exits
@@ -253,12 +254,13 @@ unsafe fn clone_child(cgroup_dir: Option<RawFd>, side: &ChildSide) -> Result<lib
             std::mem::size_of::<libc::clone_args>(),
         ),
     };
+    // Read before the stack's munmap could touch errno.
+    let err = std::io::Error::last_os_error();
     drop(stack);
     match pid {
         0 => child_main(side, false),
         p if p > 0 => return Ok(p as libc::pid_t),
         _ => {
-            let err = std::io::Error::last_os_error();
             match err.raw_os_error().unwrap_or(0) {
                 // No clone3 (before Linux 5.3) or a seccomp profile that refuses it.
                 libc::ENOSYS | libc::EPERM => {}
@@ -332,8 +334,10 @@ unsafe fn vm_clone3(args: &mut libc::clone_args, side: &ChildSide) -> libc::c_lo
         "syscall",
         "test rax, rax",
         "jnz 2f",
-        // The child, on its own stack (16-byte aligned: the top of a page-aligned mapping).
+        // The child, on its own stack.
         "xor ebp, ebp",
+        // The ABI's alignment at a call, whatever the stack's size.
+        "and rsp, -16",
         "mov rdi, r12",
         "call r13",
         "ud2",
@@ -414,7 +418,9 @@ unsafe fn child_main(side: &ChildSide, forked: bool) -> ! {
         libc::_exit(127);
     }
     if side.tty >= 0 {
-        libc::tcsetpgrp(side.tty, libc::getpid());
+        // Our own group (setpgid above), by a system call: a glibc before 2.25 would answer
+        // getpid() from a cache in the memory this child may share with etcdlock.
+        libc::tcsetpgrp(side.tty, libc::getpgrp());
         libc::signal(libc::SIGTTOU, libc::SIG_DFL);
     }
     libc::execve(side.program, side.argv, side.envp);

@@ -11,7 +11,8 @@
 //!
 //! - [`tree`]: which processes are the command's (cgroup v2 or subreaper), signalling and killing
 //!   them, knowing when they are gone;
-//! - [`spawn`]: `clone3` straight into the cgroup, exec errors reported exactly, reaping;
+//! - [`spawn`]: `clone3` straight into the cgroup (sharing our memory until the exec, on a stack
+//!   of the child's own), exec errors reported exactly, reaping;
 //! - [`reaper`]: the helper that kills the tree when etcdlock itself dies;
 //! - [`supervise`]: signals, `--max-runtime`-style limits, leftovers, and the command's end.
 

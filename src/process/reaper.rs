@@ -59,6 +59,7 @@ use nix::libc;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use super::spawn::Stack;
 use super::tree::{self, Tree};
 use crate::clock::BootTime;
 
@@ -346,57 +347,6 @@ fn pointers(v: &[CString]) -> Vec<*const libc::c_char> {
         .map(|c| c.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect()
-}
-
-/// A stack of its own for a child that shares our memory until it execs or exits (`CLONE_VM |
-/// CLONE_VFORK`: the helper's intermediate, the command): mapped, with an inaccessible guard page
-/// below it, so an overflow faults instead of writing over the heap.
-pub(crate) struct Stack {
-    base: *mut libc::c_void,
-    len: usize,
-}
-
-impl Stack {
-    const SIZE: usize = 256 * 1024;
-
-    pub(crate) fn new() -> Option<Stack> {
-        let len = Self::SIZE + PAGE_SIZE;
-        // SAFETY: a fresh private mapping; the first page is made inaccessible.
-        unsafe {
-            let base = libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
-                -1,
-                0,
-            );
-            if base == libc::MAP_FAILED {
-                return None;
-            }
-            let stack = Stack { base, len };
-            (libc::mprotect(base, PAGE_SIZE, libc::PROT_NONE) == 0).then_some(stack)
-        }
-    }
-
-    /// The usable part (above the guard page): its lowest address and its size, as `clone3`
-    /// takes them.
-    pub(crate) fn usable(&self) -> (u64, u64) {
-        (self.base as u64 + PAGE_SIZE as u64, Self::SIZE as u64)
-    }
-
-    pub(crate) fn top(&self) -> *mut libc::c_void {
-        // SAFETY: one past the end of the mapping, where a downward-growing stack starts.
-        unsafe { self.base.cast::<u8>().add(self.len).cast() }
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        // SAFETY: our own mapping, no longer in use (the child that ran on it has exec'd or
-        // exited: CLONE_VFORK).
-        unsafe { libc::munmap(self.base, self.len) };
-    }
 }
 
 impl Reaper {

@@ -239,9 +239,7 @@ unsafe fn clone_child(cgroup_dir: Option<RawFd>, side: &ChildSide) -> Result<lib
     // Where it can, the child shares our memory until its exec, as posix_spawn and Go's os/exec
     // have theirs: a fork would copy etcdlock's page tables and leave every page it writes later
     // to a copy-on-write fault (see `vm_clone3`).
-    let stack = vm_clone3_supported()
-        .then(super::reaper::Stack::new)
-        .flatten();
+    let stack = vm_clone3_supported().then(Stack::new).flatten();
     let pid = match &stack {
         Some(stack) => {
             (args.stack, args.stack_size) = stack.usable();
@@ -301,6 +299,63 @@ unsafe fn clone_child(cgroup_dir: Option<RawFd>, side: &ChildSide) -> Result<lib
     match pid {
         p if p > 0 => Ok(p),
         _ => Err(std::io::Error::last_os_error().into()),
+    }
+}
+
+/// A stack of its own for a child that shares our memory until it execs or exits (`CLONE_VM |
+/// CLONE_VFORK`: the command here, the reaper helper's intermediate): mapped, with an inaccessible guard page
+/// below it, so an overflow faults instead of writing over the heap.
+pub(crate) struct Stack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+impl Stack {
+    /// The inaccessible page below the stack (the smallest page size; a larger page is protected
+    /// whole).
+    const GUARD_PAGE: usize = 4096;
+    const SIZE: usize = 256 * 1024;
+
+    pub(crate) fn new() -> Option<Stack> {
+        let len = Self::SIZE + Self::GUARD_PAGE;
+        // SAFETY: a fresh private mapping; the first page is made inaccessible.
+        unsafe {
+            let base = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            );
+            if base == libc::MAP_FAILED {
+                return None;
+            }
+            let stack = Stack { base, len };
+            (libc::mprotect(base, Self::GUARD_PAGE, libc::PROT_NONE) == 0).then_some(stack)
+        }
+    }
+
+    /// The usable part (above the guard page): its lowest address and its size, as `clone3`
+    /// takes them.
+    pub(crate) fn usable(&self) -> (u64, u64) {
+        (
+            self.base as u64 + Self::GUARD_PAGE as u64,
+            Self::SIZE as u64,
+        )
+    }
+
+    pub(crate) fn top(&self) -> *mut libc::c_void {
+        // SAFETY: one past the end of the mapping, where a downward-growing stack starts.
+        unsafe { self.base.cast::<u8>().add(self.len).cast() }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, no longer in use (the child that ran on it has exec'd or
+        // exited: CLONE_VFORK).
+        unsafe { libc::munmap(self.base, self.len) };
     }
 }
 

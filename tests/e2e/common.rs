@@ -89,3 +89,40 @@ pub fn assert_dies_when_etcd_freezes(cluster: &Cluster, pid: i32, ttl: Duration,
         "{what} died {dead_after:?} after the freeze, TTL is {ttl:?}"
     );
 }
+
+/// What a terminal shows: a thread reads the pseudo-terminal's `master` side and sends all it has
+/// shown so far after each read (until end-of-file, or the receiver is dropped).
+pub fn terminal_output(master: fs::File) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut master = master;
+        let (mut buf, mut seen) = ([0u8; 4096], String::new());
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if tx.send(seen.clone()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (up to [`SOON`]) until the terminal of [`terminal_output`] shows `needle`; all it showed.
+pub fn shown(rx: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = Instant::now() + SOON;
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "the terminal never showed {needle:?}: {seen:?}"
+        );
+        if let Ok(s) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen = s;
+        }
+    }
+    seen
+}

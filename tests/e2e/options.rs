@@ -311,38 +311,7 @@ fn on_a_terminal(ep: &str, args: &[&str]) -> (Child, std::sync::mpsc::Receiver<S
         .spawn()
         .unwrap();
     drop(slave);
-    let master = std::fs::File::from(pty.master);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::Read;
-        let mut master = master;
-        let mut buf = [0u8; 4096];
-        let mut seen = String::new();
-        while let Ok(n) = master.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-            let _ = tx.send(seen.clone());
-        }
-    });
-    (child, rx)
-}
-
-/// Waits until the terminal shows `needle`; all it showed.
-fn shown(rx: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
-    let deadline = Instant::now() + SOON;
-    let mut seen = String::new();
-    while !seen.contains(needle) {
-        assert!(
-            Instant::now() < deadline,
-            "the terminal never showed {needle:?}: {seen:?}"
-        );
-        if let Ok(s) = rx.recv_timeout(Duration::from_millis(200)) {
-            seen = s;
-        }
-    }
-    seen
+    (child, terminal_output(std::fs::File::from(pty.master)))
 }
 
 /// The last spinner frame was erased (`ESC[2K`) before anything else was printed.

@@ -604,7 +604,7 @@ fn nested_etcdlock_runs() {
 /// reading it would be stopped by SIGTTIN), and Ctrl-C reaches it, ending the run with 130.
 #[test]
 fn the_command_gets_the_terminal_it_was_started_from() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::os::fd::OwnedFd;
     use std::os::unix::process::CommandExt;
     let (cluster, ep) = etcd();
@@ -629,35 +629,11 @@ fn the_command_gets_the_terminal_it_was_started_from() {
     let mut run = cmd.spawn().expect("spawn etcdlock");
     drop(slave);
     let master = std::fs::File::from(pty.master);
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let mut reader = master.try_clone().unwrap();
-    std::thread::spawn(move || {
-        let (mut buf, mut seen) = ([0u8; 4096], String::new());
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if tx.send(seen.clone()).is_err() {
-                break;
-            }
-        }
-    });
-    let wait_for = |what: &str| {
-        let deadline = Instant::now() + SOON;
-        let mut seen = String::new();
-        while !seen.contains(what) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(s) => seen = s,
-                Err(_) => panic!("the terminal never showed {what:?}; it showed {seen:?}"),
-            }
-        }
-    };
+    let rx = terminal_output(master.try_clone().unwrap());
     // Typed before the command reads it: the terminal keeps the line for whoever reads.
     cluster.wait_keys("/tty/", 1);
     (&master).write_all(b"hello\n").unwrap();
-    wait_for("got:hello");
+    shown(&rx, "got:hello");
     // Ctrl-C on the terminal: its foreground group (the command's) gets SIGINT; etcdlock ends the
     // run with the command's 128+2.
     (&master).write_all(b"\x03").unwrap();

@@ -625,8 +625,8 @@ pub enum Release<'a> {
 /// End a run: the command's tree must be dead before the lease goes, so whatever is left of it is
 /// killed first (bounded, 3 s); if it will not die, the lease is left to expire (the reaper
 /// helper goes on killing) and nothing is revoked. Then the guard stops, the lock goes with the
-/// run's records, the lease is revoked, and the tree's cgroup is removed. Never fails: what went
-/// wrong is reported as [`Event`]s.
+/// run's records and the lease is revoked; the tree's cgroup is removed and the helper let go
+/// while etcd answers. Never fails: what went wrong is reported as [`Event`]s.
 pub async fn release(
     session: Session,
     tree: &Tree,
@@ -636,38 +636,55 @@ pub async fn release(
 ) {
     let dead = tree.stop_all(Duration::from_secs(3));
     session.guard().stop();
-    match how {
-        Release::Ran {
-            acquired,
-            code,
-            started,
-            took,
-            records,
-        } if dead => {
-            record_and_release(
-                session,
-                name,
+    let talk = async move {
+        match how {
+            Release::Ran {
                 acquired,
+                code,
+                started,
+                took,
                 records,
-                (started, took, code),
-                report,
-            )
-            .await;
-        }
-        Release::Ran { .. } => {}
-        Release::Skipped(acquired) => {
-            let _ = lock::release(session.client(), name, &acquired, None).await;
-            if dead {
-                revoke(session, false, report).await;
+            } if dead => {
+                record_and_release(
+                    session,
+                    name,
+                    acquired,
+                    records,
+                    (started, took, code),
+                    report,
+                )
+                .await;
+            }
+            Release::Ran { .. } => {}
+            Release::Skipped(acquired) => {
+                let _ = lock::release(session.client(), name, &acquired, None).await;
+                if dead {
+                    revoke(session, false, report).await;
+                }
+            }
+            Release::Abandon { lost } => {
+                if dead {
+                    revoke(session, lost, report).await;
+                }
             }
         }
-        Release::Abandon { lost } => {
-            if dead {
-                revoke(session, lost, report).await;
-            }
-        }
+    };
+    if !dead {
+        // Something of the tree would not die: nothing was revoked (the lease is left to its
+        // TTL), and `finish` drops the helper unreleased, which makes it go on killing.
+        talk.await;
+        tree.finish();
+        return;
     }
-    tree.finish();
+    // The tree is gone, so its cleanup (the cgroup's rmdir, the helper let go: ~0.1 ms) needs
+    // nothing of etcd: it is done while etcd answers, not after (issue 25). After one yield, so
+    // that the connection's task has written the first request (the revoke, which the next holder
+    // waits for) before this thread spends time on the cleanup.
+    let cleanup = async {
+        tokio::task::yield_now().await;
+        tree.finish();
+    };
+    tokio::join!(talk, cleanup);
 }
 
 /// Write the run's record and give up the lock. Bounded (3 s per request). Where the record must

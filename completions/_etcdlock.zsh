@@ -221,7 +221,7 @@ _arguments "${_arguments_options[@]}" : \
 '--help[Print help]' \
 '-V[Print version]' \
 '--version[Print version]' \
-':handle -- The handle etcdlock acquire printed \[env\: ETCDLOCK_HANDLE\]:_default' \
+':handle -- The handle etcdlock acquire printed:_default' \
 && ret=0
 ;;
 (release)
@@ -243,7 +243,7 @@ _arguments "${_arguments_options[@]}" : \
 '--help[Print help]' \
 '-V[Print version]' \
 '--version[Print version]' \
-':handle -- The handle etcdlock acquire printed \[env\: ETCDLOCK_HANDLE\]:_default' \
+':handle -- The handle etcdlock acquire printed:_default' \
 && ret=0
 ;;
 (forget)

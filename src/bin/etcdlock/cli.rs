@@ -763,7 +763,7 @@ pub struct AcquireArgs {
 
 #[derive(Debug, Args)]
 pub struct HandleArgs {
-    /// The handle etcdlock acquire printed [env: ETCDLOCK_HANDLE]
+    /// The handle etcdlock acquire printed
     #[arg(value_name = "HANDLE", env = "ETCDLOCK_HANDLE", hide_env_values = true)]
     pub handle: String,
 }

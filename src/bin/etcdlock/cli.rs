@@ -128,6 +128,20 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// [`Cli`] for parsing only: the same arguments, but a subcommand's options are added to clap's
+/// tree only once the command line names that subcommand ([`LazyCommand`]). Building all fourteen
+/// at every start was about 0.2 ms of an uncontended `run -- true` (issue 25). Never shown:
+/// whatever clap prints (help, version, a usage error) comes from [`Cli`] (see [`parse`]), since
+/// in this tree the global options come before the subcommand's own in its help.
+#[derive(Debug, Parser)]
+#[command(name = "etcdlock", version, propagate_version = true)]
+struct LazyCli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: LazyCommand,
+}
+
 /// Options valid before or after the subcommand. Each is also read from `ETCDLOCK_<NAME>`, then
 /// `ETCDCTL_<NAME>` (so an existing etcdctl setup just works), then the default; a flag beats both.
 #[derive(Debug, Args)]
@@ -239,10 +253,28 @@ pub enum RecordCommand {
     None,
 }
 
-// Parsed once per process: the size of `run`'s arguments does not matter.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Subcommand)]
-pub enum Command {
+/// The subcommands, declared once for two enums: [`Command`], the one the program uses, and
+/// [`LazyCommand`], the same with `defer` for parsing (see [`LazyCli`]).
+macro_rules! subcommands {
+    ($($variants:tt)*) => {
+        // Parsed once per process: the size of `run`'s arguments does not matter.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Debug, Subcommand)]
+        pub enum Command {
+            $($variants)*
+        }
+
+        // Only ever converted into a `Command` through clap's matches; never built.
+        #[allow(clippy::large_enum_variant, dead_code)]
+        #[derive(Debug, Subcommand)]
+        #[command(defer = true)]
+        enum LazyCommand {
+            $($variants)*
+        }
+    };
+}
+
+subcommands! {
     /// Run COMMAND while holding the lock NAME
     #[command(
         after_help = run_after_help(false),
@@ -1046,7 +1078,15 @@ pub fn parse_signal(s: &str) -> Result<Signal, String> {
 /// (connection and output) options are hidden from the help, completions and man pages of the
 /// subcommands that never talk to etcd. Parsing, `completions` and `man` all use this.
 pub fn command() -> clap::Command {
-    let cmd = Cli::command();
+    hide_globals(Cli::command())
+}
+
+/// [`command`] as [`LazyCli`]: for parsing a command line, never for printing anything.
+fn lazy_command() -> clap::Command {
+    hide_globals(LazyCli::command())
+}
+
+fn hide_globals(cmd: clap::Command) -> clap::Command {
     // clap does not propagate a global option into a subcommand that defines one of that name
     // itself, so a hidden copy there hides it.
     let hidden: Vec<clap::Arg> = cmd
@@ -1065,15 +1105,19 @@ pub fn command() -> clap::Command {
 pub fn parse() -> Cli {
     use clap::error::ErrorKind;
     let raw: Vec<OsString> = std::env::args_os().collect();
-    if name_missing_before_dashes(&raw) {
+    let parse = |cmd: clap::Command| {
+        cmd.try_get_matches_from(&raw)
+            .and_then(|mut m| <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m))
+    };
+    // The lazy tree parses; whatever clap prints (help, version, a usage error) comes from the
+    // full one, which parses the command line again when the lazy one refuses it.
+    let parsed = parse(lazy_command()).or_else(|_| parse(command()));
+    if name_missing(&parsed, &raw) {
         crate::output::stderr(&format!(
             "etcdlock: error: {MISSING_NAME}\n  (see etcdlock run --help)\n"
         ));
         std::process::exit(i32::from(crate::exit::USAGE));
     }
-    let parsed = command()
-        .try_get_matches_from(&raw)
-        .and_then(|mut m| <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m));
     match parsed {
         Ok(mut cli) => {
             if let Command::Run(run) = &mut cli.command {
@@ -1114,6 +1158,30 @@ pub fn parse() -> Cli {
 const MISSING_NAME: &str = "the lock NAME is missing: etcdlock run [OPTIONS] NAME -- COMMAND \
      (what follows -- is the command)";
 
+/// `etcdlock run -- ls`, parsed as `parsed`: NAME is missing. The two trial parses of
+/// [`name_missing_before_dashes`] run only where it may be: for a command line clap refused, or a
+/// `run` whose command is shorter than what follows `--`.
+fn name_missing(parsed: &Result<Cli, clap::Error>, raw: &[OsString]) -> bool {
+    let suspect = match parsed {
+        Ok(cli) => command_cut_short(cli, raw),
+        Err(_) => true,
+    };
+    suspect && name_missing_before_dashes(raw)
+}
+
+/// Whether `cli` is a `run` (without --handle) whose COMMAND is shorter than the words after the
+/// first `--` of `raw`: then clap took one of them for NAME, which only [`name_missing_before_dashes`]
+/// can tell from a NAME that was given. Everything after `--` belongs to COMMAND otherwise.
+fn command_cut_short(cli: &Cli, raw: &[OsString]) -> bool {
+    let Command::Run(run) = &cli.command else {
+        return false;
+    };
+    match raw.iter().position(|a| a == "--") {
+        Some(dashes) => run.handle.is_none() && run.command.len() < raw.len() - dashes - 1,
+        None => false,
+    }
+}
+
 /// `etcdlock run -- ls`: clap takes the first word after `--` for NAME, then says COMMAND is
 /// missing (or, with more words, runs the rest as the command). NAME is missing when the words
 /// before the first `--` make a `run` (without --handle) only once a NAME is added to them.
@@ -1127,7 +1195,7 @@ fn name_missing_before_dashes(raw: &[OsString]) -> bool {
     let parse_with = |tail: &[&str]| {
         let mut args = raw[..dashes].to_vec();
         args.extend(tail.iter().map(OsString::from));
-        command().try_get_matches_from(args)
+        lazy_command().try_get_matches_from(args)
     };
     let plain_run = |m: &clap::ArgMatches| matches!(m.subcommand(), Some(("run", run)) if run.get_one::<String>("handle").is_none());
     parse_with(&["NAME", "--", "true"]).is_ok_and(|m| plain_run(&m))
@@ -1249,7 +1317,13 @@ mod tests {
     fn a_name_after_the_dashes_is_no_name() {
         let check = |args: &[&str]| {
             let raw: Vec<OsString> = args.iter().map(OsString::from).collect();
-            name_missing_before_dashes(&raw)
+            let parsed = lazy_command()
+                .try_get_matches_from(&raw)
+                .and_then(|mut m| <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m));
+            let missing = name_missing(&parsed, &raw);
+            // The shortcut never decides otherwise than the two trial parses alone.
+            assert_eq!(missing, name_missing_before_dashes(&raw), "{args:?}");
+            missing
         };
         assert!(check(&["etcdlock", "run", "--", "ls"]));
         assert!(check(&["etcdlock", "run", "--", "ls", "-la"]));
@@ -1272,10 +1346,98 @@ mod tests {
         assert!(!check(&["etcdlock", "status", "--", "/x"]));
     }
 
+    /// The lazy tree parses every command line as the full one does: the same settings, or an
+    /// error of the same kind (which `parse` then takes from the full tree).
+    #[test]
+    fn the_lazy_tree_parses_as_the_full_one() {
+        let lines: &[&[&str]] = &[
+            &["etcdlock", "run", "/x", "--", "true"],
+            &[
+                "etcdlock",
+                "-v",
+                "--endpoints",
+                "http://e:1",
+                "run",
+                "-n",
+                "-E",
+                "0",
+                "/x",
+                "--",
+                "a",
+                "--",
+                "b",
+            ],
+            &[
+                "etcdlock",
+                "run",
+                "--once-per",
+                "1h",
+                "--ttl",
+                "20s",
+                "--meta",
+                "k=v",
+                "/x",
+                "-c",
+                "echo hi",
+            ],
+            &[
+                "etcdlock",
+                "run",
+                "--limit",
+                "3",
+                "-w",
+                "5s",
+                "/x",
+                "--endpoints",
+                "http://e:1",
+                "-vv",
+                "--",
+                "ls",
+            ],
+            &["etcdlock", "run", "--handle", "h", "--", "ls"],
+            &["etcdlock", "status", "/x", "--json"],
+            &["etcdlock", "list", "/"],
+            &["etcdlock", "break", "/x"],
+            &["etcdlock", "acquire", "/x", "--ttl", "1m"],
+            &["etcdlock", "renew", "h"],
+            &["etcdlock", "check", "/x", "--max-age", "1h"],
+            &["etcdlock", "elect", "/svc", "--", "server"],
+            &["etcdlock", "resign", "/svc"],
+            &["etcdlock", "completions", "bash"],
+            &["etcdlock", "man", "/tmp/m"],
+            &["etcdlock", "forget", "/x"],
+            &["etcdlock", "exporter", "--listen", ":9"],
+            // Refused, each for its own reason.
+            &["etcdlock"],
+            &["etcdlock", "run"],
+            &["etcdlock", "run", "/x"],
+            &["etcdlock", "run", "--ttl", "0s", "/x", "--", "true"],
+            &["etcdlock", "rn", "/x"],
+            &["etcdlock", "-n", "run", "/x", "--", "true"],
+            &["etcdlock", "run", "--help"],
+            &["etcdlock", "--version"],
+            &["etcdlock", "status", "-V"],
+        ];
+        let parse = |cmd: clap::Command, line: &[&str]| {
+            cmd.try_get_matches_from(line)
+                .and_then(|mut m| <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m))
+                .map(|cli| format!("{cli:?}"))
+                .map_err(|e| e.kind())
+        };
+        let mut refused = 0;
+        for line in lines {
+            let full = parse(command(), line);
+            refused += usize::from(full.is_err());
+            assert_eq!(parse(lazy_command(), line), full, "{line:?}");
+        }
+        assert_eq!(refused, 9, "the corpus must keep both kinds of lines");
+    }
+
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
         command().debug_assert();
+        lazy_command().debug_assert();
     }
 
     /// The defaults the help shows are the library's safety constants.

@@ -186,28 +186,35 @@ impl Ended {
 
 /// Set up a command's tree (its cgroup, the reaper helper that `rescue` execs) on a thread of its
 /// own, so that it can overlap the lease grant's round trip (the mkdir and the forks would
-/// otherwise hold up the request on the runtime's thread). Which thread forks the helper does not
-/// matter (it is double-forked and watches a pipe, not its parent).
+/// otherwise hold up the request on the runtime's thread). Returns once the cgroup is made; the
+/// helper is forked on that thread meanwhile, and the spawn waits for it ([`Tree::wait_armed`]).
+/// Which thread forks the helper does not matter (it is double-forked and watches a pipe, not its
+/// parent).
 pub async fn prepare_tree(run_id: &str, rescue: Option<Rescue>) -> Arc<Tree> {
-    let prepare = |run_id: String, rescue: Option<Rescue>| {
-        move || {
-            let tree = Arc::new(Tree::prepare());
-            tree.guard_against_our_death(&run_id, rescue.as_ref());
-            tree
-        }
-    };
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let job = prepare(run_id.to_owned(), rescue.clone());
+    let (id, helper_rescue) = (run_id.to_owned(), rescue.clone());
     let thread = std::thread::Builder::new()
         .name("etcdlock-tree".into())
-        .spawn(move || tx.send(job()));
+        .spawn(move || {
+            let tree = Arc::new(Tree::prepare());
+            // The tree is handed over before the helper is forked: the fork, its intermediate's
+            // exit and the helper's first steps then overlap the queue's round trip instead of
+            // holding it up (on 2 busy cores they often took longer than the grant's; issue 25).
+            // What needs the helper waits for it (`Tree::wait_armed`): the spawn first.
+            let arming = tree.arming();
+            let _ = tx.send(tree.clone());
+            tree.guard_against_our_death(&id, helper_rescue.as_ref());
+            drop(arming);
+        });
     if thread.is_ok() {
         if let Ok(tree) = rx.await {
             return tree;
         }
     }
     // No thread to be had (or it died): do it here.
-    prepare(run_id.to_owned(), rescue)()
+    let tree = Arc::new(Tree::prepare());
+    tree.guard_against_our_death(run_id, rescue.as_ref());
+    tree
 }
 
 /// The session a run (or a term of an election) holds its lock with: a lease of `params.ttl()`

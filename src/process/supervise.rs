@@ -97,6 +97,8 @@ pub fn spawn(
     env: &[(&str, String)],
     tree: &Tree,
 ) -> Result<Child> {
+    // Never a command without its reaper helper.
+    tree.wait_armed();
     let tty = foreground_tty();
     if tty.is_some() {
         // We hand the terminal to the child's group and take it back afterwards; as a background

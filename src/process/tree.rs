@@ -82,6 +82,9 @@ pub struct Tree {
     group: AtomicI32,
     /// Every pid found in the tree so far (a zombie of the tree is recognised by it).
     known: std::sync::Mutex<std::collections::BTreeSet<i32>>,
+    /// True while another thread starts the reaper helper ([`Tree::arming`]): what needs the
+    /// helper (the spawn, the end of the tree) waits for it first.
+    arming: (std::sync::Mutex<bool>, std::sync::Condvar),
 }
 
 impl Tree {
@@ -102,6 +105,7 @@ impl Tree {
             run_id: std::sync::OnceLock::new(),
             group: AtomicI32::new(0),
             known: std::sync::Mutex::default(),
+            arming: Default::default(),
         };
         match (&tree.cgroup, &tree.fallback_reason) {
             (Some(cg), _) => info!(
@@ -135,6 +139,29 @@ impl Tree {
             None => warn!("cannot start the reaper helper: if etcdlock is killed or frozen, processes the command started outside its process group may outlive the lock"),
         }
         self.become_subreaper();
+    }
+
+    /// Hand this tree to others while [`Tree::guard_against_our_death`] runs on the current
+    /// thread: the spawn, [`Tree::stop_all`] and [`Tree::finish`] wait until it has returned
+    /// (or until the returned mark is dropped, should it not return). Lets the caller go on
+    /// (take the lock) while the helper is forked; the command never starts without it.
+    pub fn arming(&self) -> Arming<'_> {
+        *self.arming_lock() = true;
+        Arming(self)
+    }
+
+    /// Wait until no other thread is starting the reaper helper ([`Tree::arming`]). At once in
+    /// the usual case: the helper is up before the lock is held.
+    pub fn wait_armed(&self) {
+        let (lock, cvar) = &self.arming;
+        let mut arming = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while *arming {
+            arming = cvar.wait(arming).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn arming_lock(&self) -> std::sync::MutexGuard<'_, bool> {
+        self.arming.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn reaper_slot(&self) -> std::sync::MutexGuard<'_, Option<Reaper>> {
@@ -411,6 +438,7 @@ impl Tree {
     /// and the reaper helper is left to go on killing. Call [`Tree::finish`] afterwards (it can
     /// wait until the lock is released: removing the cgroup is not on the hand-off's path).
     pub fn stop_all(&self, timeout: std::time::Duration) -> bool {
+        self.wait_armed();
         let give_up = std::time::Instant::now() + timeout;
         while !self.is_empty() {
             if std::time::Instant::now() > give_up {
@@ -427,6 +455,7 @@ impl Tree {
     /// reaper helper go. If the cgroup cannot be removed, the helper is left to clean up after
     /// us (it sees end-of-file, kills nothing that is not there, and removes the cgroup).
     pub fn finish(&self) {
+        self.wait_armed();
         if !self.is_empty() {
             // Dropping the helper unreleased makes it kill what is left and clean up.
             drop(self.reaper_slot().take());
@@ -440,6 +469,17 @@ impl Tree {
         if let (true, Some(r)) = (removed, reaper) {
             r.release();
         }
+    }
+}
+
+/// The mark of [`Tree::arming`]: dropped, it lets the waiters go.
+#[must_use = "dropping the mark ends the arming at once"]
+pub struct Arming<'a>(&'a Tree);
+
+impl Drop for Arming<'_> {
+    fn drop(&mut self) {
+        *self.0.arming_lock() = false;
+        self.0.arming.1.notify_all();
     }
 }
 

@@ -859,6 +859,32 @@ mod tests {
         assert!(children.is_empty(), "the helper {children:?} is our child");
     }
 
+    /// While another thread starts the helper ([`Tree::arming`]), what needs it waits; once the
+    /// mark is gone it goes on. Without an arming, at once.
+    #[test]
+    fn what_needs_the_helper_waits_until_it_is_started() {
+        use std::sync::{mpsc, Arc};
+        use std::time::Duration;
+        let tree = Arc::new(Tree::prepare());
+        tree.wait_armed();
+        let arming = tree.arming();
+        let (tx, rx) = mpsc::channel();
+        let waiting = tree.clone();
+        let waiter = std::thread::spawn(move || {
+            waiting.wait_armed();
+            tx.send(()).unwrap();
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "wait_armed returned while the helper was being started"
+        );
+        drop(arming);
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("wait_armed did not return once the helper was started");
+        waiter.join().unwrap();
+        tree.finish();
+    }
+
     /// A live child and a dead one not yet reaped are both children; asking reaps neither (the
     /// command's status belongs to the supervisor).
     #[test]

@@ -32,9 +32,10 @@
 //! etcdlock` and `pkill -f etcdlock` do not match it. It does not exec while etcdlock is well: an
 //! exec of the binary at start cost every run about a millisecond of CPU beside etcdlock's own
 //! start (+1.7 ms p50 wall in `scripts/bench` row 1c). The watch loop makes only system calls.
-//! For the same reason its fork leaves out etcdlock's main heap (`MADV_WIPEONFORK` for the
-//! moment of the fork, when nothing the helper reads lies in it; `HeapWiped`): the helper gets
-//! zeroed pages there, which it never reads, and etcdlock keeps writing its heap without a
+//! For the same reason, in a program that allows it ([`leave_heap_out_of_helper_fork`]: the
+//! `etcdlock` binary does), its fork leaves out the main heap (`MADV_WIPEONFORK` for the moment
+//! of the fork, when nothing the helper reads lies in it; `HeapWiped`): the helper gets zeroed
+//! pages there, which it never reads, and etcdlock keeps writing its heap without a
 //! copy-on-write fault per page (77 fewer page faults per run, −0.4 ms CPU).
 //!
 //! When etcdlock dies or a `kill_at` passes, the helper first kills with system calls
@@ -378,6 +379,20 @@ fn stat_areas() -> Option<(usize, Option<(usize, usize)>)> {
     Some((start_brk, (end > start).then_some((start, end))))
 }
 
+/// Set by [`leave_heap_out_of_helper_fork`].
+static HEAP_OUT_OF_FORK: AtomicBool = AtomicBool::new(false);
+
+/// Let the reaper helper's fork leave out the process's main heap (the brk area), which saves
+/// etcdlock a copy-on-write fault per heap page it writes afterwards (see the module's doc). Off
+/// unless called, because the mark is process-wide for the moment of the fork: a child that
+/// *another* thread forks at that moment (a real `fork`; `posix_spawn` and `vfork` share memory
+/// and are not affected) would start with a zeroed heap. Call it in a program whose other threads
+/// do not fork while a tree is prepared ([`crate::runner::prepare_tree`]), as the `etcdlock`
+/// binary, whose only fork is its command's, after the helper is up.
+pub fn leave_heap_out_of_helper_fork() {
+    HEAP_OUT_OF_FORK.store(true, Ordering::SeqCst);
+}
+
 /// The main heap (the brk area) marked `MADV_WIPEONFORK` for the helper's fork, and unmarked
 /// when dropped. The helper never reads it (it makes only system calls, on data of its own), and
 /// a heap the fork does not share is one etcdlock then writes without a copy-on-write fault per
@@ -385,9 +400,13 @@ fn stat_areas() -> Option<(usize, Option<(usize, usize)>)> {
 struct HeapWiped(std::ops::Range<usize>);
 
 impl HeapWiped {
-    /// Mark the heap, unless something the helper reads lies in it (then the fork shares it, as
-    /// any fork does). `None` without a heap or without the flag (Linux before 4.14).
+    /// Mark the heap, unless the program did not allow it ([`leave_heap_out_of_helper_fork`]) or
+    /// something the helper reads lies in it (then the fork shares it, as any fork does). `None`
+    /// also without a heap or without the flag (Linux before 4.14).
     fn mark(prepared: &Prepared, pointer_arrays: &[&[*const libc::c_char]]) -> Option<HeapWiped> {
+        if !HEAP_OUT_OF_FORK.load(Ordering::SeqCst) {
+            return None;
+        }
         let page = 4096;
         let start = prepared.start_brk? & !(page - 1);
         // SAFETY: sbrk(0) only reads the current program break.

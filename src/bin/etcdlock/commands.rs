@@ -41,6 +41,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         etcdlock::record::check_lock_name(&resolved.config, name)
             .map_err(|e| crate::exit::fail(crate::exit::USAGE, e.to_string()))?;
     }
+    // No thread of this program forks while a command's tree is prepared (the command is
+    // spawned after its reaper helper is up, hooks after the release): the helper's fork may
+    // leave the heap out.
+    etcdlock::process::reaper::leave_heap_out_of_helper_fork();
     // One thread: the keep-alive, watches and supervision are all I/O-bound (and the command is
     // then forked on the main thread itself, with no hop to the library's spawner thread).
     let runtime = tokio::runtime::Builder::new_current_thread()

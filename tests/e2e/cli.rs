@@ -151,3 +151,25 @@ fn help_documents_exit_codes_and_examples() {
         assert!(help.contains(needle), "run --help lacks {needle}");
     }
 }
+
+/// The binary takes GCC's unwinder from `libgcc_eh.a` (build.rs), so that no start of etcdlock
+/// loads `libgcc_s.so.1` (issue 25: 0.1 ms per start). Checked where the toolchain has the
+/// archive, as build.rs does; the name of a needed library is stored in the binary's `.dynstr`.
+#[test]
+fn the_binary_does_not_load_libgcc_s() {
+    let archive = std::process::Command::new("cc")
+        .arg("-print-file-name=libgcc_eh.a")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    assert!(
+        std::path::Path::new(&archive).is_absolute(),
+        "cc has no libgcc_eh.a ({archive:?}): install gcc (Debian: build-essential)"
+    );
+    let binary = std::fs::read(etcdlock_testkit::etcdlock_bin()).unwrap();
+    let needle = b"libgcc_s.so.1";
+    assert!(
+        !binary.windows(needle.len()).any(|w| w == needle),
+        "the etcdlock binary names libgcc_s.so.1: build.rs did not put the unwinder in"
+    );
+}

@@ -9,7 +9,8 @@
 //! etcdlock, and the reaper helper then kills the command's tree. What of that start-up etcdlock
 //! relies on, `main` does itself: descriptors 0–2 open, SIGPIPE ignored (a closed pipe is an
 //! error to report, not a silent death), standard output flushed at the end.
-#![no_main]
+// Not in the unit-test build of this binary, whose `main` is the test harness's.
+#![cfg_attr(not(test), no_main)]
 
 mod check;
 mod cli;
@@ -35,7 +36,7 @@ mod wait;
 
 /// The program's entry point, called by the C library with the command line (which
 /// `std::env::args` reads all the same). Returns the exit code.
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 pub extern "C" fn main(
     _argc: std::ffi::c_int,
     _argv: *const *const std::ffi::c_char,

@@ -13,7 +13,9 @@
 //! ```text
 //! floor-run ENDPOINT NAME [--no-records] -- CMD [ARG...]
 //! ```
-//! Exits with the command's code; 70 if etcd fails (the message on stderr).
+//! Exits with the command's code; 70 if etcd fails (the message on stderr). The records are two
+//! keys without a lease, `.floor/NAME/last-run` and `last-success`, written over at each run:
+//! on the run's own lease the revoke, often applied first, would make their write fail.
 
 use std::process::{Command, ExitCode};
 

@@ -8,11 +8,12 @@
 //! code is in `libgcc_eh.a`, which GCC ships beside it for `-static-libgcc`; Rust has no switch
 //! for that, so this script puts a one-line linker script named `libgcc_s.so` first on the
 //! library path, pointing at `libgcc_eh.a`. The linker then takes the unwinder from the archive,
-//! and `libgcc_s.so.1` is no longer among the binary's `NEEDED` libraries (`readelf -d`;
-//! `tests/cli.rs` checks it). Where the archive is not found (another toolchain, a cross build),
-//! nothing changes. Static builds (`+crt-static`, `scripts/static`) link it statically anyway.
+//! and `libgcc_s.so.1` is no longer among the binary's `NEEDED` libraries (`readelf -d`; the
+//! test `the_binary_does_not_load_libgcc_s` in `tests/e2e/cli.rs` checks it). Where the archive
+//! is not found (another toolchain, a cross build), nothing changes. Static builds
+//! (`+crt-static`, `scripts/static`) link it statically anyway.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
@@ -47,5 +48,5 @@ fn gcc_eh() -> Option<PathBuf> {
         .output()
         .ok()?;
     let path = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
-    (path.is_absolute() && Path::new(&path).is_file()).then_some(path)
+    (path.is_absolute() && path.is_file()).then_some(path)
 }

@@ -220,6 +220,40 @@ fn a_waiter_with_a_closed_stderr_leaves_nothing_behind() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// Started with descriptors 0 and 1 closed (as some daemons and job runners start their
+/// children), etcdlock opens `/dev/null` on them before anything else (`main`'s `standard_fds`,
+/// which Rust's start-up did before `no_main`): none of its own files or sockets lands on them,
+/// and the command gets `/dev/null` as its standard input and output.
+#[test]
+fn closed_standard_descriptors_become_dev_null_for_the_command() {
+    use std::os::unix::process::CommandExt;
+    let (cluster, ep, dir) = etcd_with_dir();
+    let seen = dir.path().join("fds");
+    let mut cmd = etcdlock_at(&ep);
+    cmd.args(["run", "/fds", "--", "sh", "-c"])
+        // Through a pipe: dash makes a simple command's redirections in the shell itself, which
+        // would change the very descriptor read; a pipeline's are made in its children.
+        .arg("readlink /proc/$$/fd/0 /proc/$$/fd/1 2>&1 | cat > \"$0\"")
+        .arg(&seen)
+        .stderr(Stdio::null());
+    // SAFETY: close is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::libc::close(0);
+            nix::libc::close(1);
+            Ok(())
+        });
+    }
+    let status = cmd.status().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let text = fs::read_to_string(&seen).unwrap();
+    assert_eq!(
+        text, "/dev/null\n/dev/null\n",
+        "the command's stdin and stdout"
+    );
+    cluster.assert_clean_now();
+}
+
 #[test]
 fn what_the_lock_key_records_of_the_command_is_chosen_by_the_user() {
     let (cluster, ep) = etcd();

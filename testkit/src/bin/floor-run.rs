@@ -23,15 +23,17 @@ use etcd_client::{
     Client, Compare, CompareOp, GetOptions, PutOptions, SortOrder, SortTarget, Txn, TxnOp,
 };
 
+const USAGE: &str = "usage: floor-run ENDPOINT NAME [--no-records] -- CMD [ARG...]";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(dash) = args.iter().position(|a| a == "--") else {
-        eprintln!("usage: floor-run ENDPOINT NAME [--no-records] -- CMD [ARG...]");
+        eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
     let (head, cmd) = (&args[..dash], &args[dash + 1..]);
     let (Some(endpoint), Some(name), false) = (head.first(), head.get(1), cmd.is_empty()) else {
-        eprintln!("usage: floor-run ENDPOINT NAME [--no-records] -- CMD [ARG...]");
+        eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
     let records = !head.iter().any(|a| a == "--no-records");

@@ -212,6 +212,8 @@ pub struct Etcd {
     /// All flags except `--initial-cluster-state` and `extra`.
     base_args: Vec<String>,
     extra_args: Vec<String>,
+    /// The etcd binary ([`etcd_bin`] unless [`Cluster::single_with_bin`] chose another).
+    bin: PathBuf,
     child: Option<Child>,
     pid: u32,
     stopped: AtomicBool,
@@ -266,6 +268,7 @@ impl Etcd {
             dir,
             base_args,
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            bin: etcd_bin(),
             child: None,
             pid: 0,
             stopped: AtomicBool::new(false),
@@ -287,7 +290,7 @@ impl Etcd {
             self.name
         );
         let log_err = log.try_clone().expect("clone log fd");
-        let mut cmd = Command::new(etcd_bin());
+        let mut cmd = Command::new(&self.bin);
         for (k, _) in std::env::vars_os() {
             // etcd reads ETCD_* as flags and warns about unknown ones.
             if k.to_string_lossy().starts_with("ETCD_") {
@@ -302,7 +305,7 @@ impl Etcd {
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err));
         let child = spawn_tied_to_process(cmd)
-            .unwrap_or_else(|e| panic!("failed to spawn {:?}: {e}", etcd_bin()));
+            .unwrap_or_else(|e| panic!("failed to spawn {:?}: {e}", self.bin));
         self.pid = child.id();
         self.child = Some(child);
         self.stopped.store(false, Ordering::SeqCst);
@@ -429,8 +432,17 @@ impl Cluster {
         Cluster::start(1, extra)
     }
 
+    /// One member of another etcd release (e.g. [`crate::etcd35_bin`]), started and healthy.
+    pub fn single_with_bin(bin: &Path) -> Cluster {
+        Cluster::start_with(1, &[], Some(bin))
+    }
+
     /// `n` members with extra etcd flags appended to every member.
     pub fn start(n: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_with(n, extra, None)
+    }
+
+    fn start_with(n: usize, extra: &[&str], bin: Option<&Path>) -> Cluster {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         const ATTEMPTS: usize = 5;
         let mut last_err = String::new();
@@ -448,7 +460,11 @@ impl Cluster {
                 .iter()
                 .enumerate()
                 .map(|(i, &(c, p))| {
-                    Etcd::new(&format!("m{i}"), c, p, &initial_cluster, &token, extra)
+                    let mut m = Etcd::new(&format!("m{i}"), c, p, &initial_cluster, &token, extra);
+                    if let Some(bin) = bin {
+                        m.bin = bin.to_path_buf();
+                    }
+                    m
                 })
                 .collect();
             for m in &mut members {

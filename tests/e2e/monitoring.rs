@@ -477,14 +477,8 @@ fn list_watch_redraws_a_table_on_a_terminal() {
 /// that succeeds every 10 minutes stays quiet, one that never succeeded fires "never succeeded".
 #[test]
 fn readme_alert_rules_pass_promtool() {
-    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let rules = readme
-        .split("<!-- tests: alert-rules -->\n```yaml\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("the README's alert rules");
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("rules.yml"), rules).unwrap();
+    fs::write(dir.path().join("rules.yml"), readme_yaml("alert-rules")).unwrap();
     // Times in promtool start at 0: a success at t is the value t. Samples every minute, as a
     // scrape would take them (sparser ones go stale after 5 minutes, which resets `for`).
     let test = r#"
@@ -532,9 +526,102 @@ tests:
         exp_alerts: []
 "#;
     fs::write(dir.path().join("test.yml"), test).unwrap();
+    promtool_rules_pass(dir.path());
+}
+
+/// The README's rules on etcd's own metrics ("Running etcd for etcdlock") pass `promtool check
+/// rules` and a unit test — an etcd never compacted, past a million revisions, fires; one
+/// compacted a moment ago does not; a database at 85 % of its quota fires, one at 5 % does not —
+/// and etcd 3.4 and 3.5 both export every metric the rules name (a renamed metric would make
+/// them silently never fire).
+#[test]
+fn readme_etcd_alert_rules_pass_promtool_and_name_etcds_metrics() {
+    let rules = readme_yaml("etcd-alert-rules");
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("rules.yml"), &rules).unwrap();
+    let test = r#"
+rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'etcd_debugging_mvcc_current_revision{instance="old"}'
+        values: '2000000+10x180'
+      - series: 'etcd_debugging_mvcc_compact_revision{instance="old"}'
+        values: '-1x180'
+      - series: 'etcd_debugging_mvcc_current_revision{instance="kept"}'
+        values: '2000000+10x180'
+      - series: 'etcd_debugging_mvcc_compact_revision{instance="kept"}'
+        values: '1990000+10x180'
+      - series: 'etcd_mvcc_db_total_size_in_bytes{instance="old"}'
+        values: '1825361101x180'
+      - series: 'etcd_server_quota_backend_bytes{instance="old"}'
+        values: '2147483648x180'
+      - series: 'etcd_mvcc_db_total_size_in_bytes{instance="kept"}'
+        values: '107374182x180'
+      - series: 'etcd_server_quota_backend_bytes{instance="kept"}'
+        values: '2147483648x180'
+    alert_rule_test:
+      - eval_time: 30m
+        alertname: EtcdNotCompacting
+        exp_alerts: []
+      - eval_time: 90m
+        alertname: EtcdNotCompacting
+        exp_alerts:
+          - exp_labels: {instance: old, severity: warning}
+            exp_annotations:
+              summary: "etcd old: 2.001M revisions since its last compaction"
+      - eval_time: 5m
+        alertname: EtcdDatabaseNearQuota
+        exp_alerts: []
+      - eval_time: 20m
+        alertname: EtcdDatabaseNearQuota
+        exp_alerts:
+          - exp_labels: {instance: old, severity: critical}
+            exp_annotations:
+              summary: "etcd old: database at 85% of its quota"
+"#;
+    fs::write(dir.path().join("test.yml"), test).unwrap();
+    promtool_rules_pass(dir.path());
+
+    let named: std::collections::BTreeSet<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("expr:"))
+        .flat_map(|expr| expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .filter(|word| word.starts_with("etcd_"))
+        .collect();
+    assert!(named.len() >= 4, "metrics named by the rules: {named:?}");
+    for bin in [etcd_bin(), etcd35_bin()] {
+        let cluster = Cluster::single_with_bin(&bin);
+        let (status, body, _) =
+            http_get(&cluster.members[0].client_addr(), "/metrics").expect("etcd's /metrics");
+        assert!(status.contains("200"), "{status}");
+        for metric in &named {
+            assert!(
+                body.lines().any(|l| l.starts_with(&format!("{metric} "))),
+                "{} does not export {metric}, which the README's etcd alert rules use",
+                bin.display()
+            );
+        }
+    }
+}
+
+/// The YAML block that follows `<!-- tests: MARK -->` in the README.
+fn readme_yaml(mark: &str) -> String {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    readme
+        .split(&format!("<!-- tests: {mark} -->\n```yaml\n"))
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_else(|| panic!("the README's {mark} block"))
+        .to_owned()
+}
+
+/// `promtool check rules rules.yml` and `promtool test rules test.yml` in `dir` pass.
+fn promtool_rules_pass(dir: &std::path::Path) {
     let promtool = |args: &[&str]| {
         let mut cmd = std::process::Command::new("promtool");
-        cmd.args(args).current_dir(dir.path());
+        cmd.args(args).current_dir(dir);
         let out = run_with_timeout(cmd, Duration::from_secs(60));
         let text = format!(
             "{}{}",
@@ -543,7 +630,7 @@ tests:
         );
         assert!(
             out.status.success(),
-            "promtool {args:?} (scripts/setup --dev installs it):\n{text}"
+            "promtool {args:?} (scripts/setup --test installs it):\n{text}"
         );
         text
     };

@@ -207,3 +207,39 @@ fn a_nested_run_on_the_parents_lock_fails_at_once() {
     assert_eq!(code, Some(0), "{err}");
     cluster.assert_clean_now();
 }
+
+/// etcd's database full (its NOSPACE alarm; here a 4 MiB `--quota-backend-bytes`, filled through
+/// the gateway): a run does not start its command, exits 69, and says what is wrong and what
+/// to do about it, not only etcd's "database space exceeded".
+#[test]
+fn a_full_etcd_database_is_named_with_what_to_do() {
+    let cluster = Cluster::single_with_args(&["--quota-backend-bytes", "4194304"]);
+    let ep = cluster.endpoints();
+    let value = base64_encode(&[b'x'; 256 * 1024]);
+    let full = (0..64).find_map(|i| {
+        let body = format!(
+            r#"{{"key":"{}","value":"{value}"}}"#,
+            base64_encode(format!("/fill/{i}").as_bytes())
+        );
+        gateway_post(&ep, "/v3/kv/put", &body)
+            .err()
+            .filter(|e| e.contains("database space exceeded"))
+    });
+    assert!(
+        full.is_some(),
+        "64 puts of 256 KiB did not fill a 4 MiB quota"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("ran");
+    let (code, _, err) = etcdlock_out(
+        &ep,
+        &["run", "/jobs/full", "--", "touch", ran.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(69), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("database space exceeded"), "{err}");
+    assert!(err.contains("NOSPACE"), "{err}");
+    assert!(err.contains("etcdctl alarm disarm"), "{err}");
+    assert!(err.contains("--auto-compaction-retention"), "{err}");
+    assert!(!ran.exists(), "the command ran");
+}

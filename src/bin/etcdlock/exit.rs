@@ -114,6 +114,11 @@ pub fn explain(err: &anyhow::Error) -> String {
         Error::Refused { reason, .. } if reason.contains("permission denied") => format!(
             "{text}; the etcd user lacks permission on these keys (run and break need read-write on the lock's prefix, status and list need read)"
         ),
+        // etcd's NOSPACE alarm: its database reached --quota-backend-bytes, so every write
+        // fails until an operator acts. Usually history no compaction removed.
+        Error::Refused { reason, .. } if reason.contains("database space exceeded") => format!(
+            "{text}; etcd's database is full (its NOSPACE alarm): every lock is blocked until it is compacted, defragmented and the alarm disarmed (`etcdctl alarm disarm`); run etcd with --auto-compaction-retention (README: Running etcd for etcdlock)"
+        ),
         Error::Refused { reason, .. } if reason.contains("user name is empty") => format!(
             "{text}; etcd has authentication enabled: pass --user NAME, with the password in --password-file or ETCDLOCK_PASSWORD"
         ),

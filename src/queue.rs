@@ -127,22 +127,7 @@ pub fn holders(queue: &[Slot], limit: u32) -> usize {
     }
 }
 
-/// Lock names that a run of `name` could be confused with: every proper prefix of `name` that
-/// ends just before a `/` (the nearest four), e.g. `/jobs` for `/jobs/backup`.
-pub fn ancestors(name: &str) -> Vec<&str> {
-    name.match_indices('/')
-        .map(|(i, _)| &name[..i])
-        .filter(|a| !a.is_empty())
-        .rev()
-        .take(4)
-        .collect()
-}
 
-/// The key range that holds every possible `ANCESTOR/<hex>` key (hex digits sort between `0`
-/// and `f`), so looking for a live ancestor lock does not read unrelated data after it.
-pub fn hex_range(prefix: &str) -> (String, String) {
-    (format!("{prefix}0"), format!("{prefix}g"))
-}
 
 /// The end of the key range holding every key that starts with `prefix` (etcd's convention).
 pub fn range_end(prefix: &[u8]) -> Vec<u8> {
@@ -266,16 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn ancestors_are_the_slash_prefixes() {
-        assert_eq!(ancestors("/jobs/backup/db"), vec!["/jobs/backup", "/jobs"]);
-        assert_eq!(ancestors("/x/"), vec!["/x"]);
-        assert!(ancestors("plain").is_empty());
-        assert!(ancestors("/top").is_empty());
-    }
-
-    #[test]
     fn keys_and_prefixes() {
         assert_eq!(key_for("/my-lock/", 0x1f), "/my-lock//1f");
-        assert_eq!(hex_range("/jobs/"), ("/jobs/0".into(), "/jobs/g".into()));
     }
 }

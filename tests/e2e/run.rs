@@ -640,3 +640,40 @@ fn the_command_gets_the_terminal_it_was_started_from() {
     assert_eq!(wait_exit(&mut run, SOON).code(), Some(130));
     cluster.assert_clean_now();
 }
+
+/// A waiter cut off from etcd while its turn comes and etcd compacts past everything its watch
+/// saw (the README's "Running etcd for etcdlock": etcdlock needs no older history) still takes
+/// the lock once its connection is back, and runs its command once.
+#[test]
+fn a_waiter_cut_off_while_etcd_compacts_past_its_watch_takes_the_lock() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let proxy = Proxy::start(&cluster.members[0].client_addr());
+    let (ready, release) = hold_files(dir.path(), "a");
+    let mut holder = Hold::run(&ep, &[], "/cx/lock", &release)
+        .ready(&ready)
+        .start();
+    let ran = dir.path().join("ran");
+    let mut waiter = etcdlock_at(&proxy.url())
+        .args(["run", "/cx/lock", "--", "touch", ran.to_str().unwrap()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    cluster.wait_keys("/cx/lock/", 2);
+    proxy.blackhole();
+    fs::write(&release, "").unwrap();
+    assert_eq!(wait_exit(&mut holder, SOON).code(), Some(0));
+    let mut revision = 0;
+    for i in 0..10 {
+        let put = cluster.etcdctl_ok(&["put", "/cx-noise", &i.to_string(), "-w", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&put).unwrap();
+        revision = v["header"]["revision"].as_i64().unwrap();
+    }
+    cluster.etcdctl_ok(&["compact", &revision.to_string()]);
+    assert!(!ran.exists(), "the waiter ran while cut off");
+    proxy.reset_all();
+    proxy.pass();
+    assert_eq!(wait_exit(&mut waiter, SOON).code(), Some(0));
+    assert!(ran.exists(), "the waiter's command did not run");
+    cluster.etcdctl_ok(&["del", "/cx-noise"]);
+    cluster.assert_clean();
+}

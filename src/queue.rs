@@ -127,8 +127,6 @@ pub fn holders(queue: &[Slot], limit: u32) -> usize {
     }
 }
 
-
-
 /// The end of the key range holding every key that starts with `prefix` (etcd's convention).
 pub fn range_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();

@@ -126,3 +126,15 @@ pub fn shown(rx: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
     }
     seen
 }
+
+/// Put `n` values to `key` through etcdctl, then compact etcd at the last one's revision: the
+/// history before it is gone for every watch and read.
+pub fn compact_after_puts(cluster: &Cluster, key: &str, n: usize) {
+    let mut revision = 0;
+    for i in 0..n {
+        let put = cluster.etcdctl_ok(&["put", key, &i.to_string(), "-w", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&put).unwrap();
+        revision = v["header"]["revision"].as_i64().unwrap();
+    }
+    cluster.etcdctl_ok(&["compact", &revision.to_string()]);
+}

@@ -523,13 +523,7 @@ fn compaction_while_campaigning_leaves_one_leader() {
     wait_until("a leads", SOON, || starts(&log) == ["a"]);
     let mut b = candidate(&ep, &[], "/el/cx", &log, "b");
     cluster.wait_keys("/el/cx/", 2);
-    let mut revision = 0;
-    for i in 0..20 {
-        let put = cluster.etcdctl_ok(&["put", "/el-noise", &i.to_string(), "-w", "json"]);
-        let v: serde_json::Value = serde_json::from_str(&put).unwrap();
-        revision = v["header"]["revision"].as_i64().unwrap();
-    }
-    cluster.etcdctl_ok(&["compact", &revision.to_string()]);
+    compact_after_puts(&cluster, "/el-noise", 20);
     signal(&a, Signal::SIGTERM);
     wait_exit(&mut a, SOON);
     wait_until("b leads", SOON, || starts(&log) == ["a", "b"]);

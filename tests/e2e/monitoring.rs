@@ -477,15 +477,9 @@ fn list_watch_redraws_a_table_on_a_terminal() {
 /// that succeeds every 10 minutes stays quiet, one that never succeeded fires "never succeeded".
 #[test]
 fn readme_alert_rules_pass_promtool() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("rules.yml"), readme_yaml("alert-rules")).unwrap();
     // Times in promtool start at 0: a success at t is the value t. Samples every minute, as a
     // scrape would take them (sparser ones go stale after 5 minutes, which resets `for`).
     let test = r#"
-rule_files: [rules.yml]
-evaluation_interval: 1m
-tests:
-  - interval: 1m
     input_series:
       - series: 'etcdlock_last_success_timestamp_seconds{lock="/ok",instance="a"}'
         values: '0+60x1700'
@@ -525,8 +519,7 @@ tests:
         alertname: EtcdlockJobAbsent
         exp_alerts: []
 "#;
-    fs::write(dir.path().join("test.yml"), test).unwrap();
-    promtool_rules_pass(dir.path());
+    promtool_rules_pass(&readme_yaml("alert-rules"), test);
 }
 
 /// The README's rules on etcd's own metrics ("Running etcd for etcdlock") pass `promtool check
@@ -537,13 +530,7 @@ tests:
 #[test]
 fn readme_etcd_alert_rules_pass_promtool_and_name_etcds_metrics() {
     let rules = readme_yaml("etcd-alert-rules");
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("rules.yml"), &rules).unwrap();
     let test = r#"
-rule_files: [rules.yml]
-evaluation_interval: 1m
-tests:
-  - interval: 1m
     input_series:
       - series: 'etcd_debugging_mvcc_current_revision{instance="old"}'
         values: '2000000+10x180'
@@ -581,8 +568,7 @@ tests:
             exp_annotations:
               summary: "etcd old: database at 85% of its quota"
 "#;
-    fs::write(dir.path().join("test.yml"), test).unwrap();
-    promtool_rules_pass(dir.path());
+    promtool_rules_pass(&rules, test);
 
     let named: std::collections::BTreeSet<&str> = rules
         .lines()
@@ -617,11 +603,19 @@ fn readme_yaml(mark: &str) -> String {
         .to_owned()
 }
 
-/// `promtool check rules rules.yml` and `promtool test rules test.yml` in `dir` pass.
-fn promtool_rules_pass(dir: &std::path::Path) {
+/// `rules` pass `promtool check rules` and `promtool test rules` with `tests`: the input series
+/// and alert tests of one test group that samples every minute (one evaluation a minute too).
+fn promtool_rules_pass(rules: &str, tests: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("rules.yml"), rules).unwrap();
+    let test = format!(
+        "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n{}",
+        tests.trim_start_matches('\n')
+    );
+    fs::write(dir.path().join("test.yml"), test).unwrap();
     let promtool = |args: &[&str]| {
         let mut cmd = std::process::Command::new("promtool");
-        cmd.args(args).current_dir(dir);
+        cmd.args(args).current_dir(dir.path());
         let out = run_with_timeout(cmd, Duration::from_secs(60));
         let text = format!(
             "{}{}",

@@ -662,13 +662,7 @@ fn a_waiter_cut_off_while_etcd_compacts_past_its_watch_takes_the_lock() {
     proxy.blackhole();
     fs::write(&release, "").unwrap();
     assert_eq!(wait_exit(&mut holder, SOON).code(), Some(0));
-    let mut revision = 0;
-    for i in 0..10 {
-        let put = cluster.etcdctl_ok(&["put", "/cx-noise", &i.to_string(), "-w", "json"]);
-        let v: serde_json::Value = serde_json::from_str(&put).unwrap();
-        revision = v["header"]["revision"].as_i64().unwrap();
-    }
-    cluster.etcdctl_ok(&["compact", &revision.to_string()]);
+    compact_after_puts(&cluster, "/cx-noise", 10);
     assert!(!ran.exists(), "the waiter ran while cut off");
     proxy.reset_all();
     proxy.pass();

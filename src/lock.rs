@@ -103,8 +103,9 @@ fn get_of(op: Option<&TxnOpResponse>) -> Option<&etcd_client::GetResponse> {
 /// A live lock nested under `name` (its keys are in our prefix, so our queue read shows them
 /// for free), from a page of our prefix: likely a typo. Locks whose names are a prefix of ours
 /// are not looked for: that read ranges over every sibling lock's keys, and, until etcd compacts,
-/// over the keys of all their past runs (`scripts/bench` row 13: +7 ms per run beside a sibling
-/// with 20 000 past runs, on etcd 3.4 and 3.5), a price no notice is worth on every run.
+/// over the keys of all their past runs (+7 to +8.5 ms per run beside a sibling with 20 000 past
+/// runs, on etcd 3.4 and 3.5, before 479b29f removed that read; `scripts/bench` row 13d watches
+/// for its return), a price no notice is worth on every run.
 fn nested_lock(name: &str, own_page: &[KeyValue]) -> Option<String> {
     own_page.iter().find_map(|kv| {
         let n = queue::lock_name_of(kv)?;

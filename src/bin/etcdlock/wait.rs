@@ -143,9 +143,8 @@ pub fn lost_waiting(name: &str, reason: &str) -> anyhow::Error {
     )
 }
 
-/// Names that are legal but likely typos: a trailing slash, or a live lock whose name is a prefix
-/// of ours or the other way round (different locks, though `etcdctl lock` would queue one behind
-/// the other's keys).
+/// Names that are legal but likely typos: a trailing slash, or a live lock nested under ours
+/// (different locks, though `etcdctl lock` on ours would queue behind the nested one's keys).
 pub fn warn_about_name(name: &str, related: Option<&str>) {
     if name.ends_with('/') && name.len() > 1 {
         output::info(format!(

@@ -138,3 +138,23 @@ pub fn compact_after_puts(cluster: &Cluster, key: &str, n: usize) {
     }
     cluster.etcdctl_ok(&["compact", &revision.to_string()]);
 }
+
+/// etcd's `/metrics` text at `addr` (`host:port`).
+pub fn etcd_metrics(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// etcd's count of `method` requests started (unary gRPC), from its /metrics.
+pub fn grpc_started(addr: &str, method: &str) -> f64 {
+    let needle = format!("grpc_method=\"{method}\"");
+    etcd_metrics(addr)
+        .lines()
+        .filter(|l| l.starts_with("grpc_server_started_total{") && l.contains(&needle))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

@@ -236,14 +236,8 @@ fn a_lock_lost_during_min_hold_is_recorded_as_lost() {
 
 /// etcd's count of committed raft proposals (every write is one).
 fn proposals(ep: &str) -> u64 {
-    let addr = ep.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    use std::io::{Read, Write};
-    s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text.lines()
+    etcd_metrics(ep.trim_start_matches("http://"))
+        .lines()
         .find(|l| l.starts_with("etcd_server_proposals_committed_total "))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse::<f64>().ok())

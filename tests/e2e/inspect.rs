@@ -398,19 +398,6 @@ fn json_logs() {
     }
 }
 
-/// etcd's count of `method` requests started (unary gRPC), from its /metrics.
-fn grpc_started(addr: &str, method: &str) -> f64 {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let needle = format!("grpc_method=\"{method}\"");
-    text.lines()
-        .filter(|l| l.starts_with("grpc_server_started_total{") && l.contains(&needle))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// Issue 25: `list`'s table shows no TTL, so it asks no lease for one (over thousands of locks
 /// held by as many leases that was most of its time); `list --json` still has `ttl_remaining_s`.
 #[test]

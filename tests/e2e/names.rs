@@ -222,3 +222,23 @@ fn break_one_holder_of_a_semaphore_by_lease() {
     let _ = ctl.wait();
     cluster.assert_clean();
 }
+
+/// A run reads nothing outside its own lock's prefix and its records (issue 25): with `/jobs`
+/// held, an uncontended run of `/jobs/backup` makes two transactions, its queue's and the
+/// records' beside the revoke, and says nothing about `/jobs`. Until 479b29f it also read the
+/// parent's range for that note, which walks every sibling lock's past runs until etcd compacts.
+#[test]
+fn a_run_reads_nothing_outside_its_own_prefix() {
+    let (cluster, ep, dir) = etcd_with_dir();
+    let addr = cluster.members[0].client_addr();
+    let release = dir.path().join("release");
+    let mut jobs = holder(&cluster, "/jobs", &[], &release);
+    let before = grpc_started(&addr, "Txn");
+    let (code, _, err) = etcdlock_out(&ep, &["run", "/jobs/backup", "--", "true"]);
+    let txns = grpc_started(&addr, "Txn") - before;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("held too"), "{err}");
+    assert_eq!(txns, 2.0, "transactions of one uncontended run");
+    assert_eq!(let_go(&mut jobs, &release).code(), Some(0));
+    cluster.assert_clean();
+}

@@ -1,4 +1,15 @@
-//! Build script: link GCC's unwinder into etcdlock instead of loading `libgcc_s.so.1` at start.
+//! Build script: two things the `etcdlock` binary's start-up time asks of the build (issue 25).
+//!
+//! **The embedded reaper helper.** `watchdog/main.rs` is a freestanding program (no standard
+//! library, no C library) that watches etcdlock and kills the command's tree if etcdlock dies or
+//! freezes (see `src/process/reaper.rs`). This script compiles it with the same `rustc` for the
+//! same target, and the library embeds the bytes (`include_bytes!` of `$OUT_DIR`, under
+//! `cfg(embedded_watchdog)`), so the helper is exec'd in ~0.1 ms instead of forking etcdlock. It
+//! is built for x86-64 Linux only (its entry point and system calls are that architecture's);
+//! elsewhere, or if the compile fails (a warning says why), the library forks its helper as
+//! before.
+//!
+//! **GCC's unwinder linked into etcdlock instead of loading `libgcc_s.so.1` at start.**
 //!
 //! Rust's standard library on `*-linux-gnu` asks the linker for `-lgcc_s` (the unwinder, which a
 //! `panic = "abort"` build needs only for backtraces). Loading that shared library costs every
@@ -16,10 +27,71 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_default()
+}
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CC");
-    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    watchdog();
+    unwinder();
+}
+
+/// Compile `watchdog/main.rs` into `$OUT_DIR` and tell the library where it is.
+fn watchdog() {
+    println!("cargo:rustc-check-cfg=cfg(embedded_watchdog)");
+    println!("cargo:rerun-if-changed=watchdog/main.rs");
+    println!("cargo:rerun-if-changed=src/process/watchdog_abi.rs");
+    if var("CARGO_CFG_TARGET_OS") != "linux" || var("CARGO_CFG_TARGET_ARCH") != "x86_64" {
+        return;
+    }
+    let out = PathBuf::from(var("OUT_DIR")).join("etcd-lock-watchdog");
+    let mut rustc = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned()));
+    rustc.args(["--edition", "2021", "--crate-type", "bin"]);
+    rustc.args([
+        "--crate-name",
+        "etcd_lock_watchdog",
+        "--target",
+        &var("TARGET"),
+    ]);
+    // Freestanding and static: no start files, no C library, no relocations to apply at start;
+    // LTO so that `core`'s unwinding glue (built for unwinding) is dropped with the panics.
+    for flag in [
+        "panic=abort",
+        "opt-level=s",
+        "lto",
+        "codegen-units=1",
+        "relocation-model=static",
+        "target-feature=+crt-static",
+        "link-arg=-nostartfiles",
+        "link-arg=-nostdlib",
+        "link-arg=-static",
+        "strip=symbols",
+        "debuginfo=0",
+    ] {
+        rustc.args(["-C", flag]);
+    }
+    if let Ok(linker) = std::env::var("RUSTC_LINKER") {
+        rustc.arg(format!("-Clinker={linker}"));
+    }
+    rustc.arg("watchdog/main.rs").arg("-o").arg(&out);
+    match rustc.output() {
+        Ok(o) if o.status.success() => {
+            println!("cargo:rustc-cfg=embedded_watchdog");
+            println!("cargo:rustc-env=ETCDLOCK_WATCHDOG_BIN={}", out.display());
+        }
+        Ok(o) => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            let first = err.lines().find(|l| l.contains("error")).unwrap_or("");
+            println!("cargo:warning=the embedded reaper helper did not build ({first}); etcdlock will fork its helper instead");
+        }
+        Err(e) => println!("cargo:warning=cannot run rustc for the reaper helper ({e}); etcdlock will fork its helper instead"),
+    }
+}
+
+/// Put `libgcc_eh.a` where the linker looks for `libgcc_s`, for the binaries (see the top).
+fn unwinder() {
     let native = var("TARGET") == var("HOST");
     let linux_gnu = var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu";
     let static_crt = var("CARGO_CFG_TARGET_FEATURE")

@@ -20,3 +20,4 @@ pub mod reaper;
 pub mod spawn;
 pub mod supervise;
 pub mod tree;
+pub(crate) mod watchdog_abi;

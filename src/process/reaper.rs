@@ -21,26 +21,39 @@
 //!   marks the page `fired` so that a resumed etcdlock reports the lock lost. It wakes about once
 //!   per renewal window (at the old `term_at`, which an extension has moved on by then).
 //!
-//! The helper is double-forked, so it is not etcdlock's child (etcdlock's "no child left" test of
-//! the tree stays exact); the intermediate shares etcdlock's memory (`CLONE_VM | CLONE_VFORK`) and
-//! runs on a stack of its own with a guard page below it, which the helper keeps. The helper calls
-//! `setsid` (a signal to etcdlock's process group does not take it along), resets every signal
-//! disposition, moves the pipe, the page and `cgroup.kill` to descriptors 3, 4, 5 and closes every
-//! other one but stdin/stdout (`/dev/null`) and stderr (`close_range`): it holds no socket, no
-//! epoll, no signal pipe of etcdlock's. It names itself `etcd-lock-watch` and writes
-//! `etcd-lock-watchdog internal-reap --run-id ID` over the argv it inherited, so that `pkill
-//! etcdlock` and `pkill -f etcdlock` do not match it. It does not exec while etcdlock is well: an
-//! exec of the binary at start cost every run about a millisecond of CPU beside etcdlock's own
-//! start (+1.7 ms p50 wall in `scripts/bench` row 1c). The watch loop makes only system calls.
-//! For the same reason, in a program that allows it ([`leave_heap_out_of_helper_fork`]: the
-//! `etcdlock` binary does), its fork leaves out the main heap (`MADV_WIPEONFORK` for the moment
-//! of the fork, when nothing the helper reads lies in it; `HeapWiped`): the helper gets zeroed
-//! pages there, which it never reads, and etcdlock keeps writing its heap without a
-//! copy-on-write fault per page (77 fewer page faults per run, −0.4 ms CPU).
+//! The helper is started through an intermediate, so it is not etcdlock's child (etcdlock's "no
+//! child left" test of the tree stays exact); the intermediate shares etcdlock's memory
+//! (`CLONE_VM | CLONE_VFORK`) and runs on a stack of its own with a guard page below it. The
+//! helper holds descriptors 3 to 6 only (`watchdog_abi.rs`: the pipe, the page,
+//! `cgroup.kill` and the rescue program) besides stdin/stdout (`/dev/null`) and stderr: no socket,
+//! no epoll, no signal pipe of etcdlock's. It calls `setsid` (a signal to etcdlock's process group
+//! does not take it along), resets every signal disposition, names itself `etcd-lock-watch`, and
+//! its argv is `etcd-lock-watchdog internal-reap --run-id ID`, so that `pkill etcdlock` and `pkill
+//! -f etcdlock` do not match it.
+//!
+//! **The helper is a program of its own** (`watchdog/main.rs`: freestanding, a few kilobytes,
+//! built by `build.rs` and embedded in the library), exec'd from a sealed memfd by a second
+//! `CLONE_VM | CLONE_VFORK` child of the intermediate. Nothing of etcdlock's address space is
+//! copied: a fork had cost every run its page-table copy and then a copy-on-write fault, with a
+//! TLB shootdown across etcdlock's threads, for every page etcdlock wrote while the helper lived
+//! (about 1.2 ms of CPU and 0.5 ms of wall time per run on the 2-core bench machine, issue 25);
+//! exec'ing etcdlock's own binary instead cost about 1 ms more per run. The embedded helper
+//! starts in about 0.1 ms and runs the same watch loop as the forked helper below, with the
+//! same rule (`watchdog_abi::next_step`, shared by both programs).
+//!
+//! **Where it cannot be exec'd** (a build for another architecture; a kernel or policy that does
+//! not execute memfds, e.g. `vm.memfd_noexec = 2`; [`REAPER_MODE_ENV`]`=fork`), the intermediate
+//! forks the helper instead, as before the embedded one existed: a copy of etcdlock that makes
+//! only system calls, writes its title over the argv it inherited, and runs `watch`. In a
+//! program that allows it ([`leave_heap_out_of_helper_fork`]: the `etcdlock` binary does), that
+//! fork leaves out the main heap (`MADV_WIPEONFORK` for the moment of the fork, when nothing the
+//! helper reads lies in it; `HeapWiped`): the helper gets zeroed pages there, which it never
+//! reads, and etcdlock keeps writing its heap without a copy-on-write fault per page.
 //!
 //! When etcdlock dies or a `kill_at` passes, the helper first kills with system calls
 //! (`cgroup.kill`, SIGKILL to the process group), then execs the [`Rescue`] program — for the
-//! `etcdlock` binary, itself as `etcd-lock-watchdog internal-reap --run-id ID --after
+//! `etcdlock` binary, etcdlock's own binary (opened before the helper starts, so a package
+//! upgrade meanwhile does not matter) as `etcd-lock-watchdog internal-reap --run-id ID --after
 //! gone|expired --leader PID` (the cgroup path, which contains "etcdlock", travels in its
 //! environment), which runs [`serve`]: it kills every process carrying the run's
 //! `ETCDLOCK_RUN_ID` (in both modes: a descendant that moved to another cgroup or left the group),
@@ -56,7 +69,7 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -82,33 +95,8 @@ pub const HELPER_ARGV0: &str = "etcd-lock-watchdog";
 /// The helper's process name (`comm`, 15 bytes at most), also not matched by `etcdlock`.
 pub const HELPER_COMM: &std::ffi::CStr = c"etcd-lock-watch";
 
-/// The descriptor the helper reads etcdlock's pipe from.
-pub const PIPE_FD: RawFd = 3;
-/// The descriptor of the shared page with the deadlines.
-pub const PAGE_FD: RawFd = 4;
-/// `cgroup.kill` of the command's cgroup, if there is one.
-pub const KILL_FD: RawFd = 5;
-
-/// How long after `term_at` the helper sends the kill signal itself, unless the guard did: a
-/// running guard does it first and says so, and the command does not get the signal twice. A
-/// quarter of the grace at most, so SIGKILL still lands at `kill_at`.
-const TERM_LAG: Duration = Duration::from_millis(250);
-
-/// What etcdlock and its helper share: the guard's kill times (nanoseconds on CLOCK_BOOTTIME, 0
-/// when no command is armed) and two flags.
-#[repr(C)]
-struct Page {
-    term_at: AtomicU64,
-    kill_at: AtomicU64,
-    /// The signal to send at `term_at`.
-    signal: AtomicI32,
-    /// The guard sent the kill signal itself (the helper does not repeat it).
-    term_sent: AtomicU32,
-    /// The helper found a deadline passed and acted (etcdlock then reports the lock lost).
-    fired: AtomicU32,
-}
-
-const PAGE_SIZE: usize = 4096;
+use super::watchdog_abi::{Page, Step, PAGE_SIZE};
+pub use super::watchdog_abi::{KILL_FD, PAGE_FD, PIPE_FD, RESCUE_FD};
 
 /// A mapping of the shared page.
 #[derive(Debug)]
@@ -201,7 +189,8 @@ impl Deadlines {
 }
 
 /// What the helper execs to finish the job: `program` (e.g. `/proc/self/exe`, which is the
-/// running binary even if the file was replaced since) with `args`, followed by `--run-id ID
+/// running binary even if the file was replaced since; opened when the helper starts) with
+/// `args`, followed by `--run-id ID
 /// --after gone|expired --leader PID`; with the pipe, the page and `cgroup.kill` on descriptors
 /// [`PIPE_FD`], [`PAGE_FD`], [`KILL_FD`] and the cgroup directory in [`CGROUP_PATH_ENV`]. The
 /// program must call [`serve`] with them.
@@ -287,6 +276,9 @@ struct Prepared {
     exe: Option<CString>,
     argv_gone: Vec<CString>,
     argv_expired: Vec<CString>,
+    /// The embedded helper's argv: the rescue program's before `--after` (so it need only
+    /// append), else the title.
+    argv_embedded: Vec<CString>,
     envp: Vec<CString>,
     /// `--leader`'s value, written by the helper just before the exec.
     leader: Box<[u8; 16]>,
@@ -318,11 +310,20 @@ impl Prepared {
         if let Some(dir) = tree.cgroup_dir() {
             envp.push(format!("{CGROUP_PATH_ENV}={}", dir.to_str()?));
         }
+        let title_args = [HELPER_ARGV0, "internal-reap", "--run-id", run_id];
         let mut title = Vec::new();
-        for arg in [HELPER_ARGV0, "internal-reap", "--run-id", run_id] {
+        for arg in title_args {
             title.extend_from_slice(arg.as_bytes());
             title.push(0);
         }
+        let argv_embedded = match rescue {
+            Some(r) => {
+                let mut argv = r.args.clone();
+                argv.extend(["--run-id", run_id].map(str::to_owned));
+                argv
+            }
+            None => title_args.map(str::to_owned).to_vec(),
+        };
         Some(Prepared {
             exe: match rescue {
                 Some(r) => Some(CString::new(r.program.as_str()).ok()?),
@@ -330,6 +331,7 @@ impl Prepared {
             },
             argv_gone: cstrings(base("gone"))?,
             argv_expired: cstrings(base("expired"))?,
+            argv_embedded: cstrings(argv_embedded)?,
             envp: cstrings(envp)?,
             leader: Box::new([0; 16]),
             kill_fd: tree.kill_fd().unwrap_or(-1),
@@ -350,6 +352,7 @@ impl Prepared {
             .argv_gone
             .iter()
             .chain(&self.argv_expired)
+            .chain(&self.argv_embedded)
             .chain(&self.envp)
             .chain(&self.exe)
             .map(|c| c.as_ptr().cast::<u8>());
@@ -462,10 +465,22 @@ impl Reaper {
         };
         let argv_gone = with_leader(&prepared.argv_gone);
         let argv_expired = with_leader(&prepared.argv_expired);
+        let argv_embedded = pointers(&prepared.argv_embedded);
         let envp = pointers(&prepared.envp);
         let (deadlines, page_fd) = Deadlines::create()?;
         let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ok()?;
+        let embedded = embedded_helper();
+        let rescue_fd = embedded
+            .as_ref()
+            .and(rescue)
+            .and_then(|r| open_rescue(&r.program));
+        let stack = Stack::new()?;
         let launch = Launch {
+            embedded: embedded.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+            rescue_fd: rescue_fd.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+            argv_embedded: argv_embedded.as_ptr(),
+            embedded_stack: stack.middle(),
+            embedded_failed: AtomicBool::new(false),
             reader: reader.as_raw_fd(),
             writer: writer.as_raw_fd(),
             page_fd: page_fd.as_raw_fd(),
@@ -481,7 +496,6 @@ impl Reaper {
         // CLONE_VFORK, as posix_spawn does): so the double fork copies etcdlock's address space
         // once, not twice, and etcdlock takes the copy-on-write faults of one copy only (until
         // the helper execs).
-        let stack = Stack::new()?;
         // Every signal blocked until the helper has reset them: none may run etcdlock's handlers
         // in the intermediate (on etcdlock's memory), or kill it or the helper before then.
         let all = nix::sys::signal::SigSet::all();
@@ -492,7 +506,13 @@ impl Reaper {
             Some(&mut before),
         )
         .ok()?;
-        let wiped = HeapWiped::mark(&prepared, &[&argv_gone, &argv_expired, &envp]);
+        // Only a fork copies the heap: the embedded helper's exec shares nothing.
+        let wiped = embedded.is_none().then(|| {
+            HeapWiped::mark(
+                &prepared,
+                &[&argv_gone, &argv_expired, &argv_embedded, &envp],
+            )
+        });
         // SAFETY: the stack outlives the intermediate (CLONE_VFORK: clone returns once it has
         // exited); it and its child make only async-signal-safe system calls on `launch`.
         let pid = unsafe {
@@ -514,6 +534,8 @@ impl Reaper {
         }
         drop(reader);
         drop(page_fd);
+        drop(rescue_fd);
+        drop(embedded);
         // The intermediate exits 0 only if the helper was forked: else there is no safety net.
         let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         drop(stack);
@@ -540,26 +562,80 @@ impl Reaper {
 
     /// The command runs as `pid`, in its own process group.
     pub fn leader(&self, pid: Pid) {
-        let mut msg = [b'p', 0, 0, 0, 0];
+        let mut msg = [super::watchdog_abi::MSG_LEADER, 0, 0, 0, 0];
         msg[1..].copy_from_slice(&pid.as_raw().to_le_bytes());
         self.send(&msg);
     }
 
     /// The command was reaped: its process group id must not be signalled any more.
     pub fn leader_reaped(&self) {
-        self.send(b"r");
+        self.send(&[super::watchdog_abi::MSG_REAPED]);
     }
 
     /// The published deadlines were armed or moved earlier: the helper re-reads them.
     pub fn wake(&self) {
-        self.send(b"w");
+        self.send(&[super::watchdog_abi::MSG_WAKE]);
     }
 
     /// The whole tree is gone and cleaned up: let the helper go without killing anything.
     pub fn release(self) {
         self.expected.store(true, Ordering::SeqCst);
-        self.send(b"d");
+        self.send(&[super::watchdog_abi::MSG_DONE]);
     }
+}
+
+/// The embedded helper program (`watchdog/main.rs`, built by `build.rs`), in builds that have it.
+#[cfg(embedded_watchdog)]
+const EMBEDDED: Option<&[u8]> = Some(include_bytes!(env!("ETCDLOCK_WATCHDOG_BIN")));
+#[cfg(not(embedded_watchdog))]
+const EMBEDDED: Option<&[u8]> = None;
+
+/// Set to `fork` to fork the helper even where the embedded one could be exec'd (to compare the
+/// two, or to rule the embedded one out when diagnosing).
+pub const REAPER_MODE_ENV: &str = "ETCDLOCK_REAPER";
+
+/// The embedded helper in a sealed memfd, ready for `execveat`; `None` without one (another
+/// architecture, [`REAPER_MODE_ENV`]) or if the kernel will not make the memfd.
+fn embedded_helper() -> Option<OwnedFd> {
+    let bytes = EMBEDDED?;
+    if std::env::var_os(REAPER_MODE_ENV).is_some_and(|m| m == "fork") {
+        return None;
+    }
+    let name = c"etcd-lock-watchdog";
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: memfd_create takes a string and flags and returns a new descriptor or -1.
+    let fd = unsafe {
+        // MFD_EXEC (Linux 6.3): executable even where `vm.memfd_noexec = 1` makes memfds
+        // non-executable by default. Older kernels refuse the flag; they have no such default.
+        match libc::memfd_create(name.as_ptr(), flags | libc::MFD_EXEC) {
+            -1 => libc::memfd_create(name.as_ptr(), flags),
+            fd => fd,
+        }
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh descriptor that nothing else owns.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    std::io::Write::write_all(&mut file, bytes).ok()?;
+    // Nothing may change the program between here and its exec.
+    // SAFETY: fcntl on our own descriptor.
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) } != 0 {
+        return None;
+    }
+    Some(file.into())
+}
+
+/// The rescue program, opened for `execveat` (resolved now: `/proc/self/exe` names etcdlock's
+/// binary here, and the embedded helper's own in the helper).
+fn open_rescue(program: &str) -> Option<OwnedFd> {
+    nix::fcntl::open(
+        program,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()
 }
 
 /// A pidfd of the helper `pid` (readable once it has exited). Without pidfds (Linux before 5.3)
@@ -578,6 +654,16 @@ fn open_pidfd(pid: libc::pid_t) -> Option<OwnedFd> {
 
 /// What the intermediate and the helper need, prepared before the clone.
 struct Launch<'a> {
+    /// The embedded helper in a memfd, or -1: fork instead.
+    embedded: RawFd,
+    /// The rescue program (`O_PATH`), or -1.
+    rescue_fd: RawFd,
+    argv_embedded: *const *const libc::c_char,
+    /// Where the exec'ing child's stack starts: the lower half of the intermediate's stack (the
+    /// intermediate, suspended meanwhile, uses a few hundred bytes at the top).
+    embedded_stack: *mut libc::c_void,
+    /// Set by the exec'ing child if the exec failed (then the intermediate forks).
+    embedded_failed: AtomicBool,
     reader: RawFd,
     writer: RawFd,
     page_fd: RawFd,
@@ -599,6 +685,24 @@ extern "C" fn intermediate(arg: *mut libc::c_void) -> libc::c_int {
     // async-signal-safe system calls follow.
     unsafe {
         let launch = &*arg.cast::<Launch<'_>>();
+        if launch.embedded >= 0 {
+            // The child shares this memory until its exec (CLONE_VM | CLONE_VFORK: we resume
+            // once it has exec'd or exited), so nothing of etcdlock's is copied.
+            let pid = libc::clone(
+                exec_embedded,
+                launch.embedded_stack,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                arg,
+            );
+            if pid > 0 && !launch.embedded_failed.load(Ordering::SeqCst) {
+                launch.helper.store(pid, Ordering::SeqCst);
+                libc::_exit(0);
+            }
+            if pid > 0 {
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+            // Refused (a kernel or policy that does not exec memfds): fork, as without it.
+        }
         let flags = libc::c_long::from(libc::SIGCHLD);
         let none: libc::c_long = 0;
         let pid = libc::syscall(libc::SYS_clone, flags, none, none, none, none);
@@ -607,6 +711,38 @@ extern "C" fn intermediate(arg: *mut libc::c_void) -> libc::c_int {
         }
         launch.helper.store(pid as i32, Ordering::SeqCst);
         libc::_exit(if pid > 0 { 0 } else { 1 })
+    }
+}
+
+/// The exec'ing child of the intermediate: the helper's descriptors into place (3 to 6, see
+/// [`super::watchdog_abi`]), then the embedded helper from its memfd. It changes nothing but its
+/// own descriptor table (not shared: no `CLONE_FILES`) before the exec.
+extern "C" fn exec_embedded(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `Launch` that outlives this child (CLONE_VFORK); only
+    // async-signal-safe system calls follow.
+    unsafe {
+        let launch = &*arg.cast::<Launch<'_>>();
+        let fds = [
+            launch.reader,
+            launch.page_fd,
+            launch.prepared.kill_fd,
+            launch.rescue_fd,
+            launch.embedded,
+        ];
+        if place_fds(&fds) {
+            let program = PIPE_FD + 4;
+            libc::fcntl(program, libc::F_SETFD, libc::FD_CLOEXEC);
+            libc::syscall(
+                libc::SYS_execveat,
+                program,
+                c"".as_ptr(),
+                launch.argv_embedded,
+                launch.envp,
+                libc::AT_EMPTY_PATH,
+            );
+        }
+        launch.embedded_failed.store(true, Ordering::SeqCst);
+        libc::_exit(127)
     }
 }
 
@@ -726,14 +862,17 @@ unsafe fn raw_stop(expiry: Expiry, leader: i32, has_kill: bool) {
     }
 }
 
-/// Move `fds` (-1: none) to 3, 4, 5, … and close every other descriptor above 2.
+/// Move `fds` (-1: none; at most 5) to 3, 4, 5, … and close every other descriptor above 2.
 ///
 /// # Safety
 /// Async-signal-safe: only fcntl, dup2, close and close_range.
-unsafe fn place_fds(fds: &[RawFd; 3]) -> bool {
+unsafe fn place_fds(fds: &[RawFd]) -> bool {
+    let count = fds.len().min(5);
+    let fds = &fds[..count];
+    let end = PIPE_FD + count as RawFd;
     // First out of the way of the targets, then into place (dup2 clears close-on-exec).
-    let above = fds.iter().copied().max().unwrap_or(0).max(PIPE_FD + 3) + 1;
-    let mut moved = [-1; 3];
+    let above = fds.iter().copied().max().unwrap_or(0).max(end) + 1;
+    let mut moved = [-1; 5];
     for (i, &fd) in fds.iter().enumerate() {
         if fd >= 0 {
             moved[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, above);
@@ -742,12 +881,12 @@ unsafe fn place_fds(fds: &[RawFd; 3]) -> bool {
             }
         }
     }
-    for (target, &fd) in (PIPE_FD..).zip(moved.iter()) {
+    for (target, &fd) in (PIPE_FD..).zip(&moved[..count]) {
         if fd >= 0 && libc::dup2(fd, target) != target {
             return false;
         }
     }
-    let first = (PIPE_FD + 3) as libc::c_uint;
+    let first = end as libc::c_uint;
     if libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, 0) != 0 {
         // Linux before 5.9: close them one by one, up to the descriptor limit.
         let mut lim: libc::rlimit = std::mem::zeroed();
@@ -756,12 +895,15 @@ unsafe fn place_fds(fds: &[RawFd; 3]) -> bool {
         } else {
             1024
         };
-        for fd in PIPE_FD + 3..max {
+        for fd in end..max {
             libc::close(fd);
         }
     }
-    if fds[2] < 0 {
-        libc::close(KILL_FD);
+    // A slot without a descriptor is closed, not left to whatever had that number.
+    for (target, &fd) in (PIPE_FD..).zip(fds) {
+        if fd < 0 {
+            libc::close(target);
+        }
     }
     true
 }
@@ -867,26 +1009,25 @@ unsafe fn watch(
     loop {
         let mut wake = 0u64;
         if let (Some(p), false) = (page.map(Deadlines::page), killed) {
-            let term = p.term_at.load(Ordering::Acquire);
-            let kill = p.kill_at.load(Ordering::Acquire);
-            if kill != 0 {
-                let now = boottime_ns();
-                let lag = (kill.saturating_sub(term) / 4).min(TERM_LAG.as_nanos() as u64);
-                let term_due = term.saturating_add(lag);
-                let guard_termed = p.term_sent.load(Ordering::Acquire) != 0;
-                if now >= kill {
-                    p.fired.store(1, Ordering::Release);
-                    killed = true;
-                    expire(Expiry::Kill, *leader);
-                } else if termed || guard_termed {
-                    wake = kill;
-                } else if now >= term_due {
+            let step = super::watchdog_abi::next_step(
+                p.term_at.load(Ordering::Acquire),
+                p.kill_at.load(Ordering::Acquire),
+                boottime_ns(),
+                termed,
+                p.term_sent.load(Ordering::Acquire) != 0,
+            );
+            match step {
+                Step::Sleep(at) => wake = at,
+                Step::Term { then } => {
                     p.fired.store(1, Ordering::Release);
                     termed = true;
                     expire(Expiry::Term(p.signal.load(Ordering::Relaxed)), *leader);
-                    wake = kill;
-                } else {
-                    wake = term_due;
+                    wake = then;
+                }
+                Step::Kill => {
+                    p.fired.store(1, Ordering::Release);
+                    killed = true;
+                    expire(Expiry::Kill, *leader);
                 }
             }
         }
@@ -920,15 +1061,15 @@ unsafe fn watch(
             return End::Gone;
         }
         match byte {
-            b'p' => {
+            super::watchdog_abi::MSG_LEADER => {
                 let mut pid = [0u8; 4];
                 if !read_exact(pipe, &mut pid) {
                     return End::Gone;
                 }
                 *leader = i32::from_le_bytes(pid);
             }
-            b'r' => *leader = 0,
-            b'd' => return End::Released,
+            super::watchdog_abi::MSG_REAPED => *leader = 0,
+            super::watchdog_abi::MSG_DONE => return End::Released,
             _ => {}
         }
     }

@@ -345,6 +345,19 @@ impl Stack {
         )
     }
 
+    /// The middle of the usable part, 16-byte aligned: the top of a second stack below the
+    /// first half, for a `CLONE_VFORK` child of the code running at [`Stack::top`] (which is
+    /// suspended while the child runs and uses far less than half).
+    pub(crate) fn middle(&self) -> *mut libc::c_void {
+        // SAFETY: within the mapping: half the usable size above the guard page.
+        unsafe {
+            self.base
+                .cast::<u8>()
+                .add(Self::GUARD_PAGE + Self::SIZE / 2)
+                .cast()
+        }
+    }
+
     pub(crate) fn top(&self) -> *mut libc::c_void {
         // SAFETY: one past the end of the mapping, where a downward-growing stack starts.
         unsafe { self.base.cast::<u8>().add(self.len).cast() }

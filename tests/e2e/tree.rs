@@ -17,11 +17,24 @@ use crate::common::*;
 /// The two ways etcdlock tracks a tree: `auto` (cgroup where writable) and `off`.
 const MODES: [&str; 2] = ["auto", "off"];
 
-/// `etcdlock run OPTS NAME -- sh -c SCRIPT` in the background with `ETCDLOCK_CGROUP=MODE`,
-/// stderr into `err`.
+/// [`MODES`] and the same with the reaper helper forked instead of exec'd (the fallback where a
+/// kernel or policy refuses to exec the embedded helper): for the tests of what the helper does.
+const HELPER_MODES: [&str; 4] = ["auto", "off", "auto+fork", "off+fork"];
+
+/// `ETCDLOCK_CGROUP=MODE` on `cmd`; a mode ending in `+fork` also sets `ETCDLOCK_REAPER=fork`.
+fn with_mode<'a>(cmd: &'a mut std::process::Command, mode: &str) -> &'a mut std::process::Command {
+    match mode.strip_suffix("+fork") {
+        Some(cgroup) => cmd
+            .env("ETCDLOCK_CGROUP", cgroup)
+            .env("ETCDLOCK_REAPER", "fork"),
+        None => cmd.env("ETCDLOCK_CGROUP", mode),
+    }
+}
+
+/// `etcdlock run OPTS NAME -- sh -c SCRIPT` in the background with `ETCDLOCK_CGROUP=MODE`
+/// ([`with_mode`]), stderr into `err`.
 fn spawn_run(ep: &str, mode: &str, opts: &[&str], name: &str, script: &str, err: &Path) -> Child {
-    etcdlock_sh(ep, opts, name, script)
-        .env("ETCDLOCK_CGROUP", mode)
+    with_mode(&mut etcdlock_sh(ep, opts, name, script), mode)
         .stderr(fs::File::create(err).unwrap())
         .spawn()
         .expect("spawn etcdlock")
@@ -34,8 +47,13 @@ fn run_no_wait(ep: &str, name: &str) -> Option<i32> {
 /// Runs `scenario(cluster, endpoints, mode, dir)` for each of the [`MODES`], on one etcd, each
 /// time with a fresh temp dir.
 fn in_each_mode(scenario: impl Fn(&Cluster, &str, &str, &tempfile::TempDir)) {
+    in_modes(&MODES, scenario);
+}
+
+/// [`in_each_mode`] over `modes`.
+fn in_modes(modes: &[&str], scenario: impl Fn(&Cluster, &str, &str, &tempfile::TempDir)) {
     let (cluster, ep) = etcd();
-    for mode in MODES {
+    for mode in modes {
         scenario(&cluster, &ep, mode, &tempfile::tempdir().unwrap());
     }
 }
@@ -221,7 +239,7 @@ fn lease_loss_kills_a_setsid_descendant_before_the_lease_can_expire() {
 
 #[test]
 fn sigkill_of_etcdlock_kills_a_setsid_descendant() {
-    in_each_mode(|cluster, ep, mode, dir| {
+    in_modes(&HELPER_MODES, |cluster, ep, mode, dir| {
         let (mut holder, descendant) = spawn_escaping(
             ep,
             mode,
@@ -458,7 +476,7 @@ fn freeze_holder(
             b = b_file.display()
         ),
     )
-    .env("ETCDLOCK_CGROUP", mode)
+    .env("ETCDLOCK_CGROUP", mode.trim_end_matches("+fork"))
     .stderr(fs::File::create(dir.join("err-b")).unwrap())
     .spawn()
     .unwrap();
@@ -512,7 +530,7 @@ fn dir_for_freezer() -> std::path::PathBuf {
 /// (15 lines after B's first in the issue's experiment).
 #[test]
 fn a_stopped_etcdlock_has_its_command_stopped_by_its_helper_before_the_next_holder_runs() {
-    in_each_mode(|cluster, ep, mode, dir| {
+    in_modes(&HELPER_MODES, |cluster, ep, mode, dir| {
         let (code, err, after) = freeze_holder(ep, mode, dir.path(), "/frz/stop", Freeze::Stop);
         assert_eq!(code, 70, "{mode}: {err}");
         assert_eq!(after, 0, "{mode}: A's command wrote beside B's\n{err}");
@@ -633,57 +651,114 @@ fn kill_pid(pid: i32, sig: Signal) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
 }
 
-/// The helper holds nothing of etcdlock's but its own pipe, page and `cgroup.kill` (no etcd
-/// socket, no epoll, no signal pipe: at 0e76354 it held 3 sockets, 2 epolls, an eventfd and 2
-/// pipes of etcdlock's), and neither `pkill etcdlock` nor `pkill -f etcdlock` matches it (at
-/// 0e76354 it was `etcdlock-reaper` with etcdlock's argv).
+/// The helper (exec'd, and forked as the fallback) holds nothing of etcdlock's but its own pipe,
+/// page, `cgroup.kill` and the rescue program (no etcd socket, no epoll, no signal pipe: at
+/// 0e76354 it held 3 sockets, 2 epolls, an eventfd and 2 pipes of etcdlock's), and neither
+/// `pkill etcdlock` nor `pkill -f etcdlock` matches it (at 0e76354 it was `etcdlock-reaper` with
+/// etcdlock's argv).
 #[test]
 fn the_helper_holds_no_socket_and_is_not_matched_by_pkill_etcdlock() {
-    let (cluster, ep) = etcd();
-    let dir = tempfile::tempdir().unwrap();
-    let mut a = spawn_run(
-        &ep,
-        "auto",
-        &[],
-        "/helper/fd",
-        "sleep 600",
-        &dir.path().join("err"),
-    );
-    let helper = helper_of(a.id());
-    let fds: Vec<String> = fs::read_dir(format!("/proc/{helper}/fd"))
-        .unwrap()
-        .filter_map(|e| fs::read_link(e.ok()?.path()).ok())
-        .map(|l| l.display().to_string())
-        .collect();
-    eprintln!("helper {helper} holds {fds:?}");
-    assert!(
-        !fds.iter()
-            .any(|l| l.starts_with("socket:") || l.contains("eventpoll") || l.contains("eventfd")),
-        "{fds:?}"
-    );
-    // stdin, stdout, stderr, the pipe, the page, cgroup.kill (cgroup mode), its timerfd.
-    assert!(fds.len() <= 7, "{fds:?}");
-    assert!(!read(Path::new(&format!("/proc/{helper}/comm"))).contains("etcdlock"));
-    let cmdline = fs::read(format!("/proc/{helper}/cmdline")).unwrap();
-    assert!(!String::from_utf8_lossy(&cmdline).contains("etcdlock"));
-    for args in [&["etcdlock"][..], &["-f", "etcdlock"]] {
-        let out = std::process::Command::new("pgrep")
-            .args(args)
-            .output()
-            .unwrap();
-        let pids: Vec<i32> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect();
-        assert!(!pids.contains(&helper), "pgrep {args:?} matches the helper");
-        assert!(
-            pids.contains(&(a.id() as i32)),
-            "pgrep {args:?} misses etcdlock"
+    in_modes(&["auto", "auto+fork"], |cluster, ep, mode, dir| {
+        let mut a = spawn_run(
+            ep,
+            mode,
+            &[],
+            "/helper/fd",
+            "sleep 600",
+            &dir.path().join("err"),
         );
+        let helper = helper_of(a.id());
+        let fds: Vec<String> = fs::read_dir(format!("/proc/{helper}/fd"))
+            .unwrap()
+            .filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+            .map(|l| l.display().to_string())
+            .collect();
+        eprintln!("{mode}: helper {helper} holds {fds:?}");
+        assert!(
+            !fds.iter().any(|l| l.starts_with("socket:")
+                || l.contains("eventpoll")
+                || l.contains("eventfd")),
+            "{fds:?}"
+        );
+        // The embedded helper is exec'd from a memfd (it shares nothing with etcdlock); the
+        // forked one is etcdlock's image.
+        let exe = fs::read_link(format!("/proc/{helper}/exe")).unwrap();
+        let embedded = exe
+            .display()
+            .to_string()
+            .starts_with("/memfd:etcd-lock-watchdog");
+        assert_eq!(embedded, !mode.ends_with("+fork"), "{mode}: {exe:?}");
+        // stdin, stdout, stderr, the pipe, the page, cgroup.kill (cgroup mode), its timerfd, and
+        // for the embedded helper the rescue program it execs (etcdlock's binary, O_PATH).
+        let most = if embedded { 8 } else { 7 };
+        assert!(fds.len() <= most, "{mode}: {fds:?}");
+        assert!(!read(Path::new(&format!("/proc/{helper}/comm"))).contains("etcdlock"));
+        let cmdline = fs::read(format!("/proc/{helper}/cmdline")).unwrap();
+        assert!(!String::from_utf8_lossy(&cmdline).contains("etcdlock"));
+        for args in [&["etcdlock"][..], &["-f", "etcdlock"]] {
+            let out = std::process::Command::new("pgrep")
+                .args(args)
+                .output()
+                .unwrap();
+            let pids: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect();
+            assert!(
+                !pids.contains(&helper),
+                "{mode}: pgrep {args:?} matches the helper"
+            );
+            assert!(
+                pids.contains(&(a.id() as i32)),
+                "{mode}: pgrep {args:?} misses etcdlock"
+            );
+        }
+        signal(&a, Signal::SIGTERM);
+        assert_eq!(wait_exit(&mut a, SOON).code(), Some(143));
+        cluster.assert_clean_now();
+    });
+}
+
+/// The reaper helper is the embedded program, exec'd from a memfd; where the kernel refuses to
+/// execute memfds (`vm.memfd_noexec = 2`, Linux 6.3+), the run is the same with etcdlock's forked
+/// helper. The sysctl is set in a PID namespace of the test's own (it is per namespace), so the
+/// host keeps its setting. Needs root and Linux 6.3+.
+#[test]
+fn the_helper_is_exec_d_from_a_memfd_and_forked_where_memfds_cannot_be_executed() {
+    if !nix::unistd::geteuid().is_root() || !Path::new("/proc/sys/vm/memfd_noexec").exists() {
+        eprintln!("skipped: needs root and vm.memfd_noexec (Linux 6.3+)");
+        return;
     }
-    signal(&a, Signal::SIGTERM);
-    assert_eq!(wait_exit(&mut a, SOON).code(), Some(143));
-    cluster.assert_clean_now();
+    let (_cluster, ep) = etcd();
+    // The command prints the executable of its run's helper (found by the run id in its argv;
+    // in the namespace pgrep does not know its own host pid and finds itself too, gone by then).
+    let script = r#"for p in $(pgrep -f -- "--run-id $ETCDLOCK_RUN_ID"); do readlink /proc/$p/exe; done 2>/dev/null; true"#;
+    for noexec in [false, true] {
+        let run = etcdlock_sh(&ep, &[], "/helper/memfd", script);
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args(["--pid", "--fork", "sh", "-c"]);
+        cmd.arg(format!(
+            "{} && \"$0\" \"$@\"",
+            if noexec {
+                "echo 2 > /proc/sys/vm/memfd_noexec"
+            } else {
+                "true"
+            }
+        ));
+        cmd.arg(run.get_program()).args(run.get_args());
+        cmd.env_clear()
+            .envs(run.get_envs().filter_map(|(k, v)| Some((k, v?))));
+        cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        let (code, out, err) = run_text(cmd, Duration::from_secs(60));
+        assert_eq!(code, Some(0), "noexec {noexec}: {err}");
+        let exes: Vec<&str> = out.lines().collect();
+        assert_eq!(exes.len(), 1, "noexec {noexec}: {out}");
+        if noexec {
+            assert_eq!(Path::new(exes[0]), etcdlock_bin(), "{out}");
+        } else {
+            assert!(exes[0].starts_with("/memfd:etcd-lock-watchdog"), "{out}");
+        }
+    }
 }
 
 /// If the helper dies (OOM, a SIGKILL by pid), nothing would stop the command if etcdlock were

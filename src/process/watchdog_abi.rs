@@ -1,0 +1,140 @@
+//! What etcdlock and its reaper helper agree on: the descriptors the helper finds its inputs on,
+//! the shared page's layout, the pipe's messages, and the rule that turns the published deadlines
+//! into the helper's next step.
+//!
+//! Two programs are built from this file: the library (through [`super::reaper`]) and the
+//! freestanding helper in `watchdog/main.rs`, which `build.rs` compiles and the library embeds
+//! (`#[path]`-included there, so it uses `core` only). Keeping both sides of the protocol in one
+//! file is what keeps them in step; the rule ([`next_step`]) is unit-tested here, once, for both.
+
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
+
+/// The descriptor the helper reads etcdlock's pipe from.
+pub const PIPE_FD: i32 = 3;
+/// The descriptor of the shared page with the deadlines.
+pub const PAGE_FD: i32 = 4;
+/// `cgroup.kill` of the command's cgroup, if there is one (else closed).
+pub const KILL_FD: i32 = 5;
+/// The rescue program (an `O_PATH` descriptor), if there is one (else closed): what the
+/// embedded helper execs when it must kill (see [`super::reaper::Rescue`]).
+pub const RESCUE_FD: i32 = 6;
+
+/// Pipe message: the command's pid follows (4 bytes, little-endian).
+pub const MSG_LEADER: u8 = b'p';
+/// Pipe message: the command was reaped; never signal its group id again.
+pub const MSG_REAPED: u8 = b'r';
+/// Pipe message: the deadlines were armed or moved earlier; read them again.
+pub const MSG_WAKE: u8 = b'w';
+/// Pipe message: done; exit quietly.
+pub const MSG_DONE: u8 = b'd';
+
+/// The size of the shared page.
+pub const PAGE_SIZE: usize = 4096;
+
+/// How long after `term_at` the helper sends the kill signal itself, unless the guard did: a
+/// running guard does it first and says so, and the command does not get the signal twice. A
+/// quarter of the grace at most, so SIGKILL still lands at `kill_at`.
+pub const TERM_LAG_NS: u64 = 250_000_000;
+
+/// What etcdlock and its helper share: the guard's kill times (nanoseconds on CLOCK_BOOTTIME, 0
+/// when no command is armed) and two flags.
+#[repr(C)]
+pub struct Page {
+    /// When the kill signal is due.
+    pub term_at: AtomicU64,
+    /// When SIGKILL is due.
+    pub kill_at: AtomicU64,
+    /// The signal to send at `term_at`.
+    pub signal: AtomicI32,
+    /// The guard sent the kill signal itself (the helper does not repeat it).
+    pub term_sent: AtomicU32,
+    /// The helper found a deadline passed and acted (etcdlock then reports the lock lost).
+    pub fired: AtomicU32,
+}
+
+/// What the helper does next, given the deadlines it read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Sleep until this time (0: no deadline armed; wait for the pipe only).
+    Sleep(u64),
+    /// `term_at` (plus the lag) passed and nobody sent the kill signal: send it, then sleep
+    /// until `kill_at`.
+    Term {
+        /// `kill_at`.
+        then: u64,
+    },
+    /// `kill_at` passed: SIGKILL the tree.
+    Kill,
+}
+
+/// The helper's rule: with `term_at` and `kill_at` as published (0: unarmed), the time `now`,
+/// and whether the kill signal was sent already (by the helper, `termed`, or by the guard,
+/// `guard_termed`), what to do.
+pub fn next_step(term_at: u64, kill_at: u64, now: u64, termed: bool, guard_termed: bool) -> Step {
+    if kill_at == 0 {
+        return Step::Sleep(0);
+    }
+    if now >= kill_at {
+        return Step::Kill;
+    }
+    if termed || guard_termed {
+        return Step::Sleep(kill_at);
+    }
+    let lag = (kill_at.saturating_sub(term_at) / 4).min(TERM_LAG_NS);
+    let term_due = term_at.saturating_add(lag);
+    if now >= term_due {
+        Step::Term { then: kill_at }
+    } else {
+        Step::Sleep(term_due)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn unarmed_waits_for_the_pipe_only() {
+        assert_eq!(next_step(0, 0, 5 * S, false, false), Step::Sleep(0));
+    }
+
+    #[test]
+    fn the_kill_signal_comes_a_lag_after_term_at_and_sigkill_at_kill_at() {
+        // Grace 2 s: the lag is its quarter capped at 250 ms.
+        let (term, kill) = (10 * S, 12 * S);
+        assert_eq!(
+            next_step(term, kill, 9 * S, false, false),
+            Step::Sleep(term + TERM_LAG_NS)
+        );
+        assert_eq!(
+            next_step(term, kill, term + TERM_LAG_NS, false, false),
+            Step::Term { then: kill }
+        );
+        assert_eq!(
+            next_step(term, kill, 11 * S, true, false),
+            Step::Sleep(kill)
+        );
+        assert_eq!(next_step(term, kill, kill, true, false), Step::Kill);
+        // A short grace: the lag is a quarter of it, so SIGKILL still comes last.
+        assert_eq!(
+            next_step(term, term + 400_000_000, 0, false, false),
+            Step::Sleep(term + 100_000_000)
+        );
+    }
+
+    #[test]
+    fn a_guard_that_sent_the_signal_is_not_repeated() {
+        assert_eq!(
+            next_step(10 * S, 12 * S, 11 * S, false, true),
+            Step::Sleep(12 * S)
+        );
+    }
+
+    #[test]
+    fn sigkill_is_due_even_if_the_signal_was_never_sent() {
+        // etcdlock frozen past both times before the helper woke: straight to SIGKILL.
+        assert_eq!(next_step(10 * S, 12 * S, 13 * S, false, false), Step::Kill);
+    }
+}

@@ -335,6 +335,24 @@ unsafe fn exec_rescue(
     };
 }
 
+/// The kernel's `struct pollfd` (a tuple's layout is not guaranteed; this one's is C's).
+#[repr(C)]
+struct PollFd {
+    fd: i32,
+    events: i16,
+    revents: i16,
+}
+
+impl PollFd {
+    fn new(fd: usize) -> PollFd {
+        PollFd {
+            fd: fd as i32,
+            events: POLLIN,
+            revents: 0,
+        }
+    }
+}
+
 /// How the watch ended.
 enum End {
     Released,
@@ -450,17 +468,16 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
             }
         }
         set_timer(timer, wake);
-        // struct pollfd: fd (i32), events (i16), revents (i16).
-        let mut fds: [(i32, i16, i16); 2] = [(pipe as i32, POLLIN, 0), (timer as i32, POLLIN, 0)];
+        let mut fds = [PollFd::new(pipe), PollFd::new(timer)];
         // SAFETY: ppoll on two valid pollfds, no timeout, no mask.
         if unsafe { sys(nr::PPOLL, [fds.as_mut_ptr() as usize, 2, 0, 0, 8, 0]) } < 0 {
             continue;
         }
-        if fds[1].2 != 0 {
+        if fds[1].revents != 0 {
             let mut ticks = [0u8; 8];
             read_exact(timer, &mut ticks);
         }
-        if fds[0].2 == 0 {
+        if fds[0].revents == 0 {
             continue;
         }
         let mut byte = [0u8];

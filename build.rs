@@ -6,8 +6,9 @@
 //! same target, and the library embeds the bytes (`include_bytes!` of `$OUT_DIR`, under
 //! `cfg(embedded_watchdog)`), so the helper is exec'd in ~0.1 ms instead of forking etcdlock. It
 //! is built for x86-64 Linux only (its entry point and system calls are that architecture's);
-//! elsewhere, or if the compile fails (a warning says why), the library forks its helper as
-//! before.
+//! elsewhere the library forks its helper as before. There a failed compile fails the build
+//! (a warning, which cargo hides for dependencies, would ship the slower helper unnoticed);
+//! `ETCDLOCK_NO_EMBEDDED_HELPER=1` builds without it instead.
 //!
 //! **GCC's unwinder linked into etcdlock instead of loading `libgcc_s.so.1` at start.**
 //!
@@ -43,7 +44,14 @@ fn watchdog() {
     println!("cargo:rustc-check-cfg=cfg(embedded_watchdog)");
     println!("cargo:rerun-if-changed=watchdog/main.rs");
     println!("cargo:rerun-if-changed=src/process/watchdog_abi.rs");
+    println!("cargo:rerun-if-env-changed=ETCDLOCK_NO_EMBEDDED_HELPER");
     if var("CARGO_CFG_TARGET_OS") != "linux" || var("CARGO_CFG_TARGET_ARCH") != "x86_64" {
+        return;
+    }
+    if var("ETCDLOCK_NO_EMBEDDED_HELPER") == "1" {
+        println!(
+            "cargo:warning=ETCDLOCK_NO_EMBEDDED_HELPER=1: etcdlock will fork its reaper helper"
+        );
         return;
     }
     let out = PathBuf::from(var("OUT_DIR")).join("etcd-lock-watchdog");
@@ -76,17 +84,26 @@ fn watchdog() {
         rustc.arg(format!("-Clinker={linker}"));
     }
     rustc.arg("watchdog/main.rs").arg("-o").arg(&out);
-    match rustc.output() {
-        Ok(o) if o.status.success() => {
+    let built = match rustc.output() {
+        Ok(o) if o.status.success() => std::fs::read(&out).map_err(|e| e.to_string()),
+        Ok(o) => Err(String::from_utf8_lossy(&o.stderr).into_owned()),
+        Err(e) => Err(format!("cannot run rustc: {e}")),
+    };
+    // A static x86-64 executable (ELF, 64-bit, little-endian, ET_EXEC, EM_X86_64) with no
+    // program interpreter: what the kernel will exec from a memfd.
+    let sane = |b: &[u8]| {
+        b.len() > 64
+            && b.starts_with(b"\x7fELF\x02\x01")
+            && b[16..20] == [2, 0, 0x3e, 0]
+            && !b.windows(12).any(|w| w == b"ld-linux-x86")
+    };
+    match built {
+        Ok(bytes) if sane(&bytes) => {
             println!("cargo:rustc-cfg=embedded_watchdog");
             println!("cargo:rustc-env=ETCDLOCK_WATCHDOG_BIN={}", out.display());
         }
-        Ok(o) => {
-            let err = String::from_utf8_lossy(&o.stderr);
-            let first = err.lines().find(|l| l.contains("error")).unwrap_or("");
-            println!("cargo:warning=the embedded reaper helper did not build ({first}); etcdlock will fork its helper instead");
-        }
-        Err(e) => println!("cargo:warning=cannot run rustc for the reaper helper ({e}); etcdlock will fork its helper instead"),
+        Ok(_) => panic!("watchdog/main.rs built, but not as a static x86-64 executable ({}); set ETCDLOCK_NO_EMBEDDED_HELPER=1 to build without it", out.display()),
+        Err(e) => panic!("the embedded reaper helper (watchdog/main.rs) did not build; set ETCDLOCK_NO_EMBEDDED_HELPER=1 to build etcdlock without it (it then forks its helper):\n{e}"),
     }
 }
 

@@ -37,6 +37,7 @@ mod nr {
     pub const READ: usize = 0;
     pub const WRITE: usize = 1;
     pub const CLOSE: usize = 3;
+    pub const CLONE: usize = 56;
     pub const MMAP: usize = 9;
     pub const RT_SIGACTION: usize = 13;
     pub const RT_SIGPROCMASK: usize = 14;
@@ -63,8 +64,6 @@ const O_CLOEXEC: usize = 0o2000000;
 const AT_FDCWD: isize = -100;
 const AT_EMPTY_PATH: usize = 0x1000;
 const F_GETFD: usize = 1;
-const F_SETFD: usize = 2;
-const FD_CLOEXEC: usize = 1;
 const PR_SET_NAME: usize = 15;
 const POLLIN: i16 = 1;
 
@@ -234,6 +233,18 @@ fn set_timer(timer: usize, at: u64) {
     };
 }
 
+/// Write `msg` to stderr from a child of our own, so that a stderr that does not take it (a
+/// pipe to a stopped reader, a terminal stopped with Ctrl-S) can never hold up the kill that
+/// follows. The child is left as a zombie until the helper ends: one message, once.
+fn say(msg: &[u8]) {
+    const SIGCHLD: usize = 17;
+    // SAFETY: clone without CLONE_VM and without a new stack is fork: the child runs on a copy.
+    if unsafe { sys(nr::CLONE, [SIGCHLD, 0, 0, 0, 0, 0]) } == 0 {
+        write_all(2, msg);
+        exit(0);
+    }
+}
+
 fn kill(pid: isize, sig: usize) {
     // SAFETY: kill takes numbers.
     unsafe { sys(nr::KILL, [pid as usize, sig, 0, 0, 0, 0]) };
@@ -279,8 +290,9 @@ fn set_signals() {
     };
 }
 
-/// The helper's argv followed by `--after AFTER --leader LEADER`, exec'd from [`abi::RESCUE_FD`].
-/// Returns only if there is no rescue program or the exec failed.
+/// The helper's argv followed by `--after AFTER --leader LEADER`, exec'd from [`abi::RESCUE_FD`]
+/// (which stays open across the exec: the kernel refuses to run a script from a close-on-exec
+/// descriptor). Returns only if there is no rescue program or the exec failed.
 ///
 /// # Safety
 /// `argv` and `envp` are the ones the kernel gave this process.
@@ -290,9 +302,10 @@ unsafe fn exec_rescue(
     envp: *const *const u8,
     after: &[u8],
     leader: i32,
+    has_rescue: bool,
 ) {
     const MAX: usize = 60;
-    if argc > MAX || !fd_open(abi::RESCUE_FD) {
+    if argc > MAX || !has_rescue {
         return;
     }
     let mut digits = [0u8; 12];
@@ -370,6 +383,8 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
         let argv = sp.add(1) as *const *const u8;
         (argc, argv, argv.add(argc + 1))
     };
+    // Which inputs etcdlock gave, before any descriptor of ours can take a free number.
+    let (has_kill, has_rescue) = (fd_open(abi::KILL_FD), fd_open(abi::RESCUE_FD));
     // SAFETY: plain system calls on numbers and static strings.
     unsafe {
         // The memfd's exec named the process after its descriptor; `ps` should say what it is.
@@ -402,11 +417,6 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
             sys(nr::DUP2, [null as usize, 1, 0, 0, 0, 0]);
             sys(nr::CLOSE, [null as usize, 0, 0, 0, 0, 0]);
         }
-        // The rescue program is exec'd from its descriptor; it need not inherit it.
-        sys(
-            nr::FCNTL,
-            [abi::RESCUE_FD as usize, F_SETFD, FD_CLOEXEC, 0, 0, 0],
-        );
     }
     set_signals();
     // SAFETY: a shared mapping of the page's descriptor; failure is checked.
@@ -427,7 +437,6 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
         exit(1);
     }
     let timer = timer as usize;
-    let has_kill = fd_open(abi::KILL_FD);
     let pipe = abi::PIPE_FD as usize;
     let mut leader: i32 = 0;
     let (mut termed, mut killed) = (false, false);
@@ -451,8 +460,8 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
                         leader,
                         has_kill,
                     );
-                    if fd_open(abi::RESCUE_FD) {
-                        write_all(2, b"etcdlock: etcdlock did not renew its lock in time (frozen or starved?); its reaper helper is stopping the command\n");
+                    if has_rescue {
+                        say(b"etcdlock: etcdlock did not renew its lock in time (frozen or starved?); its reaper helper is stopping the command\n");
                     }
                     wake = then;
                 }
@@ -463,7 +472,7 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
                     // The rest of the tree (a descendant that left the group or the cgroup) is
                     // for the rescue program; it also goes on watching the pipe.
                     // SAFETY: our own argv and environment.
-                    unsafe { exec_rescue(argv, argc, envp, b"expired\0", leader) };
+                    unsafe { exec_rescue(argv, argc, envp, b"expired\0", leader, has_rescue) };
                 }
             }
         }
@@ -500,7 +509,7 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
     if let End::Gone = end {
         stop(SIGKILL, leader, has_kill);
         // SAFETY: our own argv and environment.
-        unsafe { exec_rescue(argv, argc, envp, b"gone\0", leader) };
+        unsafe { exec_rescue(argv, argc, envp, b"gone\0", leader, has_rescue) };
     }
     exit(0)
 }

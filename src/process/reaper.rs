@@ -469,11 +469,16 @@ impl Reaper {
         let envp = pointers(&prepared.envp);
         let (deadlines, page_fd) = Deadlines::create()?;
         let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ok()?;
-        let embedded = embedded_helper();
+        let mut embedded = embedded_helper();
         let rescue_fd = embedded
             .as_ref()
             .and(rescue)
             .and_then(|r| open_rescue(&r.program));
+        if rescue.is_some() && rescue_fd.is_none() {
+            // The embedded helper execs the rescue program from a descriptor; without one, the
+            // forked helper execs it by its path.
+            embedded = None;
+        }
         let stack = Stack::new()?;
         let launch = Launch {
             embedded: embedded.as_ref().map_or(-1, AsRawFd::as_raw_fd),
@@ -491,11 +496,13 @@ impl Reaper {
             envp: envp.as_ptr(),
             devnull: c"/dev/null".as_ptr(),
             helper: AtomicI32::new(0),
+            pidfd: AtomicI32::new(-1),
         };
         // The intermediate shares our memory and we are suspended until it exits (CLONE_VM |
-        // CLONE_VFORK, as posix_spawn does): so the double fork copies etcdlock's address space
-        // once, not twice, and etcdlock takes the copy-on-write faults of one copy only (until
-        // the helper execs).
+        // CLONE_VFORK, as posix_spawn does): it copies nothing of etcdlock's (the embedded
+        // helper's exec shares nothing either; a forked helper copies the address space once).
+        // It shares our descriptor table too (CLONE_FILES), so the helper's pidfd, which the
+        // kernel gives the intermediate, is ours; it opens and closes nothing else.
         // Every signal blocked until the helper has reset them: none may run etcdlock's handlers
         // in the intermediate (on etcdlock's memory), or kill it or the helper before then.
         let all = nix::sys::signal::SigSet::all();
@@ -519,7 +526,7 @@ impl Reaper {
             libc::clone(
                 intermediate,
                 stack.top(),
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                libc::CLONE_VM | libc::CLONE_FILES | libc::CLONE_VFORK | libc::SIGCHLD,
                 std::ptr::from_ref(&launch).cast_mut().cast(),
             )
         };
@@ -544,7 +551,14 @@ impl Reaper {
         }
         let expected = Arc::new(AtomicBool::new(false));
         let pid = launch.helper.load(Ordering::SeqCst);
-        let helper = open_pidfd(pid).map(|fd| HelperWatch {
+        let pidfd = match launch.pidfd.load(Ordering::SeqCst) {
+            // SAFETY: the pidfd the kernel gave the intermediate, in our descriptor table
+            // (CLONE_FILES), owned by nothing else.
+            fd if fd >= 0 => Some(unsafe { OwnedFd::from_raw_fd(fd) }),
+            // Linux before 5.2 ignores CLONE_PIDFD.
+            _ => open_pidfd(pid),
+        };
+        let helper = pidfd.map(|fd| HelperWatch {
             pid,
             fd,
             expected: expected.clone(),
@@ -675,6 +689,10 @@ struct Launch<'a> {
     devnull: *const libc::c_char,
     /// The helper's pid, written by the intermediate (shared memory).
     helper: AtomicI32,
+    /// The helper's pidfd (`CLONE_PIDFD`, in the descriptor table the intermediate shares with
+    /// etcdlock), or -1: exact even if the helper dies at once and its pid is reused, which
+    /// `pidfd_open` by pid afterwards would not be.
+    pidfd: AtomicI32,
 }
 
 /// The intermediate, running in etcdlock's memory while etcdlock waits: fork the helper with the
@@ -691,8 +709,9 @@ extern "C" fn intermediate(arg: *mut libc::c_void) -> libc::c_int {
             let pid = libc::clone(
                 exec_embedded,
                 launch.embedded_stack,
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
                 arg,
+                launch.pidfd.as_ptr(),
             );
             if pid > 0 && !launch.embedded_failed.load(Ordering::SeqCst) {
                 launch.helper.store(pid, Ordering::SeqCst);
@@ -701,11 +720,18 @@ extern "C" fn intermediate(arg: *mut libc::c_void) -> libc::c_int {
             if pid > 0 {
                 libc::waitpid(pid, std::ptr::null_mut(), 0);
             }
+            let failed = launch.pidfd.swap(-1, Ordering::SeqCst);
+            if failed >= 0 {
+                libc::close(failed);
+            }
             // Refused (a kernel or policy that does not exec memfds): fork, as without it.
         }
-        let flags = libc::c_long::from(libc::SIGCHLD);
+        let flags = libc::c_long::from(libc::SIGCHLD | libc::CLONE_PIDFD);
         let none: libc::c_long = 0;
-        let pid = libc::syscall(libc::SYS_clone, flags, none, none, none, none);
+        // x86-64 and aarch64 order: flags, stack, parent_tid (where CLONE_PIDFD puts the
+        // pidfd), child_tid, tls.
+        let pidfd = launch.pidfd.as_ptr();
+        let pid = libc::syscall(libc::SYS_clone, flags, none, pidfd, none, none);
         if pid == 0 {
             helper_main(launch);
         }
@@ -788,8 +814,15 @@ unsafe fn helper_main(launch: &Launch<'_>) -> ! {
             raw_stop(expiry, leader, has_kill);
             match expiry {
                 Expiry::Term(_) if launch.prepared.exe.is_some() => {
-                    let msg = b"etcdlock: etcdlock did not renew its lock in time (frozen or starved?); its reaper helper is stopping the command\n";
-                    libc::write(2, msg.as_ptr().cast(), msg.len());
+                    // From a child of its own (a fork: this process has one thread), so that a
+                    // stderr that does not take it (a pipe to a stopped reader, a terminal
+                    // stopped with Ctrl-S) cannot hold up the SIGKILL that follows.
+                    let flags = libc::c_long::from(libc::SIGCHLD);
+                    if libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) == 0 {
+                        let msg = b"etcdlock: etcdlock did not renew its lock in time (frozen or starved?); its reaper helper is stopping the command\n";
+                        libc::write(2, msg.as_ptr().cast(), msg.len());
+                        libc::_exit(0);
+                    }
                 }
                 Expiry::Term(_) => {}
                 // The rest of the tree (a descendant that left the group or the cgroup) is for
@@ -1253,4 +1286,20 @@ pub fn marked(run_id: &str) -> Vec<i32> {
 /// A fresh run id: unique on this host for as long as the run can matter.
 pub fn new_run_id() -> String {
     format!("{}-{:016x}", std::process::id(), crate::random::u64())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every x86-64 Linux build carries the embedded helper unless it was built without on
+    /// purpose: a build that lost it would only show as slower runs.
+    #[test]
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    fn x86_64_linux_builds_embed_the_helper() {
+        let opted_out = option_env!("ETCDLOCK_NO_EMBEDDED_HELPER") == Some("1");
+        assert_eq!(super::EMBEDDED.is_some(), !opted_out);
+        if let Some(program) = super::EMBEDDED {
+            // Small: it is written into a memfd on every run.
+            assert!(program.len() < 16 * 1024, "{} bytes", program.len());
+        }
+    }
 }

@@ -543,6 +543,86 @@ fn a_stopped_etcdlock_has_its_command_stopped_by_its_helper_before_the_next_hold
     });
 }
 
+/// SIGKILL (after SIGCONT) of a process when dropped, unless it was reaped (`None`): a test's
+/// stopped etcdlock must not outlive the test when an assertion fails.
+struct KillOnDrop(Option<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            kill_pid(pid, Signal::SIGCONT);
+            kill_pid(pid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// The helper's message ("did not renew its lock in time") cannot hold up its SIGKILL: with
+/// etcdlock's stderr a full pipe that nobody reads (a `… 2>&1 | tee` whose reader is stopped), a
+/// stopped etcdlock's command that ignores the kill signal is still dead by its kill time, well
+/// before the lease could expire. At f406f1e the helper blocked in its write, after the kill
+/// signal and before SIGKILL, and the command ran until etcdlock was resumed.
+#[test]
+fn a_stderr_that_takes_nothing_does_not_hold_up_the_helpers_sigkill() {
+    use std::io::{Read, Write};
+    in_modes(&["auto", "auto+fork"], |cluster, ep, mode, dir| {
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        let (mut reader, mut writer) = (fs::File::from(reader), fs::File::from(writer));
+        // Fill the pipe, then hand it over blocking again (the flag is the open file's: the
+        // helper shares it).
+        let flags = nix::fcntl::OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(&writer, nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+        while writer.write(&[b'x'; 4096]).is_ok() {}
+        let none = nix::fcntl::OFlag::empty();
+        nix::fcntl::fcntl(&writer, nix::fcntl::FcntlArg::F_SETFL(none)).unwrap();
+        let pidfile = dir.path().join("pid");
+        let script = format!(
+            "trap '' TERM; echo $$ > {}; while :; do sleep 0.1; done",
+            pidfile.display()
+        );
+        let mut a = with_mode(
+            &mut etcdlock_sh(
+                ep,
+                &["-q", "--ttl", "3s", "--kill-after", "1s"],
+                "/helper/mute",
+                &script,
+            ),
+            mode,
+        )
+        .stderr(writer)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+        // Should an assertion fail, a stopped etcdlock must not outlive the test.
+        let mut cleanup = KillOnDrop(Some(a.id() as i32));
+        let command = read_pid_file(&pidfile, SOON);
+        signal(&a, Signal::SIGSTOP);
+        // The lease (TTL 3 s) outlives the kill time by its safety margin; 3 s from the stop
+        // is past both.
+        let stopped = Instant::now();
+        wait_until(
+            "the helper to SIGKILL the command",
+            Duration::from_secs(3),
+            || !pid_alive(command),
+        );
+        eprintln!(
+            "{mode}: the command died {:?} after the stop",
+            stopped.elapsed()
+        );
+        let drain = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = reader.read_to_end(&mut all);
+            String::from_utf8_lossy(&all).replace('x', "")
+        });
+        signal(&a, Signal::SIGCONT);
+        let code = wait_exit(&mut a, SOON).code();
+        cleanup.0 = None;
+        assert_eq!(code, Some(70), "{mode}");
+        let err = drain.join().unwrap();
+        assert!(err.contains("lost"), "{mode}: {err}");
+        cluster.assert_clean_now();
+    });
+}
+
 /// The same with etcdlock frozen through the cgroup v2 freezer, in a cgroup that holds only
 /// etcdlock (what `systemctl freeze` of a slice holding etcdlock but not its command does): the
 /// same promise, the helper is not frozen. Needs a writable cgroup v2 (root, CI).

@@ -308,21 +308,8 @@ unsafe fn exec_rescue(
     if argc > MAX || !has_rescue {
         return;
     }
-    let mut digits = [0u8; 12];
-    let mut n = 0;
-    let mut v = leader.max(0) as u32;
-    loop {
-        digits[n] = b'0' + (v % 10) as u8;
-        n += 1;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
     let mut leader_arg = [0u8; 12];
-    for i in 0..n {
-        leader_arg[i] = digits[n - 1 - i];
-    }
+    abi::decimal(leader.max(0) as u32, &mut leader_arg);
     let mut args: [*const u8; MAX + 5] = [core::ptr::null(); MAX + 5];
     for (i, slot) in args.iter_mut().enumerate().take(argc) {
         // SAFETY: argv holds argc pointers.

@@ -847,20 +847,8 @@ unsafe fn exec_rescue(launch: &Launch<'_>, argv: *const *const libc::c_char, lea
         return;
     };
     let mut digits = [0u8; 12];
-    let mut n = 0;
-    let mut v = leader.max(0) as u32;
-    loop {
-        digits[n] = b'0' + (v % 10) as u8;
-        n += 1;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    for i in 0..n {
-        *launch.leader_arg.add(i) = digits[n - 1 - i];
-    }
-    *launch.leader_arg.add(n) = 0;
+    super::watchdog_abi::decimal(leader.max(0) as u32, &mut digits);
+    std::ptr::copy_nonoverlapping(digits.as_ptr(), launch.leader_arg, digits.len());
     libc::execve(exe.as_ptr(), argv, launch.envp);
 }
 

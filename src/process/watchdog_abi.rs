@@ -89,8 +89,38 @@ pub fn next_step(term_at: u64, kill_at: u64, now: u64, termed: bool, guard_terme
     }
 }
 
+/// `v` in decimal, NUL-terminated, into `out`; returns the digits' count. For the rescue
+/// program's `--leader` argument, written where nothing may allocate.
+pub fn decimal(v: u32, out: &mut [u8; 12]) -> usize {
+    let mut digits = [0u8; 10];
+    let (mut n, mut v) = (0, v);
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for i in 0..n {
+        out[i] = digits[n - 1 - i];
+    }
+    out[n] = 0;
+    n
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn decimal_writes_the_digits_and_a_nul() {
+        for v in [0, 7, 10, 4_194_304, u32::MAX] {
+            let mut out = [0xff; 12];
+            let n = super::decimal(v, &mut out);
+            assert_eq!(&out[..n], v.to_string().as_bytes());
+            assert_eq!(out[n], 0);
+        }
+    }
+
     use super::*;
 
     const S: u64 = 1_000_000_000;

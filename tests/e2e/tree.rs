@@ -830,7 +830,7 @@ fn the_helper_is_exec_d_from_a_memfd_and_forked_where_memfds_cannot_be_executed(
             .envs(run.get_envs().filter_map(|(k, v)| Some((k, v?))));
         cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
         let (code, out, err) = run_text(cmd, Duration::from_secs(60));
-        assert_eq!(code, Some(0), "noexec {noexec}: {err}");
+        assert_eq!(code, Some(0), "noexec {noexec}: stderr {err}\nstdout {out}");
         let exes: Vec<&str> = out.lines().collect();
         assert_eq!(exes.len(), 1, "noexec {noexec}: {out}");
         if noexec {

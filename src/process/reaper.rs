@@ -190,10 +190,10 @@ impl Deadlines {
 
 /// What the helper execs to finish the job: `program` (e.g. `/proc/self/exe`, which is the
 /// running binary even if the file was replaced since; opened when the helper starts) with
-/// `args`, followed by `--run-id ID
-/// --after gone|expired --leader PID`; with the pipe, the page and `cgroup.kill` on descriptors
-/// [`PIPE_FD`], [`PAGE_FD`], [`KILL_FD`] and the cgroup directory in [`CGROUP_PATH_ENV`]. The
-/// program must call [`serve`] with them.
+/// `args`, followed by `--run-id ID --after gone|expired --leader PID`; with the pipe, the page
+/// and `cgroup.kill` on descriptors [`PIPE_FD`], [`PAGE_FD`], [`KILL_FD`] and the cgroup
+/// directory in [`CGROUP_PATH_ENV`] (exec'd by the embedded helper, it also finds itself, opened
+/// `O_PATH`, on [`RESCUE_FD`]). The program must call [`serve`] with them.
 #[derive(Debug, Clone)]
 pub struct Rescue {
     /// The program to exec.
@@ -502,7 +502,8 @@ impl Reaper {
         // CLONE_VFORK, as posix_spawn does): it copies nothing of etcdlock's (the embedded
         // helper's exec shares nothing either; a forked helper copies the address space once).
         // It shares our descriptor table too (CLONE_FILES), so the helper's pidfd, which the
-        // kernel gives the intermediate, is ours; it opens and closes nothing else.
+        // kernel gives the intermediate, is ours; it opens nothing else, and closes only the
+        // pidfd of an exec'ing child whose exec failed.
         // Every signal blocked until the helper has reset them: none may run etcdlock's handlers
         // in the intermediate (on etcdlock's memory), or kill it or the helper before then.
         let all = nix::sys::signal::SigSet::all();

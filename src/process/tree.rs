@@ -25,7 +25,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
@@ -85,6 +85,12 @@ pub struct Tree {
     /// True while another thread starts the reaper helper ([`Tree::arming`]): what needs the
     /// helper (the spawn, the end of the tree) waits for it first.
     arming: (std::sync::Mutex<bool>, std::sync::Condvar),
+    /// How many commands were spawned into the tree ([`Tree::set_leader`]), and that count plus
+    /// one once [`Tree::is_empty`] found the tree empty after the last of them (0: not yet).
+    /// Empty is final until the next spawn: nothing is left alive to fork, and no process can
+    /// join a cgroup nobody is in.
+    spawned: AtomicU64,
+    empty_after: AtomicU64,
 }
 
 impl Tree {
@@ -106,6 +112,8 @@ impl Tree {
             group: AtomicI32::new(0),
             known: std::sync::Mutex::default(),
             arming: Default::default(),
+            spawned: AtomicU64::new(0),
+            empty_after: AtomicU64::new(0),
         };
         match (&tree.cgroup, &tree.fallback_reason) {
             (Some(cg), _) => info!(
@@ -206,6 +214,7 @@ impl Tree {
         self.leader.store(pid.as_raw(), Ordering::SeqCst);
         self.group.store(pid.as_raw(), Ordering::SeqCst);
         self.known_lock().insert(pid.as_raw());
+        self.spawned.fetch_add(1, Ordering::SeqCst);
         if let Some(r) = self.reaper_slot().as_ref() {
             r.leader(pid);
         }
@@ -408,7 +417,23 @@ impl Tree {
     /// descendant has a live parent chain up to one of
     /// etcdlock's children (orphans come to us), so "no child" is "no tree"; the cgroup says the
     /// same through `populated 0`, which also covers a process moved out of our ancestry.
+    ///
+    /// Once empty, the answer is kept until the next spawn (the release asks three times).
     pub fn is_empty(&self) -> bool {
+        // Read before looking: a spawn while we look makes what we saw stale, and it is then
+        // not kept.
+        let mark = self.spawned.load(Ordering::SeqCst) + 1;
+        if self.empty_after.load(Ordering::SeqCst) == mark {
+            return true;
+        }
+        let empty = self.looks_empty();
+        if empty {
+            self.empty_after.store(mark, Ordering::SeqCst);
+        }
+        empty
+    }
+
+    fn looks_empty(&self) -> bool {
         let leader = self.leader.load(Ordering::SeqCst);
         let mut no_children = true;
         for (pid, stat) in self.tree_children() {
@@ -623,15 +648,19 @@ fn cgroup_populated(dir: &Path) -> bool {
 }
 
 /// rmdir the cgroup bottom-up. cgroupfs refuses while a process is inside, so this never
-/// removes anything alive.
+/// removes anything alive. The cgroup itself is tried first: it rarely has cgroups below it
+/// (only when the command made some), and listing it costs five system calls.
 pub fn remove_cgroup_tree(dir: &Path) -> bool {
-    for sub in subdirs(dir) {
-        remove_cgroup_tree(&sub);
-    }
-    for _ in 0..50 {
+    for attempt in 0..50 {
         match std::fs::remove_dir(dir) {
             Ok(()) => return true,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
+            // Cgroups below it (EBUSY, as for a process inside): remove them, then retry.
+            Err(_) if attempt == 0 => {
+                for sub in subdirs(dir) {
+                    remove_cgroup_tree(&sub);
+                }
+            }
             // Busy for a moment after the last process exits.
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
         }
@@ -857,6 +886,43 @@ mod tests {
             .collect();
         tree.finish();
         assert!(children.is_empty(), "the helper {children:?} is our child");
+    }
+
+    /// Empty is kept until the next spawn: a tree found empty after its first command is not
+    /// empty while a second one runs in it, and empty again once that one is gone too.
+    #[test]
+    fn an_empty_tree_stays_empty_until_the_next_spawn() {
+        use std::time::{Duration, Instant};
+        let tree = Tree::prepare();
+        assert!(tree.is_empty());
+        let spawn = || {
+            let argv = ["sleep".into(), "30".into()];
+            super::super::supervise::spawn(Path::new("/bin/sleep"), &argv, &[], &tree).unwrap();
+            tree.leader_pid().unwrap()
+        };
+        let end = |pid: i32| {
+            kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+            super::super::spawn::reap(pid);
+            tree.leader_reaped();
+            let give_up = Instant::now() + Duration::from_secs(10);
+            while !tree.is_empty() {
+                assert!(
+                    Instant::now() < give_up,
+                    "the tree is not empty after its command"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        let first = spawn();
+        assert!(!tree.is_empty(), "the tree is empty while its command runs");
+        end(first);
+        let second = spawn();
+        assert!(
+            !tree.is_empty(),
+            "the tree found empty before is still said to be empty while a new command runs"
+        );
+        end(second);
+        tree.finish();
     }
 
     /// While another thread starts the helper ([`Tree::arming`]), what needs it waits; once the

@@ -51,7 +51,15 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Run(args) => runtime.block_on(run::run(resolved, args)),
+        Command::Run(args) => {
+            let code = runtime.block_on(run::run(resolved, args));
+            // Everything a run does is done once `run` returns: the lease is revoked, the tree
+            // reaped, its cgroup removed and the helper let go. Dropping the runtime would only
+            // cancel idle tasks, free memory and close descriptors one by one, which the exit
+            // does at once.
+            std::mem::forget(runtime);
+            code
+        }
         Command::Status(args) => runtime.block_on(show::status(resolved.config, args)),
         Command::List(args) if args.watch => runtime.block_on(live::watch(resolved.config, args)),
         Command::List(args) => runtime.block_on(show::list(resolved.config, args)),

@@ -430,13 +430,7 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
     let end = loop {
         let mut wake = 0;
         if !killed {
-            let step = abi::next_step(
-                page.term_at.load(Ordering::Acquire),
-                page.kill_at.load(Ordering::Acquire),
-                boottime_ns(),
-                termed,
-                page.term_sent.load(Ordering::Acquire) != 0,
-            );
+            let step = page.next_step(boottime_ns(), termed);
             match step {
                 Step::Sleep(at) => wake = at,
                 Step::Term { then } => {

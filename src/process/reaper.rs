@@ -160,21 +160,13 @@ impl Deadlines {
     /// Publish the guard's kill times; true if the helper must be woken to see them (they were
     /// not armed before, or moved earlier: its timer is set for the old ones).
     pub fn publish(&self, term_at: BootTime, kill_at: BootTime, signal: Signal) -> bool {
-        let p = self.page();
-        let old = p.kill_at.load(Ordering::Relaxed);
-        let kill = kill_at.as_nanos().max(1);
-        p.signal.store(signal as i32, Ordering::Relaxed);
-        p.term_at
-            .store(term_at.as_nanos().max(1), Ordering::Release);
-        p.kill_at.store(kill, Ordering::Release);
-        old == 0 || kill < old
+        self.page()
+            .publish(term_at.as_nanos(), kill_at.as_nanos(), signal as i32)
     }
 
     /// No command to watch any more (it is gone): the helper stops timing.
     pub fn clear(&self) {
-        let p = self.page();
-        p.kill_at.store(0, Ordering::Release);
-        p.term_at.store(0, Ordering::Release);
+        self.page().clear();
     }
 
     /// The guard sent the kill signal itself.
@@ -1031,13 +1023,7 @@ unsafe fn watch(
     loop {
         let mut wake = 0u64;
         if let (Some(p), false) = (page.map(Deadlines::page), killed) {
-            let step = super::watchdog_abi::next_step(
-                p.term_at.load(Ordering::Acquire),
-                p.kill_at.load(Ordering::Acquire),
-                boottime_ns(),
-                termed,
-                p.term_sent.load(Ordering::Acquire) != 0,
-            );
+            let step = p.next_step(boottime_ns(), termed);
             match step {
                 Step::Sleep(at) => wake = at,
                 Step::Term { then } => {

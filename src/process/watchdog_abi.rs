@@ -7,7 +7,7 @@
 //! (`#[path]`-included there, so it uses `core` only). Keeping both sides of the protocol in one
 //! file is what keeps them in step; the rule ([`next_step`]) is unit-tested here, once, for both.
 
-use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 /// The descriptor the helper reads etcdlock's pipe from.
 pub const PIPE_FD: i32 = 3;
@@ -37,7 +37,10 @@ pub const PAGE_SIZE: usize = 4096;
 pub const TERM_LAG_NS: u64 = 250_000_000;
 
 /// What etcdlock and its helper share: the guard's kill times (nanoseconds on CLOCK_BOOTTIME, 0
-/// when no command is armed) and two flags.
+/// when no command is armed; a published time is never 0) and two flags. etcdlock writes the
+/// times with [`Page::publish`] and [`Page::clear`], the helper reads them with
+/// [`Page::next_step`]: two separate stores and two separate loads, so the helper can see one
+/// time of a publication without the other; [`next_step`] reads such a pair as unarmed.
 #[repr(C)]
 pub struct Page {
     /// When the kill signal is due.
@@ -50,6 +53,38 @@ pub struct Page {
     pub term_sent: AtomicU32,
     /// The helper found a deadline passed and acted (etcdlock then reports the lock lost).
     pub fired: AtomicU32,
+}
+
+impl Page {
+    /// Publish the guard's kill times (etcdlock's side); true if the helper must be woken to see
+    /// them: they were not armed before (it may have read half of this publication, which it
+    /// takes for unarmed) or moved earlier (its timer is set for the old ones).
+    pub fn publish(&self, term_at: u64, kill_at: u64, signal: i32) -> bool {
+        let old = self.kill_at.load(Ordering::Relaxed);
+        let kill = kill_at.max(1);
+        self.signal.store(signal, Ordering::Relaxed);
+        self.term_at.store(term_at.max(1), Ordering::Release);
+        self.kill_at.store(kill, Ordering::Release);
+        old == 0 || kill < old
+    }
+
+    /// No command to watch any more (etcdlock's side): the helper stops timing.
+    pub fn clear(&self) {
+        self.kill_at.store(0, Ordering::Release);
+        self.term_at.store(0, Ordering::Release);
+    }
+
+    /// The helper's next step at `now` (see [`next_step`]) from the times as published, `termed`
+    /// if the helper sent the kill signal already.
+    pub fn next_step(&self, now: u64, termed: bool) -> Step {
+        next_step(
+            self.term_at.load(Ordering::Acquire),
+            self.kill_at.load(Ordering::Acquire),
+            now,
+            termed,
+            self.term_sent.load(Ordering::Acquire) != 0,
+        )
+    }
 }
 
 /// What the helper does next, given the deadlines it read.
@@ -70,8 +105,12 @@ pub enum Step {
 /// The helper's rule: with `term_at` and `kill_at` as published (0: unarmed), the time `now`,
 /// and whether the kill signal was sent already (by the helper, `termed`, or by the guard,
 /// `guard_termed`), what to do.
+///
+/// Either time at 0 is unarmed: the helper read them between the two stores of a publication
+/// that arms (which then wakes it) or of a clearing. Read as a kill-signal time of 0, long past,
+/// such a half publication made the helper stop a healthy command the moment it was armed.
 pub fn next_step(term_at: u64, kill_at: u64, now: u64, termed: bool, guard_termed: bool) -> Step {
-    if kill_at == 0 {
+    if kill_at == 0 || term_at == 0 {
         return Step::Sleep(0);
     }
     if now >= kill_at {
@@ -128,6 +167,52 @@ mod tests {
     #[test]
     fn unarmed_waits_for_the_pipe_only() {
         assert_eq!(next_step(0, 0, 5 * S, false, false), Step::Sleep(0));
+    }
+
+    /// Half a publication (the helper read one time before etcdlock stored it and the other
+    /// after) is unarmed, not a deadline long past.
+    #[test]
+    fn half_a_publication_is_unarmed() {
+        assert_eq!(next_step(0, 12 * S, 5 * S, false, false), Step::Sleep(0));
+        assert_eq!(next_step(10 * S, 0, 5 * S, false, false), Step::Sleep(0));
+    }
+
+    /// etcdlock arms, moves and clears far-off deadlines as fast as it can while a helper reads
+    /// them as fast as it can: the helper never finds one due. (Without the rule above, it found
+    /// one in each of three runs on the bench machine.)
+    #[test]
+    fn a_helper_reading_while_etcdlock_publishes_never_finds_a_far_deadline_due() {
+        let page = Page {
+            term_at: AtomicU64::new(0),
+            kill_at: AtomicU64::new(0),
+            signal: AtomicI32::new(15),
+            term_sent: AtomicU32::new(0),
+            fired: AtomicU32::new(0),
+        };
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (now, far) = (1000 * S, 2000 * S);
+        let reads = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let mut reads = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let step = page.next_step(now, false);
+                    assert!(matches!(step, Step::Sleep(_)), "read {reads}: {step:?}");
+                    reads += 1;
+                }
+                reads
+            });
+            let start = std::time::Instant::now();
+            let mut round = 0u64;
+            while start.elapsed() < std::time::Duration::from_millis(300) {
+                page.publish(far + round, far + 2 * S + round, 15);
+                page.publish(far + round + 1, far + 2 * S + round + 1, 15);
+                page.clear();
+                round += 1;
+            }
+            stop.store(true, Ordering::Relaxed);
+            reader.join().unwrap()
+        });
+        assert!(reads > 1000, "the reader read only {reads} times");
     }
 
     #[test]

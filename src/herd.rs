@@ -290,6 +290,10 @@ async fn watch(
     tokio::pin!(quiet);
     loop {
         let resp = tokio::select! {
+            // An event that came before the settle's end is seen first, even when both are
+            // ready by the time this task runs (200 contenders on two cores run late): a coin
+            // flip here sent a contender that should have seen another's queue key to claim.
+            biased;
             r = watch.next(client) => r?,
             _ = &mut quiet, if settle.is_some() => return Ok(Change::Quiet),
         };

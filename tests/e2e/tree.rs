@@ -377,6 +377,38 @@ fn no_exit_leaves_the_cgroup_behind() {
     cluster.assert_clean_now();
 }
 
+/// A command may make cgroups below its own (a nested container runtime, systemd-run --scope, a
+/// nested etcdlock's): they are removed with it, deepest first, before etcdlock exits.
+#[test]
+fn cgroups_the_command_made_below_its_own_go_with_it() {
+    if !cgroup_writable() {
+        eprintln!("skipped: no writable cgroup v2");
+        return;
+    }
+    let (cluster, ep) = etcd();
+    let script = r#"m=$(awk '{for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break }}' /proc/self/mountinfo)
+        d="$m$(sed -n 's/^0:://p' /proc/self/cgroup)"
+        mkdir "$d/below" "$d/below/deeper" "$d/beside" && echo made"#;
+    let mut cmd = etcdlock_at(&ep);
+    cmd.args(["-v", "run", "/cg/below", "--", "sh", "-c", script]);
+    let (code, out, text) = run_text(cmd, SOON);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        out.contains("made"),
+        "the command made no cgroups: {out} {text}"
+    );
+    let cgroup = text
+        .split("cgroup=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("no cgroup named in -v output");
+    assert!(
+        !Path::new(cgroup).exists(),
+        "{cgroup} (or a cgroup below it) is still there after etcdlock exited"
+    );
+    cluster.assert_clean_now();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Issue 21: a frozen etcdlock. Its reaper helper knows the guard's kill times (a shared page) and
 // stops the whole tree itself when they pass without a newer one.
